@@ -1,0 +1,189 @@
+/*
+ * log.c - per-instance logger (see log.h).
+ *
+ * A line is formatted into a stack buffer (a heap buffer when it is long)
+ * and handed to the callback, or written to stderr with ONE fputs call so
+ * that lines from different threads do not interleave. No state is shared
+ * between calls.
+ */
+#include "log.h"
+
+#include "conf.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#if defined(__GNUC__)
+#define LOG_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define LOG_PRINTF(fmt, args)
+#endif
+
+/* Syslog level names, lower case for log.level and JSON, upper case for text. */
+static const char *const level_lower[] = {"emerg",   "alert",  "crit", "err",
+                                          "warning", "notice", "info", "debug"};
+static const char *const level_upper[] = {"EMERG",   "ALERT",  "CRIT", "ERR",
+                                          "WARNING", "NOTICE", "INFO", "DEBUG"};
+
+#define LEVELS ((int)(sizeof(level_lower) / sizeof(level_lower[0])))
+
+static int level_index(int level)
+{
+    if (level < 0)
+        return 0;
+    return level < LEVELS ? level : LEVELS - 1;
+}
+
+static int level_from_name(const char *name)
+{
+    for (int i = 0; i < LEVELS; i++) {
+        if (strcmp(level_lower[i], name) == 0)
+            return i;
+    }
+    return EOC_LOG_INFO;
+}
+
+void eoc__log_init(eoc_log_t *lg, const eoc_conf_t *conf, const char *name)
+{
+    memset(lg, 0, sizeof(*lg));
+    lg->level = EOC_LOG_INFO;
+    snprintf(lg->name, sizeof(lg->name), "%s", name != NULL ? name : "eoc");
+    if (conf == NULL)
+        return;
+    eoc__conf_log_cb(conf, &lg->cb, &lg->opaque);
+    lg->level = level_from_name(eoc__conf_str(conf, "log.level"));
+    lg->json = strcmp(eoc__conf_str(conf, "log.format"), "json") == 0;
+}
+
+/*
+ * Formats into `buf` or, when the result does not fit, into a malloc'd
+ * block. Returns the text: `buf`, the block (caller frees), or the
+ * truncated `buf` when out of memory.
+ */
+static char *log_vformat(char *buf, size_t size, const char *fmt, va_list ap) LOG_PRINTF(3, 0);
+
+static char *log_vformat(char *buf, size_t size, const char *fmt, va_list ap)
+{
+    va_list again;
+    char *big;
+    int n;
+
+    va_copy(again, ap);
+    n = vsnprintf(buf, size, fmt, again);
+    va_end(again);
+    if (n < 0) {
+        buf[0] = '\0';
+        return buf;
+    }
+    if ((size_t)n < size)
+        return buf;
+    big = malloc((size_t)n + 1);
+    if (big == NULL)
+        return buf;
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    return big;
+}
+
+static char *log_format(char *buf, size_t size, const char *fmt, ...) LOG_PRINTF(3, 4);
+
+static char *log_format(char *buf, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+    char *s;
+
+    va_start(ap, fmt);
+    s = log_vformat(buf, size, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+/* Makes `s` one line: drops trailing line breaks, turns the others into spaces. */
+static void log_one_line(char *s)
+{
+    size_t n = strlen(s);
+
+    while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r'))
+        s[--n] = '\0';
+    for (char *p = s; *p != '\0'; p++) {
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
+    }
+}
+
+/* UTC time with milliseconds: "2026-11-29T07:50:01.123Z". */
+static void log_timestamp(char *buf, size_t size)
+{
+    struct timespec ts;
+    struct tm tm;
+    size_t n;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, size - n, ".%03ldZ", (long)(ts.tv_nsec / 1000000));
+}
+
+static void log_write_text(const eoc_log_t *lg, int level, const char *ts, const char *msg)
+{
+    char buf[1024];
+    char *line = log_format(buf, sizeof(buf), "%s eoc[%ld] %s %s %s\n", ts, (long)getpid(),
+                            lg->name, level_upper[level_index(level)], msg);
+
+    fputs(line, stderr);
+    if (line != buf)
+        free(line);
+}
+
+/* Writes a JSON line; returns -1 when cJSON ran out of memory (nothing written). */
+static int log_write_json(const eoc_log_t *lg, int level, const char *ts, const char *msg)
+{
+    cJSON *obj = cJSON_CreateObject();
+    char buf[1024];
+    char *json = NULL, *line;
+
+    if (obj != NULL && cJSON_AddStringToObject(obj, "ts", ts) != NULL &&
+        cJSON_AddStringToObject(obj, "level", level_lower[level_index(level)]) != NULL &&
+        cJSON_AddStringToObject(obj, "component", lg->name) != NULL &&
+        cJSON_AddNumberToObject(obj, "pid", (double)getpid()) != NULL &&
+        cJSON_AddStringToObject(obj, "msg", msg) != NULL)
+        json = cJSON_PrintUnformatted(obj);
+    cJSON_Delete(obj);
+    if (json == NULL)
+        return -1;
+    line = log_format(buf, sizeof(buf), "%s\n", json);
+    fputs(line, stderr);
+    if (line != buf)
+        free(line);
+    cJSON_free(json);
+    return 0;
+}
+
+void eoc__log(const eoc_log_t *lg, int level, const char *fmt, ...)
+{
+    char buf[512], ts[40];
+    char *msg;
+    va_list ap;
+
+    if (level > lg->level)
+        return;
+    va_start(ap, fmt);
+    msg = log_vformat(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    log_one_line(msg);
+
+    if (lg->cb != NULL) {
+        lg->cb(lg->opaque, level, msg);
+    } else {
+        log_timestamp(ts, sizeof(ts));
+        if (!lg->json || log_write_json(lg, level, ts, msg) != 0)
+            log_write_text(lg, level, ts, msg);
+    }
+    if (msg != buf)
+        free(msg);
+}

@@ -1,0 +1,44 @@
+/*
+ * log.h - per-instance logger.
+ *
+ * Each worker, relay or metrics server embeds an eoc_log_t set up from its
+ * conf: the user's callback (or stderr), the most verbose level written
+ * (log.level) and the stderr format (log.format). There is no global
+ * logger.
+ *
+ * Thread rules: an eoc_log_t is written once by eoc__log_init and only read
+ * afterwards, so eoc__log may be called from any number of threads at the
+ * same time. The callback must be thread-safe itself (see eoc_log_cb).
+ */
+#ifndef EOC_LOG_H
+#define EOC_LOG_H
+
+#include "eoc/eoc.h"
+
+typedef struct eoc_log {
+    eoc_log_cb *cb; /* NULL: write to stderr */
+    void *opaque;   /* passed to cb */
+    int level;      /* lines with a higher (more verbose) level are dropped */
+    int json;       /* stderr lines as JSON objects instead of text */
+    char name[32];  /* component: "worker", "relay", ... */
+} eoc_log_t;
+
+/**
+ * Sets up `lg` from `conf` (log callback, log.level, log.format) for the
+ * component `name` (truncated to 31 bytes). `conf` is only read during the
+ * call; NULL means the defaults (info, text, stderr).
+ */
+void eoc__log_init(eoc_log_t *lg, const eoc_conf_t *conf, const char *name);
+
+/**
+ * Logs one line at syslog `level` (EOC_LOG_*). The message must not need a
+ * trailing newline; embedded line breaks are replaced by spaces so that one
+ * call is one line.
+ */
+void eoc__log(const eoc_log_t *lg, int level, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+#endif /* EOC_LOG_H */
