@@ -1,0 +1,407 @@
+/*
+ * eoc - exactly-once consumer framework for Kafka.
+ *
+ * The one public header. A worker polls records from Kafka, drops the ones
+ * whose message ID it has already applied (the inbox), runs the user's
+ * handler, and commits the handler's state writes, its outgoing messages
+ * (the outbox) and the consumed offsets in ONE durable LMDB transaction.
+ * Only after that commit do offsets advance in Kafka and does the relay
+ * publish the outbox.
+ *
+ * Conventions, as in LMDB and librdkafka:
+ *  - Every function that can fail returns an eoc_err_t (0 = EOC_OK) or NULL
+ *    with the reason in a caller-supplied errstr buffer.
+ *  - Handles are opaque. Ownership is stated on every function.
+ *  - Pointers handed to a handler (records, state values) are valid only
+ *    for the duration of that handler call: copy what you keep.
+ *  - Thread rules are stated per function; no function uses global state.
+ */
+#ifndef EOC_EOC_H
+#define EOC_EOC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(EOC_BUILDING) && defined(__GNUC__)
+#define EOC_API __attribute__((visibility("default")))
+#else
+#define EOC_API
+#endif
+
+#define EOC_VERSION_STR "0.1.0"
+
+/** Longest message ID in bytes (LMDB's key limit). */
+#define EOC_ID_MAX 511
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                              */
+/* ------------------------------------------------------------------ */
+
+typedef enum eoc_err {
+    EOC_OK = 0,
+    EOC_ERR_INVALID_ARG,  /**< bad argument or value */
+    EOC_ERR_CONFIG,       /**< configuration error (see errstr) */
+    EOC_ERR_NOMEM,        /**< out of memory */
+    EOC_ERR_NOT_FOUND,    /**< key, row or file not found */
+    EOC_ERR_MAP_FULL,     /**< LMDB map full: raise store.map.size */
+    EOC_ERR_STORE,        /**< other LMDB error (I/O, corruption, ...) */
+    EOC_ERR_IO,           /**< file system error */
+    EOC_ERR_VERSION,      /**< store written by an incompatible version */
+    EOC_ERR_LOCKED,       /**< resource held by another process */
+    EOC_ERR_KAFKA,        /**< librdkafka error (see log) */
+    EOC_ERR_TOO_LARGE,    /**< message larger than the configured limit */
+    EOC_ERR_INVALID_ID,   /**< empty message ID or longer than EOC_ID_MAX */
+    EOC_ERR_STATE,        /**< call not valid in the object's state */
+    EOC_ERR_READ_ONLY,    /**< write on a read-only store */
+    EOC_ERR_FATAL,        /**< unrecoverable error, the worker stopped */
+    EOC_ERR__COUNT
+} eoc_err_t;
+
+/** Static, never-NULL text for an error code. Any thread. */
+EOC_API const char *eoc_strerror(eoc_err_t err);
+
+/** Library version string, e.g. "0.1.0". Static. */
+EOC_API const char *eoc_version(void);
+
+/* ------------------------------------------------------------------ */
+/* Logging                                                             */
+/* ------------------------------------------------------------------ */
+
+/** Syslog levels. */
+enum { EOC_LOG_ERR = 3, EOC_LOG_WARNING = 4, EOC_LOG_NOTICE = 5, EOC_LOG_INFO = 6, EOC_LOG_DEBUG = 7 };
+
+/**
+ * Log callback. Called from any eoc thread (worker, relay, metrics) for
+ * one line of text without a trailing newline; `line` is valid only for the
+ * call. When no callback is set, lines go to stderr in the format chosen by
+ * `log.format` (text or json).
+ */
+typedef void(eoc_log_cb)(void *opaque, int level, const char *line);
+
+/* ------------------------------------------------------------------ */
+/* Configuration                                                       */
+/* ------------------------------------------------------------------ */
+
+/**
+ * A configuration: a table of typed keys with defaults (see
+ * eoc_conf_describe, or `--help` of any consumer). Keys starting with
+ * `kafka.` are passed to librdkafka (consumer and producer), keys starting
+ * with `relay.kafka.` to the relay's producer only (overriding `kafka.`).
+ * Not thread-safe: configure from one thread, then hand it over.
+ */
+typedef struct eoc_conf eoc_conf_t;
+
+/** A new configuration holding every default. NULL on out of memory. */
+EOC_API eoc_conf_t *eoc_conf_new(void);
+
+/** A deep copy. NULL on out of memory. */
+EOC_API eoc_conf_t *eoc_conf_dup(const eoc_conf_t *conf);
+
+/** Frees `conf` (NULL is fine). */
+EOC_API void eoc_conf_destroy(eoc_conf_t *conf);
+
+/**
+ * Sets `key` to `value` (text form, parsed by the key's type). Unknown
+ * keys, bad values and wrong types fail with EOC_ERR_CONFIG and a message
+ * naming the key in errstr. `value` is copied.
+ */
+EOC_API eoc_err_t eoc_conf_set(eoc_conf_t *conf, const char *key, const char *value, char *errstr,
+                               size_t errstr_size);
+
+/**
+ * Loads a JSON object file: {"key": value, ...}. Values may be strings,
+ * numbers or booleans (the key's type decides what is accepted); nested
+ * objects are flattened with dots ({"kafka": {"acks": "all"}}). On error
+ * nothing is guaranteed about which keys were applied; errstr names the
+ * file and the key.
+ */
+EOC_API eoc_err_t eoc_conf_load_json(eoc_conf_t *conf, const char *path, char *errstr,
+                                     size_t errstr_size);
+
+/**
+ * Current text value of `key`, or NULL when the key is unknown or unset
+ * (for keys without a default). Valid until the key is set again or the
+ * conf is destroyed.
+ */
+EOC_API const char *eoc_conf_get(const eoc_conf_t *conf, const char *key);
+
+/**
+ * Calls `cb` once per documented key, in table order: name, type name,
+ * default (NULL when none) and one-line doc. For `--help` output.
+ */
+EOC_API void eoc_conf_describe(void (*cb)(void *opaque, const char *key, const char *type,
+                                          const char *defval, const char *doc),
+                               void *opaque);
+
+/** Sets a log callback; `opaque` is passed through. */
+EOC_API void eoc_conf_set_log_cb(eoc_conf_t *conf, eoc_log_cb *cb, void *opaque);
+
+/* ------------------------------------------------------------------ */
+/* Records (read-only views handed to the handler)                     */
+/* ------------------------------------------------------------------ */
+
+/**
+ * A consumed record. Every pointer returned by these accessors is valid
+ * only during the handler call that received the record.
+ */
+typedef struct eoc_record eoc_record_t;
+
+EOC_API const char *eoc_record_topic(const eoc_record_t *rec);
+EOC_API int32_t eoc_record_partition(const eoc_record_t *rec);
+EOC_API int64_t eoc_record_offset(const eoc_record_t *rec);
+/** Timestamp in ms since the epoch, or -1. */
+EOC_API int64_t eoc_record_timestamp(const eoc_record_t *rec);
+/** Key bytes and length; NULL for a null key. */
+EOC_API const void *eoc_record_key(const eoc_record_t *rec, size_t *len);
+/** Value bytes and length; NULL for a null value. */
+EOC_API const void *eoc_record_value(const eoc_record_t *rec, size_t *len);
+/** The message ID this record was deduplicated by (not NUL-terminated). */
+EOC_API const char *eoc_record_id(const eoc_record_t *rec, size_t *len);
+/**
+ * Last header named `name`: EOC_OK with value/len set, EOC_ERR_NOT_FOUND
+ * when absent.
+ */
+EOC_API eoc_err_t eoc_record_header(const eoc_record_t *rec, const char *name, const void **value,
+                                    size_t *len);
+/** Number of headers, and the header at index `i` (name is NUL-terminated). */
+EOC_API size_t eoc_record_header_count(const eoc_record_t *rec);
+EOC_API eoc_err_t eoc_record_header_at(const eoc_record_t *rec, size_t i, const char **name,
+                                       const void **value, size_t *len);
+
+/* ------------------------------------------------------------------ */
+/* The handler's transaction                                           */
+/* ------------------------------------------------------------------ */
+
+/**
+ * The transaction a handler runs in: a nested LMDB transaction inside the
+ * batch's write transaction. Everything done through it (state writes,
+ * emitted messages) commits with the inbox row and the offset, or not at
+ * all. Valid only during the handler call; never share it with another
+ * thread.
+ */
+typedef struct eoc_txn eoc_txn_t;
+
+/**
+ * Reads a state value. On EOC_OK `*value`/`*len` point into the store and
+ * stay valid until the next write through `txn` or the end of the call.
+ * EOC_ERR_NOT_FOUND when absent. Keys are 1..511 bytes.
+ */
+EOC_API eoc_err_t eoc_state_get(eoc_txn_t *txn, const void *key, size_t key_len,
+                                const void **value, size_t *len);
+/** Writes a state value (copied). EOC_ERR_MAP_FULL when the store is full. */
+EOC_API eoc_err_t eoc_state_put(eoc_txn_t *txn, const void *key, size_t key_len, const void *value,
+                                size_t len);
+/** Deletes a state value; EOC_OK also when it was absent. */
+EOC_API eoc_err_t eoc_state_del(eoc_txn_t *txn, const void *key, size_t key_len);
+
+typedef struct eoc_header {
+    const char *name; /**< NUL-terminated */
+    const void *value;
+    size_t len;
+} eoc_header_t;
+
+/** An outgoing message. Everything is copied by eoc_emit. */
+typedef struct eoc_msg {
+    const char *topic;   /**< NULL: the configured `output.topic` */
+    int32_t partition;   /**< -1 (EOC_PARTITION_ANY): partitioned by key */
+    const void *key;     /**< may be NULL */
+    size_t key_len;
+    const void *value;   /**< may be NULL */
+    size_t value_len;
+    const eoc_header_t *headers; /**< may be NULL */
+    size_t header_count;
+} eoc_msg_t;
+
+#define EOC_PARTITION_ANY (-1)
+
+/**
+ * Appends an outgoing message to the outbox. It is published after the
+ * batch commits, with the deterministic ID `<input-id>/<n>` (n counts the
+ * record's emits from 0) as its `message-id` header. Fails with
+ * EOC_ERR_TOO_LARGE when the message exceeds `output.max.bytes`, and with
+ * EOC_ERR_INVALID_ARG when no topic is given and none is configured.
+ */
+EOC_API eoc_err_t eoc_emit(eoc_txn_t *txn, const eoc_msg_t *msg);
+
+/**
+ * Attaches an error text to the current attempt (printf format). It is
+ * logged and, if the record is dead-lettered, sent in the `eoc-error`
+ * header.
+ */
+EOC_API void eoc_txn_set_error(eoc_txn_t *txn, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/** What a handler returns. */
+typedef enum eoc_result {
+    EOC_HANDLER_OK = 0, /**< commit the effects */
+    EOC_HANDLER_RETRY,  /**< transient: roll back, try again (bounded), then dead-letter */
+    EOC_HANDLER_FAIL    /**< permanent: roll back and dead-letter now */
+} eoc_result_t;
+
+/**
+ * The user's handler. Runs on the worker thread, once per new record (and
+ * again on a retry, or after a crash before the batch committed: effects
+ * outside `txn` are not covered by the exactly-once guarantee).
+ */
+typedef eoc_result_t (*eoc_handler_fn)(eoc_txn_t *txn, const eoc_record_t *rec, void *opaque);
+
+/* ------------------------------------------------------------------ */
+/* Statistics                                                          */
+/* ------------------------------------------------------------------ */
+
+/** Counters since the worker was created (monotonic). */
+typedef struct eoc_stats {
+    uint64_t consumed;     /**< records polled from Kafka */
+    uint64_t applied;      /**< handler effects committed */
+    uint64_t duplicates;   /**< skipped: ID already in the inbox */
+    uint64_t dead_letters; /**< dead-lettered records */
+    uint64_t skipped;      /**< null/empty values skipped (empty.value=skip) */
+    uint64_t retries;      /**< handler retries */
+    uint64_t batches;      /**< batches committed */
+    uint64_t commit_failures; /**< batches aborted and rewound */
+    uint64_t rebalances;   /**< assignments and revocations */
+    uint64_t published;    /**< outbox rows delivered by the relay */
+    uint64_t relay_errors; /**< failed deliveries (retried) */
+    uint64_t outbox_backlog; /**< rows committed but not yet removed */
+    int64_t outbox_oldest_ms; /**< age of the oldest pending row, 0 when none */
+    uint64_t inbox_pruned; /**< inbox entries removed by retention */
+} eoc_stats_t;
+
+/* ------------------------------------------------------------------ */
+/* Worker                                                              */
+/* ------------------------------------------------------------------ */
+
+typedef struct eoc_worker eoc_worker_t;
+
+/**
+ * Creates a worker: opens (creating) the store in `data.dir`, creates the
+ * Kafka consumer and, when `relay.enable` is true, the relay. Takes
+ * ownership of `conf` on success only. NULL on error, with the reason in
+ * errstr.
+ */
+EOC_API eoc_worker_t *eoc_worker_new(eoc_conf_t *conf, eoc_handler_fn handler, void *opaque,
+                                     char *errstr, size_t errstr_size);
+
+/**
+ * Runs the worker on the calling thread until eoc_worker_stop() is called
+ * or a fatal error happens. On stop it drains: commits the open batch,
+ * flushes the outbox (bounded by `relay.flush.timeout.ms`), commits
+ * offsets to Kafka and leaves the group. Returns EOC_OK after a clean
+ * stop, or the fatal error (also logged, with what to do).
+ */
+EOC_API eoc_err_t eoc_worker_run(eoc_worker_t *w);
+
+/**
+ * Asks a running worker to stop. Async-signal-safe and callable from any
+ * thread; returns at once.
+ */
+EOC_API void eoc_worker_stop(eoc_worker_t *w);
+
+/** Copies current counters into `*out`. Any thread. */
+EOC_API void eoc_worker_stats(eoc_worker_t *w, eoc_stats_t *out);
+
+/** Frees the worker (after eoc_worker_run returned, or without running). */
+EOC_API void eoc_worker_destroy(eoc_worker_t *w);
+
+/* ------------------------------------------------------------------ */
+/* Relay (standalone)                                                  */
+/* ------------------------------------------------------------------ */
+
+typedef struct eoc_relay eoc_relay_t;
+
+/**
+ * A standalone relay for the store in `data.dir`: publishes its outbox
+ * until stopped. Only one relay runs per store (an exclusive file lock);
+ * a second one waits for the lock. Takes ownership of `conf` on success.
+ */
+EOC_API eoc_relay_t *eoc_relay_new(eoc_conf_t *conf, char *errstr, size_t errstr_size);
+/** Runs until eoc_relay_stop(); flushes within `relay.flush.timeout.ms`. */
+EOC_API eoc_err_t eoc_relay_run(eoc_relay_t *r);
+/** Async-signal-safe stop request. */
+EOC_API void eoc_relay_stop(eoc_relay_t *r);
+EOC_API void eoc_relay_destroy(eoc_relay_t *r);
+
+/* ------------------------------------------------------------------ */
+/* Store inspection (read-only, safe while a worker runs)              */
+/* ------------------------------------------------------------------ */
+
+typedef struct eoc_store eoc_store_t;
+
+/**
+ * Opens the store in `dir` read-only. NULL on error (no store, version
+ * mismatch) with the reason in errstr. Any thread may use the handle, one
+ * call at a time.
+ */
+EOC_API eoc_store_t *eoc_store_open_readonly(const char *dir, char *errstr, size_t errstr_size);
+EOC_API void eoc_store_close(eoc_store_t *s);
+
+/**
+ * Calls `cb` for every state entry whose key starts with `prefix`
+ * (`prefix_len` 0 = all), in key order, in one read snapshot. Pointers
+ * are valid during the callback. `cb` returns non-zero to stop early.
+ */
+EOC_API eoc_err_t eoc_store_state_foreach(eoc_store_t *s, const void *prefix, size_t prefix_len,
+                                          int (*cb)(void *opaque, const void *key, size_t key_len,
+                                                    const void *value, size_t len),
+                                          void *opaque);
+
+/** One partition's stored position. */
+typedef struct eoc_position {
+    const char *topic; /**< valid during the callback */
+    int32_t partition;
+    int64_t next_offset;
+} eoc_position_t;
+
+/** Calls `cb` for every stored partition offset, in (topic, partition) order. */
+EOC_API eoc_err_t eoc_store_offsets_foreach(eoc_store_t *s,
+                                            int (*cb)(void *opaque, const eoc_position_t *pos),
+                                            void *opaque);
+
+/** A pending outbox row, as handed to eoc_store_outbox_foreach. */
+typedef struct eoc_outbox_row {
+    uint64_t seq;
+    int64_t created_ms;
+    const char *id; /**< outbox ID, NUL-terminated */
+    const char *topic;
+    int32_t partition;
+    const void *key;
+    size_t key_len;
+    const void *value;
+    size_t value_len;
+    size_t header_count;
+    const eoc_header_t *headers;
+} eoc_outbox_row_t;
+
+/** Calls `cb` for every pending outbox row in sequence order. */
+EOC_API eoc_err_t eoc_store_outbox_foreach(eoc_store_t *s,
+                                           int (*cb)(void *opaque, const eoc_outbox_row_t *row),
+                                           void *opaque);
+
+/** A summary of the store, for `eoc inspect` and metrics. */
+typedef struct eoc_store_info {
+    uint64_t inbox_entries;
+    uint64_t inbox_applied;
+    uint64_t inbox_dead_lettered;
+    int64_t inbox_oldest_ms; /**< commit time of the oldest entry, 0 when empty */
+    uint64_t outbox_rows;
+    int64_t outbox_oldest_ms; /**< created time of the oldest pending row, 0 */
+    uint64_t state_entries;
+    uint64_t map_size;  /**< bytes */
+    uint64_t map_used;  /**< bytes in use */
+    uint32_t schema_version;
+} eoc_store_info_t;
+
+EOC_API eoc_err_t eoc_store_info(eoc_store_t *s, eoc_store_info_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* EOC_EOC_H */

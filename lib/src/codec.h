@@ -1,0 +1,81 @@
+/*
+ * codec - the byte layouts of eoc's LMDB values, in one place.
+ *
+ * Integers are little-endian and fixed-size; byte strings are a u32 length
+ * followed by the bytes, with length 0xFFFFFFFF meaning NULL. Decoders
+ * check every bound and fail on a short or malformed value instead of
+ * reading past it.
+ */
+#ifndef EOC_CODEC_H
+#define EOC_CODEC_H
+
+#include "eoc/eoc.h"
+
+#include <stdint.h>
+
+/* ---- growable output buffer (owned by its user, freed with eoc__buf_free) */
+typedef struct eoc__buf {
+    unsigned char *p;
+    size_t len, cap;
+    int oom; /* set on allocation failure; later writes are dropped */
+} eoc__buf_t;
+
+void eoc__buf_reset(eoc__buf_t *b);
+void eoc__buf_free(eoc__buf_t *b);
+void eoc__buf_put(eoc__buf_t *b, const void *p, size_t n);
+void eoc__buf_u32(eoc__buf_t *b, uint32_t v);
+void eoc__buf_u64(eoc__buf_t *b, uint64_t v);
+/** A length-prefixed byte string; p == NULL encodes NULL. */
+void eoc__buf_bytes(eoc__buf_t *b, const void *p, size_t n);
+
+/* ---- bounds-checked reader over a borrowed value */
+typedef struct eoc__rd {
+    const unsigned char *p, *end;
+    int bad; /* set on the first out-of-bounds read; later reads return 0/NULL */
+} eoc__rd_t;
+
+void eoc__rd_init(eoc__rd_t *r, const void *p, size_t n);
+uint32_t eoc__rd_u32(eoc__rd_t *r);
+uint64_t eoc__rd_u64(eoc__rd_t *r);
+/** Returns a pointer into the value (NULL for an encoded NULL) and its length. */
+const void *eoc__rd_bytes(eoc__rd_t *r, size_t *n);
+
+/* ---- big-endian keys (sort order = numeric order in LMDB) */
+void eoc__be64_put(unsigned char out[8], uint64_t v);
+uint64_t eoc__be64_get(const unsigned char in[8]);
+void eoc__be32_put(unsigned char out[4], uint32_t v);
+uint32_t eoc__be32_get(const unsigned char in[4]);
+
+/* ---- outbox rows */
+
+/**
+ * An outbox row as the store holds it: `id` is the deterministic outbox ID,
+ * the headers are the user's plus provenance. Strings in a decoded row
+ * point into the LMDB value or into `names` scratch owned by the decoder.
+ */
+typedef struct eoc__outrow {
+    int64_t created_ms;
+    const char *id;
+    size_t id_len;
+    const char *topic;
+    size_t topic_len;
+    int32_t partition;
+    const void *key;
+    size_t key_len;
+    const void *value;
+    size_t value_len;
+    const eoc_header_t *headers;
+    size_t header_count;
+} eoc__outrow_t;
+
+void eoc__outrow_encode(eoc__buf_t *b, const eoc__outrow_t *row);
+
+/**
+ * Decodes `val` into `row`. Header names are copied NUL-terminated into
+ * `scratch` and the header array is kept there too (scratch is reused by
+ * the next decode with the same scratch). Returns 0, or -1 on a malformed
+ * value or out of memory.
+ */
+int eoc__outrow_decode(const void *val, size_t len, eoc__outrow_t *row, eoc__buf_t *scratch);
+
+#endif

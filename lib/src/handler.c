@@ -1,0 +1,187 @@
+/* handler.c - see handler.h: record accessors, state access and emit. */
+#include "handler.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---- records ---- */
+
+void eoc__record_init(eoc_record_t *rec, const rd_kafka_message_t *msg)
+{
+    memset(rec, 0, sizeof(*rec));
+    rec->msg = msg;
+    rec->topic = rd_kafka_topic_name(msg->rkt);
+    if (rd_kafka_message_headers(msg, &rec->headers) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        rec->headers = NULL;
+}
+
+const char *eoc_record_topic(const eoc_record_t *rec)
+{
+    return rec->topic;
+}
+
+int32_t eoc_record_partition(const eoc_record_t *rec)
+{
+    return rec->msg->partition;
+}
+
+int64_t eoc_record_offset(const eoc_record_t *rec)
+{
+    return rec->msg->offset;
+}
+
+int64_t eoc_record_timestamp(const eoc_record_t *rec)
+{
+    return rd_kafka_message_timestamp(rec->msg, NULL);
+}
+
+const void *eoc_record_key(const eoc_record_t *rec, size_t *len)
+{
+    *len = rec->msg->key_len;
+    return rec->msg->key;
+}
+
+const void *eoc_record_value(const eoc_record_t *rec, size_t *len)
+{
+    *len = rec->msg->len;
+    return rec->msg->payload;
+}
+
+const char *eoc_record_id(const eoc_record_t *rec, size_t *len)
+{
+    *len = rec->id_len;
+    return rec->id;
+}
+
+eoc_err_t eoc_record_header(const eoc_record_t *rec, const char *name, const void **value,
+                            size_t *len)
+{
+    if (!rec->headers ||
+        rd_kafka_header_get_last(rec->headers, name, value, len) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return EOC_ERR_NOT_FOUND;
+    return EOC_OK;
+}
+
+size_t eoc_record_header_count(const eoc_record_t *rec)
+{
+    return rec->headers ? rd_kafka_header_cnt(rec->headers) : 0;
+}
+
+eoc_err_t eoc_record_header_at(const eoc_record_t *rec, size_t i, const char **name,
+                               const void **value, size_t *len)
+{
+    if (!rec->headers ||
+        rd_kafka_header_get_all(rec->headers, i, name, value, len) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return EOC_ERR_NOT_FOUND;
+    return EOC_OK;
+}
+
+/* ---- transaction ---- */
+
+void eoc__txn_reset(eoc_txn_t *txn, const eoc_record_t *rec)
+{
+    txn->rec = rec;
+    txn->emits = 0;
+    txn->store_err = EOC_OK;
+    txn->error[0] = 0;
+}
+
+/* Remembers the first store failure: the handler may ignore the return
+ * code, but a failed put poisons the LMDB transaction, so the worker must
+ * fail the batch. */
+static eoc_err_t track(eoc_txn_t *txn, eoc_err_t err)
+{
+    if (err != EOC_OK && err != EOC_ERR_NOT_FOUND && err != EOC_ERR_INVALID_ARG &&
+        err != EOC_ERR_TOO_LARGE && !txn->store_err)
+        txn->store_err = err;
+    return err;
+}
+
+eoc_err_t eoc_state_get(eoc_txn_t *txn, const void *key, size_t key_len, const void **value,
+                        size_t *len)
+{
+    return track(txn, eoc__store_state_get(txn->store, key, key_len, value, len));
+}
+
+eoc_err_t eoc_state_put(eoc_txn_t *txn, const void *key, size_t key_len, const void *value,
+                        size_t len)
+{
+    return track(txn, eoc__store_state_put(txn->store, key, key_len, value, len));
+}
+
+eoc_err_t eoc_state_del(eoc_txn_t *txn, const void *key, size_t key_len)
+{
+    return track(txn, eoc__store_state_del(txn->store, key, key_len));
+}
+
+void eoc_txn_set_error(eoc_txn_t *txn, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(txn->error, sizeof(txn->error), fmt, ap);
+    va_end(ap);
+}
+
+eoc_err_t eoc__outbox_append(eoc__store_t *store, const eoc_record_t *rec,
+                             const char *id, size_t id_len, const eoc_msg_t *msg,
+                             const eoc_header_t *extra, size_t nextra)
+{
+    /* Headers: the caller's, then provenance, then extras. The relay adds
+     * `message-id` (the outbox ID) when it publishes. */
+    enum { NPROV = 3, MAXH = 64 };
+    size_t n = msg->header_count + NPROV + nextra;
+    if (n > MAXH)
+        return EOC_ERR_INVALID_ARG;
+    eoc_header_t hs[MAXH];
+    char part[16], off[24];
+    snprintf(part, sizeof(part), "%d", (int)rec->msg->partition);
+    snprintf(off, sizeof(off), "%lld", (long long)rec->msg->offset);
+    size_t i = 0;
+    for (size_t j = 0; j < msg->header_count; j++)
+        hs[i++] = msg->headers[j];
+    hs[i++] = (eoc_header_t){"eoc-source-topic", rec->topic, strlen(rec->topic)};
+    hs[i++] = (eoc_header_t){"eoc-source-partition", part, strlen(part)};
+    hs[i++] = (eoc_header_t){"eoc-source-offset", off, strlen(off)};
+    for (size_t j = 0; j < nextra; j++)
+        hs[i++] = extra[j];
+    eoc__outrow_t row = {0,
+                         id,
+                         id_len,
+                         msg->topic,
+                         strlen(msg->topic),
+                         msg->partition,
+                         msg->key,
+                         msg->key_len,
+                         msg->value,
+                         msg->value_len,
+                         hs,
+                         n};
+    return eoc__store_outbox_add(store, &row);
+}
+
+eoc_err_t eoc_emit(eoc_txn_t *txn, const eoc_msg_t *msg)
+{
+    eoc_msg_t m = *msg;
+    if (!m.topic || !*m.topic)
+        m.topic = txn->default_topic;
+    if (!m.topic || !*m.topic) {
+        eoc_txn_set_error(txn, "eoc_emit: no topic given and output.topic is not set");
+        return EOC_ERR_INVALID_ARG;
+    }
+    size_t size = m.key_len + m.value_len;
+    for (size_t i = 0; i < m.header_count; i++)
+        size += strlen(m.headers[i].name) + m.headers[i].len;
+    if ((int64_t)size > txn->max_bytes) {
+        eoc_txn_set_error(txn, "eoc_emit: message of %zu bytes exceeds output.max.bytes=%lld",
+                          size, (long long)txn->max_bytes);
+        return EOC_ERR_TOO_LARGE;
+    }
+    char id[EOC_ID_MAX + 16];
+    int n = snprintf(id, sizeof(id), "%.*s/%u", (int)txn->rec->id_len, txn->rec->id, txn->emits);
+    eoc_err_t err = eoc__outbox_append(txn->store, txn->rec, id, (size_t)n, &m,
+                                       NULL, 0);
+    if (err == EOC_OK)
+        txn->emits++;
+    return track(txn, err);
+}

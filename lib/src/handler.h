@@ -1,0 +1,48 @@
+/*
+ * handler - the objects a handler sees: the record view (eoc_record_t) and
+ * the transaction (eoc_txn_t) through which it reads and writes state and
+ * emits outgoing messages. Both live on the worker's stack for one handler
+ * call; the worker fills them in.
+ */
+#ifndef EOC_HANDLER_H
+#define EOC_HANDLER_H
+
+#include "codec.h"
+#include "eoc/eoc.h"
+#include "store.h"
+
+#include <librdkafka/rdkafka.h>
+
+struct eoc_record {
+    const rd_kafka_message_t *msg; /* borrowed from the consumer */
+    const char *topic;             /* rd_kafka_topic_name(msg->rkt) */
+    rd_kafka_headers_t *headers;   /* borrowed, NULL when none */
+    const char *id;                /* borrowed, not NUL-terminated */
+    size_t id_len;
+};
+
+struct eoc_txn {
+    eoc__store_t *store;
+    const eoc_record_t *rec;
+    const char *default_topic; /* "" when none */
+    int64_t max_bytes;         /* output.max.bytes */
+    uint32_t emits;            /* outputs of this attempt so far */
+    eoc_err_t store_err;       /* first store failure (map full, I/O): fails the batch */
+    char error[512];           /* eoc_txn_set_error text */
+};
+
+/** Prepares `txn` for one attempt at `rec`. */
+void eoc__txn_reset(eoc_txn_t *txn, const eoc_record_t *rec);
+
+/** Fills `rec` from a consumed message; id is set later by the worker. */
+void eoc__record_init(eoc_record_t *rec, const rd_kafka_message_t *msg);
+
+/**
+ * Builds and appends an outbox row for `rec` (provenance headers added)
+ * with outbox ID `id`. Used by eoc_emit and by dead-lettering.
+ */
+eoc_err_t eoc__outbox_append(eoc__store_t *store, const eoc_record_t *rec,
+                             const char *id, size_t id_len, const eoc_msg_t *msg,
+                             const eoc_header_t *extra, size_t nextra);
+
+#endif

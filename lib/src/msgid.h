@@ -1,0 +1,38 @@
+/*
+ * msgid - how a record's message ID is found: a header, a JSON field of the
+ * value, the Kafka key, or the record's position topic/partition/offset.
+ * A strategy is parsed once from its text form ("header:NAME",
+ * "json:FIELD[.FIELD...]", "key", "position") and then applied per record.
+ */
+#ifndef EOC_MSGID_H
+#define EOC_MSGID_H
+
+#include "eoc/eoc.h"
+
+#include <librdkafka/rdkafka.h>
+
+typedef struct eoc__msgid {
+    enum { EOC__MSGID_HEADER, EOC__MSGID_JSON, EOC__MSGID_KEY, EOC__MSGID_POSITION } kind;
+    char *arg; /* header name or dotted JSON path; owned */
+} eoc__msgid_t;
+
+/** Parses `spec`; EOC_ERR_CONFIG with errstr on a bad spec. Free with _clear. */
+eoc_err_t eoc__msgid_parse(eoc__msgid_t *st, const char *spec, char *errstr, size_t errstr_size);
+void eoc__msgid_clear(eoc__msgid_t *st);
+
+/** Outcome of an extraction. */
+typedef enum { EOC__ID_FOUND, EOC__ID_MISSING, EOC__ID_INVALID } eoc__id_status_t;
+
+/**
+ * Finds the ID of `msg`. On EOC__ID_FOUND, *id and *len point either into the
+ * message or into `buf` (EOC_ID_MAX + 1 bytes, owned by the caller).
+ * EOC__ID_INVALID: empty or longer than EOC_ID_MAX (or, for json, the value
+ * is not JSON / the field is not a string or integer).
+ */
+eoc__id_status_t eoc__msgid_extract(const eoc__msgid_t *st, const rd_kafka_message_t *msg,
+                                    char *buf, const char **id, size_t *len);
+
+/** Writes the position form topic/partition/offset into buf; returns length. */
+size_t eoc__msgid_position(const rd_kafka_message_t *msg, char *buf);
+
+#endif

@@ -1,0 +1,451 @@
+/* relay.c - see relay.h. */
+#include "relay.h"
+
+#include "conf.h"
+#include "crash.h"
+#include "kafka.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <librdkafka/rdkafka.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#define WINDOW 50000 /* rows in flight at most */
+#define IDLE_POLL_MS 100
+#define LOCK_RETRY_MS 500
+
+enum { SLOT_INFLIGHT, SLOT_OK, SLOT_FAILED };
+
+struct slot {
+    uint64_t seq;
+    int state;
+};
+
+struct eoc__relay {
+    const eoc_log_t *log;    /* borrowed; first member: see kafka.h */
+    eoc__store_t *store;     /* borrowed */
+    const eoc_conf_t *conf;  /* borrowed */
+    int lock_fd;             /* -1 until the relay lock is ours */
+    int wake_fd;             /* eventfd */
+    atomic_int stop;
+    atomic_uint_fast64_t published, errors;
+    atomic_int owner;
+
+    rd_kafka_t *rk;          /* NULL between resets */
+    int reset;               /* a delivery failed: re-create the producer */
+    unsigned backoff_ms;     /* after a reset */
+    /* In-flight rows, in produce (= seq) order: a ring of WINDOW slots. */
+    struct slot *ring;
+    size_t head, count;
+    uint64_t next_seq;       /* next row to produce */
+    uint64_t removed_below;  /* rows below are removed from the store */
+    uint64_t acked_below;    /* rows below are acked (or removed) */
+    int64_t last_remove_ms;
+};
+
+eoc__relay_t *eoc__relay_create(eoc__store_t *store, const eoc_conf_t *conf, const eoc_log_t *log,
+                                char *errstr, size_t errstr_size)
+{
+    eoc__relay_t *r = calloc(1, sizeof(*r));
+    if (!r || !(r->ring = calloc(WINDOW, sizeof(*r->ring)))) {
+        free(r);
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    r->store = store;
+    r->conf = conf;
+    r->log = log;
+    r->lock_fd = -1;
+    if ((r->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+        snprintf(errstr, errstr_size, "eventfd: %s", strerror(errno));
+        free(r->ring);
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+void eoc__relay_destroy(eoc__relay_t *r)
+{
+    if (!r)
+        return;
+    if (r->rk)
+        rd_kafka_destroy(r->rk);
+    if (r->lock_fd >= 0)
+        close(r->lock_fd);
+    close(r->wake_fd);
+    free(r->ring);
+    free(r);
+}
+
+void eoc__relay_wake(eoc__relay_t *r)
+{
+    uint64_t one = 1;
+    ssize_t n = write(r->wake_fd, &one, sizeof(one));
+    (void)n; /* a full counter already means "wake up" */
+}
+
+void eoc__relay_stop(eoc__relay_t *r)
+{
+    atomic_store(&r->stop, 1);
+    eoc__relay_wake(r);
+}
+
+void eoc__relay_stats(eoc__relay_t *r, eoc__relay_stats_t *out)
+{
+    out->published = atomic_load(&r->published);
+    out->errors = atomic_load(&r->errors);
+    out->owner = atomic_load(&r->owner);
+}
+
+/* Waits for a wake-up or the timeout. */
+static void idle(eoc__relay_t *r, int ms)
+{
+    struct pollfd p = {r->wake_fd, POLLIN, 0};
+    if (poll(&p, 1, ms) > 0) {
+        uint64_t v;
+        ssize_t n = read(r->wake_fd, &v, sizeof(v));
+        (void)n;
+    }
+}
+
+static int take_lock(eoc__relay_t *r)
+{
+    if (r->lock_fd >= 0)
+        return 1;
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/relay.lock", eoc__store_dir(r->store));
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        eoc__log(r->log, EOC_LOG_ERR, "relay: cannot open %s: %s", path, strerror(errno));
+        return 0;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        close(fd);
+        return 0;
+    }
+    r->lock_fd = fd;
+    atomic_store(&r->owner, 1);
+    eoc__log(r->log, EOC_LOG_INFO, "relay: owns the outbox of %s", eoc__store_dir(r->store));
+    return 1;
+}
+
+/* ---- in-flight ring ---- */
+
+static struct slot *ring_at(eoc__relay_t *r, size_t i)
+{
+    return &r->ring[(r->head + i) % WINDOW];
+}
+
+static struct slot *ring_find(eoc__relay_t *r, uint64_t seq)
+{
+    size_t lo = 0, hi = r->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        struct slot *s = ring_at(r, mid);
+        if (s->seq == seq)
+            return s;
+        if (s->seq < seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* Pops the acked prefix; returns the number popped. */
+static size_t ring_advance(eoc__relay_t *r)
+{
+    size_t n = 0;
+    while (r->count && ring_at(r, 0)->state == SLOT_OK) {
+        r->acked_below = ring_at(r, 0)->seq + 1;
+        r->head = (r->head + 1) % WINDOW;
+        r->count--;
+        n++;
+    }
+    if (!r->count)
+        r->acked_below = r->next_seq;
+    return n;
+}
+
+/* ---- producer ---- */
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    eoc__relay_t *r = opaque;
+    struct slot *s = ring_find(r, (uint64_t)(uintptr_t)m->_private);
+    if (!s)
+        return;
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        s->state = SLOT_OK;
+        atomic_fetch_add(&r->published, 1);
+        return;
+    }
+    s->state = SLOT_FAILED;
+    if (!r->reset && m->err != RD_KAFKA_RESP_ERR__PURGE_QUEUE &&
+        m->err != RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
+        atomic_fetch_add(&r->errors, 1);
+        eoc__log(r->log, EOC_LOG_WARNING,
+                 "relay: delivery of outbox row %llu to %s failed: %s; resending from the "
+                 "oldest unsent row",
+                 (unsigned long long)s->seq, rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+    }
+    r->reset = 1;
+}
+
+static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    eoc__relay_t *r = opaque;
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        char buf[512];
+        rd_kafka_fatal_error(rk, buf, sizeof(buf));
+        eoc__log(r->log, EOC_LOG_ERR, "relay: fatal producer error: %s; re-creating the producer",
+                 buf);
+        atomic_fetch_add(&r->errors, 1);
+        r->reset = 1;
+    } else {
+        eoc__log(r->log, EOC_LOG_WARNING, "relay: %s: %s", rd_kafka_err2name(err), reason);
+    }
+}
+
+static int producer_create(eoc__relay_t *r)
+{
+    char errstr[512];
+    rd_kafka_conf_t *kc = rd_kafka_conf_new();
+    /* Defaults first; kafka.* and relay.kafka.* override them. */
+    static const char *const defaults[][2] = {
+        {"enable.idempotence", "true"}, {"acks", "all"},
+        {"message.timeout.ms", "0"},    {"partitioner", "murmur2_random"},
+        {"linger.ms", "5"},
+    };
+    for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
+        rd_kafka_conf_set(kc, defaults[i][0], defaults[i][1], NULL, 0);
+    if (eoc__kafka_conf_apply(kc, r->conf, "kafka.", errstr, sizeof(errstr)) ||
+        eoc__kafka_conf_apply(kc, r->conf, "relay.kafka.", errstr, sizeof(errstr))) {
+        eoc__log(r->log, EOC_LOG_ERR, "relay: %s", errstr);
+        rd_kafka_conf_destroy(kc);
+        return -1;
+    }
+    rd_kafka_conf_set_opaque(kc, r);
+    rd_kafka_conf_set_dr_msg_cb(kc, on_delivery);
+    rd_kafka_conf_set_error_cb(kc, on_error);
+    eoc__kafka_conf_log(kc);
+    if (!(r->rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, sizeof(errstr)))) {
+        eoc__log(r->log, EOC_LOG_ERR, "relay: cannot create producer: %s", errstr);
+        rd_kafka_conf_destroy(kc);
+        return -1;
+    }
+    /* Everything not yet removed is resent, in order. */
+    r->count = 0;
+    r->head = 0;
+    r->next_seq = r->removed_below;
+    r->acked_below = r->removed_below;
+    r->reset = 0;
+    return 0;
+}
+
+/* Drops the producer and whatever it still holds. */
+static void producer_drop(eoc__relay_t *r)
+{
+    if (!r->rk)
+        return;
+    r->reset = 1; /* purge reports are expected, not errors */
+    rd_kafka_purge(r->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_poll(r->rk, 0);
+    rd_kafka_destroy(r->rk);
+    r->rk = NULL;
+    r->count = 0;
+}
+
+struct produce_ctx {
+    eoc__relay_t *r;
+    int full;
+};
+
+static int produce_row(void *opaque, uint64_t seq, const eoc__outrow_t *row)
+{
+    struct produce_ctx *ctx = opaque;
+    eoc__relay_t *r = ctx->r;
+    if (r->count == WINDOW) {
+        ctx->full = 1;
+        return 1;
+    }
+    rd_kafka_headers_t *hs = rd_kafka_headers_new(row->header_count + 1);
+    rd_kafka_header_add(hs, "message-id", -1, row->id, (ssize_t)row->id_len);
+    for (size_t i = 0; i < row->header_count; i++)
+        rd_kafka_header_add(hs, row->headers[i].name, -1, row->headers[i].value,
+                            (ssize_t)row->headers[i].len);
+    char topic[512];
+    size_t tl = row->topic_len < sizeof(topic) - 1 ? row->topic_len : sizeof(topic) - 1;
+    memcpy(topic, row->topic, tl);
+    topic[tl] = 0;
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        r->rk, RD_KAFKA_V_TOPIC(topic),
+        RD_KAFKA_V_PARTITION(row->partition < 0 ? RD_KAFKA_PARTITION_UA : row->partition),
+        RD_KAFKA_V_KEY(row->key, row->key_len), RD_KAFKA_V_VALUE((void *)row->value, row->value_len),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hs),
+        RD_KAFKA_V_OPAQUE((void *)(uintptr_t)seq), RD_KAFKA_V_END);
+    if (err) {
+        rd_kafka_headers_destroy(hs);
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            eoc__log(r->log, EOC_LOG_WARNING, "relay: produce of outbox row %llu: %s",
+                     (unsigned long long)seq, rd_kafka_err2str(err));
+            atomic_fetch_add(&r->errors, 1);
+            r->reset = 1;
+        }
+        ctx->full = 1;
+        return 1;
+    }
+    *ring_at(r, r->count) = (struct slot){seq, SLOT_INFLIGHT};
+    r->count++;
+    r->next_seq = seq + 1;
+    return 0;
+}
+
+/* Removes the acked prefix from the store. */
+static void remove_acked(eoc__relay_t *r)
+{
+    if (r->acked_below <= r->removed_below)
+        return;
+    eoc__crash_point("relay.acked");
+    if (eoc__store_outbox_remove_below(r->store, r->acked_below) == EOC_OK)
+        r->removed_below = r->acked_below;
+    r->last_remove_ms = eoc__now_ms();
+}
+
+/* The first row's seq (rows below it are gone), or next if empty. */
+static int first_row(void *opaque, uint64_t seq, const eoc__outrow_t *row)
+{
+    (void)row;
+    *(uint64_t *)opaque = seq;
+    return 1;
+}
+
+static uint64_t oldest_seq(eoc__relay_t *r)
+{
+    uint64_t seq = UINT64_MAX;
+    eoc__store_outbox_scan(r->store, 0, 1, first_row, &seq, NULL);
+    return seq;
+}
+
+/* One pass: produce what fits, serve delivery reports, remove the acked
+ * prefix. Returns 1 when there was nothing to do. */
+static int pass(eoc__relay_t *r, int64_t commit_ms)
+{
+    if (!r->rk) {
+        uint64_t first = oldest_seq(r);
+        if (first != UINT64_MAX && first > r->removed_below)
+            r->removed_below = first;
+        if (producer_create(r) != 0)
+            return 1;
+    }
+    struct produce_ctx ctx = {r, 0};
+    uint64_t before = r->next_seq;
+    eoc__store_outbox_scan(r->store, r->next_seq, WINDOW - r->count, produce_row, &ctx, NULL);
+    int produced = r->next_seq != before;
+    rd_kafka_poll(r->rk, r->count ? 5 : 0);
+    ring_advance(r);
+    if (r->reset) {
+        remove_acked(r);
+        producer_drop(r);
+        r->backoff_ms = r->backoff_ms ? (r->backoff_ms * 2 > 5000 ? 5000 : r->backoff_ms * 2) : 100;
+        idle(r, (int)r->backoff_ms);
+        return 0;
+    }
+    if (eoc__now_ms() - r->last_remove_ms >= commit_ms || (!r->count && !produced)) {
+        if (r->acked_below > r->removed_below)
+            r->backoff_ms = 0;
+        remove_acked(r);
+    }
+    return !produced && !r->count;
+}
+
+eoc_err_t eoc__relay_run(eoc__relay_t *r)
+{
+    int64_t commit_ms = eoc__conf_int(r->conf, "relay.commit.ms");
+    while (!atomic_load(&r->stop)) {
+        if (!take_lock(r)) {
+            idle(r, LOCK_RETRY_MS);
+            continue;
+        }
+        if (pass(r, commit_ms))
+            idle(r, IDLE_POLL_MS);
+    }
+    /* Drain: publish what is committed, bounded in time. */
+    if (r->lock_fd >= 0) {
+        int64_t deadline = eoc__now_ms() + eoc__conf_int(r->conf, "relay.flush.timeout.ms");
+        while (eoc__now_ms() < deadline && !pass(r, commit_ms))
+            ;
+        remove_acked(r);
+        if (r->count || (r->rk && oldest_seq(r) != UINT64_MAX))
+            eoc__log(r->log, EOC_LOG_WARNING,
+                     "relay: stopping with unpublished outbox rows; they are kept and sent by "
+                     "the next relay");
+        producer_drop(r);
+    }
+    return EOC_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* public standalone relay                                             */
+/* ------------------------------------------------------------------ */
+
+struct eoc_relay {
+    eoc_log_t log;
+    eoc_conf_t *conf;     /* owned */
+    eoc__store_t *store;  /* owned */
+    eoc__relay_t *relay;  /* owned */
+};
+
+eoc_relay_t *eoc_relay_new(eoc_conf_t *conf, char *errstr, size_t errstr_size)
+{
+    const char *dir = conf ? eoc__conf_str(conf, "data.dir") : "";
+    if (!*dir) {
+        snprintf(errstr, errstr_size, "data.dir is required");
+        return NULL;
+    }
+    eoc_relay_t *pr = calloc(1, sizeof(*pr));
+    if (!pr) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    eoc__log_init(&pr->log, conf, "relay");
+    if (eoc__store_open(dir, (uint64_t)eoc__conf_int(conf, "store.map.size"), EOC__STORE_NOINDEX,
+                        &pr->log, &pr->store, errstr, errstr_size) != EOC_OK ||
+        !(pr->relay = eoc__relay_create(pr->store, conf, &pr->log, errstr, errstr_size))) {
+        eoc_store_close(pr->store);
+        free(pr);
+        return NULL;
+    }
+    pr->conf = conf;
+    return pr;
+}
+
+eoc_err_t eoc_relay_run(eoc_relay_t *pr)
+{
+    return eoc__relay_run(pr->relay);
+}
+
+void eoc_relay_stop(eoc_relay_t *pr)
+{
+    eoc__relay_stop(pr->relay);
+}
+
+void eoc_relay_destroy(eoc_relay_t *pr)
+{
+    if (!pr)
+        return;
+    eoc__relay_destroy(pr->relay);
+    eoc_store_close(pr->store);
+    eoc_conf_destroy(pr->conf);
+    free(pr);
+}

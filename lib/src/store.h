@@ -1,0 +1,140 @@
+/*
+ * store - owns the LMDB environment of one data directory: offsets, inbox,
+ * inbox position index, outbox, user state and meta, as named databases.
+ *
+ * Write side (one batch at a time per handle, on one thread):
+ *
+ *   eoc__store_begin            one durable write transaction = one batch
+ *     eoc__store_inbox_find     is this message ID already applied?
+ *     eoc__store_rec_begin      nested transaction for one record
+ *       eoc__store_state_*      handler state
+ *       eoc__store_outbox_add   outgoing messages
+ *       eoc__store_inbox_add    the record's disposition
+ *     eoc__store_rec_commit / eoc__store_rec_abort
+ *     eoc__store_offset_set     partition's next offset (never moves back)
+ *   eoc__store_commit / eoc__store_abort
+ *
+ * Physical inbox layout: an append-only log keyed by a sequence number
+ * (sequential B-tree inserts), a (partition, offset) index for retention,
+ * and an in-memory hash of ID -> sequence rebuilt at open and caught up
+ * at each begin with rows other processes appended. Lookups confirm each
+ * hash hit against the row's full ID, so the hash is never the truth.
+ *
+ * Read side (relay, tools, metrics): short read transactions; safe from
+ * any thread and from other processes (the environment uses MDB_NOTLS).
+ */
+#ifndef EOC_STORE_H
+#define EOC_STORE_H
+
+#include "codec.h"
+#include "eoc/eoc.h"
+#include "log.h"
+
+#include <stdint.h>
+
+typedef struct eoc_store eoc__store_t;
+
+enum {
+    EOC__STORE_RDONLY = 1, /* read-only: tools, metrics */
+    EOC__STORE_NOINDEX = 2 /* writable, but no batches: a standalone relay */
+};
+
+#define EOC__SCHEMA_VERSION 1u
+
+/** Dispositions recorded in the inbox. */
+enum { EOC__DISP_APPLIED = 1, EOC__DISP_DEAD = 2 };
+
+/** What the inbox knows about one ID. */
+typedef struct eoc__inbox_entry {
+    uint64_t seq;
+    int disposition;
+    uint64_t digest;
+    int64_t offset;
+    int64_t time_ms;
+} eoc__inbox_entry_t;
+
+/**
+ * Opens (creating unless RDONLY) the store in `dir`. `log` is borrowed and
+ * must outlive the store (NULL: no logging). map_size 0 keeps the file's.
+ * Returns EOC_ERR_VERSION for a store of another schema.
+ */
+eoc_err_t eoc__store_open(const char *dir, uint64_t map_size, int flags, const eoc_log_t *log,
+                          eoc__store_t **out, char *errstr, size_t errstr_size);
+
+/* ---- batch ---- */
+eoc_err_t eoc__store_begin(eoc__store_t *s);
+/** Durable commit. On failure the batch is aborted (nothing of it stays). */
+eoc_err_t eoc__store_commit(eoc__store_t *s);
+void eoc__store_abort(eoc__store_t *s);
+int eoc__store_in_batch(const eoc__store_t *s);
+
+/** EOC_OK and *out filled when `id` is in the inbox, else EOC_ERR_NOT_FOUND. */
+eoc_err_t eoc__store_inbox_find(eoc__store_t *s, const char *id, size_t id_len,
+                                eoc__inbox_entry_t *out);
+
+eoc_err_t eoc__store_rec_begin(eoc__store_t *s);
+eoc_err_t eoc__store_rec_commit(eoc__store_t *s);
+void eoc__store_rec_abort(eoc__store_t *s);
+
+/** Records `id`'s disposition (in the record transaction when one is open). */
+eoc_err_t eoc__store_inbox_add(eoc__store_t *s, const char *id, size_t id_len, const char *topic,
+                               int32_t partition, int64_t offset, uint64_t digest, int disposition);
+
+/** Appends an outbox row; `row->created_ms` 0 means now. */
+eoc_err_t eoc__store_outbox_add(eoc__store_t *s, const eoc__outrow_t *row);
+
+eoc_err_t eoc__store_state_get(eoc__store_t *s, const void *k, size_t klen, const void **v,
+                               size_t *vlen);
+eoc_err_t eoc__store_state_put(eoc__store_t *s, const void *k, size_t klen, const void *v,
+                               size_t vlen);
+eoc_err_t eoc__store_state_del(eoc__store_t *s, const void *k, size_t klen);
+
+/** Sets the partition's next offset, written at commit; never lowers it. */
+eoc_err_t eoc__store_offset_set(eoc__store_t *s, const char *topic, int32_t partition,
+                                int64_t next_offset);
+
+/** Meta values (small named blobs) in the current write transaction. */
+eoc_err_t eoc__store_meta_get(eoc__store_t *s, const char *name, void *buf, size_t *len);
+eoc_err_t eoc__store_meta_put(eoc__store_t *s, const char *name, const void *buf, size_t len);
+
+/* ---- read side (own read transaction; any thread) ---- */
+
+/** The stored next offset, or EOC_ERR_NOT_FOUND. Reads through the open
+ *  batch when there is one (call it from the batch's thread then). */
+eoc_err_t eoc__store_offset_get(eoc__store_t *s, const char *topic, int32_t partition,
+                                int64_t *next_offset);
+
+/**
+ * Calls cb for outbox rows with seq >= from in order, at most `max` rows,
+ * in one read snapshot. cb returns non-zero to stop. *next is set to the
+ * seq after the last row visited (or left at from).
+ */
+eoc_err_t eoc__store_outbox_scan(eoc__store_t *s, uint64_t from, size_t max,
+                                 int (*cb)(void *opaque, uint64_t seq, const eoc__outrow_t *row),
+                                 void *opaque, uint64_t *next);
+
+/** Pending outbox rows and the age of the oldest (0 when none). */
+eoc_err_t eoc__store_outbox_info(eoc__store_t *s, uint64_t *rows, int64_t *oldest_age_ms);
+
+/** Deletes outbox rows with seq < upto in one durable transaction. */
+eoc_err_t eoc__store_outbox_remove_below(eoc__store_t *s, uint64_t upto);
+
+/**
+ * Retention (on the batch's thread, between batches: it updates the
+ * in-memory index): removes inbox entries below each partition's committed offset
+ * that are older than age_ms (0: no age limit) or more than `count` offsets
+ * behind it (0: no count limit), at most `max` entries, in one durable
+ * transaction. *pruned gets the number removed.
+ */
+eoc_err_t eoc__store_prune(eoc__store_t *s, int64_t age_ms, int64_t count, size_t max,
+                           uint64_t *pruned);
+
+/** Map usage (bytes used by pages, map size). */
+void eoc__store_map_usage(eoc__store_t *s, uint64_t *used, uint64_t *size);
+
+/** The data directory (NUL-terminated, valid while the store is open). */
+const char *eoc__store_dir(const eoc__store_t *s);
+
+int64_t eoc__now_ms(void);
+
+#endif

@@ -1,0 +1,986 @@
+/*
+ * worker.c - the consume loop: poll, dedupe, handle, commit, then advance.
+ *
+ * One batch = one LMDB write transaction (store.h). For each record, in
+ * partition order: find its message ID, drop it if the inbox has it, run
+ * the handler in a nested transaction, record the disposition, set the
+ * partition's next offset. Commit durably; only then commit the same
+ * offsets to Kafka (advisory) and wake the relay. A failed commit aborts
+ * the batch and seeks every partition it touched back to where the batch
+ * began, so nothing is skipped.
+ *
+ * Crash loops: on assignment a partition whose previous owner did not
+ * release it cleanly (a live marker is still set) counts a crash at its
+ * stored offset. After two crashes at the same offset the first
+ * batch.max.records records of that partition are run one at a time with
+ * their attempt count committed before the handler runs, and a record that
+ * already crashed the process handler.max.crashes times is dead-lettered
+ * without calling the handler.
+ */
+#include "worker.h"
+
+#include "conf.h"
+#include "crash.h"
+#include "handler.h"
+#include "idindex.h"
+#include "kafka.h"
+#include "msgid.h"
+#include "relay.h"
+#include "store.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define DIGEST_SEED 0x5bd1e9955bd1e995ull
+#define POLL_IDLE_MS 100
+#define COMMIT_TRIES 5
+#define CRASHES_FOR_CAREFUL 2
+
+/* A per-topic ID strategy. */
+struct strat {
+    char *topic; /* NULL: the default */
+    eoc__msgid_t id;
+};
+
+struct eoc_worker {
+    const eoc_log_t *logp; /* first member: see kafka.h */
+    eoc_log_t log;
+    eoc_conf_t *conf; /* owned */
+    eoc_handler_fn handler;
+    void *opaque;
+    eoc__store_t *store;   /* owned */
+    eoc__relay_t *relay;   /* owned, NULL when relay.enable=false */
+    pthread_t relay_thread;
+    int relay_started;
+    rd_kafka_t *rk; /* consumer, owned */
+
+    atomic_int stop;
+    eoc_err_t fatal;
+
+    struct strat *strats;
+    size_t nstrats;
+    char dlq[256];
+    int64_t batch_max, batch_ms, retry_max, backoff_ms, max_crashes, record_max;
+    int empty_skip, missing_position;
+    int64_t prune_age, prune_count, prune_every, last_prune;
+
+    /* The open batch. */
+    int open;
+    int64_t opened_ms;
+    int64_t nrecs;
+    int commit_now; /* careful mode: this batch must commit after one record */
+
+    eoc__ptab_t ptab; /* partitions seen, with per-partition counters */
+    eoc__worker_counters_t c;
+    eoc__histo_t commit_latency;
+};
+
+/* ------------------------------------------------------------------ */
+/* partition table                                                     */
+/* ------------------------------------------------------------------ */
+
+static eoc__part_t *part_get(eoc_worker_t *w, const char *topic, int32_t partition)
+{
+    eoc__ptab_t *t = &w->ptab;
+    if (t->last < t->n && t->v[t->last]->partition == partition &&
+        strcmp(t->v[t->last]->topic, topic) == 0)
+        return t->v[t->last];
+    for (size_t i = 0; i < t->n; i++) {
+        if (t->v[i]->partition == partition && strcmp(t->v[i]->topic, topic) == 0) {
+            t->last = i;
+            return t->v[i];
+        }
+    }
+    eoc__part_t *p = calloc(1, sizeof(*p));
+    if (!p || !(p->topic = strdup(topic))) {
+        free(p);
+        return NULL;
+    }
+    p->partition = partition;
+    p->batch_first = -1;
+    p->careful_until = -1;
+    p->hwm = -1;
+    pthread_mutex_lock(&t->lock);
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 32;
+        eoc__part_t **v = realloc(t->v, cap * sizeof(*v));
+        if (!v) {
+            pthread_mutex_unlock(&t->lock);
+            free(p->topic);
+            free(p);
+            return NULL;
+        }
+        t->v = v;
+        t->cap = cap;
+    }
+    t->v[t->n] = p;
+    t->last = t->n++;
+    pthread_mutex_unlock(&t->lock);
+    return p;
+}
+
+static void count(atomic_uint_fast64_t *a, uint64_t n)
+{
+    atomic_fetch_add_explicit(a, n, memory_order_relaxed);
+}
+
+/* ------------------------------------------------------------------ */
+/* helpers                                                             */
+/* ------------------------------------------------------------------ */
+
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+static const eoc__msgid_t *strat_for(const eoc_worker_t *w, const char *topic)
+{
+    const eoc__msgid_t *def = NULL;
+    for (size_t i = 0; i < w->nstrats; i++) {
+        if (!w->strats[i].topic)
+            def = &w->strats[i].id;
+        else if (strcmp(w->strats[i].topic, topic) == 0)
+            return &w->strats[i].id;
+    }
+    return def;
+}
+
+/* Partition list of the parts touched by the open batch, with `next`
+ * offsets (commit) or `first` offsets (seek back). */
+static rd_kafka_topic_partition_list_t *batch_list(eoc_worker_t *w, int first)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
+    for (size_t i = 0; i < w->ptab.n; i++) {
+        eoc__part_t *p = w->ptab.v[i];
+        if (p->batch_first < 0)
+            continue;
+        rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset =
+            first ? p->batch_first : p->batch_next;
+    }
+    return l;
+}
+
+static void batch_clear(eoc_worker_t *w)
+{
+    for (size_t i = 0; i < w->ptab.n; i++)
+        w->ptab.v[i]->batch_first = -1;
+    w->open = 0;
+    w->nrecs = 0;
+    w->commit_now = 0;
+}
+
+/* The open batch failed: nothing of it is applied; every partition it
+ * touched restarts where the batch began (the client has moved past). */
+static void batch_rewind(eoc_worker_t *w)
+{
+    eoc__store_abort(w->store);
+    rd_kafka_topic_partition_list_t *l = batch_list(w, 1);
+    if (l->cnt) {
+        rd_kafka_error_t *e = rd_kafka_seek_partitions(w->rk, l, 10000);
+        if (e) {
+            eoc__log(&w->log, EOC_LOG_WARNING, "seek back after a failed batch: %s",
+                     rd_kafka_error_string(e));
+            rd_kafka_error_destroy(e);
+        }
+        for (int i = 0; i < l->cnt; i++)
+            if (l->elems[i].err)
+                eoc__log(&w->log, EOC_LOG_WARNING, "seek back %s[%d]: %s", l->elems[i].topic,
+                         l->elems[i].partition, rd_kafka_err2str(l->elems[i].err));
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    batch_clear(w);
+}
+
+static eoc_err_t batch_begin(eoc_worker_t *w)
+{
+    eoc_err_t err = eoc__store_begin(w->store);
+    if (err == EOC_OK) {
+        w->open = 1;
+        w->opened_ms = eoc__now_ms();
+    }
+    return err;
+}
+
+/* Commits the open batch durably, then the same offsets to Kafka. */
+static eoc_err_t batch_commit(eoc_worker_t *w)
+{
+    if (!w->open)
+        return EOC_OK;
+    eoc__crash_point("worker.handled");
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    eoc_err_t err = eoc__store_commit(w->store);
+    if (err != EOC_OK) {
+        /* The store already aborted; seek back what the batch consumed. */
+        count(&w->c.commit_failures, 1);
+        eoc__log(&w->log, EOC_LOG_ERR,
+                 "batch of %" PRId64 " records not committed (%s): rewinding to the last "
+                 "committed offsets",
+                 w->nrecs, eoc_strerror(err));
+        batch_rewind(w);
+        return err;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    eoc__histo_add(&w->commit_latency,
+                   (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9);
+    count(&w->c.batches, 1);
+    eoc__crash_point("worker.committed");
+    rd_kafka_topic_partition_list_t *l = batch_list(w, 0);
+    for (int i = 0; i < l->cnt; i++) {
+        eoc__part_t *p = part_get(w, l->elems[i].topic, l->elems[i].partition);
+        if (p)
+            atomic_store(&p->committed, l->elems[i].offset);
+    }
+    if (l->cnt)
+        rd_kafka_commit(w->rk, l, 1); /* advisory: never ahead of LMDB */
+    rd_kafka_topic_partition_list_destroy(l);
+    batch_clear(w);
+    if (w->relay)
+        eoc__relay_wake(w->relay);
+    return EOC_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* dispositions                                                        */
+/* ------------------------------------------------------------------ */
+
+/* Writes a dead-letter outbox row for `rec` into the batch transaction,
+ * and, when `record` is set and the record has a valid ID, its inbox
+ * disposition (so a redelivery is a duplicate). */
+static eoc_err_t dead_letter(eoc_worker_t *w, eoc__part_t *p, const eoc_record_t *rec,
+                             const char *reason, const char *error, int with_payload,
+                             int record)
+{
+    const rd_kafka_message_t *m = rec->msg;
+    char idbuf[EOC_ID_MAX + 32], posbuf[EOC_ID_MAX + 1], ref[EOC_ID_MAX + 1];
+    const char *src_id = rec->id;
+    size_t src_len = rec->id_len;
+    if (!src_id) {
+        src_len = eoc__msgid_position(m, posbuf);
+        src_id = posbuf;
+    }
+    int n = snprintf(idbuf, sizeof(idbuf), "%.*s/dlq", (int)src_len, src_id);
+
+    /* The original headers travel with the dead letter, then eoc's. */
+    enum { MAXH = 48 };
+    eoc_header_t hs[MAXH + 4];
+    size_t nh = 0;
+    for (size_t i = 0; i < eoc_record_header_count(rec) && nh < MAXH; i++) {
+        const char *name;
+        const void *v;
+        size_t len;
+        if (eoc_record_header_at(rec, i, &name, &v, &len) == EOC_OK)
+            hs[nh++] = (eoc_header_t){name, v, len};
+    }
+    size_t nuser = nh;
+    eoc_header_t extra[4];
+    size_t ne = 0;
+    extra[ne++] = (eoc_header_t){"eoc-dlq-reason", reason, strlen(reason)};
+    extra[ne++] = (eoc_header_t){"eoc-source-id", src_id, src_len};
+    if (error && *error)
+        extra[ne++] = (eoc_header_t){"eoc-error", error, strlen(error)};
+    if (!with_payload) {
+        size_t rl = eoc__msgid_position(m, ref);
+        extra[ne++] = (eoc_header_t){"eoc-payload-ref", ref, rl};
+    }
+    eoc_msg_t out = {w->dlq,         EOC_PARTITION_ANY,
+                     m->key,         m->key_len,
+                     with_payload ? m->payload : NULL,
+                     with_payload ? m->len : 0,
+                     hs,             nuser};
+    eoc_err_t err = eoc__outbox_append(w->store, rec, idbuf, (size_t)n, &out, extra, ne);
+    if (err == EOC_OK && rec->id && record)
+        err = eoc__store_inbox_add(w->store, rec->id, rec->id_len, rec->topic, m->partition,
+                                   m->offset,
+                                   eoc__hash64(m->payload, m->payload ? m->len : 0, DIGEST_SEED),
+                                   EOC__DISP_DEAD);
+    if (err == EOC_OK) {
+        count(&p->dead_letters, 1);
+        count(&w->c.dead_letters, 1);
+        eoc__log(&w->log, EOC_LOG_WARNING, "dead letter %s[%d]@%" PRId64 " id=%.*s: %s%s%s",
+                 rec->topic, m->partition, m->offset, (int)src_len, src_id, reason,
+                 error && *error ? ": " : "", error && *error ? error : "");
+    }
+    return err;
+}
+
+/* Runs the handler with bounded retries. Returns EOC_OK when the record
+ * got a disposition, or a store error that fails the batch. */
+static eoc_err_t handle(eoc_worker_t *w, eoc__part_t *p, eoc_record_t *rec, uint64_t digest)
+{
+    eoc_txn_t txn = {.store = w->store,
+                     .default_topic = eoc__conf_str(w->conf, "output.topic"),
+                     .max_bytes = eoc__conf_int(w->conf, "output.max.bytes")};
+    for (int64_t attempt = 1;; attempt++) {
+        eoc_err_t err = eoc__store_rec_begin(w->store);
+        if (err)
+            return err;
+        eoc__txn_reset(&txn, rec);
+        eoc_result_t res = w->handler(&txn, rec, w->opaque);
+        if (txn.store_err) {
+            eoc__store_rec_abort(w->store);
+            return txn.store_err;
+        }
+        if (res == EOC_HANDLER_OK) {
+            err = eoc__store_inbox_add(w->store, rec->id, rec->id_len, rec->topic,
+                                       rec->msg->partition, rec->msg->offset, digest,
+                                       EOC__DISP_APPLIED);
+            if (err == EOC_OK)
+                err = eoc__store_rec_commit(w->store);
+            else
+                eoc__store_rec_abort(w->store);
+            if (err)
+                return err;
+            count(&p->applied, 1);
+            count(&w->c.applied, 1);
+            return EOC_OK;
+        }
+        eoc__store_rec_abort(w->store);
+        if (res == EOC_HANDLER_RETRY && attempt < w->retry_max) {
+            count(&p->retries, 1);
+            count(&w->c.retries, 1);
+            eoc__log(&w->log, EOC_LOG_INFO, "retry %" PRId64 "/%" PRId64 " of %s[%d]@%" PRId64 "%s%s",
+                     attempt, w->retry_max, rec->topic, rec->msg->partition, rec->msg->offset,
+                     txn.error[0] ? ": " : "", txn.error);
+            sleep_ms(w->backoff_ms << (attempt - 1 < 10 ? attempt - 1 : 10));
+            continue;
+        }
+        if (!txn.error[0])
+            snprintf(txn.error, sizeof(txn.error), "handler returned %s after %" PRId64 " attempt(s)",
+                     res == EOC_HANDLER_FAIL ? "FAIL" : "RETRY", attempt);
+        return dead_letter(w, p, rec, "handler_error", txn.error, 1, 1);
+    }
+}
+
+/* Careful mode: commits the record's attempt count before the handler
+ * runs. Returns 1 when the record crashed the process too often and must
+ * be dead-lettered unhandled, 0 to go on, -1 on a store error. */
+static int careful_attempt(eoc_worker_t *w, const eoc_record_t *rec)
+{
+    char name[600];
+    snprintf(name, sizeof(name), "attempt/%s/%d/%" PRId64, rec->topic, rec->msg->partition,
+             rec->msg->offset);
+    unsigned char v[8] = {0};
+    size_t len = sizeof(v);
+    if (eoc__store_meta_get(w->store, name, v, &len) != EOC_OK)
+        len = 0;
+    uint64_t n = len == 8 ? eoc__be64_get(v) : 0;
+    if ((int64_t)n >= w->max_crashes)
+        return 1;
+    eoc__be64_put(v, n + 1);
+    if (eoc__store_meta_put(w->store, name, v, 8) != EOC_OK ||
+        eoc__store_commit(w->store) != EOC_OK)
+        return -1;
+    w->open = 0;
+    return batch_begin(w) == EOC_OK ? 0 : -1;
+}
+
+/* Gives one record its disposition inside the open batch. */
+static eoc_err_t process(eoc_worker_t *w, const rd_kafka_message_t *m)
+{
+    eoc_record_t rec;
+    eoc__record_init(&rec, m);
+    eoc__part_t *p = part_get(w, rec.topic, m->partition);
+    if (!p)
+        return EOC_ERR_NOMEM;
+    eoc_err_t err = EOC_OK;
+    int careful = p->careful_until >= 0 && m->offset < p->careful_until;
+    if (careful && w->nrecs > 0) {
+        /* A suspect record runs in a batch of its own. */
+        if ((err = batch_commit(w)) != EOC_OK || (err = batch_begin(w)) != EOC_OK)
+            return err;
+    }
+    count(&p->consumed, 1);
+    count(&w->c.consumed, 1);
+    if (p->batch_first < 0)
+        p->batch_first = m->offset;
+    p->batch_next = m->offset + 1;
+    w->nrecs++;
+
+    int too_large = (int64_t)m->len > w->record_max;
+    int empty = !m->payload || !m->len;
+    const eoc__msgid_t *strat = strat_for(w, rec.topic);
+    char idbuf[EOC_ID_MAX + 1];
+    eoc__id_status_t st = EOC__ID_MISSING;
+    if (!(too_large && strat->kind == EOC__MSGID_JSON))
+        st = eoc__msgid_extract(strat, m, idbuf, &rec.id, &rec.id_len);
+    if (st == EOC__ID_MISSING && w->missing_position) {
+        rec.id_len = eoc__msgid_position(m, idbuf);
+        rec.id = idbuf;
+        st = EOC__ID_FOUND;
+    }
+    if (st != EOC__ID_FOUND)
+        rec.id = NULL;
+
+    uint64_t digest = eoc__hash64(m->payload, empty ? 0 : m->len, DIGEST_SEED);
+    if (rec.id) {
+        eoc__inbox_entry_t e;
+        err = eoc__store_inbox_find(w->store, rec.id, rec.id_len, &e);
+        if (err == EOC_OK) {
+            const void *rv;
+            size_t rl;
+            int resubmit = eoc_record_header(&rec, "eoc-resubmitted", &rv, &rl) == EOC_OK;
+            if (resubmit && e.disposition == EOC__DISP_DEAD) {
+                err = EOC_OK; /* an operator sent it back: process it once more */
+            } else if (e.digest != digest) {
+                eoc__log(&w->log, EOC_LOG_ERR,
+                         "ID COLLISION: %.*s at %s[%d]@%" PRId64 " has a different payload than "
+                         "the record applied from offset %" PRId64 "; dead-lettered, original "
+                         "effect untouched",
+                         (int)rec.id_len, rec.id, rec.topic, m->partition, m->offset, e.offset);
+                char errtxt[80];
+                snprintf(errtxt, sizeof(errtxt), "ID already applied from offset %" PRId64,
+                         e.offset);
+                err = dead_letter(w, p, &rec, "id_collision", errtxt, 1, 0);
+                goto done;
+            } else {
+                count(&p->duplicates, 1);
+                count(&w->c.duplicates, 1);
+                goto done;
+            }
+        } else if (err != EOC_ERR_NOT_FOUND) {
+            return err;
+        }
+        err = EOC_OK;
+    }
+
+    if (too_large) {
+        err = dead_letter(w, p, &rec, "too_large", "record larger than record.max.bytes", 0, 1);
+    } else if (empty) {
+        if (w->empty_skip)
+            count(&w->c.skipped, 1);
+        else
+            err = dead_letter(w, p, &rec, "empty_value", "null or empty value", 1, 1);
+    } else if (st != EOC__ID_FOUND) {
+        err = dead_letter(w, p, &rec, st == EOC__ID_MISSING ? "missing_id" : "invalid_id",
+                          st == EOC__ID_MISSING ? "no message ID"
+                                                : "message ID empty, too long or unreadable",
+                          1, 0);
+    } else if (careful) {
+        int r = careful_attempt(w, &rec);
+        if (r < 0)
+            return EOC_ERR_STORE;
+        w->commit_now = 1;
+        if (r > 0)
+            err = dead_letter(w, p, &rec, "handler_crash",
+                              "the process died while handling this record too many times", 1,
+                              1);
+        else
+            err = handle(w, p, &rec, digest);
+    } else {
+        err = handle(w, p, &rec, digest);
+    }
+done:
+    if (err == EOC_OK)
+        err = eoc__store_offset_set(w->store, rec.topic, m->partition, m->offset + 1);
+    return err;
+}
+
+/* ------------------------------------------------------------------ */
+/* rebalancing                                                         */
+/* ------------------------------------------------------------------ */
+
+static void live_name(char *buf, size_t n, const char *topic, int32_t partition)
+{
+    snprintf(buf, n, "live/%s/%d", topic, partition);
+}
+
+/* On assignment: seek positions from LMDB, count unclean hand-overs, set
+ * live markers. All in one small durable transaction. */
+static void on_assign(eoc_worker_t *w, rd_kafka_topic_partition_list_t *parts)
+{
+    if (batch_commit(w) != EOC_OK || eoc__store_begin(w->store) != EOC_OK) {
+        eoc__log(&w->log, EOC_LOG_ERR, "assign: store unavailable; positions from Kafka");
+        return;
+    }
+    for (int i = 0; i < parts->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &parts->elems[i];
+        eoc__part_t *p = part_get(w, tp->topic, tp->partition);
+        int64_t off;
+        if (eoc__store_offset_get(w->store, tp->topic, tp->partition, &off) == EOC_OK) {
+            tp->offset = off;
+        } else {
+            tp->offset = RD_KAFKA_OFFSET_INVALID; /* Kafka committed / auto.offset.reset */
+            off = -1;
+        }
+        char live[600], crash[600];
+        unsigned char v[16];
+        size_t len = sizeof(v);
+        live_name(live, sizeof(live), tp->topic, tp->partition);
+        snprintf(crash, sizeof(crash), "crash/%s/%d", tp->topic, tp->partition);
+        if (p)
+            p->careful_until = -1;
+        if (off >= 0 && eoc__store_meta_get(w->store, live, v, &len) == EOC_OK) {
+            len = sizeof(v);
+            uint64_t at = 0, n = 0;
+            if (eoc__store_meta_get(w->store, crash, v, &len) == EOC_OK && len == 16) {
+                at = eoc__be64_get(v);
+                n = eoc__be64_get(v + 8);
+            }
+            n = at == (uint64_t)off ? n + 1 : 1;
+            eoc__be64_put(v, (uint64_t)off);
+            eoc__be64_put(v + 8, n);
+            eoc__store_meta_put(w->store, crash, v, 16);
+            eoc__log(&w->log, EOC_LOG_WARNING,
+                     "%s[%d]: previous owner stopped uncleanly at offset %" PRId64
+                     " (%" PRIu64 " time(s) there)",
+                     tp->topic, tp->partition, off, n);
+            if (n >= CRASHES_FOR_CAREFUL && p)
+                p->careful_until = off + w->batch_max;
+        }
+        eoc__store_meta_put(w->store, live, "1", 1);
+    }
+    if (eoc__store_commit(w->store) != EOC_OK)
+        eoc__log(&w->log, EOC_LOG_ERR, "assign: could not record live markers");
+}
+
+/* On revocation: commit the open batch, commit Kafka offsets (sync),
+ * clear live markers: a clean hand-over. */
+static void on_revoke(eoc_worker_t *w, rd_kafka_topic_partition_list_t *parts, int lost)
+{
+    if (lost) {
+        if (w->open) {
+            eoc__log(&w->log, EOC_LOG_WARNING,
+                     "assignment lost: aborting the open batch of %" PRId64 " records", w->nrecs);
+            eoc__store_abort(w->store);
+            batch_clear(w);
+        }
+        return; /* another member may own them now: leave markers, commit nothing */
+    }
+    if (batch_commit(w) != EOC_OK)
+        return;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(parts->cnt);
+    if (eoc__store_begin(w->store) == EOC_OK) {
+        for (int i = 0; i < parts->cnt; i++) {
+            int64_t off;
+            char live[600];
+            live_name(live, sizeof(live), parts->elems[i].topic, parts->elems[i].partition);
+            eoc__store_meta_put(w->store, live, NULL, 0);
+            if (eoc__store_offset_get(w->store, parts->elems[i].topic, parts->elems[i].partition,
+                                      &off) == EOC_OK)
+                rd_kafka_topic_partition_list_add(l, parts->elems[i].topic,
+                                                  parts->elems[i].partition)
+                    ->offset = off;
+        }
+        eoc__store_commit(w->store);
+    }
+    if (l->cnt) {
+        rd_kafka_resp_err_t e = rd_kafka_commit(w->rk, l, 0);
+        if (e)
+            eoc__log(&w->log, EOC_LOG_INFO, "offset commit on revoke: %s (advisory)",
+                     rd_kafka_err2str(e));
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    eoc_worker_t *w = opaque;
+    int coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    count(&w->c.rebalances, 1);
+    rd_kafka_error_t *e = NULL;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        on_assign(w, parts);
+        eoc__log(&w->log, EOC_LOG_INFO, "assigned %d partition(s)", parts->cnt);
+        if (coop)
+            e = rd_kafka_incremental_assign(rk, parts);
+        else
+            rd_kafka_assign(rk, parts);
+    } else {
+        int lost = rd_kafka_assignment_lost(rk);
+        on_revoke(w, parts, lost);
+        eoc__log(&w->log, EOC_LOG_INFO, "%s %d partition(s)", lost ? "lost" : "revoked",
+                 parts->cnt);
+        if (coop)
+            e = rd_kafka_incremental_unassign(rk, parts);
+        else
+            rd_kafka_assign(rk, NULL);
+    }
+    if (e) {
+        eoc__log(&w->log, EOC_LOG_ERR, "rebalance: %s", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+    }
+}
+
+static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                      rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+    (void)rk;
+    (void)offsets;
+    eoc_worker_t *w = opaque;
+    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        eoc__log(&w->log, EOC_LOG_INFO, "Kafka offset commit: %s (advisory; LMDB holds the "
+                 "positions)", rd_kafka_err2str(err));
+}
+
+/* ------------------------------------------------------------------ */
+/* create / run / stop                                                 */
+/* ------------------------------------------------------------------ */
+
+static eoc_err_t fail(char *errstr, size_t size, eoc_err_t err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static eoc_err_t fail(char *errstr, size_t size, eoc_err_t err, const char *fmt, ...)
+{
+    if (errstr && size) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(errstr, size, fmt, ap);
+        va_end(ap);
+    }
+    return err;
+}
+
+struct strat_ctx {
+    eoc_worker_t *w;
+    char *errstr;
+    size_t errstr_size;
+};
+
+static int add_strat(eoc_worker_t *w, const char *topic, const char *spec, char *errstr,
+                     size_t errstr_size)
+{
+    struct strat *s = realloc(w->strats, (w->nstrats + 1) * sizeof(*s));
+    if (!s)
+        return -1;
+    w->strats = s;
+    s = &w->strats[w->nstrats];
+    if (eoc__msgid_parse(&s->id, spec, errstr, errstr_size) != EOC_OK)
+        return -1;
+    s->topic = topic ? strdup(topic) : NULL;
+    w->nstrats++;
+    return 0;
+}
+
+static int strat_one(void *opaque, const char *topic, const char *spec)
+{
+    struct strat_ctx *c = opaque;
+    return add_strat(c->w, topic, spec, c->errstr, c->errstr_size);
+}
+
+static eoc_err_t setup_consumer(eoc_worker_t *w, char *errstr, size_t errstr_size)
+{
+    char err[512];
+    rd_kafka_conf_t *kc = rd_kafka_conf_new();
+    static const char *const defaults[][2] = {
+        {"enable.auto.commit", "false"},
+        {"enable.auto.offset.store", "false"},
+        {"auto.offset.reset", "earliest"},
+        {"partition.assignment.strategy", "cooperative-sticky"},
+        {"enable.partition.eof", "false"},
+    };
+    for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
+        rd_kafka_conf_set(kc, defaults[i][0], defaults[i][1], NULL, 0);
+    if (rd_kafka_conf_set(kc, "group.id", eoc__conf_str(w->conf, "group.id"), err, sizeof(err)) ||
+        eoc__kafka_conf_apply(kc, w->conf, "kafka.", err, sizeof(err))) {
+        rd_kafka_conf_destroy(kc);
+        return fail(errstr, errstr_size, EOC_ERR_CONFIG, "%s", err);
+    }
+    /* These are the protocol: a user may not turn them back on. */
+    rd_kafka_conf_set(kc, "enable.auto.commit", "false", NULL, 0);
+    rd_kafka_conf_set(kc, "enable.auto.offset.store", "false", NULL, 0);
+    rd_kafka_conf_set_opaque(kc, w);
+    rd_kafka_conf_set_rebalance_cb(kc, rebalance_cb);
+    rd_kafka_conf_set_offset_commit_cb(kc, commit_cb);
+    eoc__kafka_conf_log(kc);
+    if (!(w->rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, err, sizeof(err)))) {
+        rd_kafka_conf_destroy(kc);
+        return fail(errstr, errstr_size, EOC_ERR_KAFKA, "cannot create consumer: %s", err);
+    }
+    rd_kafka_poll_set_consumer(w->rk);
+
+    const char *topics = eoc__conf_str(w->conf, "input.topics");
+    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(4);
+    char *copy = strdup(topics), *save = NULL;
+    for (char *t = copy ? strtok_r(copy, ",", &save) : NULL; t; t = strtok_r(NULL, ",", &save))
+        rd_kafka_topic_partition_list_add(sub, t, RD_KAFKA_PARTITION_UA);
+    free(copy);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(w->rk, sub);
+    rd_kafka_topic_partition_list_destroy(sub);
+    if (e)
+        return fail(errstr, errstr_size, EOC_ERR_KAFKA, "subscribe: %s", rd_kafka_err2str(e));
+    return EOC_OK;
+}
+
+eoc_worker_t *eoc_worker_new(eoc_conf_t *conf, eoc_handler_fn handler, void *opaque, char *errstr,
+                             size_t errstr_size)
+{
+    if (!conf || !handler) {
+        fail(errstr, errstr_size, EOC_ERR_INVALID_ARG, "conf and handler are required");
+        return NULL;
+    }
+    static const char *const required[] = {"data.dir", "group.id", "input.topics"};
+    for (size_t i = 0; i < 3; i++) {
+        if (!*eoc__conf_str(conf, required[i])) {
+            fail(errstr, errstr_size, EOC_ERR_CONFIG, "%s is required", required[i]);
+            return NULL;
+        }
+    }
+    if (!eoc_conf_get(conf, "kafka.bootstrap.servers")) {
+        fail(errstr, errstr_size, EOC_ERR_CONFIG,
+             "kafka.bootstrap.servers is required (for a local run start the development "
+             "Kafka: eoc-kafka-dev)");
+        return NULL;
+    }
+    eoc_worker_t *w = calloc(1, sizeof(*w));
+    if (!w) {
+        fail(errstr, errstr_size, EOC_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&w->ptab.lock, NULL);
+    eoc__histo_init(&w->commit_latency);
+    w->conf = conf;
+    w->handler = handler;
+    w->opaque = opaque;
+    eoc__log_init(&w->log, conf, "worker");
+    w->logp = &w->log;
+    w->batch_max = eoc__conf_int(conf, "batch.max.records");
+    w->batch_ms = eoc__conf_int(conf, "batch.max.ms");
+    w->retry_max = eoc__conf_int(conf, "retry.max.attempts");
+    w->backoff_ms = eoc__conf_int(conf, "retry.backoff.ms");
+    w->max_crashes = eoc__conf_int(conf, "handler.max.crashes");
+    w->record_max = eoc__conf_int(conf, "record.max.bytes");
+    w->empty_skip = strcmp(eoc__conf_str(conf, "empty.value"), "skip") == 0;
+    w->missing_position = strcmp(eoc__conf_str(conf, "id.missing"), "position") == 0;
+    w->prune_age = eoc__conf_int(conf, "inbox.retention.ms");
+    w->prune_count = eoc__conf_int(conf, "inbox.retention.count");
+    w->prune_every = eoc__conf_int(conf, "inbox.prune.interval.ms");
+    const char *dlq = eoc__conf_str(conf, "dlq.topic");
+    if (*dlq)
+        snprintf(w->dlq, sizeof(w->dlq), "%s", dlq);
+    else
+        snprintf(w->dlq, sizeof(w->dlq), "%s.dlq", eoc__conf_str(conf, "group.id"));
+
+    struct strat_ctx sc = {w, errstr, errstr_size};
+    if (add_strat(w, NULL, eoc__conf_str(conf, "id.strategy"), errstr, errstr_size) != 0 ||
+        eoc__conf_foreach_prefix(conf, "id.strategy.", strat_one, &sc) != 0)
+        goto fail;
+    if (eoc__store_open(eoc__conf_str(conf, "data.dir"),
+                        (uint64_t)eoc__conf_int(conf, "store.map.size"), 0, &w->log, &w->store,
+                        errstr, errstr_size) != EOC_OK)
+        goto fail;
+    if (eoc__conf_bool(conf, "relay.enable") &&
+        !(w->relay = eoc__relay_create(w->store, conf, &w->log, errstr, errstr_size)))
+        goto fail;
+    if (setup_consumer(w, errstr, errstr_size) != EOC_OK)
+        goto fail;
+    return w;
+fail:
+    w->conf = NULL; /* ownership stays with the caller on failure */
+    eoc_worker_destroy(w);
+    return NULL;
+}
+
+void eoc_worker_stop(eoc_worker_t *w)
+{
+    atomic_store(&w->stop, 1);
+    if (w->relay)
+        eoc__relay_stop(w->relay);
+}
+
+static void *relay_main(void *arg)
+{
+    eoc__relay_run(arg);
+    return NULL;
+}
+
+static void maybe_prune(eoc_worker_t *w)
+{
+    if ((w->prune_age <= 0 && w->prune_count <= 0) ||
+        eoc__now_ms() - w->last_prune < w->prune_every)
+        return;
+    w->last_prune = eoc__now_ms();
+    uint64_t n = 0;
+    if (eoc__store_prune(w->store, w->prune_age, w->prune_count, 10000, &n) == EOC_OK && n) {
+        count(&w->c.inbox_pruned, n);
+        eoc__log(&w->log, EOC_LOG_DEBUG, "inbox retention pruned %" PRIu64 " entries", n);
+    }
+}
+
+/* Commit with bounded retries: a failed commit rewinds the batch; a
+ * persistent failure (map full, disk full) stops the worker. */
+static void commit_or_stop(eoc_worker_t *w, int *failures)
+{
+    eoc_err_t err = batch_commit(w);
+    if (err == EOC_OK) {
+        *failures = 0;
+        return;
+    }
+    if (++*failures >= COMMIT_TRIES) {
+        w->fatal = err;
+        eoc__log(&w->log, EOC_LOG_ERR,
+                 "stopping: %d batch commits in a row failed (%s). Nothing was lost: fix the "
+                 "cause (%s) and restart; processing resumes from the last commit",
+                 *failures, eoc_strerror(err),
+                 err == EOC_ERR_MAP_FULL ? "raise store.map.size" : "check disk space and I/O");
+        atomic_store(&w->stop, 1);
+        return;
+    }
+    sleep_ms(200LL << *failures);
+}
+
+eoc_err_t eoc_worker_run(eoc_worker_t *w)
+{
+    if (w->relay && pthread_create(&w->relay_thread, NULL, relay_main, w->relay) == 0)
+        w->relay_started = 1;
+    int failures = 0;
+    while (!atomic_load(&w->stop)) {
+        int timeout = POLL_IDLE_MS;
+        if (w->open) {
+            int64_t left = w->opened_ms + w->batch_ms - eoc__now_ms();
+            timeout = left > 0 ? (int)left : 0;
+        }
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(w->rk, timeout);
+        if (m && m->err) {
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                eoc__log(&w->log, EOC_LOG_WARNING, "consumer: %s",
+                         rd_kafka_message_errstr(m));
+            if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
+                w->fatal = EOC_ERR_FATAL;
+                atomic_store(&w->stop, 1);
+            }
+            rd_kafka_message_destroy(m);
+            m = NULL;
+        }
+        if (m) {
+            eoc_err_t err = w->open ? EOC_OK : batch_begin(w);
+            if (err == EOC_OK)
+                err = process(w, m);
+            rd_kafka_message_destroy(m);
+            if (err != EOC_OK) {
+                eoc__log(&w->log, EOC_LOG_ERR, "batch failed: %s", eoc_strerror(err));
+                if (w->open)
+                    batch_rewind(w);
+                if (++failures >= COMMIT_TRIES) {
+                    w->fatal = err;
+                    eoc__log(&w->log, EOC_LOG_ERR,
+                             "stopping after %d failed batches (%s); nothing was lost: fix the "
+                             "cause (%s) and restart",
+                             failures, eoc_strerror(err),
+                             err == EOC_ERR_MAP_FULL ? "raise store.map.size"
+                                                     : "check disk space and I/O");
+                    break;
+                }
+                sleep_ms(200LL << failures);
+                continue;
+            }
+        }
+        if (w->open && (w->nrecs >= w->batch_max || w->commit_now ||
+                        eoc__now_ms() - w->opened_ms >= w->batch_ms))
+            commit_or_stop(w, &failures);
+        if (!w->open)
+            maybe_prune(w);
+    }
+
+    /* Drain: the open batch, then the outbox, then offsets and the group. */
+    if (w->open && !w->fatal)
+        batch_commit(w);
+    else if (w->open)
+        batch_rewind(w);
+    if (w->relay_started) {
+        eoc__relay_stop(w->relay);
+        pthread_join(w->relay_thread, NULL);
+        w->relay_started = 0;
+    }
+    rd_kafka_consumer_close(w->rk); /* revoke: sync offset commit, leave group */
+    eoc__log(&w->log, w->fatal ? EOC_LOG_ERR : EOC_LOG_INFO, "worker stopped%s%s",
+             w->fatal ? ": " : "", w->fatal ? eoc_strerror(w->fatal) : "");
+    return w->fatal;
+}
+
+void eoc_worker_stats(eoc_worker_t *w, eoc_stats_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->consumed = atomic_load(&w->c.consumed);
+    out->applied = atomic_load(&w->c.applied);
+    out->duplicates = atomic_load(&w->c.duplicates);
+    out->dead_letters = atomic_load(&w->c.dead_letters);
+    out->skipped = atomic_load(&w->c.skipped);
+    out->retries = atomic_load(&w->c.retries);
+    out->batches = atomic_load(&w->c.batches);
+    out->commit_failures = atomic_load(&w->c.commit_failures);
+    out->rebalances = atomic_load(&w->c.rebalances);
+    out->inbox_pruned = atomic_load(&w->c.inbox_pruned);
+    if (w->relay) {
+        eoc__relay_stats_t rs;
+        eoc__relay_stats(w->relay, &rs);
+        out->published = rs.published;
+        out->relay_errors = rs.errors;
+    }
+    eoc__store_outbox_info(w->store, &out->outbox_backlog, &out->outbox_oldest_ms);
+}
+
+void eoc_worker_destroy(eoc_worker_t *w)
+{
+    if (!w)
+        return;
+    if (w->rk)
+        rd_kafka_destroy(w->rk);
+    eoc__relay_destroy(w->relay);
+    eoc_store_close(w->store);
+    for (size_t i = 0; i < w->nstrats; i++) {
+        free(w->strats[i].topic);
+        eoc__msgid_clear(&w->strats[i].id);
+    }
+    free(w->strats);
+    for (size_t i = 0; i < w->ptab.n; i++) {
+        free(w->ptab.v[i]->topic);
+        free(w->ptab.v[i]);
+    }
+    free(w->ptab.v);
+    pthread_mutex_destroy(&w->ptab.lock);
+    eoc_conf_destroy(w->conf);
+    free(w);
+}
+
+/* Accessors for the metrics module. */
+eoc__ptab_t *eoc__worker_ptab(eoc_worker_t *w)
+{
+    return &w->ptab;
+}
+
+const eoc__histo_t *eoc__worker_commit_latency(eoc_worker_t *w)
+{
+    return &w->commit_latency;
+}
+
+eoc__store_t *eoc__worker_store(eoc_worker_t *w)
+{
+    return w->store;
+}
+
+rd_kafka_t *eoc__worker_consumer(eoc_worker_t *w)
+{
+    return w->rk;
+}
+
+/* ------------------------------------------------------------------ */
+/* commit latency histogram                                            */
+/* ------------------------------------------------------------------ */
+
+const double eoc__histo_bounds[EOC__HISTO_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                      0.05,   0.1,   0.25,   0.5,   1.0,  2.5};
+
+void eoc__histo_init(eoc__histo_t *h)
+{
+    memset(h, 0, sizeof(*h));
+}
+
+void eoc__histo_add(eoc__histo_t *h, double seconds)
+{
+    size_t i = 0;
+    while (i < EOC__HISTO_BUCKETS && seconds > eoc__histo_bounds[i])
+        i++;
+    count(&h->bucket[i], 1);
+    count(&h->count, 1);
+    count(&h->sum_us, (uint64_t)(seconds * 1e6));
+}

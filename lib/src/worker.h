@@ -1,0 +1,59 @@
+/*
+ * worker - internal view of eoc_worker_t for the metrics module: the
+ * per-partition table and the commit-latency histogram.
+ *
+ * Threads: the worker thread adds partitions (under ptab.lock) and bumps
+ * counters (relaxed atomics); readers take ptab.lock to walk the table.
+ */
+#ifndef EOC_WORKER_H
+#define EOC_WORKER_H
+
+#include "eoc/eoc.h"
+#include "store.h"
+
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+typedef struct eoc__part {
+    char *topic; /* owned, immutable */
+    int32_t partition;
+    atomic_uint_fast64_t consumed, applied, duplicates, dead_letters, retries;
+    atomic_int_fast64_t committed; /* next offset committed to LMDB by this worker, -1 */
+    atomic_int_fast64_t hwm;       /* high watermark last seen, -1 */
+    /* worker thread only */
+    int64_t batch_first;   /* first offset in the open batch, -1 when none */
+    int64_t batch_next;    /* next offset after the open batch's last record */
+    int64_t careful_until; /* careful mode below this offset, -1 when off */
+} eoc__part_t;
+
+typedef struct eoc__ptab {
+    pthread_mutex_t lock; /* guards v/n/cap against the worker's growth */
+    eoc__part_t **v;      /* owned; entries are never freed before the worker */
+    size_t n, cap, last;
+} eoc__ptab_t;
+
+typedef struct eoc__worker_counters {
+    atomic_uint_fast64_t consumed, applied, duplicates, dead_letters, skipped, retries, batches,
+        commit_failures, rebalances, inbox_pruned;
+} eoc__worker_counters_t;
+
+/* Fixed-bucket latency histogram (seconds), Prometheus style. */
+#define EOC__HISTO_BUCKETS 12
+typedef struct eoc__histo {
+    atomic_uint_fast64_t bucket[EOC__HISTO_BUCKETS + 1]; /* last: +Inf */
+    atomic_uint_fast64_t count;
+    atomic_uint_fast64_t sum_us;
+} eoc__histo_t;
+
+extern const double eoc__histo_bounds[EOC__HISTO_BUCKETS];
+void eoc__histo_init(eoc__histo_t *h);
+void eoc__histo_add(eoc__histo_t *h, double seconds);
+
+eoc__ptab_t *eoc__worker_ptab(eoc_worker_t *w);
+const eoc__histo_t *eoc__worker_commit_latency(eoc_worker_t *w);
+eoc__store_t *eoc__worker_store(eoc_worker_t *w);
+rd_kafka_t *eoc__worker_consumer(eoc_worker_t *w);
+
+#endif
