@@ -28,7 +28,7 @@ struct tp {
     int32_t partition;
     uint32_t id;
     int64_t pending;   /* next offset to write at commit, -1 when none */
-    int uncommitted;   /* id allocated in the open batch */
+    int uncommitted;   /* id allocated in the open batch (1) or record (2) */
 };
 
 /* An index insertion of the open batch, undone if the batch aborts. */
@@ -365,16 +365,18 @@ eoc_err_t eoc__store_begin(eoc__store_t *s)
     return EOC_OK;
 }
 
-/* Drops tp ids allocated by an aborted batch and pending offsets. */
-static void tps_rollback(eoc__store_t *s)
+/* Drops tp ids allocated at `level` or deeper (1: batch, 2: record) by
+ * an aborted transaction; a batch abort also drops pending offsets. */
+static void tps_rollback(eoc__store_t *s, int level)
 {
     size_t j = 0;
     for (size_t i = 0; i < s->ntps; i++) {
-        if (s->tps[i].uncommitted) {
+        if (s->tps[i].uncommitted >= level) {
             free(s->tps[i].topic);
             continue;
         }
-        s->tps[i].pending = -1;
+        if (level == 1)
+            s->tps[i].pending = -1;
         s->tps[j++] = s->tps[i];
     }
     s->ntps = j;
@@ -397,7 +399,7 @@ void eoc__store_abort(eoc__store_t *s)
     mdb_txn_abort(s->batch);
     s->batch = NULL;
     unstage(s, 0);
-    tps_rollback(s);
+    tps_rollback(s, 1);
 }
 
 static int read_offset(const eoc__store_t *s, MDB_txn *txn, const struct tp *t, int64_t *off);
@@ -434,7 +436,7 @@ eoc_err_t eoc__store_commit(eoc__store_t *s)
     if (rc) {
         /* mdb_txn_commit frees the txn on failure too. */
         unstage(s, 0);
-        tps_rollback(s);
+        tps_rollback(s, 1);
         return mdb_fail(s, rc, "commit");
     }
     s->nstaged = 0;
@@ -467,8 +469,12 @@ eoc_err_t eoc__store_rec_commit(eoc__store_t *s)
     s->rec = NULL;
     if (rc) {
         unstage(s, s->rec_mark);
+        tps_rollback(s, 2);
         return mdb_fail(s, rc, "record commit");
     }
+    for (size_t i = 0; i < s->ntps; i++)
+        if (s->tps[i].uncommitted == 2)
+            s->tps[i].uncommitted = 1;
     return EOC_OK;
 }
 
@@ -479,6 +485,7 @@ void eoc__store_rec_abort(eoc__store_t *s)
     mdb_txn_abort(s->rec);
     s->rec = NULL;
     unstage(s, s->rec_mark);
+    tps_rollback(s, 2);
     /* Sequence numbers used by the aborted record are simply skipped: the
      * counters only need to be unique and increasing. */
 }
@@ -560,18 +567,19 @@ static int tp_get(eoc__store_t *s, const char *topic, int32_t partition, struct 
             return MDB_CORRUPTED;
     } else if (rc == MDB_NOTFOUND) {
         uint64_t next;
-        /* Allocation goes to the batch txn so a record rollback keeps it. */
-        if ((rc = meta_u64(s->batch, s->meta, META_TP_NEXT, &next)) ||
-            (rc = put_meta_u64(s->batch, s->meta, META_TP_NEXT, next + 1)))
+        /* Allocated in the innermost transaction: a rollback of it drops
+         * the cache entry too (tps_rollback). */
+        if ((rc = meta_u64(txn, s->meta, META_TP_NEXT, &next)) ||
+            (rc = put_meta_u64(txn, s->meta, META_TP_NEXT, next + 1)))
             return rc;
         id = (uint32_t)next;
         unsigned char vb[4] = {(unsigned char)id, (unsigned char)(id >> 8),
                                (unsigned char)(id >> 16), (unsigned char)(id >> 24)};
         d.mv_size = 4;
         d.mv_data = vb;
-        if ((rc = mdb_put(s->batch, s->meta, &k, &d, 0)))
+        if ((rc = mdb_put(txn, s->meta, &k, &d, 0)))
             return rc;
-        uncommitted = 1;
+        uncommitted = s->rec ? 2 : 1;
     } else {
         return rc;
     }

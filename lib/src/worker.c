@@ -60,6 +60,7 @@ struct eoc_worker {
     pthread_t relay_thread;
     int relay_started;
     rd_kafka_t *rk; /* consumer, owned */
+    int assigned_once; /* received an assignment (see eoc_worker_destroy) */
 
     atomic_int stop;
     eoc_err_t fatal;
@@ -590,6 +591,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     count(&w->c.rebalances, 1);
     rd_kafka_error_t *e = NULL;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        w->assigned_once = 1;
         on_assign(w, parts);
         eoc__log(&w->log, EOC_LOG_INFO, "assigned %d partition(s)", parts->cnt);
         if (coop)
@@ -923,8 +925,15 @@ void eoc_worker_destroy(eoc_worker_t *w)
 {
     if (!w)
         return;
-    if (w->rk)
+    /* librdkafka before 2.3.0 asserts in the cooperative-sticky assignor
+     * when a consumer that never got an assignment is destroyed
+     * (librdkafka issue #4312). Such a consumer is closed but not
+     * destroyed: a one-off leak instead of an abort. */
+    if (w->rk && (w->assigned_once || rd_kafka_version() >= 0x020300ff))
         rd_kafka_destroy(w->rk);
+    else if (w->rk)
+        eoc__log(&w->log, EOC_LOG_DEBUG, "consumer never assigned: not destroyed (librdkafka "
+                 "#4312)");
     eoc__relay_destroy(w->relay);
     eoc_store_close(w->store);
     for (size_t i = 0; i < w->nstrats; i++) {
