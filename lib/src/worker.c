@@ -63,7 +63,7 @@ struct eoc_worker {
     int assigned_once; /* received an assignment (see eoc_worker_destroy) */
 
     atomic_int stop;
-    eoc_err_t fatal;
+    _Atomic eoc_err_t fatal;
 
     struct strat *strats;
     size_t nstrats;
@@ -107,7 +107,6 @@ static eoc__part_t *part_get(eoc_worker_t *w, const char *topic, int32_t partiti
     p->partition = partition;
     p->batch_first = -1;
     p->careful_until = -1;
-    p->hwm = -1;
     pthread_mutex_lock(&t->lock);
     if (t->n == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 32;
@@ -992,4 +991,19 @@ void eoc__histo_add(eoc__histo_t *h, double seconds)
     count(&h->bucket[i], 1);
     count(&h->count, 1);
     count(&h->sum_us, (uint64_t)(seconds * 1e6));
+}
+
+eoc_err_t eoc__worker_fatal(eoc_worker_t *w)
+{
+    return atomic_load(&w->fatal);
+}
+
+const eoc_conf_t *eoc__worker_conf(eoc_worker_t *w)
+{
+    return w->conf;
+}
+
+const eoc_log_t *eoc__worker_log(eoc_worker_t *w)
+{
+    return &w->log;
 }

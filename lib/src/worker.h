@@ -21,7 +21,6 @@ typedef struct eoc__part {
     int32_t partition;
     atomic_uint_fast64_t consumed, applied, duplicates, dead_letters, retries;
     atomic_int_fast64_t committed; /* next offset committed to LMDB by this worker, -1 */
-    atomic_int_fast64_t hwm;       /* high watermark last seen, -1 */
     /* worker thread only */
     int64_t batch_first;   /* first offset in the open batch, -1 when none */
     int64_t batch_next;    /* next offset after the open batch's last record */
@@ -54,6 +53,13 @@ void eoc__histo_add(eoc__histo_t *h, double seconds);
 eoc__ptab_t *eoc__worker_ptab(eoc_worker_t *w);
 const eoc__histo_t *eoc__worker_commit_latency(eoc_worker_t *w);
 eoc__store_t *eoc__worker_store(eoc_worker_t *w);
+/** The consumer (thread-safe librdkafka calls only, e.g.
+ *  rd_kafka_get_watermark_offsets for lag). */
 rd_kafka_t *eoc__worker_consumer(eoc_worker_t *w);
+/** EOC_OK, or the fatal error that stopped the worker. */
+eoc_err_t eoc__worker_fatal(eoc_worker_t *w);
+/** The worker's configuration and logger (valid for its lifetime). */
+const eoc_conf_t *eoc__worker_conf(eoc_worker_t *w);
+const eoc_log_t *eoc__worker_log(eoc_worker_t *w);
 
 #endif
