@@ -181,8 +181,10 @@ int eoc__outrow_decode(const void *val, size_t len, eoc__outrow_t *row, eoc__buf
         size_t nlen, vlen;
         const void *name = eoc__rd_bytes(&r, &nlen);
         const void *v = eoc__rd_bytes(&r, &vlen);
-        if (r.bad || !name)
+        if (r.bad || !name) {
+            r.bad = 1; /* a NULL name is malformed too: fail below */
             break;
+        }
         name_off[i] = scratch->len;
         eoc__buf_put(scratch, name, nlen);
         eoc__buf_put(scratch, "", 1);

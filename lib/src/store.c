@@ -267,7 +267,15 @@ eoc_err_t eoc__store_open(const char *dir, uint64_t map_size, int flags, const e
         goto fail;
 
     if (s->rdonly) {
-        mdb_txn_abort(txn);
+        /* Commit, not abort: an aborted transaction closes the DBI handles
+         * it opened, and every later read would fail with EINVAL. */
+        rc = mdb_txn_commit(txn);
+        txn = NULL;
+        if (rc) {
+            set_errstr(errstr, errstr_size, "%s: %s", dir, mdb_strerror(rc));
+            err = eoc__err_from_mdb(rc);
+            goto fail;
+        }
         *out = s;
         return EOC_OK;
     }
@@ -620,14 +628,15 @@ eoc_err_t eoc__store_offset_set(eoc__store_t *s, const char *topic, int32_t part
 eoc_err_t eoc__store_offset_get(eoc__store_t *s, const char *topic, int32_t partition,
                                 int64_t *next_offset)
 {
-    /* The batch owner reads through its write transaction. */
-    MDB_txn *txn = s->batch;
+    /* The batch owner reads through its write transaction (the record's
+     * while one is open: LMDB refuses a parent with an active child). */
+    MDB_txn *txn = s->batch ? cur_txn(s) : NULL;
     int rc = txn ? 0 : mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
     if (rc)
         return mdb_fail(s, rc, "read begin");
     struct tp t = {.topic = (char *)topic, .partition = partition};
     rc = read_offset(s, txn, &t, next_offset);
-    if (txn != s->batch)
+    if (!s->batch)
         mdb_txn_abort(txn);
     return rc ? (rc == MDB_NOTFOUND ? EOC_ERR_NOT_FOUND : mdb_fail(s, rc, "offset")) : EOC_OK;
 }
@@ -927,6 +936,24 @@ eoc_err_t eoc__store_meta_put(eoc__store_t *s, const char *name, const void *buf
 /* retention                                                           */
 /* ------------------------------------------------------------------ */
 
+/* Queues an index entry of a pruned row in s->staged (unused between
+ * batches); eoc__store_prune drops the queue from the index only once the
+ * deletion is committed, so a failed prune never makes a committed ID
+ * look new. */
+static int defer_unindex(eoc__store_t *s, uint64_t hash, uint64_t seq)
+{
+    if (s->nstaged == s->capstaged) {
+        size_t cap = s->capstaged ? s->capstaged * 2 : 1024;
+        struct staged *p = realloc(s->staged, cap * sizeof(*p));
+        if (!p)
+            return ENOMEM;
+        s->staged = p;
+        s->capstaged = cap;
+    }
+    s->staged[s->nstaged++] = (struct staged){hash, seq};
+    return 0;
+}
+
 /* Prunes one partition's entries below `limit` (and older than `before`
  * when before > 0); returns an LMDB code. */
 static int prune_tp(eoc__store_t *s, MDB_txn *txn, uint32_t tp_id, int64_t limit, int64_t before,
@@ -958,8 +985,9 @@ static int prune_tp(eoc__store_t *s, MDB_txn *txn, uint32_t tp_id, int64_t limit
             const char *id;
             size_t id_len;
             uint32_t tpid;
-            if (decode_inbox(&ld, &e, &id, &id_len, &tpid) == 0)
-                eoc__idindex_remove(s->idx, eoc__hash64(id, id_len, 0), eoc__be64_get(sk));
+            if (decode_inbox(&ld, &e, &id, &id_len, &tpid) == 0 &&
+                (rc = defer_unindex(s, eoc__hash64(id, id_len, 0), eoc__be64_get(sk))))
+                break;
         }
         if ((rc == 0 && (rc = mdb_del(txn, s->inbox, &lk, NULL))) ||
             (rc && rc != MDB_NOTFOUND) || (rc = mdb_cursor_del(c, 0)))
@@ -976,8 +1004,11 @@ eoc_err_t eoc__store_prune(eoc__store_t *s, int64_t age_ms, int64_t count, size_
     *pruned = 0;
     if (s->rdonly)
         return EOC_ERR_READ_ONLY;
+    if (s->batch)
+        return EOC_ERR_STATE; /* between batches only */
     if (age_ms <= 0 && count <= 0)
         return EOC_OK;
+    s->nstaged = 0;
     MDB_txn *txn;
     MDB_cursor *c;
     int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
@@ -1008,13 +1039,18 @@ eoc_err_t eoc__store_prune(eoc__store_t *s, int64_t age_ms, int64_t count, size_
     mdb_cursor_close(c);
     if (rc && rc != MDB_NOTFOUND) {
         mdb_txn_abort(txn);
+        s->nstaged = 0;
         *pruned = 0;
         return mdb_fail(s, rc, "prune");
     }
     if ((rc = mdb_txn_commit(txn))) {
+        s->nstaged = 0;
         *pruned = 0;
         return mdb_fail(s, rc, "prune commit");
     }
+    for (size_t i = 0; i < s->nstaged; i++)
+        eoc__idindex_remove(s->idx, s->staged[i].hash, s->staged[i].seq);
+    s->nstaged = 0;
     return EOC_OK;
 }
 
