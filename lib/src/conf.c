@@ -125,7 +125,7 @@ static const conf_row_t conf_table[] = {
             "how long a stop waits for the outbox to drain"),
     ROW_INT("inbox.retention.ms", "0", 0, NO_MAX, "prune inbox entries older than this (0: keep)"),
     ROW_INT("inbox.retention.count", "0", 0, NO_MAX,
-            "keep at most this many entries per partition (0: no limit)"),
+            "prune entries more than this many offsets behind the committed offset (0: off)"),
     ROW_INT("inbox.prune.interval.ms", "1000", 10, 3600000, "how often retention runs"),
     ROW_STRING("metrics.listen", "", "host:port for /metrics and /healthz (empty: off)"),
     ROW_INT("health.relay.stuck.ms", "60000", 1, NO_MAX,
