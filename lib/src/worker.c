@@ -1,21 +1,31 @@
 /*
  * worker.c - the consume loop: poll, dedupe, handle, commit, then advance.
  *
- * One batch = one LMDB write transaction (store.h). For each record, in
- * partition order: find its message ID, drop it if the inbox has it, run
- * the handler in a nested transaction, record the disposition, set the
- * partition's next offset. Commit durably; only then commit the same
- * offsets to Kafka (advisory) and wake the relay. A failed commit aborts
- * the batch and seeks every partition it touched back to where the batch
- * began, so nothing is skipped.
+ * Records are polled into a buffer (bounded by batch.max.records and
+ * batch.max.ms); then the whole buffer is applied in ONE LMDB write
+ * transaction (store.h), so the writer lock is held only while applying,
+ * never while waiting on Kafka. For each record, in partition order: find
+ * its message ID, drop it if the inbox has it, run the handler, record the
+ * disposition, set the partition's next offset. Commit durably; only then
+ * commit the same offsets to Kafka (advisory) and wake the relay. A failed
+ * commit aborts the batch and seeks every partition it touched back to
+ * where the batch began, so nothing is skipped.
+ *
+ * Fast path: handlers run directly in the batch transaction. When one
+ * returns anything but OK (or its store write fails), the batch is aborted
+ * and applied again with that record isolated in a nested transaction,
+ * where it can be retried and rolled back alone. Handlers before it run
+ * again, which the contract allows (a handler may run more than once
+ * before its effect commits). After MAX_RERUNS reruns every record of the
+ * batch is isolated, which bounds the work of a batch full of failures.
  *
  * Crash loops: on assignment a partition whose previous owner did not
  * release it cleanly (a live marker is still set) counts a crash at its
  * stored offset. After two crashes at the same offset the first
- * batch.max.records records of that partition are run one at a time with
- * their attempt count committed before the handler runs, and a record that
- * already crashed the process handler.max.crashes times is dead-lettered
- * without calling the handler.
+ * batch.max.records records of that partition are applied one at a time
+ * with their attempt count committed before the handler runs, and a record
+ * that already crashed the process handler.max.crashes times is
+ * dead-lettered without calling the handler.
  */
 #include "worker.h"
 
@@ -42,6 +52,7 @@
 #define POLL_IDLE_MS 100
 #define COMMIT_TRIES 5
 #define CRASHES_FOR_CAREFUL 2
+#define MAX_RERUNS 3
 
 /* A per-topic ID strategy. */
 struct strat {
@@ -72,11 +83,13 @@ struct eoc_worker {
     int empty_skip, missing_position;
     int64_t prune_age, prune_count, prune_every, last_prune;
 
-    /* The open batch. */
-    int open;
-    int64_t opened_ms;
-    int64_t nrecs;
-    int commit_now; /* careful mode: this batch must commit after one record */
+    /* The buffered batch: messages owned until it is applied or dropped. */
+    rd_kafka_message_t **buf;
+    unsigned char *isolate; /* per message: run in a nested transaction */
+    size_t nbuf;
+    int64_t first_ms;    /* when the first message was buffered */
+    int isolate_all;     /* too many reruns: isolate every record */
+    int failures;        /* consecutive failed batches */
 
     eoc__ptab_t ptab; /* partitions seen, with per-partition counters */
     eoc__worker_counters_t c;
@@ -154,7 +167,7 @@ static const eoc__msgid_t *strat_for(const eoc_worker_t *w, const char *topic)
     return def;
 }
 
-/* Partition list of the parts touched by the open batch, with `next`
+/* Partition list of the parts in the buffered batch, with `next`
  * offsets (commit) or `first` offsets (seek back). */
 static rd_kafka_topic_partition_list_t *batch_list(eoc_worker_t *w, int first)
 {
@@ -169,20 +182,66 @@ static rd_kafka_topic_partition_list_t *batch_list(eoc_worker_t *w, int first)
     return l;
 }
 
-static void batch_clear(eoc_worker_t *w)
+static void tallies_reset(eoc_worker_t *w)
 {
-    for (size_t i = 0; i < w->ptab.n; i++)
-        w->ptab.v[i]->batch_first = -1;
-    w->open = 0;
-    w->nrecs = 0;
-    w->commit_now = 0;
+    for (size_t i = 0; i < w->ptab.n; i++) {
+        eoc__part_t *p = w->ptab.v[i];
+        p->pend_applied = p->pend_duplicates = p->pend_dead = p->pend_retries = 0;
+        p->pend_skipped = 0;
+    }
 }
 
-/* The open batch failed: nothing of it is applied; every partition it
- * touched restarts where the batch began (the client has moved past). */
-static void batch_rewind(eoc_worker_t *w)
+static void tallies_publish(eoc_worker_t *w)
 {
-    eoc__store_abort(w->store);
+    for (size_t i = 0; i < w->ptab.n; i++) {
+        eoc__part_t *p = w->ptab.v[i];
+        count(&p->applied, p->pend_applied);
+        count(&p->duplicates, p->pend_duplicates);
+        count(&p->dead_letters, p->pend_dead);
+        count(&p->retries, p->pend_retries);
+        count(&w->c.applied, p->pend_applied);
+        count(&w->c.duplicates, p->pend_duplicates);
+        count(&w->c.dead_letters, p->pend_dead);
+        count(&w->c.retries, p->pend_retries);
+        count(&w->c.skipped, p->pend_skipped);
+    }
+    tallies_reset(w);
+}
+
+/* Buffers a polled message (ownership moves to the buffer). */
+static int buffer_add(eoc_worker_t *w, rd_kafka_message_t *m)
+{
+    eoc__part_t *p = part_get(w, rd_kafka_topic_name(m->rkt), m->partition);
+    if (!p)
+        return -1;
+    count(&p->consumed, 1);
+    count(&w->c.consumed, 1);
+    if (p->batch_first < 0)
+        p->batch_first = m->offset;
+    p->batch_next = m->offset + 1;
+    if (!w->nbuf)
+        w->first_ms = eoc__now_ms();
+    w->isolate[w->nbuf] = 0;
+    w->buf[w->nbuf++] = m;
+    return 0;
+}
+
+/* Destroys the buffered messages and forgets the batch's positions. */
+static void buffer_drop(eoc_worker_t *w)
+{
+    for (size_t i = 0; i < w->nbuf; i++)
+        rd_kafka_message_destroy(w->buf[i]);
+    w->nbuf = 0;
+    w->isolate_all = 0;
+    for (size_t i = 0; i < w->ptab.n; i++)
+        w->ptab.v[i]->batch_first = -1;
+    tallies_reset(w);
+}
+
+/* The batch failed: nothing of it is applied; every partition it touched
+ * restarts where the batch began (the client has moved past it). */
+static void buffer_rewind(eoc_worker_t *w)
+{
     rd_kafka_topic_partition_list_t *l = batch_list(w, 1);
     if (l->cnt) {
         rd_kafka_error_t *e = rd_kafka_seek_partitions(w->rk, l, 10000);
@@ -197,56 +256,7 @@ static void batch_rewind(eoc_worker_t *w)
                          l->elems[i].partition, rd_kafka_err2str(l->elems[i].err));
     }
     rd_kafka_topic_partition_list_destroy(l);
-    batch_clear(w);
-}
-
-static eoc_err_t batch_begin(eoc_worker_t *w)
-{
-    eoc_err_t err = eoc__store_begin(w->store);
-    if (err == EOC_OK) {
-        w->open = 1;
-        w->opened_ms = eoc__now_ms();
-    }
-    return err;
-}
-
-/* Commits the open batch durably, then the same offsets to Kafka. */
-static eoc_err_t batch_commit(eoc_worker_t *w)
-{
-    if (!w->open)
-        return EOC_OK;
-    eoc__crash_point("worker.handled");
-    struct timespec a, b;
-    clock_gettime(CLOCK_MONOTONIC, &a);
-    eoc_err_t err = eoc__store_commit(w->store);
-    if (err != EOC_OK) {
-        /* The store already aborted; seek back what the batch consumed. */
-        count(&w->c.commit_failures, 1);
-        eoc__log(&w->log, EOC_LOG_ERR,
-                 "batch of %" PRId64 " records not committed (%s): rewinding to the last "
-                 "committed offsets",
-                 w->nrecs, eoc_strerror(err));
-        batch_rewind(w);
-        return err;
-    }
-    clock_gettime(CLOCK_MONOTONIC, &b);
-    eoc__histo_add(&w->commit_latency,
-                   (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9);
-    count(&w->c.batches, 1);
-    eoc__crash_point("worker.committed");
-    rd_kafka_topic_partition_list_t *l = batch_list(w, 0);
-    for (int i = 0; i < l->cnt; i++) {
-        eoc__part_t *p = part_get(w, l->elems[i].topic, l->elems[i].partition);
-        if (p)
-            atomic_store(&p->committed, l->elems[i].offset);
-    }
-    if (l->cnt)
-        rd_kafka_commit(w->rk, l, 1); /* advisory: never ahead of LMDB */
-    rd_kafka_topic_partition_list_destroy(l);
-    batch_clear(w);
-    if (w->relay)
-        eoc__relay_wake(w->relay);
-    return EOC_OK;
+    buffer_drop(w);
 }
 
 /* ------------------------------------------------------------------ */
@@ -272,7 +282,7 @@ static eoc_err_t dead_letter(eoc_worker_t *w, eoc__part_t *p, const eoc_record_t
 
     /* The original headers travel with the dead letter, then eoc's. */
     enum { MAXH = 48 };
-    eoc_header_t hs[MAXH + 4];
+    eoc_header_t hs[MAXH];
     size_t nh = 0;
     for (size_t i = 0; i < eoc_record_header_count(rec) && nh < MAXH; i++) {
         const char *name;
@@ -281,7 +291,6 @@ static eoc_err_t dead_letter(eoc_worker_t *w, eoc__part_t *p, const eoc_record_t
         if (eoc_record_header_at(rec, i, &name, &v, &len) == EOC_OK)
             hs[nh++] = (eoc_header_t){name, v, len};
     }
-    size_t nuser = nh;
     eoc_header_t extra[4];
     size_t ne = 0;
     extra[ne++] = (eoc_header_t){"eoc-dlq-reason", reason, strlen(reason)};
@@ -292,11 +301,14 @@ static eoc_err_t dead_letter(eoc_worker_t *w, eoc__part_t *p, const eoc_record_t
         size_t rl = eoc__msgid_position(m, ref);
         extra[ne++] = (eoc_header_t){"eoc-payload-ref", ref, rl};
     }
-    eoc_msg_t out = {w->dlq,         EOC_PARTITION_ANY,
-                     m->key,         m->key_len,
+    eoc_msg_t out = {w->dlq,
+                     EOC_PARTITION_ANY,
+                     m->key,
+                     m->key_len,
                      with_payload ? m->payload : NULL,
                      with_payload ? m->len : 0,
-                     hs,             nuser};
+                     hs,
+                     nh};
     eoc_err_t err = eoc__outbox_append(w->store, rec, idbuf, (size_t)n, &out, extra, ne);
     if (err == EOC_OK && rec->id && record)
         err = eoc__store_inbox_add(w->store, rec->id, rec->id_len, rec->topic, m->partition,
@@ -304,8 +316,7 @@ static eoc_err_t dead_letter(eoc_worker_t *w, eoc__part_t *p, const eoc_record_t
                                    eoc__hash64(m->payload, m->payload ? m->len : 0, DIGEST_SEED),
                                    EOC__DISP_DEAD);
     if (err == EOC_OK) {
-        count(&p->dead_letters, 1);
-        count(&w->c.dead_letters, 1);
+        p->pend_dead++;
         eoc__log(&w->log, EOC_LOG_WARNING, "dead letter %s[%d]@%" PRId64 " id=%.*s: %s%s%s",
                  rec->topic, m->partition, m->offset, (int)src_len, src_id, reason,
                  error && *error ? ": " : "", error && *error ? error : "");
@@ -313,22 +324,42 @@ static eoc_err_t dead_letter(eoc_worker_t *w, eoc__part_t *p, const eoc_record_t
     return err;
 }
 
-/* Runs the handler with bounded retries. Returns EOC_OK when the record
- * got a disposition, or a store error that fails the batch. */
-static eoc_err_t handle(eoc_worker_t *w, eoc__part_t *p, eoc_record_t *rec, uint64_t digest)
+/* Outcome of applying one record. */
+enum { APPLY_DONE, APPLY_RERUN };
+
+/* Fast path: the handler writes straight into the batch transaction. Any
+ * result but OK asks for a rerun with this record isolated. */
+static eoc_err_t handle_fast(eoc_worker_t *w, eoc__part_t *p, eoc_txn_t *txn, eoc_record_t *rec,
+                             uint64_t digest, int *outcome)
 {
-    eoc_txn_t txn = {.store = w->store,
-                     .default_topic = eoc__conf_str(w->conf, "output.topic"),
-                     .max_bytes = eoc__conf_int(w->conf, "output.max.bytes")};
+    eoc__txn_reset(txn, rec);
+    eoc_result_t res = w->handler(txn, rec, w->opaque);
+    if (res != EOC_HANDLER_OK || txn->store_err) {
+        *outcome = APPLY_RERUN;
+        return EOC_OK;
+    }
+    eoc_err_t err = eoc__store_inbox_add(w->store, rec->id, rec->id_len, rec->topic,
+                                         rec->msg->partition, rec->msg->offset, digest,
+                                         EOC__DISP_APPLIED);
+    if (err == EOC_OK)
+        p->pend_applied++;
+    return err;
+}
+
+/* Isolated: the handler runs in a nested transaction, with bounded retries;
+ * a failing record rolls back alone and is dead-lettered. */
+static eoc_err_t handle_isolated(eoc_worker_t *w, eoc__part_t *p, eoc_txn_t *txn,
+                                 eoc_record_t *rec, uint64_t digest)
+{
     for (int64_t attempt = 1;; attempt++) {
         eoc_err_t err = eoc__store_rec_begin(w->store);
         if (err)
             return err;
-        eoc__txn_reset(&txn, rec);
-        eoc_result_t res = w->handler(&txn, rec, w->opaque);
-        if (txn.store_err) {
+        eoc__txn_reset(txn, rec);
+        eoc_result_t res = w->handler(txn, rec, w->opaque);
+        if (txn->store_err) {
             eoc__store_rec_abort(w->store);
-            return txn.store_err;
+            return txn->store_err;
         }
         if (res == EOC_HANDLER_OK) {
             err = eoc__store_inbox_add(w->store, rec->id, rec->id_len, rec->topic,
@@ -338,73 +369,64 @@ static eoc_err_t handle(eoc_worker_t *w, eoc__part_t *p, eoc_record_t *rec, uint
                 err = eoc__store_rec_commit(w->store);
             else
                 eoc__store_rec_abort(w->store);
-            if (err)
-                return err;
-            count(&p->applied, 1);
-            count(&w->c.applied, 1);
-            return EOC_OK;
+            if (err == EOC_OK)
+                p->pend_applied++;
+            return err;
         }
         eoc__store_rec_abort(w->store);
         if (res == EOC_HANDLER_RETRY && attempt < w->retry_max) {
-            count(&p->retries, 1);
-            count(&w->c.retries, 1);
-            eoc__log(&w->log, EOC_LOG_INFO, "retry %" PRId64 "/%" PRId64 " of %s[%d]@%" PRId64 "%s%s",
-                     attempt, w->retry_max, rec->topic, rec->msg->partition, rec->msg->offset,
-                     txn.error[0] ? ": " : "", txn.error);
+            p->pend_retries++;
+            eoc__log(&w->log, EOC_LOG_INFO,
+                     "retry %" PRId64 "/%" PRId64 " of %s[%d]@%" PRId64 "%s%s", attempt,
+                     w->retry_max, rec->topic, rec->msg->partition, rec->msg->offset,
+                     txn->error[0] ? ": " : "", txn->error);
             sleep_ms(w->backoff_ms << (attempt - 1 < 10 ? attempt - 1 : 10));
             continue;
         }
-        if (!txn.error[0])
-            snprintf(txn.error, sizeof(txn.error), "handler returned %s after %" PRId64 " attempt(s)",
+        if (!txn->error[0])
+            snprintf(txn->error, sizeof(txn->error),
+                     "handler returned %s after %" PRId64 " attempt(s)",
                      res == EOC_HANDLER_FAIL ? "FAIL" : "RETRY", attempt);
-        return dead_letter(w, p, rec, "handler_error", txn.error, 1, 1);
+        return dead_letter(w, p, rec, "handler_error", txn->error, 1, 1);
     }
 }
 
-/* Careful mode: commits the record's attempt count before the handler
- * runs. Returns 1 when the record crashed the process too often and must
- * be dead-lettered unhandled, 0 to go on, -1 on a store error. */
-static int careful_attempt(eoc_worker_t *w, const eoc_record_t *rec)
+/* Careful mode, before the (single-record) batch: commits the record's
+ * attempt count. Returns 1 when the record crashed the process too often
+ * and must be dead-lettered unhandled, 0 to go on, or a store error < 0. */
+static int careful_attempt(eoc_worker_t *w, const rd_kafka_message_t *m)
 {
     char name[600];
-    snprintf(name, sizeof(name), "attempt/%s/%d/%" PRId64, rec->topic, rec->msg->partition,
-             rec->msg->offset);
+    snprintf(name, sizeof(name), "attempt/%s/%d/%" PRId64, rd_kafka_topic_name(m->rkt),
+             m->partition, m->offset);
     unsigned char v[8] = {0};
     size_t len = sizeof(v);
+    if (eoc__store_begin(w->store) != EOC_OK)
+        return -1;
     if (eoc__store_meta_get(w->store, name, v, &len) != EOC_OK)
         len = 0;
     uint64_t n = len == 8 ? eoc__be64_get(v) : 0;
-    if ((int64_t)n >= w->max_crashes)
+    if ((int64_t)n >= w->max_crashes) {
+        eoc__store_abort(w->store);
         return 1;
+    }
     eoc__be64_put(v, n + 1);
     if (eoc__store_meta_put(w->store, name, v, 8) != EOC_OK ||
         eoc__store_commit(w->store) != EOC_OK)
         return -1;
-    w->open = 0;
-    return batch_begin(w) == EOC_OK ? 0 : -1;
+    return 0;
 }
 
-/* Gives one record its disposition inside the open batch. */
-static eoc_err_t process(eoc_worker_t *w, const rd_kafka_message_t *m)
+/* Gives one buffered record its disposition inside the batch transaction. */
+static eoc_err_t apply_one(eoc_worker_t *w, eoc_txn_t *txn, const rd_kafka_message_t *m,
+                           int isolate, int crashed, int *outcome)
 {
     eoc_record_t rec;
     eoc__record_init(&rec, m);
     eoc__part_t *p = part_get(w, rec.topic, m->partition);
     if (!p)
         return EOC_ERR_NOMEM;
-    eoc_err_t err = EOC_OK;
-    int careful = p->careful_until >= 0 && m->offset < p->careful_until;
-    if (careful && w->nrecs > 0) {
-        /* A suspect record runs in a batch of its own. */
-        if ((err = batch_commit(w)) != EOC_OK || (err = batch_begin(w)) != EOC_OK)
-            return err;
-    }
-    count(&p->consumed, 1);
-    count(&w->c.consumed, 1);
-    if (p->batch_first < 0)
-        p->batch_first = m->offset;
-    p->batch_next = m->offset + 1;
-    w->nrecs++;
+    *outcome = APPLY_DONE;
 
     int too_large = (int64_t)m->len > w->record_max;
     int empty = !m->payload || !m->len;
@@ -421,6 +443,7 @@ static eoc_err_t process(eoc_worker_t *w, const rd_kafka_message_t *m)
     if (st != EOC__ID_FOUND)
         rec.id = NULL;
 
+    eoc_err_t err = EOC_OK;
     uint64_t digest = eoc__hash64(m->payload, empty ? 0 : m->len, DIGEST_SEED);
     if (rec.id) {
         eoc__inbox_entry_t e;
@@ -430,12 +453,12 @@ static eoc_err_t process(eoc_worker_t *w, const rd_kafka_message_t *m)
             size_t rl;
             int resubmit = eoc_record_header(&rec, "eoc-resubmitted", &rv, &rl) == EOC_OK;
             if (resubmit && e.disposition == EOC__DISP_DEAD) {
-                err = EOC_OK; /* an operator sent it back: process it once more */
+                err = EOC_OK; /* sent back by an operator: process it once more */
             } else if (e.digest != digest) {
                 eoc__log(&w->log, EOC_LOG_ERR,
-                         "ID COLLISION: %.*s at %s[%d]@%" PRId64 " has a different payload than "
-                         "the record applied from offset %" PRId64 "; dead-lettered, original "
-                         "effect untouched",
+                         "ID COLLISION: %.*s at %s[%d]@%" PRId64 " has a different payload "
+                         "than the record applied from offset %" PRId64
+                         "; dead-lettered, original effect untouched",
                          (int)rec.id_len, rec.id, rec.topic, m->partition, m->offset, e.offset);
                 char errtxt[80];
                 snprintf(errtxt, sizeof(errtxt), "ID already applied from offset %" PRId64,
@@ -443,8 +466,7 @@ static eoc_err_t process(eoc_worker_t *w, const rd_kafka_message_t *m)
                 err = dead_letter(w, p, &rec, "id_collision", errtxt, 1, 0);
                 goto done;
             } else {
-                count(&p->duplicates, 1);
-                count(&w->c.duplicates, 1);
+                p->pend_duplicates++;
                 goto done;
             }
         } else if (err != EOC_ERR_NOT_FOUND) {
@@ -453,36 +475,139 @@ static eoc_err_t process(eoc_worker_t *w, const rd_kafka_message_t *m)
         err = EOC_OK;
     }
 
-    if (too_large) {
+    if (too_large)
         err = dead_letter(w, p, &rec, "too_large", "record larger than record.max.bytes", 0, 1);
-    } else if (empty) {
-        if (w->empty_skip)
-            count(&w->c.skipped, 1);
-        else
-            err = dead_letter(w, p, &rec, "empty_value", "null or empty value", 1, 1);
-    } else if (st != EOC__ID_FOUND) {
+    else if (empty && w->empty_skip)
+        p->pend_skipped++;
+    else if (empty)
+        err = dead_letter(w, p, &rec, "empty_value", "null or empty value", 1, 1);
+    else if (st != EOC__ID_FOUND)
         err = dead_letter(w, p, &rec, st == EOC__ID_MISSING ? "missing_id" : "invalid_id",
                           st == EOC__ID_MISSING ? "no message ID"
                                                 : "message ID empty, too long or unreadable",
                           1, 0);
-    } else if (careful) {
-        int r = careful_attempt(w, &rec);
-        if (r < 0)
-            return EOC_ERR_STORE;
-        w->commit_now = 1;
-        if (r > 0)
-            err = dead_letter(w, p, &rec, "handler_crash",
-                              "the process died while handling this record too many times", 1,
-                              1);
-        else
-            err = handle(w, p, &rec, digest);
-    } else {
-        err = handle(w, p, &rec, digest);
-    }
+    else if (crashed)
+        err = dead_letter(w, p, &rec, "handler_crash",
+                          "the process died while handling this record too many times", 1, 1);
+    else if (isolate)
+        err = handle_isolated(w, p, txn, &rec, digest);
+    else
+        err = handle_fast(w, p, txn, &rec, digest, outcome);
 done:
-    if (err == EOC_OK)
+    if (err == EOC_OK && *outcome == APPLY_DONE)
         err = eoc__store_offset_set(w->store, rec.topic, m->partition, m->offset + 1);
     return err;
+}
+
+/* One pass over the buffer in one write transaction. On EOC_OK the batch
+ * is committed, or *rerun is set when a record must be isolated (the
+ * transaction was aborted). */
+static eoc_err_t apply_pass(eoc_worker_t *w, int crashed, int *rerun)
+{
+    eoc_txn_t txn = {.store = w->store,
+                     .default_topic = eoc__conf_str(w->conf, "output.topic"),
+                     .max_bytes = eoc__conf_int(w->conf, "output.max.bytes")};
+    *rerun = 0;
+    tallies_reset(w);
+    eoc_err_t err = eoc__store_begin(w->store);
+    for (size_t i = 0; err == EOC_OK && i < w->nbuf; i++) {
+        int outcome;
+        err = apply_one(w, &txn, w->buf[i], w->isolate_all || w->isolate[i], crashed, &outcome);
+        if (err == EOC_OK && outcome == APPLY_RERUN) {
+            w->isolate[i] = 1;
+            *rerun = 1;
+            eoc__store_abort(w->store);
+            return EOC_OK;
+        }
+    }
+    if (err != EOC_OK) {
+        eoc__store_abort(w->store);
+        return err;
+    }
+    eoc__crash_point("worker.handled");
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    if ((err = eoc__store_commit(w->store)) != EOC_OK)
+        return err;
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    eoc__histo_add(&w->commit_latency,
+                   (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9);
+    return EOC_OK;
+}
+
+/* After the durable commit: publish tallies and positions, commit the
+ * same offsets to Kafka, wake the relay. */
+static void after_commit(eoc_worker_t *w)
+{
+    count(&w->c.batches, 1);
+    tallies_publish(w);
+    eoc__crash_point("worker.committed");
+    rd_kafka_topic_partition_list_t *l = batch_list(w, 0);
+    for (int i = 0; i < l->cnt; i++) {
+        eoc__part_t *p = part_get(w, l->elems[i].topic, l->elems[i].partition);
+        if (p)
+            atomic_store(&p->committed, l->elems[i].offset);
+    }
+    if (l->cnt)
+        rd_kafka_commit(w->rk, l, 1); /* advisory: never ahead of LMDB */
+    rd_kafka_topic_partition_list_destroy(l);
+    if (w->relay)
+        eoc__relay_wake(w->relay);
+}
+
+/* Applies and commits the buffered batch. On a failure the batch is
+ * rewound (nothing applied, positions sought back); persistent failures
+ * stop the worker. */
+static eoc_err_t batch_flush(eoc_worker_t *w, int crashed)
+{
+    if (!w->nbuf)
+        return EOC_OK;
+    eoc_err_t err;
+    int rerun, reruns = 0;
+    while ((err = apply_pass(w, crashed, &rerun)) == EOC_OK && rerun)
+        if (++reruns >= MAX_RERUNS)
+            w->isolate_all = 1;
+    if (err == EOC_OK) {
+        after_commit(w);
+        buffer_drop(w);
+        w->failures = 0;
+        return EOC_OK;
+    }
+    count(&w->c.commit_failures, 1);
+    eoc__log(&w->log, EOC_LOG_ERR,
+             "batch of %zu records not committed (%s): rewinding to the last committed offsets",
+             w->nbuf, eoc_strerror(err));
+    buffer_rewind(w);
+    if (++w->failures >= COMMIT_TRIES) {
+        atomic_store(&w->fatal, err);
+        eoc__log(&w->log, EOC_LOG_ERR,
+                 "stopping: %d batches in a row failed (%s). Nothing was lost: fix the cause "
+                 "(%s) and restart; processing resumes from the last commit",
+                 w->failures, eoc_strerror(err),
+                 err == EOC_ERR_MAP_FULL ? "raise store.map.size" : "check disk space and I/O");
+        atomic_store(&w->stop, 1);
+    } else {
+        sleep_ms(200LL << w->failures);
+    }
+    return err;
+}
+
+/* Careful mode: a suspect record is applied alone, after its attempt
+ * count is committed. */
+static void flush_careful(eoc_worker_t *w, rd_kafka_message_t *m)
+{
+    if (batch_flush(w, 0) != EOC_OK || buffer_add(w, m) != 0) {
+        rd_kafka_message_destroy(m);
+        return;
+    }
+    int r = careful_attempt(w, m);
+    if (r < 0) {
+        eoc__log(&w->log, EOC_LOG_ERR, "could not record a handler attempt");
+        buffer_rewind(w);
+        return;
+    }
+    w->isolate[0] = 1;
+    batch_flush(w, r > 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -498,7 +623,7 @@ static void live_name(char *buf, size_t n, const char *topic, int32_t partition)
  * live markers. All in one small durable transaction. */
 static void on_assign(eoc_worker_t *w, rd_kafka_topic_partition_list_t *parts)
 {
-    if (batch_commit(w) != EOC_OK || eoc__store_begin(w->store) != EOC_OK) {
+    if (eoc__store_begin(w->store) != EOC_OK) {
         eoc__log(&w->log, EOC_LOG_ERR, "assign: store unavailable; positions from Kafka");
         return;
     }
@@ -548,15 +673,14 @@ static void on_assign(eoc_worker_t *w, rd_kafka_topic_partition_list_t *parts)
 static void on_revoke(eoc_worker_t *w, rd_kafka_topic_partition_list_t *parts, int lost)
 {
     if (lost) {
-        if (w->open) {
+        if (w->nbuf) {
             eoc__log(&w->log, EOC_LOG_WARNING,
-                     "assignment lost: aborting the open batch of %" PRId64 " records", w->nrecs);
-            eoc__store_abort(w->store);
-            batch_clear(w);
+                     "assignment lost: dropping the unapplied batch of %zu records", w->nbuf);
+            buffer_drop(w);
         }
         return; /* another member may own them now: leave markers, commit nothing */
     }
-    if (batch_commit(w) != EOC_OK)
+    if (batch_flush(w, 0) != EOC_OK)
         return;
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(parts->cnt);
     if (eoc__store_begin(w->store) == EOC_OK) {
@@ -745,6 +869,12 @@ eoc_worker_t *eoc_worker_new(eoc_conf_t *conf, eoc_handler_fn handler, void *opa
     eoc__log_init(&w->log, conf, "worker");
     w->logp = &w->log;
     w->batch_max = eoc__conf_int(conf, "batch.max.records");
+    w->buf = calloc((size_t)w->batch_max, sizeof(*w->buf));
+    w->isolate = calloc((size_t)w->batch_max, 1);
+    if (!w->buf || !w->isolate) {
+        fail(errstr, errstr_size, EOC_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
     w->batch_ms = eoc__conf_int(conf, "batch.max.ms");
     w->retry_max = eoc__conf_int(conf, "retry.max.attempts");
     w->backoff_ms = eoc__conf_int(conf, "retry.backoff.ms");
@@ -807,95 +937,64 @@ static void maybe_prune(eoc_worker_t *w)
     }
 }
 
-/* Commit with bounded retries: a failed commit rewinds the batch; a
- * persistent failure (map full, disk full) stops the worker. */
-static void commit_or_stop(eoc_worker_t *w, int *failures)
+/* Whether the next record must wait: the batch is full or old enough. */
+static int batch_due(const eoc_worker_t *w)
 {
-    eoc_err_t err = batch_commit(w);
-    if (err == EOC_OK) {
-        *failures = 0;
-        return;
-    }
-    if (++*failures >= COMMIT_TRIES) {
-        w->fatal = err;
-        eoc__log(&w->log, EOC_LOG_ERR,
-                 "stopping: %d batch commits in a row failed (%s). Nothing was lost: fix the "
-                 "cause (%s) and restart; processing resumes from the last commit",
-                 *failures, eoc_strerror(err),
-                 err == EOC_ERR_MAP_FULL ? "raise store.map.size" : "check disk space and I/O");
-        atomic_store(&w->stop, 1);
-        return;
-    }
-    sleep_ms(200LL << *failures);
+    return w->nbuf && ((int64_t)w->nbuf >= w->batch_max ||
+                       eoc__now_ms() - w->first_ms >= w->batch_ms);
+}
+
+static int is_careful(eoc_worker_t *w, const rd_kafka_message_t *m)
+{
+    eoc__part_t *p = part_get(w, rd_kafka_topic_name(m->rkt), m->partition);
+    return p && p->careful_until >= 0 && m->offset < p->careful_until;
 }
 
 eoc_err_t eoc_worker_run(eoc_worker_t *w)
 {
     if (w->relay && pthread_create(&w->relay_thread, NULL, relay_main, w->relay) == 0)
         w->relay_started = 1;
-    int failures = 0;
     while (!atomic_load(&w->stop)) {
         int timeout = POLL_IDLE_MS;
-        if (w->open) {
-            int64_t left = w->opened_ms + w->batch_ms - eoc__now_ms();
+        if (w->nbuf) {
+            int64_t left = w->first_ms + w->batch_ms - eoc__now_ms();
             timeout = left > 0 ? (int)left : 0;
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(w->rk, timeout);
         if (m && m->err) {
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                eoc__log(&w->log, EOC_LOG_WARNING, "consumer: %s",
-                         rd_kafka_message_errstr(m));
+                eoc__log(&w->log, EOC_LOG_WARNING, "consumer: %s", rd_kafka_message_errstr(m));
             if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
-                w->fatal = EOC_ERR_FATAL;
+                atomic_store(&w->fatal, EOC_ERR_FATAL);
                 atomic_store(&w->stop, 1);
             }
             rd_kafka_message_destroy(m);
             m = NULL;
         }
-        if (m) {
-            eoc_err_t err = w->open ? EOC_OK : batch_begin(w);
-            if (err == EOC_OK)
-                err = process(w, m);
-            rd_kafka_message_destroy(m);
-            if (err != EOC_OK) {
-                eoc__log(&w->log, EOC_LOG_ERR, "batch failed: %s", eoc_strerror(err));
-                if (w->open)
-                    batch_rewind(w);
-                if (++failures >= COMMIT_TRIES) {
-                    w->fatal = err;
-                    eoc__log(&w->log, EOC_LOG_ERR,
-                             "stopping after %d failed batches (%s); nothing was lost: fix the "
-                             "cause (%s) and restart",
-                             failures, eoc_strerror(err),
-                             err == EOC_ERR_MAP_FULL ? "raise store.map.size"
-                                                     : "check disk space and I/O");
-                    break;
-                }
-                sleep_ms(200LL << failures);
-                continue;
-            }
-        }
-        if (w->open && (w->nrecs >= w->batch_max || w->commit_now ||
-                        eoc__now_ms() - w->opened_ms >= w->batch_ms))
-            commit_or_stop(w, &failures);
-        if (!w->open)
+        if (m && is_careful(w, m))
+            flush_careful(w, m);
+        else if (m && buffer_add(w, m) != 0)
+            rd_kafka_message_destroy(m); /* out of memory: it is re-read after a rewind */
+        if (batch_due(w))
+            batch_flush(w, 0);
+        if (!w->nbuf)
             maybe_prune(w);
     }
 
-    /* Drain: the open batch, then the outbox, then offsets and the group. */
-    if (w->open && !w->fatal)
-        batch_commit(w);
-    else if (w->open)
-        batch_rewind(w);
+    /* Drain: the buffered batch, then the outbox, then offsets and the group. */
+    if (!atomic_load(&w->fatal))
+        batch_flush(w, 0);
+    buffer_drop(w);
     if (w->relay_started) {
         eoc__relay_stop(w->relay);
         pthread_join(w->relay_thread, NULL);
         w->relay_started = 0;
     }
     rd_kafka_consumer_close(w->rk); /* revoke: sync offset commit, leave group */
-    eoc__log(&w->log, w->fatal ? EOC_LOG_ERR : EOC_LOG_INFO, "worker stopped%s%s",
-             w->fatal ? ": " : "", w->fatal ? eoc_strerror(w->fatal) : "");
-    return w->fatal;
+    eoc_err_t fatal = atomic_load(&w->fatal);
+    eoc__log(&w->log, fatal ? EOC_LOG_ERR : EOC_LOG_INFO, "worker stopped%s%s",
+             fatal ? ": " : "", fatal ? eoc_strerror(fatal) : "");
+    return fatal;
 }
 
 void eoc_worker_stats(eoc_worker_t *w, eoc_stats_t *out)
@@ -940,6 +1039,9 @@ void eoc_worker_destroy(eoc_worker_t *w)
         eoc__msgid_clear(&w->strats[i].id);
     }
     free(w->strats);
+    buffer_drop(w);
+    free(w->buf);
+    free(w->isolate);
     for (size_t i = 0; i < w->ptab.n; i++) {
         free(w->ptab.v[i]->topic);
         free(w->ptab.v[i]);
