@@ -668,9 +668,14 @@ eoc_err_t eoc__store_inbox_find(eoc__store_t *s, const char *id, size_t id_len,
         return EOC_ERR_STATE;
     if (id_len == 0 || id_len > EOC_ID_MAX)
         return EOC_ERR_INVALID_ID;
+    /* The newest entry decides: a resubmitted dead letter that was then
+     * applied has two rows, and the later one is its disposition. */
     uint64_t hash = eoc__hash64(id, id_len, 0), seq;
     size_t cursor = 0;
+    int found = 0;
     while (eoc__idindex_next(s->idx, hash, &cursor, &seq)) {
+        if (found && seq < out->seq)
+            continue;
         unsigned char kb[8];
         eoc__be64_put(kb, seq);
         MDB_val k = {8, kb}, d;
@@ -682,14 +687,16 @@ eoc_err_t eoc__store_inbox_find(eoc__store_t *s, const char *id, size_t id_len,
         const char *rid;
         size_t rlen;
         uint32_t tp_id;
-        if (decode_inbox(&d, out, &rid, &rlen, &tp_id) != 0)
+        eoc__inbox_entry_t e;
+        if (decode_inbox(&d, &e, &rid, &rlen, &tp_id) != 0)
             return mdb_fail(s, MDB_CORRUPTED, "inbox row");
         if (rlen == id_len && memcmp(rid, id, id_len) == 0) {
+            *out = e;
             out->seq = seq;
-            return EOC_OK;
+            found = 1;
         }
     }
-    return EOC_ERR_NOT_FOUND;
+    return found ? EOC_OK : EOC_ERR_NOT_FOUND;
 }
 
 eoc_err_t eoc__store_inbox_add(eoc__store_t *s, const char *id, size_t id_len, const char *topic,

@@ -712,6 +712,29 @@ static void an_id_is_a_duplicate_in_its_own_batch_and_in_later_batches(void **st
     eoc__store_abort(f->s);
 }
 
+static void the_newest_disposition_of_an_id_decides_after_a_resubmission(void **state)
+{
+    struct fx *f = *state;
+    f->s = open_at(f->dir, 0, 0);
+    assert_int_equal(eoc__store_begin(f->s), EOC_OK);
+    assert_int_equal(eoc__store_inbox_add(f->s, "r", 1, "in", 0, 3, digest_of("r"), EOC__DISP_DEAD),
+                     EOC_OK);
+    assert_int_equal(eoc__store_commit(f->s), EOC_OK);
+    /* Resubmitted at a later offset and applied: a second row for "r". */
+    assert_int_equal(eoc__store_begin(f->s), EOC_OK);
+    record_id(f->s, "r", "in", 0, 9);
+    assert_int_equal(eoc__store_commit(f->s), EOC_OK);
+    eoc_store_close(f->s);
+
+    f->s = open_at(f->dir, 0, 0); /* the rebuilt index holds both rows */
+    assert_int_equal(eoc__store_begin(f->s), EOC_OK);
+    eoc__inbox_entry_t e;
+    assert_int_equal(eoc__store_inbox_find(f->s, "r", 1, &e), EOC_OK);
+    assert_int_equal(e.disposition, EOC__DISP_APPLIED);
+    assert_int_equal(e.offset, 9);
+    eoc__store_abort(f->s);
+}
+
 static void
 ids_committed_by_another_process_after_we_opened_are_found_at_our_next_begin(void **state)
 {
@@ -1488,6 +1511,7 @@ int main(void)
         STORE_TEST(partitions_registered_by_rolled_back_records_get_distinct_positions),
         STORE_TEST(a_reopened_store_sees_the_last_commit_and_finds_ids_committed_before_it),
         STORE_TEST(an_id_is_a_duplicate_in_its_own_batch_and_in_later_batches),
+        STORE_TEST(the_newest_disposition_of_an_id_decides_after_a_resubmission),
         STORE_TEST(ids_committed_by_another_process_after_we_opened_are_found_at_our_next_begin),
         STORE_TEST(ids_committed_by_another_process_before_we_opened_are_found_after_open),
         STORE_TEST(an_id_pruned_by_another_process_is_not_found_through_our_stale_index),
