@@ -6,13 +6,17 @@
 #include "idindex.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <lmdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define DIGEST_SEED 0x9e3779b97f4a7c15ull
 #define META_SCHEMA "schema"
@@ -40,6 +44,7 @@ struct eoc_store {
     MDB_env *env;
     MDB_dbi offsets, inbox, inbox_pos, outbox, state, meta;
     int rdonly;
+    int lock_fd; /* worker.lock, shared while batches may run; -1 */
     const eoc_log_t *log; /* borrowed */
     char *dir;
 
@@ -123,6 +128,28 @@ static int put_meta_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t v)
 /* ------------------------------------------------------------------ */
 /* open / close                                                        */
 /* ------------------------------------------------------------------ */
+
+/* Takes <dir>/worker.lock with `how` (LOCK_SH waits; LOCK_EX does not).
+ * Returns the fd, or -1 with errstr set. */
+static int lock_open(const char *dir, int how, char *errstr, size_t errstr_size)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/worker.lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        set_errstr(errstr, errstr_size, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, how == LOCK_EX ? LOCK_EX | LOCK_NB : how) != 0) {
+        set_errstr(errstr, errstr_size,
+                   errno == EWOULDBLOCK ? "%s: a worker has this store open; stop it first"
+                                        : "%s: cannot lock: %s",
+                   dir, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
 
 static int open_dbs(eoc__store_t *s, MDB_txn *txn)
 {
@@ -225,6 +252,7 @@ eoc_err_t eoc__store_open(const char *dir, uint64_t map_size, int flags, const e
     }
     s->rdonly = !!(flags & EOC__STORE_RDONLY);
     s->log = log;
+    s->lock_fd = -1;
 
     eoc_err_t err = EOC_OK;
     int rc;
@@ -281,6 +309,10 @@ eoc_err_t eoc__store_open(const char *dir, uint64_t map_size, int flags, const e
     }
     if (!(flags & EOC__STORE_NOINDEX)) {
         uint64_t next;
+        if ((s->lock_fd = lock_open(dir, LOCK_SH, errstr, errstr_size)) < 0) {
+            err = EOC_ERR_LOCKED;
+            goto fail;
+        }
         if (!(s->idx = eoc__idindex_new())) {
             err = EOC_ERR_NOMEM;
             set_errstr(errstr, errstr_size, "out of memory");
@@ -322,6 +354,8 @@ void eoc_store_close(eoc_store_t *s)
         eoc__store_abort(s);
     if (s->env)
         mdb_env_close(s->env);
+    if (s->lock_fd >= 0)
+        close(s->lock_fd);
     eoc__idindex_free(s->idx);
     for (size_t i = 0; i < s->ntps; i++)
         free(s->tps[i].topic);
@@ -1236,5 +1270,64 @@ eoc_err_t eoc_store_info(eoc_store_t *s, eoc_store_info_t *out)
     eoc_err_t err = ro_walk(s, s->inbox, NULL, inbox_info_step, out);
     if (!err)
         err = eoc__store_outbox_scan(s, 0, 1, first_created, &out->outbox_oldest_ms, NULL);
+    return err;
+}
+
+eoc_err_t eoc_store_rewind(const char *dir, const char *topic, int32_t partition, int64_t offset,
+                           char *errstr, size_t errstr_size)
+{
+    if (!dir || !topic || offset < 0) {
+        set_errstr(errstr, errstr_size, "rewind: invalid arguments");
+        return EOC_ERR_INVALID_ARG;
+    }
+    int lock = lock_open(dir, LOCK_EX, errstr, errstr_size);
+    if (lock < 0)
+        return EOC_ERR_LOCKED;
+    eoc__store_t *s;
+    eoc_err_t err = eoc__store_open(dir, 0, EOC__STORE_NOINDEX, NULL, &s, errstr, errstr_size);
+    if (err) {
+        close(lock);
+        return err;
+    }
+    MDB_txn *txn;
+    struct tp t = {.topic = (char *)topic, .partition = partition};
+    int64_t cur = -1;
+    unsigned char kb[512];
+    MDB_val k = {tp_key(kb, sizeof(kb), topic, partition), kb}, d;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (!rc && !(rc = mdb_get(txn, s->offsets, &k, &d))) {
+        eoc__rd_t r;
+        eoc__rd_init(&r, d.mv_data, d.mv_size);
+        cur = (int64_t)eoc__rd_u64(&r);
+        t.id = eoc__rd_u32(&r);
+        rc = r.bad ? MDB_CORRUPTED : 0;
+    }
+    if (rc == MDB_NOTFOUND) {
+        set_errstr(errstr, errstr_size, "%s: no stored offset for %s[%d]", dir, topic, partition);
+        err = EOC_ERR_NOT_FOUND;
+    } else if (rc) {
+        set_errstr(errstr, errstr_size, "%s: %s", dir, mdb_strerror(rc));
+        err = eoc__err_from_mdb(rc);
+    } else if (offset > cur) {
+        set_errstr(errstr, errstr_size,
+                   "%s[%d]: offset %lld is ahead of the stored %lld: moving forward would skip "
+                   "records",
+                   topic, partition, (long long)offset, (long long)cur);
+        err = EOC_ERR_INVALID_ARG;
+    } else {
+        if (!(rc = write_offset(s, txn, &t, offset)))
+            rc = mdb_txn_commit(txn);
+        else
+            mdb_txn_abort(txn);
+        txn = NULL;
+        if (rc) {
+            set_errstr(errstr, errstr_size, "%s: %s", dir, mdb_strerror(rc));
+            err = eoc__err_from_mdb(rc);
+        }
+    }
+    if (txn)
+        mdb_txn_abort(txn);
+    eoc_store_close(s);
+    close(lock);
     return err;
 }

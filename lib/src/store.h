@@ -39,6 +39,12 @@ enum {
     EOC__STORE_NOINDEX = 2 /* writable, but no batches: a standalone relay */
 };
 
+/*
+ * A store opened for batches holds a shared flock on <dir>/worker.lock for
+ * its lifetime; administrative writes (eoc_store_rewind) take it
+ * exclusively, so they never run beside a worker.
+ */
+
 #define EOC__SCHEMA_VERSION 1u
 
 /** Dispositions recorded in the inbox. */

@@ -401,6 +401,24 @@ typedef struct eoc_store_info {
 
 EOC_API eoc_err_t eoc_store_info(eoc_store_t *s, eoc_store_info_t *out);
 
+/* ------------------------------------------------------------------ */
+/* Replay                                                              */
+/* ------------------------------------------------------------------ */
+
+/**
+ * Moves the stored next offset of (topic, partition) in the store in `dir`
+ * BACK to `offset`, so the next worker re-reads from there (every record
+ * it already applied is then a duplicate). Opens the store for writing:
+ * refuses with EOC_ERR_LOCKED while any worker has the store open (and
+ * keeps workers from starting during the call), with EOC_ERR_INVALID_ARG
+ * when `offset` is ahead of the stored one (moving forward would skip
+ * records), and with EOC_ERR_NOT_FOUND when the store has no offset for
+ * the partition. The reason goes to errstr. Any thread; blocks for one
+ * durable commit.
+ */
+EOC_API eoc_err_t eoc_store_rewind(const char *dir, const char *topic, int32_t partition,
+                                   int64_t offset, char *errstr, size_t errstr_size);
+
 #ifdef __cplusplus
 }
 #endif
