@@ -1,0 +1,579 @@
+/* metrics.c - see metrics.h. */
+#include "metrics.h"
+
+#ifdef EOC_HAVE_MHD
+
+#include "codec.h"
+#include "conf.h"
+#include "log.h"
+#include "store.h"
+#include "worker.h"
+
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define CONN_LIMIT     16 /* concurrent scrapers */
+#define CONN_TIMEOUT_S 10 /* idle connections are closed after this */
+
+#define PROM_TYPE "text/plain; version=0.0.4; charset=utf-8"
+#define JSON_TYPE "application/json"
+#define TEXT_TYPE "text/plain; charset=utf-8"
+
+#if MHD_VERSION < 0x00097002
+typedef int mhd_result;
+#else
+typedef enum MHD_Result mhd_result;
+#endif
+
+struct eoc__metrics {
+    eoc_worker_t *w;      /* borrowed: outlives the server */
+    eoc_log_t log;        /* "metrics", set up from the worker's conf */
+    struct MHD_Daemon *d; /* owned */
+    int port;
+    int64_t stuck_ms; /* health.relay.stuck.ms */
+    double map_limit; /* health.map.usage */
+    /* The first libmicrohttpd message, kept as the reason of a failed
+     * start: claimed once through `msg_taken`, read only after
+     * MHD_start_daemon returned NULL (its threads are gone then). */
+    atomic_int msg_taken;
+    char msg[256];
+};
+
+/* ------------------------------------------------------------------ */
+/* text output                                                         */
+/* ------------------------------------------------------------------ */
+
+static void putf(eoc__buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void putf(eoc__buf_t *b, const char *fmt, ...)
+{
+    char tmp[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n < sizeof(tmp)) {
+        eoc__buf_put(b, tmp, (size_t)n);
+        return;
+    }
+    char *big = malloc((size_t)n + 1);
+    if (!big) {
+        b->oom = 1;
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    eoc__buf_put(b, big, (size_t)n);
+    free(big);
+}
+
+static void puts_(eoc__buf_t *b, const char *s)
+{
+    eoc__buf_put(b, s, strlen(s));
+}
+
+/* A label value, escaped as the exposition format wants (\\, \", \n). */
+static void put_label_value(eoc__buf_t *b, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\\')
+            puts_(b, "\\\\");
+        else if (*s == '"')
+            puts_(b, "\\\"");
+        else if (*s == '\n')
+            puts_(b, "\\n");
+        else
+            eoc__buf_put(b, s, 1);
+    }
+}
+
+static void put_family(eoc__buf_t *b, const char *name, const char *type, const char *help)
+{
+    putf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* "name{topic="t",partition="p"} " */
+static void put_tp(eoc__buf_t *b, const char *name, const eoc__part_t *p)
+{
+    putf(b, "%s{topic=\"", name);
+    put_label_value(b, p->topic);
+    putf(b, "\",partition=\"%" PRId32 "\"} ", p->partition);
+}
+
+/* ------------------------------------------------------------------ */
+/* /metrics                                                            */
+/* ------------------------------------------------------------------ */
+
+/* Copies the partition table's pointers under its lock. Entries are never
+ * freed before the worker, which outlives this server, so they may be read
+ * after the lock is released (counters atomically, topic/partition are
+ * immutable). Returns 0, or -1 out of memory. *v is owned by the caller. */
+static int parts_snapshot(eoc_worker_t *w, eoc__part_t ***v, size_t *n)
+{
+    eoc__ptab_t *t = eoc__worker_ptab(w);
+    int rc = 0;
+    pthread_mutex_lock(&t->lock);
+    *n = t->n;
+    *v = NULL;
+    if (t->n && !(*v = malloc(t->n * sizeof(**v))))
+        rc = -1;
+    else if (t->n)
+        memcpy(*v, t->v, t->n * sizeof(**v));
+    pthread_mutex_unlock(&t->lock);
+    return rc;
+}
+
+static const struct part_counter {
+    const char *name, *help;
+    size_t off; /* of an atomic_uint_fast64_t in eoc__part_t */
+} part_counters[] = {
+    {"eoc_records_consumed_total", "Records polled from Kafka.", offsetof(eoc__part_t, consumed)},
+    {"eoc_records_applied_total", "Records whose handler effects were committed.",
+     offsetof(eoc__part_t, applied)},
+    {"eoc_records_duplicate_total", "Records skipped because their ID was already in the inbox.",
+     offsetof(eoc__part_t, duplicates)},
+    {"eoc_records_dead_lettered_total", "Records sent to the dead-letter topic.",
+     offsetof(eoc__part_t, dead_letters)},
+    {"eoc_records_retried_total", "Handler retries.", offsetof(eoc__part_t, retries)},
+};
+
+static void write_part_counters(eoc__buf_t *b, eoc__part_t *const *v, size_t n)
+{
+    for (size_t i = 0; i < sizeof(part_counters) / sizeof(part_counters[0]); i++) {
+        const struct part_counter *pc = &part_counters[i];
+        put_family(b, pc->name, "counter", pc->help);
+        for (size_t j = 0; j < n; j++) {
+            atomic_uint_fast64_t *a = (atomic_uint_fast64_t *)((char *)v[j] + pc->off);
+            put_tp(b, pc->name, v[j]);
+            putf(b, "%" PRIu64 "\n", (uint64_t)atomic_load_explicit(a, memory_order_relaxed));
+        }
+    }
+}
+
+/* Lag: the consumer's cached high watermark (no network) minus the offset
+ * this worker last committed; partitions where either is unknown are left
+ * out. */
+static void write_lag(eoc__buf_t *b, rd_kafka_t *rk, eoc__part_t *const *v, size_t n)
+{
+    static const char name[] = "eoc_consumer_lag";
+    put_family(b, name, "gauge",
+               "High watermark minus the committed offset, per partition (cached watermark).");
+    for (size_t i = 0; i < n && rk; i++) {
+        int64_t low, high, committed = atomic_load(&v[i]->committed);
+        if (committed < 0 ||
+            rd_kafka_get_watermark_offsets(rk, v[i]->topic, v[i]->partition, &low, &high) ||
+            high < 0)
+            continue;
+        put_tp(b, name, v[i]);
+        putf(b, "%" PRId64 "\n", high > committed ? high - committed : 0);
+    }
+}
+
+static const struct worker_counter {
+    const char *name, *type, *help;
+    size_t off; /* of a uint64_t in eoc_stats_t */
+} worker_counters[] = {
+    {"eoc_records_skipped_total", "counter", "Null or empty records skipped (empty.value=skip).",
+     offsetof(eoc_stats_t, skipped)},
+    {"eoc_batches_total", "counter", "Batches committed to the store.",
+     offsetof(eoc_stats_t, batches)},
+    {"eoc_batch_commit_failures_total", "counter", "Batches aborted and rewound.",
+     offsetof(eoc_stats_t, commit_failures)},
+    {"eoc_rebalances_total", "counter", "Partition assignments and revocations.",
+     offsetof(eoc_stats_t, rebalances)},
+    {"eoc_relay_published_total", "counter", "Outbox rows delivered by the relay.",
+     offsetof(eoc_stats_t, published)},
+    {"eoc_relay_errors_total", "counter", "Failed relay deliveries (retried).",
+     offsetof(eoc_stats_t, relay_errors)},
+    {"eoc_inbox_pruned_total", "counter", "Inbox entries removed by retention.",
+     offsetof(eoc_stats_t, inbox_pruned)},
+    {"eoc_outbox_backlog", "gauge", "Outbox rows committed but not yet published and removed.",
+     offsetof(eoc_stats_t, outbox_backlog)},
+};
+
+static void write_worker_counters(eoc__buf_t *b, const eoc_stats_t *st)
+{
+    for (size_t i = 0; i < sizeof(worker_counters) / sizeof(worker_counters[0]); i++) {
+        const struct worker_counter *wc = &worker_counters[i];
+        uint64_t v;
+        memcpy(&v, (const char *)st + wc->off, sizeof(v));
+        put_family(b, wc->name, wc->type, wc->help);
+        putf(b, "%s %" PRIu64 "\n", wc->name, v);
+    }
+    put_family(b, "eoc_outbox_oldest_age_seconds", "gauge",
+               "Age of the oldest pending outbox row (0 when none).");
+    putf(b, "eoc_outbox_oldest_age_seconds %.3f\n", (double)st->outbox_oldest_ms / 1000.0);
+}
+
+/* Buckets are stored per interval; the exposition format wants them
+ * cumulative, with +Inf equal to _count. */
+static void write_histo(eoc__buf_t *b, const eoc__histo_t *h)
+{
+    static const char name[] = "eoc_batch_commit_seconds";
+    put_family(b, name, "histogram", "Duration of the durable LMDB commit of a batch.");
+    uint64_t cum = 0;
+    for (size_t i = 0; i < EOC__HISTO_BUCKETS; i++) {
+        cum += atomic_load_explicit(&h->bucket[i], memory_order_relaxed);
+        putf(b, "%s_bucket{le=\"%g\"} %" PRIu64 "\n", name, eoc__histo_bounds[i], cum);
+    }
+    cum += atomic_load_explicit(&h->bucket[EOC__HISTO_BUCKETS], memory_order_relaxed);
+    putf(b, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, cum);
+    putf(b, "%s_sum %.6f\n", name,
+         (double)atomic_load_explicit(&h->sum_us, memory_order_relaxed) / 1e6);
+    putf(b, "%s_count %" PRIu64 "\n", name, cum);
+}
+
+static void write_map(eoc__buf_t *b, eoc__store_t *s)
+{
+    uint64_t used = 0, size = 0;
+    eoc__store_map_usage(s, &used, &size);
+    put_family(b, "eoc_store_map_used_ratio", "gauge",
+               "Fraction of the LMDB map in use (see health.map.usage).");
+    putf(b, "eoc_store_map_used_ratio %.6f\n", size ? (double)used / (double)size : 0.0);
+    put_family(b, "eoc_store_map_used_bytes", "gauge", "Bytes of the LMDB map in use.");
+    putf(b, "eoc_store_map_used_bytes %" PRIu64 "\n", used);
+    put_family(b, "eoc_store_map_size_bytes", "gauge", "Size of the LMDB map (store.map.size).");
+    putf(b, "eoc_store_map_size_bytes %" PRIu64 "\n", size);
+}
+
+static void write_metrics(eoc__metrics_t *m, eoc__buf_t *b)
+{
+    eoc__part_t **v;
+    size_t n;
+    if (parts_snapshot(m->w, &v, &n) != 0) {
+        b->oom = 1;
+        return;
+    }
+    eoc_stats_t st;
+    eoc_worker_stats(m->w, &st);
+    write_part_counters(b, v, n);
+    write_lag(b, eoc__worker_consumer(m->w), v, n);
+    write_worker_counters(b, &st);
+    write_histo(b, eoc__worker_commit_latency(m->w));
+    write_map(b, eoc__worker_store(m->w));
+    put_family(b, "eoc_worker_fatal", "gauge", "1 when the worker stopped on a fatal error.");
+    putf(b, "eoc_worker_fatal %d\n", eoc__worker_fatal(m->w) != EOC_OK);
+    free(v);
+}
+
+/* ------------------------------------------------------------------ */
+/* /healthz                                                            */
+/* ------------------------------------------------------------------ */
+
+/* Returns 0 when healthy, else 1 with the first failing check in `why`. */
+static int health_check(eoc__metrics_t *m, char *why, size_t n)
+{
+    eoc_err_t fatal = eoc__worker_fatal(m->w);
+    if (fatal != EOC_OK) {
+        snprintf(why, n, "worker stopped on a fatal error: %s", eoc_strerror(fatal));
+        return 1;
+    }
+    eoc__store_t *s = eoc__worker_store(m->w);
+    uint64_t used = 0, size = 0;
+    eoc__store_map_usage(s, &used, &size);
+    double ratio = size ? (double)used / (double)size : 0.0;
+    if (ratio > m->map_limit) {
+        snprintf(why, n,
+                 "store map usage %.1f%% (%" PRIu64 " of %" PRIu64
+                 " bytes) over health.map.usage=%g: raise store.map.size",
+                 ratio * 100.0, used, size, m->map_limit);
+        return 1;
+    }
+    uint64_t rows = 0;
+    int64_t age_ms = 0;
+    eoc_err_t err = eoc__store_outbox_info(s, &rows, &age_ms);
+    if (err != EOC_OK) {
+        snprintf(why, n, "store unreadable: %s", eoc_strerror(err));
+        return 1;
+    }
+    if (rows && age_ms > m->stuck_ms) {
+        snprintf(why, n,
+                 "relay stuck: oldest outbox row %" PRId64 "s old (health.relay.stuck.ms=%" PRId64
+                 ")",
+                 age_ms / 1000, m->stuck_ms);
+        return 1;
+    }
+    return 0;
+}
+
+/* Writes {"status":..,"reason":..} and a newline; returns the HTTP status. */
+static unsigned write_health(eoc__metrics_t *m, eoc__buf_t *b)
+{
+    char why[384];
+    int bad = health_check(m, why, sizeof(why));
+    cJSON *o = cJSON_CreateObject();
+    char *text = NULL;
+    if (o && cJSON_AddStringToObject(o, "status", bad ? "fail" : "ok") &&
+        (!bad || cJSON_AddStringToObject(o, "reason", why)))
+        text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!text) {
+        b->oom = 1;
+        return MHD_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    puts_(b, text);
+    puts_(b, "\n");
+    cJSON_free(text);
+    return bad ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* HTTP                                                                */
+/* ------------------------------------------------------------------ */
+
+static mhd_result reply_static(struct MHD_Connection *c, unsigned status, const char *text,
+                               const char *allow)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, TEXT_TYPE);
+    if (allow)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+    mhd_result ok = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
+/* Sends `b` (ownership of its memory moves to the response). */
+static mhd_result reply_buf(struct MHD_Connection *c, unsigned status, const char *type,
+                            eoc__buf_t *b)
+{
+    struct MHD_Response *r = NULL;
+    if (!b->oom && b->len)
+        r = MHD_create_response_from_buffer_with_free_callback(b->len, b->p, free);
+    if (!r) {
+        eoc__buf_free(b);
+        return reply_static(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n", NULL);
+    }
+    b->p = NULL; /* the response frees it */
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    mhd_result ok = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
+/* The access handler, on libmicrohttpd's polling thread. The first call
+ * (headers read) only marks the request; a body is discarded; the answer
+ * goes out once the whole request is in. */
+static mhd_result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                             const char *method, const char *version, const char *upload,
+                             size_t *upload_size, void **req)
+{
+    eoc__metrics_t *m = cls;
+    (void)version;
+    (void)upload;
+    if (!*req) {
+        *req = m;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+        return reply_static(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n", "GET, HEAD");
+    eoc__buf_t b = {0};
+    if (strcmp(url, "/metrics") == 0) {
+        write_metrics(m, &b);
+        return reply_buf(c, MHD_HTTP_OK, PROM_TYPE, &b);
+    }
+    if (strcmp(url, "/healthz") == 0) {
+        unsigned status = write_health(m, &b);
+        return reply_buf(c, status, JSON_TYPE, &b);
+    }
+    return reply_static(c, MHD_HTTP_NOT_FOUND, "not found: try /metrics or /healthz\n", NULL);
+}
+
+/* libmicrohttpd's messages: logged, and the first one kept for errstr. */
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    eoc__metrics_t *m = cls;
+    char line[256];
+    vsnprintf(line, sizeof(line), fmt, ap);
+    size_t len = strlen(line);
+    while (len && (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' '))
+        line[--len] = '\0';
+    int expected = 0;
+    if (atomic_compare_exchange_strong(&m->msg_taken, &expected, 1))
+        memcpy(m->msg, line, len + 1);
+    eoc__log(&m->log, EOC_LOG_INFO, "http: %s", line);
+}
+
+/* ------------------------------------------------------------------ */
+/* start / stop                                                        */
+/* ------------------------------------------------------------------ */
+
+/* Splits `spec` into host (brackets removed; "" for any) and port text.
+ * Returns 0, or -1 with errstr set. */
+static int split_listen(const char *spec, char *host, size_t host_size, const char **port,
+                        char *errstr, size_t errstr_size)
+{
+    const char *colon, *h = spec, *h_end;
+    if (*spec == '[') {
+        h = spec + 1;
+        h_end = strchr(h, ']');
+        colon = h_end && h_end[1] == ':' ? h_end + 1 : NULL;
+    } else {
+        colon = strrchr(spec, ':');
+        h_end = colon;
+        if (colon && memchr(spec, ':', (size_t)(colon - spec))) {
+            snprintf(errstr, errstr_size,
+                     "metrics.listen=%s: put an IPv6 address in brackets: [addr]:port", spec);
+            return -1;
+        }
+    }
+    if (!colon || !h_end) {
+        snprintf(errstr, errstr_size, "metrics.listen=%s: expected host:port or [ipv6]:port", spec);
+        return -1;
+    }
+    size_t hlen = (size_t)(h_end - h);
+    const char *p = colon + 1;
+    size_t plen = strlen(p);
+    if (hlen >= host_size || plen == 0 || plen > 5 || strspn(p, "0123456789") != plen ||
+        atoi(p) > 65535) {
+        snprintf(errstr, errstr_size, "metrics.listen=%s: bad host or port (0..65535)", spec);
+        return -1;
+    }
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    *port = p;
+    return 0;
+}
+
+/* Resolves metrics.listen into one IPv4 or IPv6 socket address. */
+static int resolve_listen(const char *spec, struct sockaddr_storage *ss, char *errstr,
+                          size_t errstr_size)
+{
+    char host[256];
+    const char *port;
+    if (split_listen(spec, host, sizeof(host), &port, errstr, errstr_size) != 0)
+        return -1;
+    struct addrinfo hints, *res = NULL, *ai;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = *host ? AF_UNSPEC : AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    int rc = getaddrinfo(*host ? host : NULL, port, &hints, &res);
+    if (rc) {
+        snprintf(errstr, errstr_size, "metrics.listen=%s: %s", spec, gai_strerror(rc));
+        return -1;
+    }
+    for (ai = res; ai; ai = ai->ai_next)
+        if (ai->ai_family == AF_INET || ai->ai_family == AF_INET6)
+            break;
+    if (ai)
+        memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+    freeaddrinfo(res);
+    if (!ai) {
+        snprintf(errstr, errstr_size, "metrics.listen=%s: no IPv4 or IPv6 address", spec);
+        return -1;
+    }
+    return 0;
+}
+
+/* The port the listening socket is bound to, or -1. */
+static int bound_port(struct MHD_Daemon *d)
+{
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_LISTEN_FD);
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    if (!info || getsockname(info->listen_fd, (struct sockaddr *)&ss, &len) != 0)
+        return -1;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return -1;
+}
+
+eoc__metrics_t *eoc__metrics_start(eoc_worker_t *w, char *errstr, size_t errstr_size)
+{
+    const eoc_conf_t *conf = eoc__worker_conf(w);
+    const char *spec = eoc__conf_str(conf, "metrics.listen");
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    if (resolve_listen(spec, &ss, errstr, errstr_size) != 0)
+        return NULL;
+    eoc__metrics_t *m = calloc(1, sizeof(*m));
+    if (!m) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    m->w = w;
+    eoc__log_init(&m->log, conf, "metrics");
+    m->stuck_ms = eoc__conf_int(conf, "health.relay.stuck.ms");
+    m->map_limit = eoc__conf_double(conf, "health.map.usage");
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    m->d =
+        MHD_start_daemon(flags, 0, NULL, NULL, on_request, m, MHD_OPTION_EXTERNAL_LOGGER,
+                         on_mhd_log, m, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT,
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S, MHD_OPTION_END);
+    if (!m->d || (m->port = bound_port(m->d)) < 0) {
+        snprintf(errstr, errstr_size, "metrics.listen=%s: cannot listen: %s", spec,
+                 m->msg[0] ? m->msg : "address in use or not available");
+        if (m->d)
+            MHD_stop_daemon(m->d);
+        free(m);
+        return NULL;
+    }
+    eoc__log(&m->log, EOC_LOG_INFO, "serving /metrics and /healthz on %s (port %d)", spec, m->port);
+    return m;
+}
+
+int eoc__metrics_port(const eoc__metrics_t *m)
+{
+    return m ? m->port : -1;
+}
+
+void eoc__metrics_stop(eoc__metrics_t *m)
+{
+    if (!m)
+        return;
+    MHD_stop_daemon(m->d);
+    free(m);
+}
+
+#else /* !EOC_HAVE_MHD */
+
+#include <stdio.h>
+
+eoc__metrics_t *eoc__metrics_start(eoc_worker_t *w, char *errstr, size_t errstr_size)
+{
+    (void)w;
+    if (errstr && errstr_size)
+        snprintf(errstr, errstr_size, "built without libmicrohttpd");
+    return NULL;
+}
+
+int eoc__metrics_port(const eoc__metrics_t *m)
+{
+    (void)m;
+    return -1;
+}
+
+void eoc__metrics_stop(eoc__metrics_t *m)
+{
+    (void)m;
+}
+
+#endif /* EOC_HAVE_MHD */
