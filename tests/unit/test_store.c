@@ -830,6 +830,33 @@ static void an_id_pruned_by_another_process_is_not_found_through_our_stale_index
 /* Offsets                                                             */
 /* ------------------------------------------------------------------ */
 
+static void a_rewind_moves_an_offset_back_but_never_forward_and_never_beside_a_worker(
+    void **state)
+{
+    struct fx *f = *state;
+    char err[256];
+    f->s = open_at(f->dir, 0, 0);
+    assert_int_equal(eoc__store_begin(f->s), EOC_OK);
+    assert_int_equal(eoc__store_offset_set(f->s, "in", 0, 50), EOC_OK);
+    assert_int_equal(eoc__store_commit(f->s), EOC_OK);
+    /* A worker has the store open: refused, and its offset is untouched. */
+    assert_int_equal(eoc_store_rewind(f->dir, "in", 0, 0, err, sizeof(err)), EOC_ERR_LOCKED);
+    assert_non_null(strstr(err, "stop it first"));
+    eoc_store_close(f->s);
+    f->s = NULL;
+
+    assert_int_equal(eoc_store_rewind(f->dir, "in", 0, 60, err, sizeof(err)),
+                     EOC_ERR_INVALID_ARG);
+    assert_non_null(strstr(err, "skip"));
+    assert_int_equal(eoc_store_rewind(f->dir, "in", 1, 0, err, sizeof(err)), EOC_ERR_NOT_FOUND);
+    assert_int_equal(eoc_store_rewind(f->dir, "in", 0, 10, err, sizeof(err)), EOC_OK);
+
+    f->s = open_at(f->dir, 0, 0);
+    int64_t off;
+    assert_int_equal(eoc__store_offset_get(f->s, "in", 0, &off), EOC_OK);
+    assert_int_equal(off, 10);
+}
+
 static void offsets_never_move_back(void **state)
 {
     struct fx *f = *state;
@@ -1516,6 +1543,7 @@ int main(void)
         STORE_TEST(ids_committed_by_another_process_before_we_opened_are_found_after_open),
         STORE_TEST(an_id_pruned_by_another_process_is_not_found_through_our_stale_index),
         STORE_TEST(offsets_never_move_back),
+        STORE_TEST(a_rewind_moves_an_offset_back_but_never_forward_and_never_beside_a_worker),
         STORE_TEST(pruning_never_removes_entries_at_or_above_the_committed_offset),
         STORE_TEST(pruning_removes_entries_behind_the_count_horizon_up_to_max_per_call),
         STORE_TEST(a_pruned_id_looks_new_again_which_is_the_price_of_retention),
