@@ -28,4 +28,6 @@ void eoc__crash_point(const char *name)
         kill(getpid(), SIGKILL);
     }
 }
+#else
+typedef int eoc__crash_points_disabled; /* ISO C: no empty translation unit */
 #endif

@@ -3,6 +3,7 @@
 
 #include "conf.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -33,9 +34,10 @@ int eoc__kafka_conf_apply(rd_kafka_conf_t *kc, const eoc_conf_t *conf, const cha
 
 static void log_line(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
-    const eoc_log_t *const *owner = rd_kafka_opaque(rk);
-    if (owner && *owner)
-        eoc__log(*owner, level < EOC_LOG_ERR ? EOC_LOG_ERR : level, "kafka %s: %s", fac, buf);
+    const eoc_log_t *_Atomic *owner = rd_kafka_opaque(rk);
+    const eoc_log_t *lg = owner ? atomic_load(owner) : NULL;
+    if (lg)
+        eoc__log(lg, level < EOC_LOG_ERR ? EOC_LOG_ERR : level, "kafka %s: %s", fac, buf);
 }
 
 void eoc__kafka_conf_log(rd_kafka_conf_t *kc)

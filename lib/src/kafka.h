@@ -2,8 +2,9 @@
  * kafka - the boundary with librdkafka's configuration and logging.
  *
  * Log routing: the opaque of every rd_kafka_t that eoc creates is a struct
- * whose FIRST member is `const eoc_log_t *` (the worker, the relay), so
- * librdkafka's log lines reach the owner's logger.
+ * whose FIRST member is `const eoc_log_t *_Atomic` (the worker, the
+ * relay), so librdkafka's log lines reach the owner's logger; NULL turns
+ * them off.
  */
 #ifndef EOC_KAFKA_H
 #define EOC_KAFKA_H

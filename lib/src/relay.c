@@ -30,7 +30,8 @@ struct slot {
 };
 
 struct eoc__relay {
-    const eoc_log_t *log;    /* borrowed; first member: see kafka.h */
+    const eoc_log_t *_Atomic logp; /* first member: see kafka.h */
+    const eoc_log_t *log;    /* borrowed */
     eoc__store_t *store;     /* borrowed */
     const eoc_conf_t *conf;  /* borrowed */
     int lock_fd;             /* -1 until the relay lock is ours */
@@ -63,6 +64,7 @@ eoc__relay_t *eoc__relay_create(eoc__store_t *store, const eoc_conf_t *conf, con
     r->store = store;
     r->conf = conf;
     r->log = log;
+    atomic_init(&r->logp, log);
     r->lock_fd = -1;
     if ((r->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
         snprintf(errstr, errstr_size, "eventfd: %s", strerror(errno));

@@ -34,6 +34,7 @@
 #include "handler.h"
 #include "idindex.h"
 #include "kafka.h"
+#include "metrics.h"
 #include "msgid.h"
 #include "relay.h"
 #include "store.h"
@@ -61,7 +62,7 @@ struct strat {
 };
 
 struct eoc_worker {
-    const eoc_log_t *logp; /* first member: see kafka.h */
+    const eoc_log_t *_Atomic logp; /* first member: see kafka.h; NULL once destroyed */
     eoc_log_t log;
     eoc_conf_t *conf; /* owned */
     eoc_handler_fn handler;
@@ -72,6 +73,7 @@ struct eoc_worker {
     int relay_started;
     rd_kafka_t *rk; /* consumer, owned */
     int assigned_once; /* received an assignment (see eoc_worker_destroy) */
+    eoc__metrics_t *metrics; /* owned; NULL when metrics.listen is empty */
 
     atomic_int stop;
     _Atomic eoc_err_t fatal;
@@ -118,6 +120,7 @@ static eoc__part_t *part_get(eoc_worker_t *w, const char *topic, int32_t partiti
         return NULL;
     }
     p->partition = partition;
+    atomic_init(&p->committed, -1);
     p->batch_first = -1;
     p->careful_until = -1;
     pthread_mutex_lock(&t->lock);
@@ -633,6 +636,8 @@ static void on_assign(eoc_worker_t *w, rd_kafka_topic_partition_list_t *parts)
         int64_t off;
         if (eoc__store_offset_get(w->store, tp->topic, tp->partition, &off) == EOC_OK) {
             tp->offset = off;
+            if (p)
+                atomic_store(&p->committed, off);
         } else {
             tp->offset = RD_KAFKA_OFFSET_INVALID; /* Kafka committed / auto.offset.reset */
             off = -1;
@@ -867,7 +872,7 @@ eoc_worker_t *eoc_worker_new(eoc_conf_t *conf, eoc_handler_fn handler, void *opa
     w->handler = handler;
     w->opaque = opaque;
     eoc__log_init(&w->log, conf, "worker");
-    w->logp = &w->log;
+    atomic_init(&w->logp, &w->log);
     w->batch_max = eoc__conf_int(conf, "batch.max.records");
     w->buf = calloc((size_t)w->batch_max, sizeof(*w->buf));
     w->isolate = calloc((size_t)w->batch_max, 1);
@@ -903,6 +908,9 @@ eoc_worker_t *eoc_worker_new(eoc_conf_t *conf, eoc_handler_fn handler, void *opa
         !(w->relay = eoc__relay_create(w->store, conf, &w->log, errstr, errstr_size)))
         goto fail;
     if (setup_consumer(w, errstr, errstr_size) != EOC_OK)
+        goto fail;
+    if (*eoc__conf_str(conf, "metrics.listen") &&
+        !(w->metrics = eoc__metrics_start(w, errstr, errstr_size)))
         goto fail;
     return w;
 fail:
@@ -1023,15 +1031,15 @@ void eoc_worker_destroy(eoc_worker_t *w)
 {
     if (!w)
         return;
+    eoc__metrics_stop(w->metrics); /* reads the consumer and the store */
     /* librdkafka before 2.3.0 asserts in the cooperative-sticky assignor
      * when a consumer that never got an assignment is destroyed
      * (librdkafka issue #4312). Such a consumer is closed but not
-     * destroyed: a one-off leak instead of an abort. */
-    if (w->rk && (w->assigned_once || rd_kafka_version() >= 0x020300ff))
+     * destroyed, and the worker struct it logs through stays allocated
+     * (with logging off): a one-off leak instead of an abort. */
+    int leak = w->rk && !w->assigned_once && rd_kafka_version() < 0x020300ff;
+    if (w->rk && !leak)
         rd_kafka_destroy(w->rk);
-    else if (w->rk)
-        eoc__log(&w->log, EOC_LOG_DEBUG, "consumer never assigned: not destroyed (librdkafka "
-                 "#4312)");
     eoc__relay_destroy(w->relay);
     eoc_store_close(w->store);
     for (size_t i = 0; i < w->nstrats; i++) {
@@ -1048,6 +1056,10 @@ void eoc_worker_destroy(eoc_worker_t *w)
     }
     free(w->ptab.v);
     pthread_mutex_destroy(&w->ptab.lock);
+    if (leak) {
+        atomic_store(&w->logp, NULL);
+        return; /* w->conf and w stay: the consumer's threads still read them */
+    }
     eoc_conf_destroy(w->conf);
     free(w);
 }
