@@ -1273,29 +1273,59 @@ eoc_err_t eoc_store_info(eoc_store_t *s, eoc_store_info_t *out)
     return err;
 }
 
-eoc_err_t eoc_store_rewind(const char *dir, const char *topic, int32_t partition, int64_t offset,
-                           char *errstr, size_t errstr_size)
+struct eoc_store_admin {
+    int lock_fd;
+    eoc__store_t *s;
+};
+
+eoc_store_admin_t *eoc_store_admin_open(const char *dir, char *errstr, size_t errstr_size)
 {
-    if (!dir || !topic || offset < 0) {
+    eoc_store_admin_t *a = calloc(1, sizeof(*a));
+    if (!a) {
+        set_errstr(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    if ((a->lock_fd = lock_open(dir, LOCK_EX, errstr, errstr_size)) < 0) {
+        free(a);
+        return NULL;
+    }
+    if (eoc__store_open(dir, 0, EOC__STORE_NOINDEX, NULL, &a->s, errstr, errstr_size) != EOC_OK) {
+        close(a->lock_fd);
+        free(a);
+        return NULL;
+    }
+    return a;
+}
+
+void eoc_store_admin_close(eoc_store_admin_t *a)
+{
+    if (!a)
+        return;
+    eoc_store_close(a->s);
+    close(a->lock_fd);
+    free(a);
+}
+
+eoc_err_t eoc_store_admin_rewind(eoc_store_admin_t *a, const char *topic, int32_t partition,
+                                 int64_t offset, char *errstr, size_t errstr_size)
+{
+    if (!a || !topic || offset < 0) {
         set_errstr(errstr, errstr_size, "rewind: invalid arguments");
         return EOC_ERR_INVALID_ARG;
     }
-    int lock = lock_open(dir, LOCK_EX, errstr, errstr_size);
-    if (lock < 0)
-        return EOC_ERR_LOCKED;
-    eoc__store_t *s;
-    eoc_err_t err = eoc__store_open(dir, 0, EOC__STORE_NOINDEX, NULL, &s, errstr, errstr_size);
-    if (err) {
-        close(lock);
-        return err;
-    }
+    eoc__store_t *s = a->s;
+    eoc_err_t err = EOC_OK;
     MDB_txn *txn;
     struct tp t = {.topic = (char *)topic, .partition = partition};
     int64_t cur = -1;
     unsigned char kb[512];
     MDB_val k = {tp_key(kb, sizeof(kb), topic, partition), kb}, d;
     int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
-    if (!rc && !(rc = mdb_get(txn, s->offsets, &k, &d))) {
+    if (rc) {
+        set_errstr(errstr, errstr_size, "%s: %s", s->dir, mdb_strerror(rc));
+        return eoc__err_from_mdb(rc);
+    }
+    if (!(rc = mdb_get(txn, s->offsets, &k, &d))) {
         eoc__rd_t r;
         eoc__rd_init(&r, d.mv_data, d.mv_size);
         cur = (int64_t)eoc__rd_u64(&r);
@@ -1303,10 +1333,11 @@ eoc_err_t eoc_store_rewind(const char *dir, const char *topic, int32_t partition
         rc = r.bad ? MDB_CORRUPTED : 0;
     }
     if (rc == MDB_NOTFOUND) {
-        set_errstr(errstr, errstr_size, "%s: no stored offset for %s[%d]", dir, topic, partition);
+        set_errstr(errstr, errstr_size, "%s: no stored offset for %s[%d]", s->dir, topic,
+                   partition);
         err = EOC_ERR_NOT_FOUND;
     } else if (rc) {
-        set_errstr(errstr, errstr_size, "%s: %s", dir, mdb_strerror(rc));
+        set_errstr(errstr, errstr_size, "%s: %s", s->dir, mdb_strerror(rc));
         err = eoc__err_from_mdb(rc);
     } else if (offset > cur) {
         set_errstr(errstr, errstr_size,
@@ -1314,20 +1345,18 @@ eoc_err_t eoc_store_rewind(const char *dir, const char *topic, int32_t partition
                    "records",
                    topic, partition, (long long)offset, (long long)cur);
         err = EOC_ERR_INVALID_ARG;
+    } else if ((rc = write_offset(s, txn, &t, offset)) != 0) {
+        set_errstr(errstr, errstr_size, "%s: %s", s->dir, mdb_strerror(rc));
+        err = eoc__err_from_mdb(rc);
     } else {
-        if (!(rc = write_offset(s, txn, &t, offset)))
-            rc = mdb_txn_commit(txn);
-        else
-            mdb_txn_abort(txn);
+        rc = mdb_txn_commit(txn);
         txn = NULL;
         if (rc) {
-            set_errstr(errstr, errstr_size, "%s: %s", dir, mdb_strerror(rc));
+            set_errstr(errstr, errstr_size, "%s: %s", s->dir, mdb_strerror(rc));
             err = eoc__err_from_mdb(rc);
         }
     }
     if (txn)
         mdb_txn_abort(txn);
-    eoc_store_close(s);
-    close(lock);
     return err;
 }

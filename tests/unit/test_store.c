@@ -840,16 +840,19 @@ static void a_rewind_moves_an_offset_back_but_never_forward_and_never_beside_a_w
     assert_int_equal(eoc__store_offset_set(f->s, "in", 0, 50), EOC_OK);
     assert_int_equal(eoc__store_commit(f->s), EOC_OK);
     /* A worker has the store open: refused, and its offset is untouched. */
-    assert_int_equal(eoc_store_rewind(f->dir, "in", 0, 0, err, sizeof(err)), EOC_ERR_LOCKED);
+    assert_null(eoc_store_admin_open(f->dir, err, sizeof(err)));
     assert_non_null(strstr(err, "stop it first"));
     eoc_store_close(f->s);
     f->s = NULL;
 
-    assert_int_equal(eoc_store_rewind(f->dir, "in", 0, 60, err, sizeof(err)),
+    eoc_store_admin_t *a = eoc_store_admin_open(f->dir, err, sizeof(err));
+    assert_non_null(a);
+    assert_int_equal(eoc_store_admin_rewind(a, "in", 0, 60, err, sizeof(err)),
                      EOC_ERR_INVALID_ARG);
     assert_non_null(strstr(err, "skip"));
-    assert_int_equal(eoc_store_rewind(f->dir, "in", 1, 0, err, sizeof(err)), EOC_ERR_NOT_FOUND);
-    assert_int_equal(eoc_store_rewind(f->dir, "in", 0, 10, err, sizeof(err)), EOC_OK);
+    assert_int_equal(eoc_store_admin_rewind(a, "in", 1, 0, err, sizeof(err)), EOC_ERR_NOT_FOUND);
+    assert_int_equal(eoc_store_admin_rewind(a, "in", 0, 10, err, sizeof(err)), EOC_OK);
+    eoc_store_admin_close(a);
 
     f->s = open_at(f->dir, 0, 0);
     int64_t off;

@@ -406,18 +406,28 @@ EOC_API eoc_err_t eoc_store_info(eoc_store_t *s, eoc_store_info_t *out);
 /* ------------------------------------------------------------------ */
 
 /**
- * Moves the stored next offset of (topic, partition) in the store in `dir`
- * BACK to `offset`, so the next worker re-reads from there (every record
- * it already applied is then a duplicate). Opens the store for writing:
- * refuses with EOC_ERR_LOCKED while any worker has the store open (and
- * keeps workers from starting during the call), with EOC_ERR_INVALID_ARG
- * when `offset` is ahead of the stored one (moving forward would skip
- * records), and with EOC_ERR_NOT_FOUND when the store has no offset for
- * the partition. The reason goes to errstr. Any thread; blocks for one
- * durable commit.
+ * An administrative handle on the store in `dir`: it holds the store's
+ * worker lock exclusively, so no worker runs (or starts) while it is open.
+ * NULL with EOC_ERR_LOCKED's reason in errstr while a worker has the store
+ * open. Close it with eoc_store_admin_close. One thread at a time.
  */
-EOC_API eoc_err_t eoc_store_rewind(const char *dir, const char *topic, int32_t partition,
-                                   int64_t offset, char *errstr, size_t errstr_size);
+typedef struct eoc_store_admin eoc_store_admin_t;
+
+EOC_API eoc_store_admin_t *eoc_store_admin_open(const char *dir, char *errstr,
+                                                size_t errstr_size);
+EOC_API void eoc_store_admin_close(eoc_store_admin_t *a);
+
+/**
+ * Moves the stored next offset of (topic, partition) BACK to `offset`, so
+ * the next worker re-reads from there (every record it already applied is
+ * then a duplicate). EOC_ERR_INVALID_ARG when `offset` is ahead of the
+ * stored one (moving forward would skip records), EOC_ERR_NOT_FOUND when
+ * the store has no offset for the partition; the reason goes to errstr.
+ * One durable commit.
+ */
+EOC_API eoc_err_t eoc_store_admin_rewind(eoc_store_admin_t *a, const char *topic,
+                                         int32_t partition, int64_t offset, char *errstr,
+                                         size_t errstr_size);
 
 #ifdef __cplusplus
 }
