@@ -139,12 +139,14 @@ eoc_err_t eoc__outbox_append(eoc__store_t *store, const eoc_record_t *rec,
     snprintf(off, sizeof(off), "%lld", (long long)rec->msg->offset);
     size_t i = 0;
     for (size_t j = 0; j < msg->header_count; j++)
-        hs[i++] = msg->headers[j];
+        if (strcmp(msg->headers[j].name, "message-id") != 0) /* the relay sets it */
+            hs[i++] = msg->headers[j];
     hs[i++] = (eoc_header_t){"eoc-source-topic", rec->topic, strlen(rec->topic)};
     hs[i++] = (eoc_header_t){"eoc-source-partition", part, strlen(part)};
     hs[i++] = (eoc_header_t){"eoc-source-offset", off, strlen(off)};
     for (size_t j = 0; j < nextra; j++)
         hs[i++] = extra[j];
+    n = i;
     eoc__outrow_t row = {0,
                          id,
                          id_len,

@@ -222,7 +222,8 @@ typedef struct eoc_msg {
 /**
  * Appends an outgoing message to the outbox. It is published after the
  * batch commits, with the deterministic ID `<input-id>/<n>` (n counts the
- * record's emits from 0) as its `message-id` header. Fails with
+ * record's emits from 0) as its `message-id` header (a `message-id` in
+ * msg->headers is dropped: eoc owns that header). Fails with
  * EOC_ERR_TOO_LARGE when the message exceeds `output.max.bytes`, and with
  * EOC_ERR_INVALID_ARG when no topic is given and none is configured.
  */
