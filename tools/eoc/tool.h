@@ -1,0 +1,69 @@
+/*
+ * tool.h - what the subcommands of the `eoc` command share.
+ *
+ * A subcommand is one row of EOC_TOOL_COMMANDS and one function
+ *
+ *     int cmd_<name>(int argc, char **argv);
+ *
+ * in its own file (listed in tools/eoc/meson.build) or in eoc.c. argv[0]
+ * is the subcommand's name, the rest its arguments; it returns the exit
+ * status (TOOL_EXIT_*). eoc.c's dispatcher prints the row's usage for
+ * `eoc NAME --help` before calling it, and lists the rows in `eoc --help`.
+ *
+ * Everything runs on the main thread. The helpers print to the FILE given
+ * (or stdout/stderr as stated) and keep no state.
+ */
+#ifndef EOC_TOOL_H
+#define EOC_TOOL_H
+
+#include <eoc/eoc.h>
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define TOOL_EXIT_OK    0 /* done */
+#define TOOL_EXIT_FAIL  1 /* runtime error (no store, I/O, ...), one line on stderr */
+#define TOOL_EXIT_USAGE 2 /* bad arguments */
+
+/* X(name, arguments, one-line summary): one row per subcommand, in --help order. */
+#define EOC_TOOL_COMMANDS(X)                                                                       \
+    X(inspect, "DIR [--json]", "offsets, inbox, outbox backlog, state and map usage of a store")   \
+    X(outbox, "DIR [--limit N]",                                                                   \
+      "pending outbox rows, oldest first (--limit 0: all; default 100)")                           \
+    X(state, "DIR [PREFIX]", "state keys and values, in key order")                                \
+    X(relay, "--data DIR --brokers HOST:PORT[,...] [--config FILE] [--set KEY=VALUE]... [-v]",     \
+      "run a standalone outbox relay for a store until SIGINT/SIGTERM")
+
+#define TOOL_DECLARE(name, args, summary) int cmd_##name(int argc, char **argv);
+EOC_TOOL_COMMANDS(TOOL_DECLARE)
+#undef TOOL_DECLARE
+
+/*
+ * Prints "usage: eoc NAME ARGS" of the row named `name` to stderr and
+ * returns TOOL_EXIT_USAGE. For a subcommand's argument errors.
+ */
+int tool_usage(const char *name);
+
+/*
+ * Opens the store in `dir` read-only (safe while a worker runs). NULL
+ * after printing the reason to stderr. The caller closes it with
+ * eoc_store_close.
+ */
+eoc_store_t *tool_store_open(const char *dir);
+
+/* Milliseconds since the epoch (CLOCK_REALTIME, like the store's times). */
+int64_t tool_now_ms(void);
+
+/* An age in ms as "850ms", "3.2s", "5m12s", "2h03m" or "3d04h". */
+void tool_format_age(int64_t ms, char *buf, size_t size);
+
+/*
+ * Writes `len` bytes of `p`: printable ASCII as is, every other byte, the
+ * backslash and each byte found in `also` (may be NULL) as \xHH. When
+ * `max` is not 0 and len > max, only `max` bytes are written, followed by
+ * "...(<len> bytes)". A NULL `p` is written as `null`.
+ */
+void tool_escape(FILE *out, const void *p, size_t len, size_t max, const char *also);
+
+#endif /* EOC_TOOL_H */
