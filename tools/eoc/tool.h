@@ -33,7 +33,15 @@
       "pending outbox rows, oldest first (--limit 0: all; default 100)")                           \
     X(state, "DIR [PREFIX]", "state keys and values, in key order")                                \
     X(relay, "--data DIR --brokers HOST:PORT[,...] [--config FILE] [--set KEY=VALUE]... [-v]",     \
-      "run a standalone outbox relay for a store until SIGINT/SIGTERM")
+      "run a standalone outbox relay for a store until SIGINT/SIGTERM")                            \
+    X(replay,                                                                                      \
+      "DIR --brokers B --group G --topic T [--partition P] (--to-beginning | --to-offset N | "     \
+      "--to-time ISO-8601 | --by-duration 1h30m) [--dry-run]",                                     \
+      "rewind a stopped worker group (Kafka and store offsets); re-read records are duplicates")   \
+    X(dlq,                                                                                         \
+      "list --brokers B --topic DLQ [--reason R] [--json] | resubmit --brokers B --topic DLQ "     \
+      "(--id ID | --reason R | --all)... [--dry-run]",                                             \
+      "list dead letters, or send chosen ones back to their source topic")
 
 #define TOOL_DECLARE(name, args, summary) int cmd_##name(int argc, char **argv);
 EOC_TOOL_COMMANDS(TOOL_DECLARE)

@@ -1,0 +1,237 @@
+/*
+ * dlq.c - `eoc dlq`: look at dead letters and send chosen ones back.
+ *
+ *   eoc dlq list --brokers B --topic DLQ [--reason R] [--json]
+ *   eoc dlq resubmit --brokers B --topic DLQ (--id ID | --reason R | --all)... [--dry-run]
+ *
+ * `list` prints, per dead letter: its DLQ position, the reason, the source
+ * position and message ID, and the error text.
+ *
+ * `resubmit` produces each chosen dead letter back to its source topic
+ * (header eoc-source-topic) with its key, value and original headers, the
+ * header `message-id` set to its source ID and `eoc-resubmitted: 1`. A
+ * worker processes a resubmitted record whose earlier disposition was
+ * dead-lettered once; a resubmission of an applied record stays a
+ * duplicate. Dead letters without a payload (too_large) are refused.
+ */
+#include "kafka_util.h"
+#include "tool.h"
+
+#include <cjson/cJSON.h>
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HDR 1024
+
+struct dlq_args {
+    const char *brokers, *topic, *reason;
+    const char **ids;
+    int nids, all, json, dry_run;
+};
+
+struct dlq_ctx {
+    const struct dlq_args *a;
+    rd_kafka_t *producer; /* resubmit only */
+    long matched, sent, refused;
+};
+
+static int chosen(const struct dlq_args *a, const rd_kafka_message_t *m)
+{
+    char buf[HDR];
+    if (a->reason && strcmp(tool_kafka_header(m, "eoc-dlq-reason", buf, sizeof(buf)), a->reason))
+        return 0;
+    if (a->nids) {
+        tool_kafka_header(m, "eoc-source-id", buf, sizeof(buf));
+        for (int i = 0; i < a->nids; i++)
+            if (strcmp(buf, a->ids[i]) == 0)
+                return 1;
+        return 0;
+    }
+    return 1;
+}
+
+static int list_one(void *opaque, const rd_kafka_message_t *m)
+{
+    struct dlq_ctx *c = opaque;
+    if (!chosen(c->a, m))
+        return 0;
+    c->matched++;
+    char reason[HDR], st[HDR], sp[64], so[64], id[HDR], error[HDR];
+    tool_kafka_header(m, "eoc-dlq-reason", reason, sizeof(reason));
+    tool_kafka_header(m, "eoc-source-topic", st, sizeof(st));
+    tool_kafka_header(m, "eoc-source-partition", sp, sizeof(sp));
+    tool_kafka_header(m, "eoc-source-offset", so, sizeof(so));
+    tool_kafka_header(m, "eoc-source-id", id, sizeof(id));
+    tool_kafka_header(m, "eoc-error", error, sizeof(error));
+    if (c->a->json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "dlq_partition", m->partition);
+        cJSON_AddNumberToObject(o, "dlq_offset", (double)m->offset);
+        cJSON_AddStringToObject(o, "reason", reason);
+        cJSON_AddStringToObject(o, "source_topic", st);
+        cJSON_AddNumberToObject(o, "source_partition", atoi(sp));
+        cJSON_AddNumberToObject(o, "source_offset", (double)strtoll(so, NULL, 10));
+        cJSON_AddStringToObject(o, "id", id);
+        cJSON_AddStringToObject(o, "error", error);
+        char *txt = cJSON_PrintUnformatted(o);
+        puts(txt);
+        free(txt);
+        cJSON_Delete(o);
+    } else {
+        printf("%d@%" PRId64 "  %-14s %s[%s]@%s  id=", (int)m->partition, m->offset, reason, st,
+               sp, so);
+        tool_escape(stdout, id, strlen(id), 80, NULL);
+        if (*error) {
+            fputs("  ", stdout);
+            tool_escape(stdout, error, strlen(error), 120, NULL);
+        }
+        putchar('\n');
+    }
+    return 0;
+}
+
+/* The dead letter's headers minus eoc's own and message-id, plus the two
+ * that make it a resubmission. */
+static rd_kafka_headers_t *resubmit_headers(const rd_kafka_message_t *m, const char *id)
+{
+    rd_kafka_headers_t *in, *out = rd_kafka_headers_new(8);
+    if (!rd_kafka_message_headers(m, &in)) {
+        const char *name;
+        const void *v;
+        size_t n;
+        for (size_t i = 0; !rd_kafka_header_get_all(in, i, &name, &v, &n); i++)
+            if (strncmp(name, "eoc-", 4) != 0 && strcmp(name, "message-id") != 0)
+                rd_kafka_header_add(out, name, -1, v, (ssize_t)n);
+    }
+    rd_kafka_header_add(out, "message-id", -1, id, -1);
+    rd_kafka_header_add(out, "eoc-resubmitted", -1, "1", 1);
+    return out;
+}
+
+static int resubmit_one(void *opaque, const rd_kafka_message_t *m)
+{
+    struct dlq_ctx *c = opaque;
+    if (!chosen(c->a, m))
+        return 0;
+    c->matched++;
+    char reason[HDR], st[HDR], id[HDR];
+    tool_kafka_header(m, "eoc-dlq-reason", reason, sizeof(reason));
+    tool_kafka_header(m, "eoc-source-topic", st, sizeof(st));
+    tool_kafka_header(m, "eoc-source-id", id, sizeof(id));
+    if (!*st || !*id || (!m->payload && strcmp(reason, "too_large") == 0)) {
+        fprintf(stderr, "eoc dlq: %d@%" PRId64 " (%s) cannot be resubmitted: %s\n",
+                (int)m->partition, m->offset, reason,
+                *st && *id ? "its payload is not in the dead letter" : "no source recorded");
+        c->refused++;
+        return 0;
+    }
+    printf("%s %d@%" PRId64 " -> %s id=%s\n", c->a->dry_run ? "would resubmit" : "resubmit",
+           (int)m->partition, m->offset, st, id);
+    if (c->a->dry_run)
+        return 0;
+    rd_kafka_headers_t *hs = resubmit_headers(m, id);
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        c->producer, RD_KAFKA_V_TOPIC(st), RD_KAFKA_V_KEY(m->key, m->key_len),
+        RD_KAFKA_V_VALUE(m->payload, m->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_HEADERS(hs), RD_KAFKA_V_END);
+    if (e) {
+        rd_kafka_headers_destroy(hs);
+        fprintf(stderr, "eoc dlq: produce to %s: %s\n", st, rd_kafka_err2str(e));
+        return 1;
+    }
+    c->sent++;
+    rd_kafka_poll(c->producer, 0);
+    return 0;
+}
+
+static rd_kafka_t *make_producer(const char *brokers)
+{
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err, sizeof(err)) ||
+        rd_kafka_conf_set(conf, "enable.idempotence", "true", err, sizeof(err))) {
+        fprintf(stderr, "eoc dlq: %s\n", err);
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    if (!p) {
+        fprintf(stderr, "eoc dlq: %s\n", err);
+        rd_kafka_conf_destroy(conf);
+    }
+    return p;
+}
+
+static int parse_args(int argc, char **argv, struct dlq_args *a)
+{
+    memset(a, 0, sizeof(*a));
+    a->ids = calloc((size_t)argc, sizeof(*a->ids));
+    for (int i = 2; i < argc; i++) {
+        const char *o = argv[i];
+        int has_value = i + 1 < argc;
+        if (strcmp(o, "--all") == 0)
+            a->all = 1;
+        else if (strcmp(o, "--json") == 0)
+            a->json = 1;
+        else if (strcmp(o, "--dry-run") == 0)
+            a->dry_run = 1;
+        else if (has_value && strcmp(o, "--brokers") == 0)
+            a->brokers = argv[++i];
+        else if (has_value && strcmp(o, "--topic") == 0)
+            a->topic = argv[++i];
+        else if (has_value && strcmp(o, "--reason") == 0)
+            a->reason = argv[++i];
+        else if (has_value && strcmp(o, "--id") == 0)
+            a->ids[a->nids++] = argv[++i];
+        else {
+            fprintf(stderr, "eoc dlq: unexpected argument '%s'\n", o);
+            return -1;
+        }
+    }
+    return a->brokers && a->topic ? 0 : -1;
+}
+
+int cmd_dlq(int argc, char **argv)
+{
+    struct dlq_args a = {0};
+    int resubmit = argc > 1 && strcmp(argv[1], "resubmit") == 0;
+    if (argc < 2 || (!resubmit && strcmp(argv[1], "list") != 0) || parse_args(argc, argv, &a)) {
+        free(a.ids);
+        return tool_usage("dlq");
+    }
+    if (resubmit && !a.all && !a.reason && !a.nids) {
+        fprintf(stderr, "eoc dlq resubmit: choose with --id, --reason or --all\n");
+        free(a.ids);
+        return TOOL_EXIT_USAGE;
+    }
+    struct dlq_ctx c = {&a, NULL, 0, 0, 0};
+    int rc = TOOL_EXIT_FAIL;
+    rd_kafka_t *rk = tool_kafka_consumer(a.brokers, NULL);
+    if (rk && (!resubmit || a.dry_run || (c.producer = make_producer(a.brokers)))) {
+        if (tool_kafka_read_all(rk, a.topic, resubmit ? resubmit_one : list_one, &c) == 0)
+            rc = TOOL_EXIT_OK;
+        if (c.producer) {
+            rd_kafka_flush(c.producer, 30000);
+            if (rd_kafka_outq_len(c.producer) > 0) {
+                fprintf(stderr, "eoc dlq: %d resubmission(s) not delivered\n",
+                        rd_kafka_outq_len(c.producer));
+                rc = TOOL_EXIT_FAIL;
+            }
+            rd_kafka_destroy(c.producer);
+        }
+        if (resubmit)
+            fprintf(stderr, "%ld matched, %ld %s, %ld refused\n", c.matched,
+                    a.dry_run ? c.matched - c.refused : c.sent,
+                    a.dry_run ? "would be resubmitted" : "resubmitted", c.refused);
+        else if (!a.json)
+            fprintf(stderr, "%ld dead letter(s)\n", c.matched);
+        if (c.refused)
+            rc = TOOL_EXIT_FAIL;
+    }
+    if (rk)
+        rd_kafka_destroy(rk);
+    free(a.ids);
+    return rc;
+}

@@ -1,0 +1,108 @@
+/* kafka_util.c - see kafka_util.h. */
+#include "kafka_util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TIMEOUT_MS 10000
+
+rd_kafka_t *tool_kafka_consumer(const char *brokers, const char *group)
+{
+    char err[512];
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(c, "bootstrap.servers", brokers, err, sizeof(err)) ||
+        rd_kafka_conf_set(c, "enable.auto.commit", "false", err, sizeof(err)) ||
+        rd_kafka_conf_set(c, "enable.partition.eof", "true", err, sizeof(err)) ||
+        (group && rd_kafka_conf_set(c, "group.id", group, err, sizeof(err)))) {
+        fprintf(stderr, "eoc: %s\n", err);
+        rd_kafka_conf_destroy(c);
+        return NULL;
+    }
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err));
+    if (!rk) {
+        fprintf(stderr, "eoc: cannot create a Kafka client: %s\n", err);
+        rd_kafka_conf_destroy(c);
+    }
+    return rk;
+}
+
+int tool_kafka_partitions(rd_kafka_t *rk, const char *topic)
+{
+    rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
+    const struct rd_kafka_metadata *md;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, t, &md, TIMEOUT_MS);
+    rd_kafka_topic_destroy(t);
+    if (e) {
+        fprintf(stderr, "eoc: metadata for %s: %s\n", topic, rd_kafka_err2str(e));
+        return -1;
+    }
+    int n = -1;
+    if (md->topic_cnt == 1 && !md->topics[0].err)
+        n = md->topics[0].partition_cnt;
+    else
+        fprintf(stderr, "eoc: topic %s: %s\n", topic,
+                rd_kafka_err2str(md->topic_cnt ? md->topics[0].err
+                                               : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC));
+    rd_kafka_metadata_destroy(md);
+    return n;
+}
+
+int tool_kafka_read_all(rd_kafka_t *rk, const char *topic,
+                        int (*cb)(void *opaque, const rd_kafka_message_t *m), void *opaque)
+{
+    int n = tool_kafka_partitions(rk, topic);
+    if (n < 0)
+        return -1;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n);
+    int pending = 0;
+    for (int p = 0; p < n; p++) {
+        int64_t lo, hi;
+        rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, TIMEOUT_MS);
+        if (e) {
+            fprintf(stderr, "eoc: watermarks of %s[%d]: %s\n", topic, p, rd_kafka_err2str(e));
+            rd_kafka_topic_partition_list_destroy(l);
+            return -1;
+        }
+        if (hi > lo) {
+            rd_kafka_topic_partition_list_add(l, topic, p)->offset = lo;
+            pending++;
+        }
+    }
+    rd_kafka_assign(rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    int rc = 0, stop = 0;
+    while (pending > 0 && !stop) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, TIMEOUT_MS);
+        if (!m) {
+            fprintf(stderr, "eoc: %s: no data for %d s\n", topic, TIMEOUT_MS / 1000);
+            rc = -1;
+            break;
+        }
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            pending--;
+        else if (m->err)
+            fprintf(stderr, "eoc: %s: %s\n", topic, rd_kafka_message_errstr(m));
+        else
+            stop = cb(opaque, m);
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_assign(rk, NULL);
+    return rc;
+}
+
+const char *tool_kafka_header(const rd_kafka_message_t *m, const char *name, char *buf,
+                              size_t size)
+{
+    rd_kafka_headers_t *hs;
+    const void *v;
+    size_t n = 0;
+    buf[0] = 0;
+    if (rd_kafka_message_headers(m, &hs) || rd_kafka_header_get_last(hs, name, &v, &n) || !v)
+        return buf;
+    if (n >= size)
+        n = size - 1;
+    memcpy(buf, v, n);
+    buf[n] = 0;
+    return buf;
+}

@@ -1,0 +1,301 @@
+/*
+ * replay.c - `eoc replay`: rewind a worker group safely.
+ *
+ *   eoc replay DIR --brokers B --group G --topic T [--partition P]
+ *              (--to-beginning | --to-offset N | --to-time ISO-8601 | --by-duration 1h30m)
+ *              [--dry-run]
+ *
+ * For each partition it computes the target offset (the low watermark, N,
+ * or the first offset at/after the time via rd_kafka_offsets_for_times),
+ * prints from where to where and how many records will be re-read, and,
+ * unless --dry-run, moves BOTH positions back: first the group's committed
+ * offsets in Kafka, then the store's (so Kafka's is never ahead of the
+ * store's, even if the second step fails). It holds the store's worker lock
+ * throughout, so it refuses while a worker runs. Only backwards: a target
+ * ahead of the current position is left alone (it would skip records).
+ * After a replay the worker re-reads those records and counts every one it
+ * already applied as a duplicate: nothing is applied twice.
+ */
+#include "kafka_util.h"
+#include "tool.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define TIMEOUT_MS 10000
+
+enum target_kind { TO_NONE, TO_BEGINNING, TO_OFFSET, TO_TIME };
+
+struct replay_args {
+    const char *dir, *brokers, *group, *topic;
+    int32_t partition; /* -1: all */
+    enum target_kind kind;
+    int64_t value; /* offset, or time in ms */
+    int dry_run;
+};
+
+/* Parses "1h30m", "90s", "2d", "500ms" into milliseconds; -1 when bad. */
+static int64_t parse_duration(const char *s)
+{
+    int64_t total = 0;
+    while (*s) {
+        char *end;
+        long long n = strtoll(s, &end, 10);
+        if (end == s || n < 0)
+            return -1;
+        int64_t unit;
+        if (strncmp(end, "ms", 2) == 0)
+            unit = 1, end += 2;
+        else if (*end == 's')
+            unit = 1000, end++;
+        else if (*end == 'm')
+            unit = 60000, end++;
+        else if (*end == 'h')
+            unit = 3600000, end++;
+        else if (*end == 'd')
+            unit = 86400000, end++;
+        else
+            return -1;
+        total += n * unit;
+        s = end;
+    }
+    return total;
+}
+
+/* Parses YYYY-MM-DDTHH:MM:SS[.fff](Z|+HH:MM|-HH:MM) into ms since the
+ * epoch; -1 when bad. */
+static int64_t parse_time(const char *s)
+{
+    struct tm tm = {0};
+    const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!p)
+        return -1;
+    int64_t ms = 0;
+    if (*p == '.') {
+        int digits = 0;
+        for (p++; isdigit((unsigned char)*p); p++, digits++)
+            if (digits < 3)
+                ms = ms * 10 + (*p - '0');
+        for (; digits < 3; digits++)
+            ms *= 10;
+    }
+    int64_t offset_s = 0;
+    if (*p == 'Z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int hh, mm;
+        if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2)
+            return -1;
+        offset_s = (hh * 3600 + mm * 60) * (*p == '+' ? 1 : -1);
+        p += 6;
+    } else {
+        return -1; /* a time without a zone is ambiguous */
+    }
+    if (*p)
+        return -1;
+    return ((int64_t)timegm(&tm) - offset_s) * 1000 + ms;
+}
+
+static int parse_args(int argc, char **argv, struct replay_args *a)
+{
+    memset(a, 0, sizeof(*a));
+    a->partition = -1;
+    for (int i = 1; i < argc; i++) {
+        const char *o = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(o, "--dry-run") == 0) {
+            a->dry_run = 1;
+        } else if (strcmp(o, "--to-beginning") == 0) {
+            a->kind = TO_BEGINNING;
+        } else if (!v && o[0] == '-') {
+            fprintf(stderr, "eoc replay: %s needs a value\n", o);
+            return -1;
+        } else if (strcmp(o, "--brokers") == 0) {
+            a->brokers = argv[++i];
+        } else if (strcmp(o, "--group") == 0) {
+            a->group = argv[++i];
+        } else if (strcmp(o, "--topic") == 0) {
+            a->topic = argv[++i];
+        } else if (strcmp(o, "--partition") == 0) {
+            a->partition = (int32_t)atoi(argv[++i]);
+        } else if (strcmp(o, "--to-offset") == 0) {
+            a->kind = TO_OFFSET;
+            a->value = strtoll(argv[++i], NULL, 10);
+        } else if (strcmp(o, "--to-time") == 0) {
+            a->kind = TO_TIME;
+            if ((a->value = parse_time(argv[++i])) < 0) {
+                fprintf(stderr, "eoc replay: --to-time wants ISO-8601 with a zone, e.g. "
+                                "2026-11-29T08:00:00Z\n");
+                return -1;
+            }
+        } else if (strcmp(o, "--by-duration") == 0) {
+            a->kind = TO_TIME;
+            int64_t d = parse_duration(argv[++i]);
+            if (d < 0) {
+                fprintf(stderr, "eoc replay: --by-duration wants e.g. 90s, 15m, 1h30m, 2d\n");
+                return -1;
+            }
+            a->value = tool_now_ms() - d;
+        } else if (o[0] != '-' && !a->dir) {
+            a->dir = o;
+        } else {
+            fprintf(stderr, "eoc replay: unexpected argument '%s'\n", o);
+            return -1;
+        }
+    }
+    if (!a->dir || !a->brokers || !a->group || !a->topic || a->kind == TO_NONE)
+        return -1;
+    return 0;
+}
+
+struct pos_ctx {
+    const char *topic;
+    rd_kafka_topic_partition_list_t *stored; /* offsets from the store */
+};
+
+static int collect_pos(void *opaque, const eoc_position_t *pos)
+{
+    struct pos_ctx *c = opaque;
+    if (strcmp(pos->topic, c->topic) == 0)
+        rd_kafka_topic_partition_list_add(c->stored, pos->topic, pos->partition)->offset =
+            pos->next_offset;
+    return 0;
+}
+
+/* One partition's plan: where it is and where it goes. */
+struct plan {
+    int32_t partition;
+    int64_t current; /* store's offset, else Kafka committed, else -1 */
+    int64_t target;
+    int in_store;
+};
+
+static int make_plans(rd_kafka_t *rk, const struct replay_args *a, struct plan *plans, int n)
+{
+    char err[512];
+    eoc_store_t *s = tool_store_open(a->dir);
+    if (!s)
+        return -1;
+    struct pos_ctx pc = {a->topic, rd_kafka_topic_partition_list_new(n)};
+    eoc_store_offsets_foreach(s, collect_pos, &pc);
+    eoc_store_close(s);
+
+    rd_kafka_topic_partition_list_t *committed = rd_kafka_topic_partition_list_new(n);
+    rd_kafka_topic_partition_list_t *times = rd_kafka_topic_partition_list_new(n);
+    for (int i = 0; i < n; i++) {
+        rd_kafka_topic_partition_list_add(committed, a->topic, plans[i].partition);
+        rd_kafka_topic_partition_list_add(times, a->topic, plans[i].partition)->offset = a->value;
+    }
+    rd_kafka_resp_err_t e = rd_kafka_committed(rk, committed, TIMEOUT_MS);
+    if (!e && a->kind == TO_TIME)
+        e = rd_kafka_offsets_for_times(rk, times, TIMEOUT_MS);
+    int rc = 0;
+    for (int i = 0; i < n && !e; i++) {
+        struct plan *p = &plans[i];
+        int64_t lo, hi;
+        if ((e = rd_kafka_query_watermark_offsets(rk, a->topic, p->partition, &lo, &hi,
+                                                  TIMEOUT_MS)))
+            break;
+        rd_kafka_topic_partition_t *st =
+            rd_kafka_topic_partition_list_find(pc.stored, a->topic, p->partition);
+        p->in_store = st != NULL;
+        p->current = st ? st->offset : committed->elems[i].offset >= 0 ? committed->elems[i].offset : -1;
+        switch (a->kind) {
+        case TO_BEGINNING:
+            p->target = lo;
+            break;
+        case TO_OFFSET:
+            p->target = a->value < lo ? lo : a->value > hi ? hi : a->value;
+            break;
+        default:
+            p->target = times->elems[i].offset < 0 ? hi : times->elems[i].offset;
+            break;
+        }
+    }
+    if (e) {
+        snprintf(err, sizeof(err), "%s", rd_kafka_err2str(e));
+        fprintf(stderr, "eoc replay: %s: %s\n", a->topic, err);
+        rc = -1;
+    }
+    rd_kafka_topic_partition_list_destroy(pc.stored);
+    rd_kafka_topic_partition_list_destroy(committed);
+    rd_kafka_topic_partition_list_destroy(times);
+    return rc;
+}
+
+/* Kafka first (never ahead of the store), then the store. */
+static int apply_plans(rd_kafka_t *rk, const struct replay_args *a, const struct plan *plans,
+                       int n)
+{
+    char err[512];
+    eoc_store_admin_t *adm = eoc_store_admin_open(a->dir, err, sizeof(err));
+    if (!adm) {
+        fprintf(stderr, "eoc replay: %s\n", err);
+        return -1;
+    }
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n);
+    for (int i = 0; i < n; i++)
+        if (plans[i].current < 0 || plans[i].target < plans[i].current)
+            rd_kafka_topic_partition_list_add(l, a->topic, plans[i].partition)->offset =
+                plans[i].target;
+    int rc = 0;
+    rd_kafka_resp_err_t e = l->cnt ? rd_kafka_commit(rk, l, 0) : RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (e) {
+        fprintf(stderr,
+                "eoc replay: committing the group's offsets failed: %s (is a member of group %s "
+                "still running elsewhere?)\n",
+                rd_kafka_err2str(e), a->group);
+        rc = -1;
+    }
+    for (int i = 0; i < n && !rc; i++) {
+        const struct plan *p = &plans[i];
+        if (!p->in_store || p->target >= p->current)
+            continue;
+        if (eoc_store_admin_rewind(adm, a->topic, p->partition, p->target, err, sizeof(err))) {
+            fprintf(stderr, "eoc replay: %s\n", err);
+            rc = -1;
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    eoc_store_admin_close(adm);
+    return rc;
+}
+
+int cmd_replay(int argc, char **argv)
+{
+    struct replay_args a;
+    if (parse_args(argc, argv, &a) != 0)
+        return tool_usage("replay");
+    rd_kafka_t *rk = tool_kafka_consumer(a.brokers, a.group);
+    if (!rk)
+        return TOOL_EXIT_FAIL;
+    int n = a.partition >= 0 ? 1 : tool_kafka_partitions(rk, a.topic);
+    int rc = TOOL_EXIT_FAIL;
+    struct plan *plans = n > 0 ? calloc((size_t)n, sizeof(*plans)) : NULL;
+    if (plans) {
+        for (int i = 0; i < n; i++)
+            plans[i].partition = a.partition >= 0 ? a.partition : i;
+        if (make_plans(rk, &a, plans, n) == 0) {
+            int64_t total = 0;
+            for (int i = 0; i < n; i++) {
+                const struct plan *p = &plans[i];
+                int64_t reread = p->current > p->target ? p->current - p->target : 0;
+                total += reread;
+                printf("%s[%d]: %s %" PRId64 " -> %" PRId64 ": %" PRId64 " record(s) to re-read%s\n",
+                       a.topic, p->partition, p->in_store ? "store" : "kafka", p->current,
+                       p->target, reread,
+                       p->current >= 0 && p->target > p->current ? " (target ahead: left alone)"
+                                                                  : "");
+            }
+            printf("%s: %" PRId64 " record(s) to re-read in %d partition(s)%s\n", a.topic, total,
+                   n, a.dry_run ? " (dry run: nothing changed)" : "");
+            rc = a.dry_run || apply_plans(rk, &a, plans, n) == 0 ? TOOL_EXIT_OK : TOOL_EXIT_FAIL;
+        }
+    }
+    free(plans);
+    rd_kafka_destroy(rk);
+    return rc;
+}
