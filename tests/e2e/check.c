@@ -1,0 +1,733 @@
+/*
+ * eoc-check - proves (or refutes) a run: the invariants of FAULTS.md.
+ *
+ *   eoc-check --brokers B --input T --output O --dlq D --group G --data DIR
+ *             [--data DIR2 ...] [--expect FILE] [--finished] [--timeout-ms N]
+ *             [--json] [--id SPEC] [--app ledger|generic] [--outputs N]
+ *   eoc-check --progress --brokers B --input T --data DIR [--data DIR2 ...]
+ *
+ * Loads a history (history.h) and runs the checks (invariants.h) over it.
+ * The order of the reads makes a check of a running worker sound:
+ *   1. the input topic's watermarks (the snapshot: records below them);
+ *   2. the stores: positions ("before"), pending outbox rows, balances;
+ *   3. the group's committed offsets (read by a consumer in group G that
+ *      never subscribes, so it never joins the group);
+ *   4. the input topic up to the watermarks of 1;
+ *   5. the output and dead-letter topics up to their current ends;
+ *   6. the stores' positions again ("after").
+ * Stores commit before the relay publishes and before Kafka offsets are
+ * committed, and positions only grow, so: an input below the "before"
+ * position has its disposition committed, hence visible in 2 or 5 (I1);
+ * every output read in 5 comes from below the "after" position (I5); and
+ * a committed offset read in 3 is at most the "after" position (I7).
+ *
+ * --progress only compares the stores' positions with the input's end and
+ * counts pending outbox rows: exit 0 when caught up and drained, 3 if not.
+ *
+ * Exit status: 0 verdict OK, 1 verdict FAIL, 2 the history could not be read,
+ * 3 --progress: not caught up yet.
+ */
+#include "history.h"
+#include "invariants.h"
+
+#include <eoc/eoc.h>
+#include <librdkafka/rdkafka.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PROG         "eoc-check"
+#define MAX_DATA     16
+#define META_TIMEOUT 10000
+#define BALANCE_PFX  "balance/"
+#define STATE_READS  20 /* tries at reading balances and positions of one moment */
+#define EXIT_OK      0
+#define EXIT_FAIL    1
+#define EXIT_ERROR   2
+#define EXIT_BEHIND  3
+
+typedef struct args {
+    const char *brokers, *input, *output, *dlq, *group, *expect, *id, *app;
+    const char *data[MAX_DATA];
+    int ndata;
+    int timeout_ms, json, finished, progress, examples, outputs;
+} args_t;
+
+/* What the loader works with. */
+typedef struct loader {
+    const args_t *a;
+    hist_t *h;
+    int ledger;
+    rd_kafka_t *rk; /* reader: assigns, never subscribes; owned */
+    char err[1024];
+} loader_t;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ------------------------------------------------------------------ */
+/* Kafka                                                               */
+/* ------------------------------------------------------------------ */
+
+/* A consumer in `group` that is only ever assigned partitions or asked for
+ * committed offsets: it never joins the group. NULL with errstr. */
+static rd_kafka_t *consumer_new(const char *brokers, const char *group, char *errstr, size_t size)
+{
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    const char *kv[][2] = {{"bootstrap.servers", brokers},
+                           {"group.id", group},
+                           {"enable.auto.commit", "false"},
+                           {"enable.auto.offset.store", "false"},
+                           {"enable.partition.eof", "false"},
+                           {"auto.offset.reset", "earliest"},
+                           {"fetch.wait.max.ms", "50"},
+                           {"queued.max.messages.kbytes", "262144"},
+                           {"log_level", "3"}};
+    for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++) {
+        if (rd_kafka_conf_set(c, kv[i][0], kv[i][1], errstr, size) != RD_KAFKA_CONF_OK) {
+            rd_kafka_conf_destroy(c);
+            return NULL;
+        }
+    }
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, errstr, size);
+    if (!rk)
+        rd_kafka_conf_destroy(c);
+    return rk;
+}
+
+static void consumer_free(rd_kafka_t *rk)
+{
+    if (!rk)
+        return;
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+}
+
+/* Number of partitions of `topic`; -1 with errstr. */
+static int32_t partition_count(rd_kafka_t *rk, const char *topic, char *errstr, size_t size)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, META_TIMEOUT);
+    int32_t n = -1;
+    if (err)
+        snprintf(errstr, size, "metadata of %s: %s", topic, rd_kafka_err2str(err));
+    else if (md->topic_cnt != 1 || md->topics[0].err)
+        snprintf(errstr, size, "topic %s: %s", topic,
+                 rd_kafka_err2str(md->topic_cnt ? md->topics[0].err
+                                                : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART));
+    else
+        n = md->topics[0].partition_cnt;
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+    return n;
+}
+
+/* Low and high watermarks of every partition. 0 or -1 with errstr. */
+static int watermarks(rd_kafka_t *rk, const char *topic, int32_t n, int64_t *low, int64_t *high,
+                      char *errstr, size_t size)
+{
+    for (int32_t p = 0; p < n; p++) {
+        rd_kafka_resp_err_t err =
+            rd_kafka_query_watermark_offsets(rk, topic, p, &low[p], &high[p], META_TIMEOUT);
+        if (err) {
+            snprintf(errstr, size, "watermarks of %s[%d]: %s", topic, p, rd_kafka_err2str(err));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+typedef int (*record_fn)(loader_t *l, const rd_kafka_message_t *m);
+
+/* Number of partitions not yet read up to their high watermark. */
+static int32_t remaining(int32_t n, const int64_t *next, const int64_t *high)
+{
+    int32_t r = 0;
+    for (int32_t p = 0; p < n; p++)
+        r += next[p] < high[p];
+    return r;
+}
+
+/* Reads [low, high) of every partition of `topic` through `fn`. */
+static int read_topic(loader_t *l, const char *topic, int32_t n, const int64_t *low,
+                      const int64_t *high, record_fn fn)
+{
+    int64_t *next = malloc((size_t)n * sizeof(*next));
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(n);
+    for (int32_t p = 0; next && p < n; p++) {
+        next[p] = low[p];
+        rd_kafka_topic_partition_list_add(list, topic, p)->offset = low[p];
+    }
+    rd_kafka_resp_err_t err = next ? rd_kafka_assign(l->rk, list) : RD_KAFKA_RESP_ERR__FAIL;
+    rd_kafka_topic_partition_list_destroy(list);
+    int rc = err ? -1 : 0;
+    if (err)
+        snprintf(l->err, sizeof(l->err), "assign %s: %s", topic, rd_kafka_err2str(err));
+    int64_t deadline = now_ms() + l->a->timeout_ms;
+    while (!rc && remaining(n, next, high) > 0) {
+        if (now_ms() > deadline) {
+            snprintf(l->err, sizeof(l->err), "%s: %d partition(s) not read to the end within %d ms",
+                     topic, remaining(n, next, high), l->a->timeout_ms);
+            rc = -1;
+            break;
+        }
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(l->rk, 200);
+        if (!m)
+            continue;
+        if (m->err) {
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                fprintf(stderr, PROG ": %s: %s\n", topic, rd_kafka_message_errstr(m));
+        } else if (m->partition >= 0 && m->partition < n && m->offset < high[m->partition] &&
+                   m->offset >= next[m->partition]) {
+            next[m->partition] = m->offset + 1;
+            rc = fn(l, m);
+        }
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_assign(l->rk, NULL);
+    free(next);
+    return rc;
+}
+
+/* The last header `name` copied NUL-terminated into buf; NULL when absent. */
+static const char *header(const rd_kafka_message_t *m, const char *name, char *buf, size_t size)
+{
+    rd_kafka_headers_t *hs;
+    const void *v;
+    size_t len;
+    if (rd_kafka_message_headers(m, &hs) || rd_kafka_header_get_last(hs, name, &v, &len) || !v)
+        return NULL;
+    len = len < size - 1 ? len : size - 1;
+    memcpy(buf, v, len);
+    buf[len] = 0;
+    return buf;
+}
+
+static int64_t to_int(const char *s, int64_t missing)
+{
+    char *end;
+    if (!s || !*s)
+        return missing;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    return errno || *end ? missing : (int64_t)v;
+}
+
+/* ------------------------------------------------------------------ */
+/* records into the history                                            */
+/* ------------------------------------------------------------------ */
+
+/* The input record's message ID by the --id strategy; its length, 0 for none. */
+static size_t input_id(const loader_t *l, const rd_kafka_message_t *m, char *buf)
+{
+    const char *spec = l->a->id;
+    if (strncmp(spec, "json:", 5) == 0)
+        return hist_json_id(spec + 5, m->payload, m->len, buf);
+    if (strncmp(spec, "header:", 7) == 0) {
+        char big[EOC_ID_MAX + 2];
+        const char *v = header(m, spec + 7, big, sizeof(big));
+        size_t n = v ? strlen(v) : 0;
+        if (n > EOC_ID_MAX)
+            return 0;
+        memcpy(buf, big, n + 1);
+        return n;
+    }
+    if (strcmp(spec, "key") == 0) {
+        if (!m->key || !m->key_len || m->key_len > EOC_ID_MAX)
+            return 0;
+        memcpy(buf, m->key, m->key_len);
+        buf[m->key_len] = 0;
+        return m->key_len;
+    }
+    int n = snprintf(buf, EOC_ID_MAX + 1, "%s/%" PRId32 "/%" PRId64, rd_kafka_topic_name(m->rkt),
+                     m->partition, m->offset);
+    return n > EOC_ID_MAX ? EOC_ID_MAX : (size_t)n;
+}
+
+static int on_input(loader_t *l, const rd_kafka_message_t *m)
+{
+    char id[EOC_ID_MAX + 1];
+    size_t n = input_id(l, m, id);
+    if (hist_add_input(l->h, m->partition, m->offset, n ? id : NULL, n, m->payload, m->len,
+                       l->ledger)) {
+        snprintf(l->err, sizeof(l->err), "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static int add_output(loader_t *l, const rd_kafka_message_t *m, hist_kind_t kind)
+{
+    char mid[EOC_ID_MAX + 16], st[512], sp[32], so[32], reason[128], sid[EOC_ID_MAX + 1];
+    hist_msg_t hm = {kind,
+                     m->partition,
+                     m->offset,
+                     header(m, "message-id", mid, sizeof(mid)),
+                     header(m, "eoc-source-topic", st, sizeof(st)),
+                     (int32_t)to_int(header(m, "eoc-source-partition", sp, sizeof(sp)), -1),
+                     to_int(header(m, "eoc-source-offset", so, sizeof(so)), -1),
+                     header(m, "eoc-dlq-reason", reason, sizeof(reason)),
+                     header(m, "eoc-source-id", sid, sizeof(sid)),
+                     m->payload,
+                     m->len};
+    if (hist_add_output(l->h, &hm, l->ledger)) {
+        snprintf(l->err, sizeof(l->err), "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static int on_output(loader_t *l, const rd_kafka_message_t *m)
+{
+    return add_output(l, m, HIST_OUTPUT);
+}
+
+static int on_dlq(loader_t *l, const rd_kafka_message_t *m)
+{
+    return add_output(l, m, HIST_DLQ);
+}
+
+/* Reads a whole output-side topic (up to its current end). */
+static int read_output_topic(loader_t *l, const char *topic, record_fn fn)
+{
+    int32_t n = partition_count(l->rk, topic, l->err, sizeof(l->err));
+    if (n < 0)
+        return -1;
+    int64_t *low = malloc((size_t)n * sizeof(*low)), *high = malloc((size_t)n * sizeof(*high));
+    int rc = !low || !high ? -1 : watermarks(l->rk, topic, n, low, high, l->err, sizeof(l->err));
+    for (int32_t p = 0; !rc && p < n; p++)
+        if (low[p] > l->h->out_low_max)
+            l->h->out_low_max = low[p];
+    if (!rc)
+        rc = read_topic(l, topic, n, low, high, fn);
+    free(low);
+    free(high);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* stores                                                              */
+/* ------------------------------------------------------------------ */
+
+typedef struct store_walk {
+    loader_t *l;
+    int64_t *positions;
+    int bad;
+} store_walk_t;
+
+static int on_position(void *opaque, const eoc_position_t *pos)
+{
+    store_walk_t *w = opaque;
+    if (strcmp(pos->topic, w->l->h->input_topic) == 0)
+        hist_pos_max(w->positions, w->l->h->input_parts, pos->partition, pos->next_offset);
+    return 0;
+}
+
+/* The header `name` of an outbox row, NUL-terminated into buf, or NULL. */
+static const char *row_header(const eoc_outbox_row_t *row, const char *name, char *buf, size_t size)
+{
+    const char *found = NULL;
+    for (size_t i = 0; i < row->header_count; i++) {
+        const eoc_header_t *h = &row->headers[i];
+        if (strcmp(h->name, name) != 0 || !h->value)
+            continue;
+        size_t len = h->len < size - 1 ? h->len : size - 1;
+        memcpy(buf, h->value, len);
+        buf[len] = 0;
+        found = buf;
+    }
+    return found;
+}
+
+static int on_row(void *opaque, const eoc_outbox_row_t *row)
+{
+    store_walk_t *w = opaque;
+    char st[512], sp[32], so[32], reason[128], sid[EOC_ID_MAX + 1];
+    hist_msg_t hm = {HIST_PENDING,
+                     row->partition,
+                     (int64_t)row->seq,
+                     row->id,
+                     row_header(row, "eoc-source-topic", st, sizeof(st)),
+                     (int32_t)to_int(row_header(row, "eoc-source-partition", sp, sizeof(sp)), -1),
+                     to_int(row_header(row, "eoc-source-offset", so, sizeof(so)), -1),
+                     row_header(row, "eoc-dlq-reason", reason, sizeof(reason)),
+                     row_header(row, "eoc-source-id", sid, sizeof(sid)),
+                     row->value,
+                     row->value_len};
+    w->bad |= hist_add_output(w->l->h, &hm, w->l->ledger);
+    return w->bad;
+}
+
+static int on_balance(void *opaque, const void *key, size_t key_len, const void *value, size_t len)
+{
+    store_walk_t *w = opaque;
+    char text[32];
+    size_t pfx = strlen(BALANCE_PFX);
+    int64_t v = 0;
+    if (len < sizeof(text)) {
+        memcpy(text, value, len);
+        text[len] = 0;
+        v = to_int(text, INT64_MIN);
+    }
+    if (len >= sizeof(text) || v == INT64_MIN) {
+        fprintf(stderr, PROG ": store balance of %.*s is not a decimal integer\n",
+                (int)(key_len - pfx), (const char *)key + pfx);
+        v = INT64_MIN; /* fails the state checks loudly */
+    }
+    w->bad |= hist_add_state(w->l->h, (const char *)key + pfx, key_len - pfx, v);
+    return w->bad;
+}
+
+enum { READ_POSITIONS, READ_BALANCES, READ_PENDING };
+
+/* One pass over every store: positions (max over stores) into `positions`,
+ * or the balances, or the pending outbox rows. 0 or -1 with l->err. */
+static int read_stores(loader_t *l, int what, int64_t *positions)
+{
+    for (int i = 0; i < l->a->ndata; i++) {
+        char err[256];
+        eoc_store_t *s = eoc_store_open_readonly(l->a->data[i], err, sizeof(err));
+        if (!s) {
+            snprintf(l->err, sizeof(l->err), "store %s: %s", l->a->data[i], err);
+            return -1;
+        }
+        store_walk_t w = {l, positions, 0};
+        eoc_err_t e;
+        if (what == READ_POSITIONS)
+            e = eoc_store_offsets_foreach(s, on_position, &w);
+        else if (what == READ_BALANCES)
+            e = eoc_store_state_foreach(s, BALANCE_PFX, strlen(BALANCE_PFX), on_balance, &w);
+        else
+            e = eoc_store_outbox_foreach(s, on_row, &w);
+        eoc_store_close(s);
+        if (e || w.bad) {
+            snprintf(l->err, sizeof(l->err), "store %s: %s", l->a->data[i],
+                     e ? eoc_strerror(e) : "out of memory");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * The "before" snapshot: positions, balances, pending outbox rows. Each
+ * public store call reads its own snapshot, so the balances are read
+ * between two reads of the positions, until both agree (a batch that
+ * changes balances always moves a position): then the balances are the
+ * ones at lmdb_before. Pending rows are read after the positions, which
+ * is all I1 needs (a row removed meanwhile is in Kafka).
+ */
+static int read_before(loader_t *l)
+{
+    hist_t *h = l->h;
+    size_t size = (size_t)h->input_parts * sizeof(int64_t);
+    int64_t *again = malloc(size ? size : 1);
+    int rc = again ? 0 : -1, stable = 0;
+    if (!again)
+        snprintf(l->err, sizeof(l->err), "out of memory");
+    for (int attempt = 0; !rc && !stable && attempt < STATE_READS; attempt++) {
+        for (int32_t p = 0; p < h->input_parts; p++)
+            h->lmdb_before[p] = again[p] = -1;
+        hist_clear_state(h);
+        rc = read_stores(l, READ_POSITIONS, h->lmdb_before);
+        if (!rc && l->ledger)
+            rc = read_stores(l, READ_BALANCES, NULL);
+        if (!rc && l->ledger)
+            rc = read_stores(l, READ_POSITIONS, again);
+        stable = !l->ledger || (!rc && memcmp(again, h->lmdb_before, size) == 0);
+    }
+    free(again);
+    h->state_consistent = stable;
+    if (!rc)
+        rc = read_stores(l, READ_PENDING, NULL);
+    return rc;
+}
+
+/* The group's committed offsets of the input partitions, without joining. */
+static int read_committed(loader_t *l)
+{
+    char err[256];
+    rd_kafka_t *rk = consumer_new(l->a->brokers, l->a->group, err, sizeof(err));
+    if (!rk) {
+        snprintf(l->err, sizeof(l->err), "consumer for group %s: %s", l->a->group, err);
+        return -1;
+    }
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(l->h->input_parts);
+    for (int32_t p = 0; p < l->h->input_parts; p++)
+        rd_kafka_topic_partition_list_add(list, l->h->input_topic, p);
+    rd_kafka_resp_err_t e = rd_kafka_committed(rk, list, l->a->timeout_ms);
+    for (int i = 0; !e && i < list->cnt; i++) {
+        const rd_kafka_topic_partition_t *tp = &list->elems[i];
+        if (tp->err)
+            e = tp->err;
+        else if (tp->offset >= 0 && tp->partition < l->h->input_parts)
+            l->h->kafka_committed[tp->partition] = tp->offset;
+    }
+    if (e)
+        snprintf(l->err, sizeof(l->err), "committed offsets of group %s: %s", l->a->group,
+                 rd_kafka_err2str(e));
+    rd_kafka_topic_partition_list_destroy(list);
+    consumer_free(rk);
+    return e ? -1 : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* the two modes                                                       */
+/* ------------------------------------------------------------------ */
+
+/* Creates the reader and the history with the input topic's watermarks. */
+static int load_begin(loader_t *l)
+{
+    char group[64];
+    snprintf(group, sizeof(group), "eoc-check-reader-%ld", (long)getpid());
+    if (!(l->rk = consumer_new(l->a->brokers, group, l->err, sizeof(l->err))))
+        return -1;
+    int32_t n = partition_count(l->rk, l->a->input, l->err, sizeof(l->err));
+    if (n < 0)
+        return -1;
+    if (!(l->h = hist_new(l->a->input, n))) {
+        snprintf(l->err, sizeof(l->err), "out of memory");
+        return -1;
+    }
+    return watermarks(l->rk, l->a->input, n, l->h->in_low, l->h->in_high, l->err, sizeof(l->err));
+}
+
+static int load(loader_t *l)
+{
+    hist_t *h;
+    if (load_begin(l))
+        return -1;
+    h = l->h;
+    if (read_before(l) || read_committed(l) ||
+        read_topic(l, h->input_topic, h->input_parts, h->in_low, h->in_high, on_input) ||
+        read_output_topic(l, l->a->output, on_output) || read_output_topic(l, l->a->dlq, on_dlq) ||
+        read_stores(l, READ_POSITIONS, h->lmdb_after))
+        return -1;
+    hist_finish(h);
+    return 0;
+}
+
+static int run_check(loader_t *l, const hist_expect_t *x)
+{
+    int64_t t0 = now_ms();
+    if (load(l)) {
+        fprintf(stderr, PROG ": %s\n", l->err);
+        return EXIT_ERROR;
+    }
+    const args_t *a = l->a;
+    int outputs = a->outputs >= 0 ? a->outputs : l->ledger;
+    chk_opts_t o = {a->finished, l->ledger, outputs, (size_t)a->examples};
+    chk_report_t *r = malloc(sizeof(*r));
+    int failed = r ? chk_run(l->h, x, &o, r) : -1;
+    if (failed < 0) {
+        fprintf(stderr, PROG ": out of memory\n");
+        free(r);
+        return EXIT_ERROR;
+    }
+    if (!a->json)
+        printf("read %zu input records (%d partitions), %zu output-side records, %d store(s) "
+               "in %.1f s\n",
+               l->h->nin, l->h->input_parts, l->h->nout, a->ndata, (double)(now_ms() - t0) / 1e3);
+    if (a->json)
+        chk_print_json(stdout, r);
+    else
+        chk_print(stdout, r);
+    free(r);
+    return failed ? EXIT_FAIL : EXIT_OK;
+}
+
+static int run_progress(loader_t *l)
+{
+    if (load_begin(l) || read_stores(l, READ_POSITIONS, l->h->lmdb_after)) {
+        printf("progress: not readable yet (%s)\n", l->err);
+        return EXIT_BEHIND;
+    }
+    uint64_t rows = 0;
+    for (int i = 0; i < l->a->ndata; i++) {
+        char err[512];
+        eoc_store_info_t info;
+        eoc_store_t *s = eoc_store_open_readonly(l->a->data[i], err, sizeof(err));
+        if (s && eoc_store_info(s, &info) == EOC_OK)
+            rows += info.outbox_rows;
+        eoc_store_close(s);
+    }
+    int64_t total = 0, done = 0;
+    int32_t behind = 0;
+    for (int32_t p = 0; p < l->h->input_parts; p++) {
+        int64_t lo = l->h->in_low[p], hi = l->h->in_high[p], pos = l->h->lmdb_after[p];
+        int64_t at = pos < lo ? lo : pos > hi ? hi : pos;
+        total += hi - lo;
+        done += at - lo;
+        behind += at < hi;
+    }
+    printf("progress: consumed %" PRId64 " of %" PRId64 " (%d partition(s) behind), outbox %" PRIu64
+           "\n",
+           done, total, behind, rows);
+    return !behind && !rows ? EXIT_OK : EXIT_BEHIND;
+}
+
+/* ------------------------------------------------------------------ */
+/* command line                                                        */
+/* ------------------------------------------------------------------ */
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: " PROG " --brokers B --input T --output O --dlq D --group G --data DIR\n"
+            "                 [--data DIR2 ...] [--expect FILE] [--finished] [--json]\n"
+            "                 [--timeout-ms N] [--id SPEC] [--app ledger|generic] [--outputs N]\n"
+            "       " PROG " --progress --brokers B --input T --data DIR [--data DIR2 ...]\n\n"
+            "Checks a run of an eoc worker against the invariants I1-I8: every input record\n"
+            "has exactly one disposition, no input ID is applied twice, effects are whole,\n"
+            "nothing is published that LMDB did not commit, order per partition, Kafka\n"
+            "offsets never ahead of LMDB, nothing pending after a stop; with --expect, the\n"
+            "stores' balances and dead-letter count against the generator's ground truth.\n"
+            "Prints the first examples of each violation and a final line\n"
+            "\"verdict: OK (...)\" or \"verdict: FAIL I2 ...\".\n\n"
+            "  --brokers B        bootstrap servers\n"
+            "  --input T          the input topic (read up to its end at start)\n"
+            "  --output O         the output topic\n"
+            "  --dlq D            the dead-letter topic\n"
+            "  --group G          the workers' consumer group (committed offsets; not joined)\n"
+            "  --data DIR         a worker's store (read-only); repeatable\n"
+            "  --expect FILE      ground truth written by eoc-ledger-gen --expect\n"
+            "  --finished         the workers were stopped gracefully: unprocessed input is\n"
+            "                     loss and no outbox row may be pending (I8)\n"
+            "  --json             print the report as JSON\n"
+            "  --timeout-ms N     longest read of one topic (default 60000)\n"
+            "  --id SPEC          input message IDs: json:FIELD, header:NAME, key, position\n"
+            "                     (default json:id)\n"
+            "  --app A            ledger (default: balance checks) or generic\n"
+            "  --outputs N        outputs per applied input (default 1 for ledger, 0 = any)\n"
+            "  --examples N       examples printed per violation kind (default 5, max %d)\n"
+            "  --progress         print consumed/total and pending outbox rows; exit 0 when\n"
+            "                     caught up and drained, 3 otherwise\n\n"
+            "Exit status: 0 OK, 1 FAIL, 2 the history could not be read, 3 (--progress)\n"
+            "not caught up.\n",
+            CHK_MAX_EXAMPLES);
+}
+
+static int parse_int(const char *s, int lo, int *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end || v < lo || v > 100000000)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+static int parse_opt(args_t *a, int c, const char *arg)
+{
+    switch (c) {
+    case 'b':
+        a->brokers = arg;
+        return 0;
+    case 'i':
+        a->input = arg;
+        return 0;
+    case 'o':
+        a->output = arg;
+        return 0;
+    case 'q':
+        a->dlq = arg;
+        return 0;
+    case 'g':
+        a->group = arg;
+        return 0;
+    case 'e':
+        a->expect = arg;
+        return 0;
+    case 'I':
+        a->id = arg;
+        return 0;
+    case 'A':
+        a->app = arg;
+        return strcmp(arg, "ledger") == 0 || strcmp(arg, "generic") == 0 ? 0 : -1;
+    case 'd':
+        if (a->ndata == MAX_DATA)
+            return -1;
+        a->data[a->ndata++] = arg;
+        return 0;
+    case 't':
+        return parse_int(arg, 1, &a->timeout_ms);
+    case 'n':
+        return parse_int(arg, 0, &a->outputs);
+    case 'x':
+        return parse_int(arg, 0, &a->examples);
+    default:
+        return -1;
+    }
+}
+
+static int parse_args(int argc, char **argv, args_t *a)
+{
+    static const struct option lo[] = {{"brokers", required_argument, NULL, 'b'},
+                                       {"input", required_argument, NULL, 'i'},
+                                       {"output", required_argument, NULL, 'o'},
+                                       {"dlq", required_argument, NULL, 'q'},
+                                       {"group", required_argument, NULL, 'g'},
+                                       {"data", required_argument, NULL, 'd'},
+                                       {"expect", required_argument, NULL, 'e'},
+                                       {"timeout-ms", required_argument, NULL, 't'},
+                                       {"id", required_argument, NULL, 'I'},
+                                       {"app", required_argument, NULL, 'A'},
+                                       {"outputs", required_argument, NULL, 'n'},
+                                       {"examples", required_argument, NULL, 'x'},
+                                       {"json", no_argument, NULL, 'J'},
+                                       {"finished", no_argument, NULL, 'F'},
+                                       {"progress", no_argument, NULL, 'P'},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {NULL, 0, NULL, 0}};
+    *a = (args_t){
+        .id = "json:id", .app = "ledger", .timeout_ms = 60000, .outputs = -1, .examples = 5};
+    int c, bad = 0;
+    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        if (c == 'h') {
+            usage(stdout);
+            exit(EXIT_OK);
+        }
+        if (c == 'J' || c == 'F' || c == 'P')
+            *(c == 'J' ? &a->json : c == 'F' ? &a->finished : &a->progress) = 1;
+        else if (parse_opt(a, c, optarg))
+            bad = 1;
+    }
+    int need_topics = !a->progress && (!a->output || !a->dlq || !a->group);
+    if (bad || optind != argc || !a->brokers || !a->input || !a->ndata || need_topics) {
+        fprintf(stderr, PROG ": bad or missing arguments\n");
+        usage(stderr);
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    args_t a;
+    if (parse_args(argc, argv, &a))
+        return EXIT_ERROR;
+    hist_expect_t x = {0};
+    char err[512];
+    if (a.expect && hist_expect_load(a.expect, &x, err, sizeof(err))) {
+        fprintf(stderr, PROG ": %s\n", err);
+        return EXIT_ERROR;
+    }
+    loader_t l = {.a = &a, .ledger = strcmp(a.app, "ledger") == 0};
+    int rc = a.progress ? run_progress(&l) : run_check(&l, a.expect ? &x : NULL);
+    consumer_free(l.rk);
+    hist_free(l.h);
+    hist_expect_clear(&x);
+    return rc;
+}
