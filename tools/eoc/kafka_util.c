@@ -14,7 +14,9 @@ rd_kafka_t *tool_kafka_consumer(const char *brokers, const char *group)
     if (rd_kafka_conf_set(c, "bootstrap.servers", brokers, err, sizeof(err)) ||
         rd_kafka_conf_set(c, "enable.auto.commit", "false", err, sizeof(err)) ||
         rd_kafka_conf_set(c, "enable.partition.eof", "true", err, sizeof(err)) ||
-        (group && rd_kafka_conf_set(c, "group.id", group, err, sizeof(err)))) {
+        /* librdkafka's consumer API wants a group even for assign(); a
+         * reader never joins it and commits nothing. */
+        rd_kafka_conf_set(c, "group.id", group ? group : "eoc-tool-reader", err, sizeof(err))) {
         fprintf(stderr, "eoc: %s\n", err);
         rd_kafka_conf_destroy(c);
         return NULL;

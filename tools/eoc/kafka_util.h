@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 /*
- * A consumer for `brokers`, member of `group` (may be NULL) but never
+ * A consumer for `brokers`, member of `group` (NULL: a private reader group) but never
  * joining it: used with assign(), committed() and commit(). NULL after
  * printing the reason to stderr. Destroy with rd_kafka_destroy.
  */
