@@ -327,8 +327,12 @@ static eoc_err_t dead_letter(eoc_worker_t *w, eoc__part_t *p, const eoc_record_t
     return err;
 }
 
-/* Outcome of applying one record. */
-enum { APPLY_DONE, APPLY_RERUN };
+/* Outcome of applying one record; also the per-record isolation mode. */
+enum {
+    APPLY_DONE = 0,    /* disposition written (fast path) */
+    APPLY_RERUN = 1,   /* rerun isolated: its first isolated attempt is attempt 1 */
+    APPLY_RETRIED = 2  /* rerun isolated: the fast path was attempt 1 and asked to retry */
+};
 
 /* Fast path: the handler writes straight into the batch transaction. Any
  * result but OK asks for a rerun with this record isolated. */
@@ -338,7 +342,7 @@ static eoc_err_t handle_fast(eoc_worker_t *w, eoc__part_t *p, eoc_txn_t *txn, eo
     eoc__txn_reset(txn, rec);
     eoc_result_t res = w->handler(txn, rec, w->opaque);
     if (res != EOC_HANDLER_OK || txn->store_err) {
-        *outcome = APPLY_RERUN;
+        *outcome = res == EOC_HANDLER_RETRY && !txn->store_err ? APPLY_RETRIED : APPLY_RERUN;
         return EOC_OK;
     }
     eoc_err_t err = eoc__store_inbox_add(w->store, rec->id, rec->id_len, rec->topic,
@@ -352,9 +356,22 @@ static eoc_err_t handle_fast(eoc_worker_t *w, eoc__part_t *p, eoc_txn_t *txn, eo
 /* Isolated: the handler runs in a nested transaction, with bounded retries;
  * a failing record rolls back alone and is dead-lettered. */
 static eoc_err_t handle_isolated(eoc_worker_t *w, eoc__part_t *p, eoc_txn_t *txn,
-                                 eoc_record_t *rec, uint64_t digest)
+                                 eoc_record_t *rec, uint64_t digest, int64_t first)
 {
-    for (int64_t attempt = 1;; attempt++) {
+    for (int64_t attempt = first;; attempt++) {
+        if (attempt > 1) {
+            if (attempt > w->retry_max) {
+                snprintf(txn->error, sizeof(txn->error),
+                         "handler asked to retry %" PRId64 " time(s)", attempt - 1);
+                return dead_letter(w, p, rec, "handler_error", txn->error, 1, 1);
+            }
+            p->pend_retries++;
+            eoc__log(&w->log, EOC_LOG_INFO,
+                     "retry %" PRId64 "/%" PRId64 " of %s[%d]@%" PRId64 "%s%s", attempt - 1,
+                     w->retry_max - 1, rec->topic, rec->msg->partition, rec->msg->offset,
+                     txn->error[0] ? ": " : "", txn->error);
+            sleep_ms(w->backoff_ms << (attempt - 2 < 10 ? attempt - 2 : 10));
+        }
         eoc_err_t err = eoc__store_rec_begin(w->store);
         if (err)
             return err;
@@ -377,15 +394,8 @@ static eoc_err_t handle_isolated(eoc_worker_t *w, eoc__part_t *p, eoc_txn_t *txn
             return err;
         }
         eoc__store_rec_abort(w->store);
-        if (res == EOC_HANDLER_RETRY && attempt < w->retry_max) {
-            p->pend_retries++;
-            eoc__log(&w->log, EOC_LOG_INFO,
-                     "retry %" PRId64 "/%" PRId64 " of %s[%d]@%" PRId64 "%s%s", attempt,
-                     w->retry_max, rec->topic, rec->msg->partition, rec->msg->offset,
-                     txn->error[0] ? ": " : "", txn->error);
-            sleep_ms(w->backoff_ms << (attempt - 1 < 10 ? attempt - 1 : 10));
+        if (res == EOC_HANDLER_RETRY && attempt < w->retry_max)
             continue;
-        }
         if (!txn->error[0])
             snprintf(txn->error, sizeof(txn->error),
                      "handler returned %s after %" PRId64 " attempt(s)",
@@ -420,7 +430,8 @@ static int careful_attempt(eoc_worker_t *w, const rd_kafka_message_t *m)
     return 0;
 }
 
-/* Gives one buffered record its disposition inside the batch transaction. */
+/* Gives one buffered record its disposition inside the batch transaction.
+ * isolate: 0 for the fast path, else APPLY_RERUN or APPLY_RETRIED. */
 static eoc_err_t apply_one(eoc_worker_t *w, eoc_txn_t *txn, const rd_kafka_message_t *m,
                            int isolate, int crashed, int *outcome)
 {
@@ -493,7 +504,7 @@ static eoc_err_t apply_one(eoc_worker_t *w, eoc_txn_t *txn, const rd_kafka_messa
         err = dead_letter(w, p, &rec, "handler_crash",
                           "the process died while handling this record too many times", 1, 1);
     else if (isolate)
-        err = handle_isolated(w, p, txn, &rec, digest);
+        err = handle_isolated(w, p, txn, &rec, digest, isolate == APPLY_RETRIED ? 2 : 1);
     else
         err = handle_fast(w, p, txn, &rec, digest, outcome);
 done:
@@ -515,9 +526,10 @@ static eoc_err_t apply_pass(eoc_worker_t *w, int crashed, int *rerun)
     eoc_err_t err = eoc__store_begin(w->store);
     for (size_t i = 0; err == EOC_OK && i < w->nbuf; i++) {
         int outcome;
-        err = apply_one(w, &txn, w->buf[i], w->isolate_all || w->isolate[i], crashed, &outcome);
-        if (err == EOC_OK && outcome == APPLY_RERUN) {
-            w->isolate[i] = 1;
+        int mode = w->isolate[i] ? w->isolate[i] : w->isolate_all ? APPLY_RERUN : 0;
+        err = apply_one(w, &txn, w->buf[i], mode, crashed, &outcome);
+        if (err == EOC_OK && outcome != APPLY_DONE) {
+            w->isolate[i] = (unsigned char)outcome;
             *rerun = 1;
             eoc__store_abort(w->store);
             return EOC_OK;
@@ -609,7 +621,7 @@ static void flush_careful(eoc_worker_t *w, rd_kafka_message_t *m)
         buffer_rewind(w);
         return;
     }
-    w->isolate[0] = 1;
+    w->isolate[0] = APPLY_RERUN;
     batch_flush(w, r > 0);
 }
 

@@ -14,6 +14,11 @@ rd_kafka_t *tool_kafka_consumer(const char *brokers, const char *group)
     if (rd_kafka_conf_set(c, "bootstrap.servers", brokers, err, sizeof(err)) ||
         rd_kafka_conf_set(c, "enable.auto.commit", "false", err, sizeof(err)) ||
         rd_kafka_conf_set(c, "enable.partition.eof", "true", err, sizeof(err)) ||
+        /* When a tool must join (eoc replay on a broker that refuses
+         * commits from outside the group), a short session lets the
+         * workers' next join go through quickly even if the broker keeps
+         * departed members until their session expires. */
+        rd_kafka_conf_set(c, "session.timeout.ms", "6000", err, sizeof(err)) ||
         /* librdkafka's consumer API wants a group even for assign(); a
          * reader never joins it and commits nothing. */
         rd_kafka_conf_set(c, "group.id", group ? group : "eoc-tool-reader", err, sizeof(err))) {

@@ -151,6 +151,50 @@ static int parse_args(int argc, char **argv, struct replay_args *a)
     return 0;
 }
 
+/* The first offset in [from, hi) whose record's timestamp is >= ts (hi if
+ * none), by reading the partition; -1 on a read error. */
+static int64_t first_at_or_after(rd_kafka_t *rk, const char *topic, int32_t partition,
+                                 int64_t from, int64_t hi, int64_t ts)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, partition)->offset = from;
+    rd_kafka_assign(rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    int64_t found = -1, next = from;
+    while (found < 0 && next < hi) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, TIMEOUT_MS);
+        if (!m)
+            break;
+        if (!m->err && m->partition == partition) {
+            next = m->offset + 1;
+            if (rd_kafka_message_timestamp(m, NULL) >= ts)
+                found = m->offset;
+        } else if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            next = hi;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_assign(rk, NULL);
+    if (found < 0 && next < hi)
+        return -1;
+    return found < 0 ? hi : found;
+}
+
+/* The broker's answer to a time query, checked against the record before
+ * it; a broker that ignores timestamps (librdkafka's mock cluster answers
+ * the end) is caught, and the partition is read instead. */
+static int64_t offset_for_time(rd_kafka_t *rk, const char *topic, int32_t partition,
+                               int64_t answer, int64_t lo, int64_t hi, int64_t ts)
+{
+    int64_t off = answer < 0 ? hi : answer;
+    if (off > lo && first_at_or_after(rk, topic, partition, off - 1, off, ts) == off - 1) {
+        fprintf(stderr, "eoc replay: %s[%d]: the broker's time index disagrees with the "
+                        "records; reading the partition instead\n", topic, partition);
+        off = first_at_or_after(rk, topic, partition, lo, hi, ts);
+    }
+    return off;
+}
+
 struct pos_ctx {
     const char *topic;
     rd_kafka_topic_partition_list_t *stored; /* offsets from the store */
@@ -211,7 +255,10 @@ static int make_plans(rd_kafka_t *rk, const struct replay_args *a, struct plan *
             p->target = a->value < lo ? lo : a->value > hi ? hi : a->value;
             break;
         default:
-            p->target = times->elems[i].offset < 0 ? hi : times->elems[i].offset;
+            p->target = offset_for_time(rk, a->topic, p->partition, times->elems[i].offset, lo,
+                                        hi, a->value);
+            if (p->target < 0)
+                e = RD_KAFKA_RESP_ERR__TIMED_OUT;
             break;
         }
     }
@@ -224,6 +271,43 @@ static int make_plans(rd_kafka_t *rk, const struct replay_args *a, struct plan *
     rd_kafka_topic_partition_list_destroy(committed);
     rd_kafka_topic_partition_list_destroy(times);
     return rc;
+}
+
+/* Commits `l` for the group as a member: joins (subscribes), waits for the
+ * assignment, commits synchronously, leaves. For brokers that refuse
+ * commits from outside the group (librdkafka's mock cluster does). */
+static rd_kafka_resp_err_t commit_as_member(const struct replay_args *a,
+                                            rd_kafka_topic_partition_list_t *l)
+{
+    rd_kafka_t *rk = tool_kafka_consumer(a->brokers, a->group);
+    if (!rk)
+        return RD_KAFKA_RESP_ERR__FAIL;
+    rd_kafka_poll_set_consumer(rk);
+    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(sub, a->topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(rk, sub);
+    rd_kafka_topic_partition_list_destroy(sub);
+    int64_t deadline = tool_now_ms() + 60000;
+    rd_kafka_topic_partition_list_t *mine = NULL;
+    while (!e && tool_now_ms() < deadline) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
+        if (m)
+            rd_kafka_message_destroy(m);
+        if (mine)
+            rd_kafka_topic_partition_list_destroy(mine);
+        mine = NULL;
+        if (!rd_kafka_assignment(rk, &mine) && mine->cnt > 0)
+            break;
+    }
+    if (!e && (!mine || mine->cnt == 0))
+        e = RD_KAFKA_RESP_ERR__TIMED_OUT;
+    if (!e)
+        e = rd_kafka_commit(rk, l, 0);
+    if (mine)
+        rd_kafka_topic_partition_list_destroy(mine);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return e;
 }
 
 /* Kafka first (never ahead of the store), then the store. */
@@ -243,6 +327,8 @@ static int apply_plans(rd_kafka_t *rk, const struct replay_args *a, const struct
                 plans[i].target;
     int rc = 0;
     rd_kafka_resp_err_t e = l->cnt ? rd_kafka_commit(rk, l, 0) : RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (e == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID || e == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION)
+        e = commit_as_member(a, l);
     if (e) {
         fprintf(stderr,
                 "eoc replay: committing the group's offsets failed: %s (is a member of group %s "
