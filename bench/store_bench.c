@@ -21,6 +21,7 @@
  */
 #include "codec.h"
 #include "idindex.h"
+#include "prefill.h"
 #include "store.h"
 
 #include <errno.h>
@@ -33,9 +34,9 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#define ID_LEN        36
+#define ID_LEN        BENCH_ID_LEN
 #define PARTITIONS    8
-#define PREFILL_BATCH 10000
+#define PREFILL_BATCH BENCH_PREFILL_BATCH
 #define MAP_SIZE      (4ull << 30)
 #define VALUE_LEN     64
 
@@ -58,32 +59,6 @@ static void die(const char *what, const char *detail)
     exit(1);
 }
 
-/* ---- random UUID-like IDs ----------------------------------------- */
-
-static uint64_t next_rand(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-/* 8-4-4-4-12 lowercase hex, not NUL-terminated. */
-static void make_id(uint64_t *rng, char *out)
-{
-    static const char hex[] = "0123456789abcdef";
-    uint64_t a = next_rand(rng), b = next_rand(rng);
-    for (int i = 0; i < ID_LEN; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            out[i] = '-';
-            continue;
-        }
-        uint64_t *src = i < 18 ? &a : &b;
-        out[i] = hex[*src & 15];
-        *src >>= 4;
-    }
-}
-
 /* One batch worth of input: IDs and their (partition, offset). */
 struct batch {
     size_t n;
@@ -95,22 +70,21 @@ static void batch_fill(struct batch *b, size_t n, uint64_t *rng)
 {
     b->n = n;
     for (size_t i = 0; i < n; i++)
-        make_id(rng, b->ids + i * ID_LEN);
+        bench_make_id(rng, b->ids + i * ID_LEN);
 }
 
 static const char payload[VALUE_LEN] =
     "payload-payload-payload-payload-payload-payload-payload-payload";
 
-/* Encodes the outbox row of record i (the same bytes for both layouts). */
-static void encode_row(eoc__buf_t *enc, const char *id, int32_t partition)
+/* The outbox row of a record (the same bytes for both layouts); out_id
+ * (ID_LEN + 2 bytes) holds its ID and must outlive the row. */
+static eoc__outrow_t make_row(char *out_id, const char *id, int32_t partition)
 {
-    char out_id[ID_LEN + 2];
     memcpy(out_id, id, ID_LEN);
     memcpy(out_id + ID_LEN, "/0", 2);
     eoc__outrow_t row = {0};
-    row.created_ms = eoc__now_ms();
     row.id = out_id;
-    row.id_len = sizeof(out_id);
+    row.id_len = ID_LEN + 2;
     row.topic = "out";
     row.topic_len = 3;
     row.partition = partition;
@@ -118,6 +92,15 @@ static void encode_row(eoc__buf_t *enc, const char *id, int32_t partition)
     row.key_len = ID_LEN;
     row.value = payload;
     row.value_len = VALUE_LEN;
+    return row;
+}
+
+/* Encodes the outbox row of a record for the B-tree layout. */
+static void encode_row(eoc__buf_t *enc, const char *id, int32_t partition)
+{
+    char out_id[ID_LEN + 2];
+    eoc__outrow_t row = make_row(out_id, id, partition);
+    row.created_ms = eoc__now_ms();
     eoc__buf_reset(enc);
     eoc__outrow_encode(enc, &row);
 }
@@ -133,54 +116,25 @@ static eoc__store_t *log_open(const char *dir)
     return s;
 }
 
+/* The record's outbox row (bench_rec_fn), in the record transaction. */
+static eoc_err_t log_outbox_row(eoc__store_t *s, const char *id, int32_t partition, void *opaque)
+{
+    (void)opaque;
+    char out_id[ID_LEN + 2];
+    eoc__outrow_t row = make_row(out_id, id, partition);
+    return eoc__store_outbox_add(s, &row);
+}
+
 /* Returns the number of duplicates met (expected 0). */
 static size_t log_batch(eoc__store_t *s, struct batch *b, int with_outbox)
 {
     size_t dups = 0;
-    eoc_err_t err;
-    if ((err = eoc__store_begin(s)) != EOC_OK)
-        die("begin", eoc_strerror(err));
-    for (size_t i = 0; i < b->n; i++) {
-        const char *id = b->ids + i * ID_LEN;
-        int32_t p = (int32_t)(i % PARTITIONS);
-        int64_t off = b->next_offset[p]++;
-        eoc__inbox_entry_t e;
-        err = eoc__store_inbox_find(s, id, ID_LEN, &e);
-        if (err == EOC_OK) {
-            dups++;
-        } else if (err != EOC_ERR_NOT_FOUND) {
-            die("inbox lookup", eoc_strerror(err));
-        } else {
-            if ((err = eoc__store_rec_begin(s)) != EOC_OK)
-                die("record begin", eoc_strerror(err));
-            if (with_outbox) {
-                char out_id[ID_LEN + 2];
-                memcpy(out_id, id, ID_LEN);
-                memcpy(out_id + ID_LEN, "/0", 2);
-                eoc__outrow_t row = {0};
-                row.id = out_id;
-                row.id_len = sizeof(out_id);
-                row.topic = "out";
-                row.topic_len = 3;
-                row.partition = p;
-                row.key = id;
-                row.key_len = ID_LEN;
-                row.value = payload;
-                row.value_len = VALUE_LEN;
-                if ((err = eoc__store_outbox_add(s, &row)) != EOC_OK)
-                    die("outbox add", eoc_strerror(err));
-            }
-            if ((err = eoc__store_inbox_add(s, id, ID_LEN, "in", p, off, eoc__hash64(id, ID_LEN, 1),
-                                            EOC__DISP_APPLIED)) != EOC_OK)
-                die("inbox add", eoc_strerror(err));
-            if ((err = eoc__store_rec_commit(s)) != EOC_OK)
-                die("record commit", eoc_strerror(err));
-        }
-        if ((err = eoc__store_offset_set(s, "in", p, off + 1)) != EOC_OK)
-            die("offset", eoc_strerror(err));
-    }
-    if ((err = eoc__store_commit(s)) != EOC_OK)
-        die("commit", eoc_strerror(err));
+    const char *what = "";
+    bench_target_t t = {"in", PARTITIONS, b->next_offset};
+    eoc_err_t err = bench_inbox_batch(s, &t, b->ids, b->n, with_outbox ? log_outbox_row : NULL,
+                                      NULL, &dups, &what);
+    if (err != EOC_OK)
+        die(what, eoc_strerror(err));
     return dups;
 }
 

@@ -1,0 +1,1548 @@
+/*
+ * eoc_bench.c - what exactly-once costs, end to end, in one run.
+ *
+ * One development Kafka (eoc-kafka-dev, the librdkafka mock cluster in its
+ * own process) holds one pre-produced input topic: --records records of
+ * 100-byte values, each with a random 36-character `message-id` header,
+ * spread evenly over 32 partitions. Every mode reads all of it with a fresh
+ * consumer group:
+ *
+ *   A      plain librdkafka high-level consumer, enable.auto.commit=true
+ *          (at-least-once, no outputs): the baseline;
+ *   B1000  librdkafka consume-transform-produce transactions (Kafka's own
+ *   B100   exactly-once): one output per input, offsets sent to the
+ *          transaction, a commit every 1000 / 100 records (with a delivery
+ *          report callback, as applications have: without one,
+ *          commit_transaction's flush polls in 10 ms steps);
+ *   C1M    the eoc worker (public API) with a handler that emits one output
+ *   C10M   per input, durable LMDB commits, relay on, in a store whose inbox
+ *          already holds 1M / 10M earlier IDs (pre-filled through the
+ *          internal store API, once, then copied per repetition);
+ *   D      the eoc worker with a handler that emits nothing (1M earlier IDs).
+ *
+ * Each repetition of each mode runs in a forked child process, so CPU time
+ * (user + system of that process, all its threads) and peak RSS (VmHWM)
+ * are per mode; the dev Kafka's own CPU is not included. Timing starts at
+ * the first record received and ends when every record has its outcome
+ * (A: consumed; B: its transaction committed; C/D: disposition committed
+ * and the outbox drained). Outputs copy the input's value into the same
+ * partition of a new topic per mode and repetition. The run FAILS when a
+ * mode gets fewer records than were produced or the dev Kafka dropped any
+ * input record (`retention`); outputs are counted by delivery report.
+ *
+ * Nothing here asserts on time: it prints medians and ratios, ending with
+ *   summary: C/A=<r> C/B1000=<r> C/B100=<r> growth10M/1M=<r>
+ * where ratios compare wall-clock microseconds per record (C = C1M).
+ */
+#include "devkafka.h"
+#include "eoc/eoc.h"
+#include "prefill.h"
+#include "store.h"
+#include "worker.h"
+
+#include <librdkafka/rdkafka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <pthread.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PARTITIONS      32
+#define VALUE_LEN       100
+#define IN_TOPIC        "bench-in"
+#define EARLIER_TOPIC   "bench-earlier" /* source of pre-filled IDs; never consumed */
+#define MAP_SIZE        (8ull << 30)    /* the worker's default store.map.size */
+#define STALL_S         60.0            /* a mode fails after this long without progress */
+#define WATCH_MS        5               /* eoc stats polling interval */
+#define JOIN_S          30              /* longest wait for a stopped worker */
+#define REPLY_CAP       65536
+#define MAX_REPS        50
+#define DEFAULT_RECORDS 1000000
+#define RECORD_BYTES    256          /* a record as the dev Kafka keeps it, at most */
+#define PARTITION_KEEP  (5ull << 20) /* the dev Kafka keeps ~5 MiB per partition */
+#define KAFKA_BUDGET    (4ull << 30) /* restart the dev Kafka before it holds more */
+#define QUICK_RECORDS   200000
+
+extern char **environ;
+
+/* ------------------------------------------------------------------ */
+/* modes                                                               */
+/* ------------------------------------------------------------------ */
+
+enum kind { KIND_PLAIN, KIND_TXN, KIND_EOC };
+
+struct mode {
+    const char *name; /* --modes token */
+    enum kind kind;
+    int txn_records; /* KIND_TXN: records per transaction */
+    size_t prefill;  /* KIND_EOC: earlier IDs already in the inbox */
+    int emit;        /* outputs per input (0 or 1) */
+    const char *what;
+};
+
+static const struct mode modes[] = {
+    {"A", KIND_PLAIN, 0, 0, 0, "librdkafka consumer, enable.auto.commit=true (at-least-once)"},
+    {"B1000", KIND_TXN, 1000, 0, 1, "librdkafka transactions, 1 output/record, commit every 1000"},
+    {"B100", KIND_TXN, 100, 0, 1, "librdkafka transactions, 1 output/record, commit every 100"},
+    {"C1M", KIND_EOC, 0, 1000000, 1, "eoc worker, 1 output/record, relay, inbox holds 1M IDs"},
+    {"C10M", KIND_EOC, 0, 10000000, 1, "eoc worker, 1 output/record, relay, inbox holds 10M IDs"},
+    {"D", KIND_EOC, 0, 1000000, 0, "eoc worker, no output, inbox holds 1M IDs"},
+};
+#define NMODES ((int)(sizeof(modes) / sizeof(modes[0])))
+
+static int mode_index(const char *name)
+{
+    for (int i = 0; i < NMODES; i++)
+        if (strcmp(modes[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* options                                                             */
+/* ------------------------------------------------------------------ */
+
+/* Command-line settings; strings are borrowed (argv, environ, main's buffer). */
+struct opts {
+    size_t records;
+    int reps;
+    unsigned modes; /* bit i: modes[i] */
+    uint64_t seed;
+    const char *parent;    /* where the work directory goes */
+    const char *kafka_dev; /* eoc-kafka-dev executable */
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: eoc-bench [--records N] [--reps N] [--modes LIST] [--quick] [--seed S]\n"
+            "                 [--dir PARENT] [--kafka-dev PATH]\n"
+            "  --records N      input records (default %d; --quick: %d)\n"
+            "  --reps N         repetitions per mode, medians are printed (default 3; --quick: 1)\n"
+            "  --modes LIST     comma-separated subset of A,B1000,B100,C1M,C10M,D (default all)\n"
+            "  --quick          a short run: %d records, 1 repetition (explicit flags win)\n"
+            "  --seed S         ID and value generator seed (default from the clock)\n"
+            "  --dir PARENT     where the temporary work directory goes (default /tmp)\n"
+            "  --kafka-dev PATH the eoc-kafka-dev executable (default $EOC_KAFKA_DEV, then\n"
+            "                   ../tools/kafka-dev/eoc-kafka-dev next to this program)\n",
+            DEFAULT_RECORDS, QUICK_RECORDS, QUICK_RECORDS);
+}
+
+static int parse_modes(const char *list, unsigned *out)
+{
+    char buf[256];
+    char *save = NULL;
+    snprintf(buf, sizeof(buf), "%s", list);
+    *out = 0;
+    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        int i = mode_index(t);
+        if (i < 0) {
+            fprintf(stderr, "eoc-bench: unknown mode '%s' (A,B1000,B100,C1M,C10M,D)\n", t);
+            return -1;
+        }
+        *out |= 1u << i;
+    }
+    return *out ? 0 : -1;
+}
+
+static int parse_count(const char *s, long min, long max, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < min || v > max) {
+        fprintf(stderr, "eoc-bench: '%s' is not a number in %ld..%ld\n", s, min, max);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* The dev Kafka next to this program: <dir of exe>/../tools/kafka-dev/. */
+static const char *sibling_kafka_dev(char *buf, size_t size)
+{
+    char self[PATH_MAX - 64];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0)
+        return NULL;
+    self[n] = 0;
+    char *slash = strrchr(self, '/');
+    if (!slash)
+        return NULL;
+    *slash = 0;
+    snprintf(buf, size, "%s/../tools/kafka-dev/eoc-kafka-dev", self);
+    return access(buf, X_OK) == 0 ? buf : NULL;
+}
+
+/* Returns 0, 1 after --help, -1 on a bad command line. */
+static int parse_opts(int argc, char **argv, struct opts *o, char *exe_buf, size_t exe_size)
+{
+    long records = -1, reps = -1, v;
+    int quick = 0;
+    o->modes = (1u << NMODES) - 1;
+    o->seed = (uint64_t)time(NULL);
+    o->parent = "/tmp";
+    o->kafka_dev = getenv("EOC_KAFKA_DEV");
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return 1;
+        } else if (strcmp(a, "--quick") == 0) {
+            quick = 1;
+            continue;
+        } else if (!val) {
+            usage(stderr);
+            return -1;
+        }
+        i++;
+        if (strcmp(a, "--records") == 0) {
+            if (parse_count(val, PARTITIONS, 100000000, &records))
+                return -1;
+        } else if (strcmp(a, "--reps") == 0) {
+            if (parse_count(val, 1, MAX_REPS, &reps))
+                return -1;
+        } else if (strcmp(a, "--modes") == 0) {
+            if (parse_modes(val, &o->modes))
+                return -1;
+        } else if (strcmp(a, "--seed") == 0) {
+            if (parse_count(val, 0, LONG_MAX, &v))
+                return -1;
+            o->seed = (uint64_t)v;
+        } else if (strcmp(a, "--dir") == 0) {
+            o->parent = val;
+        } else if (strcmp(a, "--kafka-dev") == 0) {
+            o->kafka_dev = val;
+        } else {
+            usage(stderr);
+            return -1;
+        }
+    }
+    o->records = (size_t)(records > 0 ? records : quick ? QUICK_RECORDS : DEFAULT_RECORDS);
+    o->reps = (int)(reps > 0 ? reps : quick ? 1 : 3);
+    if (!o->kafka_dev || !*o->kafka_dev)
+        o->kafka_dev = sibling_kafka_dev(exe_buf, exe_size);
+    if (!o->kafka_dev) {
+        fprintf(stderr,
+                "eoc-bench: no eoc-kafka-dev: pass --kafka-dev PATH or set EOC_KAFKA_DEV\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* measuring                                                           */
+/* ------------------------------------------------------------------ */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+static double cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* Peak resident set of this process in KiB (VmHWM), 0 when unknown. */
+static long peak_rss_kb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = 0;
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "VmHWM: %ld kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+/* What a child reports to the parent (through a pipe). */
+struct result {
+    int ok;
+    char err[512];
+    uint64_t records; /* input records that got their outcome */
+    uint64_t outputs; /* output records delivered */
+    uint64_t bytes;   /* produce: payload bytes */
+    double wall_s, cpu_s, open_s;
+    uint64_t batches; /* eoc: batches committed while measured */
+    double commit_s;  /* eoc: time spent in those durable LMDB commits */
+    long rss_kb;
+};
+
+static void fail(struct result *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail(struct result *r, const char *fmt, ...)
+{
+    if (!r->ok && r->err[0])
+        return; /* keep the first reason */
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->err, sizeof(r->err), fmt, ap);
+    va_end(ap);
+    r->ok = 0;
+}
+
+/* Wall clock and CPU time of the measured section. */
+struct meter {
+    int started;
+    double t0, c0;
+};
+
+static void meter_start(struct meter *m)
+{
+    m->started = 1;
+    m->t0 = now_s();
+    m->c0 = cpu_s();
+}
+
+static void meter_stop(const struct meter *m, struct result *r)
+{
+    r->wall_s = now_s() - m->t0;
+    r->cpu_s = cpu_s() - m->c0;
+    if (r->wall_s <= 0)
+        r->wall_s = 1e-9; /* a rate, never a division by zero */
+}
+
+/* No progress for STALL_S seconds: a lost record or a stuck client. */
+struct stall {
+    uint64_t seen;
+    double since;
+};
+
+static int stalled(struct stall *s, uint64_t progress)
+{
+    double t = now_s();
+    if (progress != s->seen || s->since == 0) {
+        s->seen = progress;
+        s->since = t;
+        return 0;
+    }
+    return t - s->since > STALL_S;
+}
+
+/* ------------------------------------------------------------------ */
+/* jobs run in a child process                                         */
+/* ------------------------------------------------------------------ */
+
+/* Everything a child needs; filled by the parent before fork. */
+struct job {
+    const struct mode *m;   /* static table entry; NULL for produce/prefill */
+    const char *bootstraps; /* borrowed from the devkafka handle */
+    char group[64], out_topic[64], tid[96];
+    char dir[PATH_MAX];
+    size_t records;
+    uint64_t seed;
+    int64_t high[PARTITIONS]; /* input end offset per partition */
+};
+
+static int conf_set_all(rd_kafka_conf_t *c, const char *const (*kv)[2], size_t n, char *err,
+                        size_t errsize)
+{
+    for (size_t i = 0; i < n; i++)
+        if (rd_kafka_conf_set(c, kv[i][0], kv[i][1], err, errsize) != RD_KAFKA_CONF_OK)
+            return -1;
+    return 0;
+}
+
+struct deliveries {
+    uint64_t ok, failed;
+    rd_kafka_resp_err_t first_err;
+};
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    struct deliveries *d = opaque;
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        d->ok++;
+    } else if (!d->failed++) {
+        d->first_err = m->err;
+    }
+}
+
+/* A client of type `type` with settings kv, delivery reports counted in dr
+ * (NULL: none); NULL with the reason in r. */
+static rd_kafka_t *new_client(rd_kafka_type_t type, const char *const (*kv)[2], size_t n,
+                              struct deliveries *dr, struct result *r)
+{
+    char err[512];
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    rd_kafka_t *rk = NULL;
+    if (dr) {
+        rd_kafka_conf_set_opaque(c, dr);
+        rd_kafka_conf_set_dr_msg_cb(c, on_delivery);
+    }
+    if (conf_set_all(c, kv, n, err, sizeof(err)) == 0)
+        rk = rd_kafka_new(type, c, err, sizeof(err));
+    if (!rk) {
+        rd_kafka_conf_destroy(c);
+        fail(r, "librdkafka client: %s", err);
+    }
+    return rk;
+}
+
+/* ---- produce the input --------------------------------------------- */
+
+/* 100 random hex characters. */
+static void make_value(uint64_t *rng, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    uint64_t v = 0;
+    for (int i = 0; i < VALUE_LEN; i++) {
+        if (i % 16 == 0)
+            v = bench_rand(rng);
+        out[i] = hex[v & 15];
+        v >>= 4;
+    }
+}
+
+static int produce_one(rd_kafka_t *p, int32_t partition, const char *value, const char *id)
+{
+    for (;;) {
+        rd_kafka_resp_err_t e = rd_kafka_producev(
+            p, RD_KAFKA_V_TOPIC(IN_TOPIC), RD_KAFKA_V_PARTITION(partition),
+            RD_KAFKA_V_VALUE((void *)value, VALUE_LEN), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_HEADER("message-id", id, BENCH_ID_LEN), RD_KAFKA_V_END);
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            return e == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : -1;
+        rd_kafka_poll(p, 10);
+    }
+}
+
+/* Produces the input: records round-robin over the partitions. */
+static void job_produce(const struct job *j, struct result *r)
+{
+    const char *const kv[][2] = {
+        {"bootstrap.servers", j->bootstraps},
+        {"enable.idempotence", "true"},
+        {"linger.ms", "50"},
+        {"batch.num.messages", "100000"},
+        {"queue.buffering.max.messages", "1000000"},
+    };
+    struct deliveries d = {0};
+    rd_kafka_t *p = new_client(RD_KAFKA_PRODUCER, kv, sizeof(kv) / sizeof(kv[0]), &d, r);
+    if (!p)
+        return;
+    uint64_t rng = j->seed;
+    char id[BENCH_ID_LEN], value[VALUE_LEN];
+    struct meter mt;
+    meter_start(&mt);
+    for (size_t i = 0; i < j->records && r->ok; i++) {
+        bench_make_id(&rng, id);
+        make_value(&rng, value);
+        if (produce_one(p, (int32_t)(i % PARTITIONS), value, id) != 0)
+            fail(r, "produce failed at record %zu", i);
+        if (i % 10000 == 0)
+            rd_kafka_poll(p, 0);
+    }
+    if (rd_kafka_flush(p, 120000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        fail(r, "flush timed out");
+    meter_stop(&mt, r);
+    if (d.failed)
+        fail(r, "%" PRIu64 " deliveries failed: %s", d.failed, rd_kafka_err2str(d.first_err));
+    r->records = d.ok;
+    r->bytes = d.ok * (VALUE_LEN + BENCH_ID_LEN);
+    rd_kafka_destroy(p);
+}
+
+/* ---- pre-fill an inbox --------------------------------------------- */
+
+static void job_prefill(const struct job *j, struct result *r)
+{
+    eoc__store_t *s;
+    char err[512];
+    if (eoc__store_open(j->dir, MAP_SIZE, 0, NULL, &s, err, sizeof(err)) != EOC_OK) {
+        fail(r, "%s", err);
+        return;
+    }
+    int64_t next[PARTITIONS] = {0};
+    bench_target_t t = {EARLIER_TOPIC, PARTITIONS, next};
+    uint64_t rng = j->seed;
+    size_t dups = 0;
+    const char *what = "";
+    struct meter mt;
+    meter_start(&mt);
+    eoc_err_t e = bench_prefill(s, &t, j->records, &rng, &dups, &what);
+    meter_stop(&mt, r);
+    if (e != EOC_OK)
+        fail(r, "prefill: %s: %s", what, eoc_strerror(e));
+    r->records = j->records - dups;
+    eoc_store_close(s);
+}
+
+/* ---- A and B: librdkafka consumers --------------------------------- */
+
+/* Which input records have been seen, by per-partition position. */
+struct progress {
+    int64_t next[PARTITIONS];
+    const int64_t *high;
+    int left; /* partitions not yet at their end */
+    uint64_t msgs;
+};
+
+static void progress_init(struct progress *pg, const int64_t *high)
+{
+    memset(pg, 0, sizeof(*pg));
+    pg->high = high;
+    for (int p = 0; p < PARTITIONS; p++)
+        pg->left += high[p] > 0;
+}
+
+/* Counts m; returns 1 once every partition reached its end. */
+static int progress_add(struct progress *pg, const rd_kafka_message_t *m)
+{
+    int32_t p = m->partition;
+    pg->msgs++;
+    if (p >= 0 && p < PARTITIONS && m->offset + 1 > pg->next[p]) {
+        int was_short = pg->next[p] < pg->high[p];
+        pg->next[p] = m->offset + 1;
+        if (was_short && pg->next[p] >= pg->high[p])
+            pg->left--;
+    }
+    return pg->left == 0;
+}
+
+static rd_kafka_t *new_consumer(const struct job *j, int auto_commit, struct result *r)
+{
+    const char *const kv[][2] = {
+        {"bootstrap.servers", j->bootstraps},
+        {"group.id", j->group},
+        {"auto.offset.reset", "earliest"},
+        {"enable.auto.commit", auto_commit ? "true" : "false"},
+        {"enable.partition.eof", "false"},
+        {"isolation.level", "read_committed"},
+    };
+    rd_kafka_t *c = new_client(RD_KAFKA_CONSUMER, kv, sizeof(kv) / sizeof(kv[0]), NULL, r);
+    if (!c)
+        return NULL;
+    rd_kafka_poll_set_consumer(c);
+    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(sub, IN_TOPIC, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(c, sub);
+    rd_kafka_topic_partition_list_destroy(sub);
+    if (e) {
+        fail(r, "subscribe: %s", rd_kafka_err2str(e));
+        rd_kafka_destroy(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* The next input record, or NULL after a poll timeout or a failure. */
+static rd_kafka_message_t *next_record(rd_kafka_t *c, struct stall *st, uint64_t progress,
+                                       struct result *r)
+{
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 100);
+    if (m && m->err) {
+        if (m->err == RD_KAFKA_RESP_ERR__FATAL)
+            fail(r, "consumer: %s", rd_kafka_message_errstr(m));
+        rd_kafka_message_destroy(m);
+        m = NULL;
+    }
+    if (!m && stalled(st, progress))
+        fail(r, "no input for %.0f s after %" PRIu64 " records", STALL_S, progress);
+    return m;
+}
+
+/* Leaves the group and frees c; after a failure (perhaps a dead broker,
+ * where closing blocks) nothing is torn down: the child exits anyway. */
+static void close_consumer(rd_kafka_t *c, const struct result *r)
+{
+    if (!r->ok)
+        return;
+    rd_kafka_consumer_close(c);
+    rd_kafka_destroy(c);
+}
+
+/* A: consume everything, auto commit. */
+static void job_plain(const struct job *j, struct result *r)
+{
+    rd_kafka_t *c = new_consumer(j, 1, r);
+    if (!c)
+        return;
+    struct progress pg;
+    struct stall st = {0};
+    struct meter mt = {0};
+    uint64_t value_bytes = 0;
+    progress_init(&pg, j->high);
+    int done = pg.left == 0;
+    while (!done && r->ok) {
+        rd_kafka_message_t *m = next_record(c, &st, pg.msgs, r);
+        if (!m)
+            continue;
+        if (!mt.started)
+            meter_start(&mt);
+        value_bytes += m->len;
+        done = progress_add(&pg, m);
+        rd_kafka_message_destroy(m);
+    }
+    if (mt.started)
+        meter_stop(&mt, r);
+    r->records = pg.msgs;
+    r->bytes = value_bytes;
+    close_consumer(c, r);
+}
+
+/* B's state: the consumer, the transactional producer, the open
+ * transaction's offsets. */
+struct txn {
+    rd_kafka_t *c, *p;        /* owned: consumer, transactional producer */
+    const char *out_topic;    /* borrowed from the job */
+    int64_t next[PARTITIONS]; /* -1: not touched by the open transaction */
+    int in_txn;
+    uint64_t outputs;     /* in committed transactions */
+    struct deliveries dr; /* the producer's delivery reports */
+};
+
+static int txn_error(struct result *r, const char *what, rd_kafka_error_t *e)
+{
+    fail(r, "%s: %s", what, rd_kafka_error_string(e));
+    rd_kafka_error_destroy(e);
+    return -1;
+}
+
+/* One output for input m: same value and partition, message-id "<input id>/0". */
+static int txn_produce(struct txn *t, const rd_kafka_message_t *m, struct result *r)
+{
+    rd_kafka_headers_t *hs;
+    const void *id = NULL;
+    size_t id_len = 0;
+    char out_id[EOC_ID_MAX + 3];
+    if (rd_kafka_message_headers(m, &hs) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        rd_kafka_header_get_last(hs, "message-id", &id, &id_len);
+    int n = snprintf(out_id, sizeof(out_id), "%.*s/0", (int)id_len, id ? (const char *)id : "");
+    for (;;) {
+        rd_kafka_resp_err_t e = rd_kafka_producev(
+            t->p, RD_KAFKA_V_TOPIC(t->out_topic), RD_KAFKA_V_PARTITION(m->partition),
+            RD_KAFKA_V_VALUE(m->payload, m->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_HEADER("message-id", out_id, (ssize_t)n), RD_KAFKA_V_END);
+        if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+            break;
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            fail(r, "transactional produce: %s", rd_kafka_err2str(e));
+            return -1;
+        }
+        rd_kafka_poll(t->p, 10);
+    }
+    t->next[m->partition] = m->offset + 1;
+    t->in_txn++;
+    return 0;
+}
+
+/* Sends the consumed offsets to the transaction, commits it, begins the next. */
+static int txn_commit(struct txn *t, struct result *r)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(PARTITIONS);
+    for (int p = 0; p < PARTITIONS; p++)
+        if (t->next[p] >= 0)
+            rd_kafka_topic_partition_list_add(l, IN_TOPIC, p)->offset = t->next[p];
+    rd_kafka_consumer_group_metadata_t *g = rd_kafka_consumer_group_metadata(t->c);
+    rd_kafka_error_t *e = rd_kafka_send_offsets_to_transaction(t->p, l, g, -1);
+    rd_kafka_consumer_group_metadata_destroy(g);
+    rd_kafka_topic_partition_list_destroy(l);
+    if (e)
+        return txn_error(r, "send_offsets_to_transaction", e);
+    if ((e = rd_kafka_commit_transaction(t->p, -1)))
+        return txn_error(r, "commit_transaction", e);
+    t->outputs += (uint64_t)t->in_txn;
+    t->in_txn = 0;
+    for (int p = 0; p < PARTITIONS; p++)
+        t->next[p] = -1;
+    if ((e = rd_kafka_begin_transaction(t->p)))
+        return txn_error(r, "begin_transaction", e);
+    return 0;
+}
+
+/* A transactional producer with an open transaction. Delivery reports are
+ * counted in dr: with a delivery callback, commit_transaction's flush
+ * returns at the last report instead of polling in 10 ms steps. */
+static rd_kafka_t *new_txn_producer(const struct job *j, struct deliveries *dr, struct result *r)
+{
+    const char *const kv[][2] = {
+        {"bootstrap.servers", j->bootstraps},
+        {"transactional.id", j->tid},
+        {"linger.ms", "5"}, /* as eoc's relay */
+    };
+    rd_kafka_t *p = new_client(RD_KAFKA_PRODUCER, kv, sizeof(kv) / sizeof(kv[0]), dr, r);
+    rd_kafka_error_t *e;
+    if (p && (e = rd_kafka_init_transactions(p, 30000))) {
+        txn_error(r, "init_transactions", e);
+    } else if (p && (e = rd_kafka_begin_transaction(p))) {
+        txn_error(r, "begin_transaction", e);
+    } else {
+        return p;
+    }
+    rd_kafka_destroy(p);
+    return NULL;
+}
+
+/* The consume-transform-produce loop; returns with the last commit done. */
+static void txn_loop(struct txn *t, const struct job *j, struct result *r)
+{
+    struct progress pg;
+    struct stall st = {0};
+    struct meter mt = {0};
+    progress_init(&pg, j->high);
+    int done = pg.left == 0;
+    while (!done && r->ok) {
+        rd_kafka_message_t *m = next_record(t->c, &st, pg.msgs, r);
+        if (!m)
+            continue;
+        if (!mt.started)
+            meter_start(&mt);
+        done = progress_add(&pg, m);
+        if (txn_produce(t, m, r) == 0 && (t->in_txn >= j->m->txn_records || done))
+            txn_commit(t, r);
+        rd_kafka_message_destroy(m);
+    }
+    if (mt.started)
+        meter_stop(&mt, r);
+    r->records = pg.msgs;
+}
+
+/* B: exactly-once with Kafka transactions. */
+static void job_txn(const struct job *j, struct result *r)
+{
+    struct txn t = {0};
+    t.out_topic = j->out_topic;
+    for (int p = 0; p < PARTITIONS; p++)
+        t.next[p] = -1;
+    if (!(t.c = new_consumer(j, 0, r)))
+        return;
+    if ((t.p = new_txn_producer(j, &t.dr, r)))
+        txn_loop(&t, j, r);
+    r->outputs = t.dr.ok;
+    if (r->ok && (t.dr.failed || t.dr.ok != t.outputs))
+        fail(r, "%" PRIu64 " outputs committed, %" PRIu64 " delivered, %" PRIu64 " failed",
+             t.outputs, t.dr.ok, t.dr.failed);
+    if (t.p && r->ok)
+        rd_kafka_destroy(t.p);
+    close_consumer(t.c, r);
+}
+
+/* ---- C and D: the eoc worker ---------------------------------------- */
+
+static eoc_result_t handle_emit(eoc_txn_t *txn, const eoc_record_t *rec, void *opaque)
+{
+    (void)opaque;
+    size_t len;
+    const void *value = eoc_record_value(rec, &len);
+    eoc_msg_t out = {NULL, eoc_record_partition(rec), NULL, 0, value, len, NULL, 0};
+    return eoc_emit(txn, &out) == EOC_OK ? EOC_HANDLER_OK : EOC_HANDLER_FAIL;
+}
+
+static eoc_result_t handle_nothing(eoc_txn_t *txn, const eoc_record_t *rec, void *opaque)
+{
+    (void)txn;
+    (void)rec;
+    (void)opaque;
+    return EOC_HANDLER_OK;
+}
+
+/* The worker's configuration: defaults, plus where things are. */
+static eoc_conf_t *eoc_bench_conf(const struct job *j, struct result *r)
+{
+    const char *const kv[][2] = {
+        {"data.dir", j->dir},           {"group.id", j->group},
+        {"input.topics", IN_TOPIC},     {"kafka.bootstrap.servers", j->bootstraps},
+        {"output.topic", j->out_topic}, {"log.level", "warning"},
+    };
+    char err[512];
+    eoc_conf_t *conf = eoc_conf_new();
+    for (size_t i = 0; conf && i < sizeof(kv) / sizeof(kv[0]); i++) {
+        if (eoc_conf_set(conf, kv[i][0], kv[i][1], err, sizeof(err)) != EOC_OK) {
+            fail(r, "conf: %s", err);
+            eoc_conf_destroy(conf);
+            return NULL;
+        }
+    }
+    if (!conf)
+        fail(r, "out of memory");
+    return conf;
+}
+
+/* A worker running on its own thread. */
+struct run {
+    eoc_worker_t *w; /* owned; destroyed after the thread is joined */
+    pthread_t thread;
+    atomic_int returned;
+    eoc_err_t rc;
+};
+
+static void *run_worker(void *arg)
+{
+    struct run *run = arg;
+    run->rc = eoc_worker_run(run->w);
+    atomic_store(&run->returned, 1);
+    return NULL;
+}
+
+static uint64_t dispositions(const eoc_stats_t *s)
+{
+    return s->applied + s->duplicates + s->dead_letters + s->skipped;
+}
+
+/* Batches and durable-commit time (the worker's commit latency histogram). */
+struct commits {
+    uint64_t batches, us;
+};
+
+static struct commits commits_now(eoc_worker_t *w)
+{
+    const eoc__histo_t *h = eoc__worker_commit_latency(w);
+    struct commits c = {atomic_load(&h->count), atomic_load(&h->sum_us)};
+    return c;
+}
+
+/* The outcome of a worker run: every record applied once, outputs out. */
+static void check_worker(const eoc_stats_t *s, const struct job *j, struct result *r)
+{
+    r->records = s->applied;
+    r->outputs = s->published;
+    if (r->ok && (s->applied != j->records || s->dead_letters || s->duplicates))
+        fail(r,
+             "%" PRIu64 " applied, %" PRIu64 " duplicates, %" PRIu64
+             " dead letters; expected %zu applied",
+             s->applied, s->duplicates, s->dead_letters, j->records);
+    if (r->ok && s->published < j->records * (size_t)j->m->emit)
+        fail(r, "%" PRIu64 " outputs published, expected %zu", s->published, j->records);
+}
+
+/* Polls the worker's stats until every record has its disposition and the
+ * outbox is drained; the meter runs from the first consumed record. */
+static void watch_worker(struct run *run, const struct job *j, struct result *r)
+{
+    struct meter mt = {0};
+    struct stall st = {0};
+    struct commits c0 = {0, 0}, c1;
+    eoc_stats_t s;
+    for (;;) {
+        eoc_worker_stats(run->w, &s);
+        if (!mt.started && s.consumed > 0) {
+            meter_start(&mt);
+            c0 = commits_now(run->w);
+        }
+        if (dispositions(&s) >= j->records && s.outbox_backlog == 0)
+            break;
+        if (atomic_load(&run->returned)) {
+            fail(r, "worker stopped early: %s", eoc_strerror(run->rc));
+            break;
+        }
+        if (stalled(&st, dispositions(&s) + s.published)) {
+            fail(r, "no progress for %.0f s: %" PRIu64 " dispositions, %" PRIu64 " published",
+                 STALL_S, dispositions(&s), s.published);
+            break;
+        }
+        sleep_ms(WATCH_MS);
+    }
+    if (mt.started)
+        meter_stop(&mt, r);
+    c1 = commits_now(run->w);
+    r->batches = c1.batches - c0.batches;
+    r->commit_s = (double)(c1.us - c0.us) / 1e6;
+    check_worker(&s, j, r);
+}
+
+/* Joins the worker thread within JOIN_S seconds (its drain can block on a
+ * dead broker); -1 on timeout. */
+static int join_worker(struct run *run)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += JOIN_S;
+    return pthread_timedjoin_np(run->thread, NULL, &until) == 0 ? 0 : -1;
+}
+
+/* C and D: one worker on a copy of the pre-filled store. */
+static void job_eoc(const struct job *j, struct result *r)
+{
+    eoc_conf_t *conf = eoc_bench_conf(j, r);
+    if (!conf)
+        return;
+    char err[512];
+    struct run run = {0};
+    double t0 = now_s();
+    run.w = eoc_worker_new(conf, j->m->emit ? handle_emit : handle_nothing, NULL, err, sizeof(err));
+    r->open_s = now_s() - t0;
+    if (!run.w) {
+        eoc_conf_destroy(conf); /* not taken on failure */
+        fail(r, "eoc_worker_new: %s", err);
+        return;
+    }
+    if (pthread_create(&run.thread, NULL, run_worker, &run) != 0) {
+        fail(r, "pthread_create failed");
+        eoc_worker_destroy(run.w);
+        return;
+    }
+    watch_worker(&run, j, r);
+    eoc_worker_stop(run.w);
+    if (join_worker(&run) != 0) {
+        fail(r, "the worker did not stop within %d s", JOIN_S);
+        return; /* the child exits: nothing to tear down */
+    }
+    if (run.rc != EOC_OK)
+        fail(r, "eoc_worker_run: %s", eoc_strerror(run.rc));
+    eoc_worker_destroy(run.w);
+}
+
+/* ---- fork, run, report ---------------------------------------------- */
+
+typedef void (*job_fn)(const struct job *j, struct result *r);
+
+static int write_all(int fd, const void *buf, size_t n)
+{
+    const char *p = buf;
+    while (n) {
+        ssize_t k = write(fd, p, n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return -1;
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+/* Is the dev Kafka still there? Asked while a child runs. */
+typedef int (*alive_fn)(void *ctx);
+
+/*
+ * Reads the child's result; every second without it, asks alive(ctx) and
+ * kills the child (SIGKILL, it is ours) when the answer is no. Returns the
+ * bytes read; *dead is set when the dev Kafka was gone.
+ */
+static size_t await_result(int fd, pid_t pid, struct result *out, alive_fn alive, void *ctx,
+                           int *dead)
+{
+    char *p = (char *)out;
+    size_t got = 0;
+    while (got < sizeof(*out)) {
+        struct pollfd pfd = {fd, POLLIN, 0};
+        int n = poll(&pfd, 1, 1000);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            break;
+        if (n == 0) {
+            if (alive(ctx))
+                continue;
+            *dead = 1;
+            kill(pid, SIGKILL);
+            break;
+        }
+        ssize_t k = read(fd, p + got, sizeof(*out) - got);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            break;
+        got += (size_t)k;
+    }
+    return got;
+}
+
+/*
+ * Runs fn(j) in a forked child and returns its result. The parent holds no
+ * threads and no librdkafka or LMDB handles, so the child starts clean;
+ * it leaves with _exit (nothing of the parent's is torn down twice).
+ * Returns 1 when the dev Kafka disappeared meanwhile (out then says so).
+ */
+static int run_child(job_fn fn, const struct job *j, struct result *out, alive_fn alive, void *ctx)
+{
+    int fds[2], dead = 0;
+    memset(out, 0, sizeof(*out));
+    fflush(NULL);
+    if (pipe(fds) != 0) {
+        fail(out, "pipe: %s", strerror(errno));
+        return 0;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        struct result r = {0};
+        r.ok = 1;
+        fn(j, &r);
+        r.rss_kb = peak_rss_kb();
+        fflush(NULL);
+        _exit(write_all(fds[1], &r, sizeof(r)) == 0 ? 0 : 1);
+    }
+    close(fds[1]);
+    size_t got = pid > 0 ? await_result(fds[0], pid, out, alive, ctx, &dead) : 0;
+    close(fds[0]);
+    int status = 0;
+    if (pid > 0)
+        waitpid(pid, &status, 0);
+    if (pid < 0)
+        fail(out, "fork: %s", strerror(errno));
+    else if (dead)
+        fail(out, "the dev Kafka exited while the mode ran");
+    else if (got != sizeof(*out) || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail(out, "child process died (status 0x%x)", (unsigned)status);
+    return dead;
+}
+
+/* ------------------------------------------------------------------ */
+/* the parent: dev Kafka, input, templates, repetitions, report        */
+/* ------------------------------------------------------------------ */
+
+struct bench {
+    struct opts o;
+    devkafka_t *dk;         /* owned: the running dev Kafka */
+    char work[1024];        /* temporary directory, removed at the end */
+    char tmpl[2][PATH_MAX]; /* pre-filled stores: [0] 1M IDs, [1] 10M IDs */
+    int64_t high[PARTITIONS];
+    int produced;      /* times the input was produced (dev Kafka restarts) */
+    uint64_t held;     /* bytes the dev Kafka holds in memory, estimated */
+    uint64_t out_lost; /* output partitions the dev Kafka trimmed */
+    struct result res[NMODES][MAX_REPS];
+};
+
+static int spawn_wait(char *const argv[])
+{
+    pid_t pid;
+    int status;
+    if (posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ) != 0)
+        return -1;
+    if (waitpid(pid, &status, 0) != pid)
+        return -1;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+    (void)sb;
+    (void)type;
+    (void)ftw;
+    return remove(path);
+}
+
+static void rm_tree(const char *dir)
+{
+    if (access(dir, F_OK) == 0 && nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+        fprintf(stderr, "eoc-bench: could not remove %s: %s\n", dir, strerror(errno));
+}
+
+/* Writes a copied store to disk before the worker runs: otherwise its
+ * first durable commit (or the kernel's writeback) flushes the whole copy
+ * while the run is measured. */
+static int sync_store(const char *dir)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int rc = fd >= 0 ? fdatasync(fd) : -1;
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+/* Size of a store's data file in MiB. */
+static double store_mib(const char *dir)
+{
+    char path[PATH_MAX + 16];
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    return stat(path, &st) == 0 ? (double)st.st_blocks * 512 / (1 << 20) : 0;
+}
+
+static int dk_cmd(struct bench *b, char *reply, size_t n, const char *cmd)
+{
+    if (devkafka_cmd(b->dk, reply, n, "%s", cmd) != 0 || strncmp(reply, "ok", 2) != 0) {
+        fprintf(stderr, "eoc-bench: dev Kafka '%s': %s\n", cmd, reply);
+        return -1;
+    }
+    return 0;
+}
+
+static int create_topic(struct bench *b, const char *topic)
+{
+    char cmd[128], reply[512];
+    snprintf(cmd, sizeof(cmd), "create %s %d", topic, PARTITIONS);
+    return dk_cmd(b, reply, sizeof(reply), cmd);
+}
+
+/* Reads the input's end offsets from `status` ("ok t:p:low:high ..."). */
+static int input_ends(struct bench *b)
+{
+    char *reply = malloc(REPLY_CAP), *save = NULL;
+    int found = 0;
+    if (!reply || dk_cmd(b, reply, REPLY_CAP, "status") != 0) {
+        free(reply);
+        return -1;
+    }
+    for (char *t = strtok_r(reply + 2, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+        char topic[128];
+        int p;
+        long long low, high;
+        if (sscanf(t, "%127[^:]:%d:%lld:%lld", topic, &p, &low, &high) == 4 &&
+            strcmp(topic, IN_TOPIC) == 0 && p >= 0 && p < PARTITIONS) {
+            b->high[p] = high;
+            found++;
+        }
+    }
+    free(reply);
+    return found == PARTITIONS ? 0 : -1;
+}
+
+/*
+ * Asks the dev Kafka whether it dropped old records (`retention`). Input
+ * lost: -1 (the run is invalid). Partitions of `out_topic` (NULL: none)
+ * that were trimmed are counted in b->out_lost: outputs are never read
+ * back, only their delivery counts.
+ */
+static int check_retention(struct bench *b, const char *out_topic)
+{
+    char *reply = malloc(REPLY_CAP), *save = NULL;
+    int rc = 0;
+    if (!reply || dk_cmd(b, reply, REPLY_CAP, "retention") != 0) {
+        free(reply);
+        return -1;
+    }
+    for (char *t = strtok_r(reply + 2, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+        char topic[128];
+        int p;
+        long long low;
+        if (sscanf(t, "%127[^:]:%d:%lld", topic, &p, &low) != 3)
+            continue;
+        if (strcmp(topic, IN_TOPIC) == 0) {
+            fprintf(stderr, "eoc-bench: FAIL: the dev Kafka dropped input %s[%d] below %lld\n",
+                    topic, p, low);
+            rc = -1;
+        } else if (out_topic && strcmp(topic, out_topic) == 0) {
+            b->out_lost++;
+        }
+    }
+    free(reply);
+    return rc;
+}
+
+/* What the dev Kafka keeps of a topic of `records` records (it trims each
+ * partition to about PARTITION_KEEP). */
+static uint64_t topic_bytes(size_t records)
+{
+    uint64_t bytes = (uint64_t)records * RECORD_BYTES, cap = PARTITIONS * PARTITION_KEEP;
+    return bytes < cap ? bytes : cap;
+}
+
+/* alive_fn: the dev Kafka answers a command that does not touch the cluster. */
+static int kafka_alive(void *ctx)
+{
+    struct bench *b = ctx;
+    char reply[256];
+    return devkafka_cmd(b->dk, reply, sizeof(reply), "nodelay") == 0;
+}
+
+static int start_kafka(struct bench *b)
+{
+    static const char *const topics[] = {IN_TOPIC ":32", NULL};
+    char err[512];
+    b->dk = devkafka_start(b->o.kafka_dev, 1, topics, err, sizeof(err));
+    if (!b->dk)
+        fprintf(stderr, "eoc-bench: dev Kafka: %s\n", err);
+    return b->dk ? 0 : -1;
+}
+
+/* Produces the input (in a child) and checks the dev Kafka holds all of it. */
+static int produce_input(struct bench *b)
+{
+    struct job j = {0};
+    struct result r;
+    j.bootstraps = devkafka_bootstraps(b->dk);
+    j.records = b->o.records;
+    j.seed = b->o.seed;
+    run_child(job_produce, &j, &r, kafka_alive, b);
+    if (!r.ok) {
+        fprintf(stderr, "eoc-bench: FAIL: producing the input: %s\n", r.err);
+        return -1;
+    }
+    int64_t total = 0;
+    if (input_ends(b) != 0 || check_retention(b, NULL) != 0)
+        return -1;
+    for (int p = 0; p < PARTITIONS; p++)
+        total += b->high[p];
+    printf("produce: %" PRIu64 " records (%.1f MiB of values and IDs) in %.2f s: %.0f rec/s, "
+           "%.1f MiB/s (idempotent producer, linger.ms=50, batch.num.messages=100000)\n",
+           r.records, (double)r.bytes / (1 << 20), r.wall_s, (double)r.records / r.wall_s,
+           (double)r.bytes / (1 << 20) / r.wall_s);
+    if ((size_t)total != b->o.records || r.records != b->o.records) {
+        fprintf(stderr, "eoc-bench: FAIL: %zu records produced, the topic holds %" PRId64 "\n",
+                b->o.records, total);
+        return -1;
+    }
+    b->produced++;
+    b->held = topic_bytes(b->o.records);
+    return 0;
+}
+
+/* A fresh dev Kafka with the same input (same seed: the same records). */
+static int restart_kafka(struct bench *b)
+{
+    devkafka_stop(b->dk);
+    b->dk = NULL;
+    return start_kafka(b) != 0 || produce_input(b) != 0 ? -1 : 0;
+}
+
+/*
+ * Before a topic of `records` outputs is created: when the dev Kafka would
+ * then hold more than KAFKA_BUDGET in memory, restart it and produce the
+ * input again (it never frees a topic).
+ */
+static int make_room(struct bench *b, size_t records)
+{
+    if (b->held + topic_bytes(records) > KAFKA_BUDGET) {
+        printf("restarting the dev Kafka (it holds ~%.0f MiB of topics in memory)\n",
+               (double)b->held / (1 << 20));
+        if (restart_kafka(b) != 0)
+            return -1;
+    }
+    b->held += topic_bytes(records);
+    return 0;
+}
+
+static int template_slot(size_t prefill)
+{
+    return prefill > 1000000 ? 1 : 0;
+}
+
+/* Pre-fills the template store for `prefill` IDs (in a child), once. */
+static int make_template(struct bench *b, size_t prefill)
+{
+    int slot = template_slot(prefill);
+    if (b->tmpl[slot][0])
+        return 0;
+    struct job j = {0};
+    struct result r;
+    snprintf(j.dir, sizeof(j.dir), "%s/template-%zu", b->work, prefill);
+    j.records = prefill;
+    j.seed = b->o.seed ^ 0x5eed5eed5eedull ^ prefill;
+    run_child(job_prefill, &j, &r, kafka_alive, b);
+    if (!r.ok) {
+        fprintf(stderr, "eoc-bench: FAIL: pre-filling %zu IDs: %s\n", prefill, r.err);
+        return -1;
+    }
+    snprintf(b->tmpl[slot], sizeof(b->tmpl[slot]), "%s", j.dir);
+    printf("prefill: %zu earlier IDs in batches of %d in %.1f s (store %.0f MiB), copied per "
+           "repetition\n",
+           prefill, BENCH_PREFILL_BATCH, r.wall_s, store_mib(j.dir));
+    return 0;
+}
+
+/* The job of one repetition of mode mi; creates its output topic and data dir. */
+static int prepare_job(struct bench *b, int mi, int rep, struct job *j)
+{
+    const struct mode *m = &modes[mi];
+    memset(j, 0, sizeof(*j));
+    if (m->emit && make_room(b, b->o.records) != 0)
+        return -1;
+    j->m = m;
+    j->bootstraps = devkafka_bootstraps(b->dk);
+    j->records = b->o.records;
+    memcpy(j->high, b->high, sizeof(j->high));
+    snprintf(j->group, sizeof(j->group), "bench-%s-r%d-%d", m->name, rep, b->produced);
+    snprintf(j->tid, sizeof(j->tid), "%s-%ld", j->group, (long)getpid());
+    if (m->emit) {
+        snprintf(j->out_topic, sizeof(j->out_topic), "out-%s-rep%d-%d", m->name, rep, b->produced);
+        if (create_topic(b, j->out_topic) != 0)
+            return -1;
+    }
+    if (m->kind != KIND_EOC)
+        return 0;
+    snprintf(j->dir, sizeof(j->dir), "%s/%s-rep%d", b->work, m->name, rep);
+    char *const cp[] = {"cp",   "-r", "--reflink=auto", b->tmpl[template_slot(m->prefill)],
+                        j->dir, NULL};
+    if (spawn_wait(cp) != 0 || sync_store(j->dir) != 0) {
+        fprintf(stderr, "eoc-bench: copying the template store to %s failed\n", j->dir);
+        return -1;
+    }
+    return 0;
+}
+
+static void print_rep(const struct mode *m, int rep, const struct result *r)
+{
+    printf("  %-6s rep %d: %8" PRIu64 " records %7.2f s %9.0f rec/s %7.2f us/rec  cpu %6.2f s "
+           "%6.2f us/rec  peak RSS %5.0f MiB",
+           m->name, rep, r->records, r->wall_s, (double)r->records / r->wall_s,
+           r->wall_s * 1e6 / (double)r->records, r->cpu_s, r->cpu_s * 1e6 / (double)r->records,
+           (double)r->rss_kb / 1024);
+    if (m->emit)
+        printf("  outputs %" PRIu64, r->outputs);
+    if (m->kind == KIND_EOC)
+        printf("  open %.2f s  %" PRIu64 " batches, %.2f s in durable commits", r->open_s,
+               r->batches, r->commit_s);
+    printf("\n");
+}
+
+/* One repetition of one mode, in a child. Returns 1 when the dev Kafka
+ * disappeared meanwhile, -1 on failure. */
+static int run_rep_once(struct bench *b, int mi, int rep)
+{
+    static const job_fn fns[] = {
+        [KIND_PLAIN] = job_plain, [KIND_TXN] = job_txn, [KIND_EOC] = job_eoc};
+    struct job j;
+    struct result *r = &b->res[mi][rep - 1];
+    if (prepare_job(b, mi, rep, &j) != 0)
+        return -1;
+    int dead = run_child(fns[modes[mi].kind], &j, r, kafka_alive, b);
+    if (j.dir[0])
+        rm_tree(j.dir);
+    if (dead)
+        return 1;
+    if (!r->ok) {
+        fprintf(stderr, "eoc-bench: FAIL: mode %s rep %d: %s\n", modes[mi].name, rep, r->err);
+        return -1;
+    }
+    if (r->records < b->o.records) {
+        fprintf(stderr, "eoc-bench: FAIL: mode %s read %" PRIu64 " of %zu records\n",
+                modes[mi].name, r->records, b->o.records);
+        return -1;
+    }
+    print_rep(&modes[mi], rep, r);
+    return check_retention(b, j.out_topic[0] ? j.out_topic : NULL);
+}
+
+/*
+ * Runs a repetition; when the dev Kafka disappeared under it (something
+ * outside this program stopped it), restarts it with the same input and
+ * runs the repetition once more.
+ */
+static int run_rep(struct bench *b, int mi, int rep)
+{
+    int rc = run_rep_once(b, mi, rep);
+    if (rc != 1)
+        return rc;
+    printf("the dev Kafka exited during %s rep %d (not stopped by eoc-bench): restarting it, "
+           "running the repetition again\n",
+           modes[mi].name, rep);
+    if (restart_kafka(b) != 0)
+        return -1;
+    rc = run_rep_once(b, mi, rep);
+    if (rc == 1)
+        fprintf(stderr, "eoc-bench: FAIL: the dev Kafka exited again during %s rep %d\n",
+                modes[mi].name, rep);
+    return rc == 0 ? 0 : -1;
+}
+
+/* ---- medians and the report ---------------------------------------- */
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Median over the repetitions of a per-result quantity. */
+static double median(const struct bench *b, int mi, double (*f)(const struct result *))
+{
+    double v[MAX_REPS];
+    int n = b->o.reps;
+    for (int i = 0; i < n; i++)
+        v[i] = f(&b->res[mi][i]);
+    qsort(v, (size_t)n, sizeof(v[0]), cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static double f_rate(const struct result *r)
+{
+    return (double)r->records / r->wall_s;
+}
+
+static double f_us(const struct result *r)
+{
+    return r->wall_s * 1e6 / (double)r->records;
+}
+
+static double f_cpu(const struct result *r)
+{
+    return r->cpu_s;
+}
+
+static double f_cpu_us(const struct result *r)
+{
+    return r->cpu_s * 1e6 / (double)r->records;
+}
+
+static double f_rss(const struct result *r)
+{
+    return (double)r->rss_kb / 1024;
+}
+
+static double f_open(const struct result *r)
+{
+    return r->open_s;
+}
+
+static double f_commit(const struct result *r)
+{
+    return r->commit_s;
+}
+
+static int selected(const struct bench *b, int mi)
+{
+    return mi >= 0 && (b->o.modes >> mi & 1u);
+}
+
+static void print_table(const struct bench *b)
+{
+    printf("\nmedians of %d repetition(s), %zu records each:\n", b->o.reps, b->o.records);
+    printf("%-6s %10s %9s %8s %11s %13s %7s %9s  %s\n", "mode", "rec/s", "us/rec", "cpu s",
+           "cpu us/rec", "peak RSS MiB", "open s", "commit s", "what");
+    for (int mi = 0; mi < NMODES; mi++) {
+        if (!selected(b, mi))
+            continue;
+        printf("%-6s %10.0f %9.2f %8.2f %11.2f %13.0f ", modes[mi].name, median(b, mi, f_rate),
+               median(b, mi, f_us), median(b, mi, f_cpu), median(b, mi, f_cpu_us),
+               median(b, mi, f_rss));
+        if (modes[mi].kind == KIND_EOC)
+            printf("%7.2f %9.2f", median(b, mi, f_open), median(b, mi, f_commit));
+        else
+            printf("%7s %9s", "-", "-");
+        printf("  %s\n", modes[mi].what);
+    }
+}
+
+/* Ratio of median per-record costs (f) of modes x and y, as text. */
+static const char *ratio(const struct bench *b, const char *x, const char *y,
+                         double (*f)(const struct result *), char *buf, size_t n)
+{
+    int xi = mode_index(x), yi = mode_index(y);
+    if (!selected(b, xi) || !selected(b, yi))
+        return "n/a";
+    snprintf(buf, n, "%.2f", median(b, xi, f) / median(b, yi, f));
+    return buf;
+}
+
+static void print_ratios(const struct bench *b)
+{
+    static const char *const base[] = {"A", "B1000", "B100"};
+    char w[32], c[32];
+    printf("\nratios of per-record cost, eoc (C1M) / the others (wall-clock us/rec; cpu "
+           "us/rec):\n");
+    for (size_t i = 0; i < sizeof(base) / sizeof(base[0]); i++)
+        printf("  C/%-6s wall %6s  cpu %6s\n", base[i],
+               ratio(b, "C1M", base[i], f_us, w, sizeof(w)),
+               ratio(b, "C1M", base[i], f_cpu_us, c, sizeof(c)));
+    printf("  D/A      wall %6s  cpu %6s   (eoc without outputs)\n",
+           ratio(b, "D", "A", f_us, w, sizeof(w)), ratio(b, "D", "A", f_cpu_us, c, sizeof(c)));
+    printf("  C/D      wall %6s  cpu %6s   (what one output per record adds)\n",
+           ratio(b, "C1M", "D", f_us, w, sizeof(w)), ratio(b, "C1M", "D", f_cpu_us, c, sizeof(c)));
+    int c1 = mode_index("C1M"), c10 = mode_index("C10M");
+    if (selected(b, c1) && selected(b, c10))
+        printf("inbox growth: C costs %.2f us/rec with 1M earlier IDs, %.2f us/rec with 10M "
+               "(x%s; cpu x%s); store open %.2f s vs %.2f s\n",
+               median(b, c1, f_us), median(b, c10, f_us),
+               ratio(b, "C10M", "C1M", f_us, w, sizeof(w)),
+               ratio(b, "C10M", "C1M", f_cpu_us, c, sizeof(c)), median(b, c1, f_open),
+               median(b, c10, f_open));
+}
+
+static void print_summary(const struct bench *b)
+{
+    char r1[32], r2[32], r3[32], r4[32];
+    if (b->out_lost)
+        printf("note: the dev Kafka trimmed the oldest records of %" PRIu64
+               " output partition(s): it keeps ~5 MiB per partition and an eoc output carries "
+               "4 headers (~240 bytes); outputs are counted by delivery report, not read back\n",
+               b->out_lost);
+    printf("summary: C/A=%s C/B1000=%s C/B100=%s growth10M/1M=%s\n",
+           ratio(b, "C1M", "A", f_us, r1, sizeof(r1)),
+           ratio(b, "C1M", "B1000", f_us, r2, sizeof(r2)),
+           ratio(b, "C1M", "B100", f_us, r3, sizeof(r3)),
+           ratio(b, "C10M", "C1M", f_us, r4, sizeof(r4)));
+}
+
+/* ---- main ------------------------------------------------------------ */
+
+static void print_header(const struct bench *b)
+{
+    printf("eoc-bench: end-to-end cost per record on the development Kafka (librdkafka %s "
+           "mock cluster, its own process)\n",
+           rd_kafka_version_str());
+    printf("input: %zu records, %d-byte values, random %d-char message-id header, %d "
+           "partitions; %d repetition(s); seed %" PRIu64 "\n",
+           b->o.records, VALUE_LEN, BENCH_ID_LEN, PARTITIONS, b->o.reps, b->o.seed);
+    printf("each mode runs in its own process with a fresh consumer group; time runs from the "
+           "first record received until every record has its outcome\n");
+    printf("work directory: %s\n", b->work);
+    fflush(stdout);
+}
+
+static int prepare(struct bench *b)
+{
+    for (int mi = 0; mi < NMODES; mi++)
+        if (selected(b, mi) && modes[mi].kind == KIND_EOC &&
+            make_template(b, modes[mi].prefill) != 0)
+            return -1;
+    return 0;
+}
+
+static int run_all(struct bench *b)
+{
+    if (start_kafka(b) != 0 || produce_input(b) != 0 || prepare(b) != 0)
+        return -1;
+    for (int rep = 1; rep <= b->o.reps; rep++) {
+        printf("repetition %d of %d\n", rep, b->o.reps);
+        for (int mi = 0; mi < NMODES; mi++)
+            if (selected(b, mi) && run_rep(b, mi, rep) != 0)
+                return -1;
+    }
+    print_table(b);
+    print_ratios(b);
+    print_summary(b);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct bench *b = calloc(1, sizeof(*b)); /* owned here: holds every result */
+    char exe[PATH_MAX];
+    if (!b)
+        return 1;
+    int rc = parse_opts(argc, argv, &b->o, exe, sizeof(exe));
+    if (rc != 0) {
+        free(b);
+        return rc > 0 ? 0 : 2;
+    }
+    snprintf(b->work, sizeof(b->work), "%s/eoc-bench-XXXXXX", b->o.parent);
+    if (!mkdtemp(b->work)) {
+        fprintf(stderr, "eoc-bench: %s: %s\n", b->work, strerror(errno));
+        free(b);
+        return 1;
+    }
+    print_header(b);
+    double t0 = now_s();
+    rc = run_all(b);
+    if (b->dk)
+        devkafka_stop(b->dk);
+    rm_tree(b->work);
+    printf("total run time %.0f s%s\n", now_s() - t0, rc ? " (FAILED)" : "");
+    free(b);
+    return rc ? 1 : 0;
+}

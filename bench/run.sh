@@ -1,0 +1,18 @@
+#!/bin/sh
+# The performance run (README, "Performance"): builds eoc-bench and the
+# development Kafka in ./build, then runs every mode (A, B1000, B100, C1M,
+# C10M, D) 3 times on 1,000,000 records and prints medians, ratios and a
+# final `summary:` line. About 5-10 minutes on 2 cores; needs ~4 GiB of
+# free disk under /tmp for the pre-filled stores.
+#
+#   bench/run.sh                    the full run
+#   bench/run.sh --quick            200,000 records, 1 repetition
+#   bench/run.sh --modes A,C1M      a subset (see build/bench/eoc-bench --help)
+set -eu
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+if [ ! -f build/build.ninja ]; then
+    meson setup build -Dcrash_points=true >/dev/null # as scripts/build.sh
+fi
+ninja -C build bench/eoc-bench tools/kafka-dev/eoc-kafka-dev >/dev/null
+exec build/bench/eoc-bench --kafka-dev build/tools/kafka-dev/eoc-kafka-dev "$@"
