@@ -38,6 +38,8 @@
       "DIR --brokers B --group G --topic T [--partition P] (--to-beginning | --to-offset N | "     \
       "--to-time ISO-8601 | --by-duration 1h30m) [--dry-run]",                                     \
       "rewind a stopped worker group (Kafka and store offsets); re-read records are duplicates")   \
+    X(watch, "DIR --brokers B [--interval-ms N] [--until-caught-up] [--timeout-ms N]",             \
+      "per-partition lag and progress of a store, redrawn until Ctrl-C (or caught up)")            \
     X(dlq,                                                                                         \
       "list --brokers B --topic DLQ [--reason R] [--json] | resubmit --brokers B --topic DLQ "     \
       "(--id ID | --reason R | --all)... [--dry-run]",                                             \
