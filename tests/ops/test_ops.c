@@ -227,6 +227,10 @@ static void replay_to_the_beginning_reapplies_nothing_and_counts_duplicates(void
 
     run_start(&r, f, &a, NULL, NULL);
     run_wait(&r, 50);
+    const char *watch[] = {"watch", f->dir, "--brokers", f->bs, "--until-caught-up",
+                           "--timeout-ms", "30000", NULL};
+    assert_int_equal(eoc_tool(out, sizeof(out), watch), 0);
+    assert_non_null(strstr(out, "total lag 0, outbox backlog 0"));
     run_stop(&r, &s);
     assert_int_equal(s.consumed, 50);
     assert_int_equal(s.duplicates, 50);
