@@ -44,6 +44,7 @@
 #include <sys/time.h>
 #include <sys/un.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PROG                 "eoc-kafka-dev"
@@ -53,7 +54,7 @@
 #define MAX_BROKERS          64
 #define MAX_PARTITIONS       10000
 #define MAX_ERROR_COUNT      100000 /* `errors` / `broker-errors` COUNT */
-#define WATERMARK_TIMEOUT_MS 3000   /* per partition, for status/retention */
+#define WATERMARK_TIMEOUT_MS 3000   /* per step of status/retention */
 #define REPLY_TIMEOUT_S      60     /* --send: how long to wait for a reply */
 #define CLIENT_SEND_TIMEOUT  5      /* s: a client that stops reading is dropped */
 
@@ -485,10 +486,15 @@ static rd_kafka_t *new_handle(struct server *srv, rd_kafka_type_t type, const ch
 
     rd_kafka_conf_set_opaque(conf, srv);
     rd_kafka_conf_set_log_cb(conf, log_cb);
-    /* Bounds requests that wait for a broker (watermarks, metadata). */
+    /* Bound requests that wait for a broker, and reconnect soon after a
+     * `broker up` (the default backoff grows to 10 s). */
     snprintf(timeout, sizeof(timeout), "%d", WATERMARK_TIMEOUT_MS);
     if (rd_kafka_conf_set(conf, "client.id", PROG, errstr, errstr_size) != RD_KAFKA_CONF_OK ||
         rd_kafka_conf_set(conf, "socket.timeout.ms", timeout, errstr, errstr_size) !=
+            RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(conf, "reconnect.backoff.ms", "10", errstr, errstr_size) !=
+            RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(conf, "reconnect.backoff.max.ms", "100", errstr, errstr_size) !=
             RD_KAFKA_CONF_OK ||
         (bootstraps && rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps, errstr,
                                          errstr_size) != RD_KAFKA_CONF_OK)) {
@@ -542,54 +548,49 @@ static const char *metadata_leader(const struct rd_kafka_metadata *md, const cha
     return "topic not in metadata";
 }
 
-/* Called for each created partition with its watermarks. */
-typedef void (*watermark_fn)(const char *topic, int32_t partition, int64_t low, int64_t high,
-                             struct strbuf *out);
-
-/*
- * Queries one partition's watermarks from the leader named in `md`.
- *
- * A partition whose leader was set down fails at once: librdkafka 2.0.2's
- * rd_kafka_query_watermark_offsets() retries a request to an unreachable
- * broker for as long as that broker's connection state keeps changing (it
- * does, while it reconnects), ignoring its timeout.
- */
-static int watermark_one(struct server *srv, const struct rd_kafka_metadata *md, const char *topic,
-                         int32_t partition, watermark_fn fn, struct strbuf *out, struct strbuf *err)
+/* Milliseconds on the monotonic clock. */
+static int64_t now_ms(void)
 {
-    int32_t leader = -1;
-    const char *why = metadata_leader(md, topic, partition, &leader);
-    int64_t low, high;
-    rd_kafka_resp_err_t rc;
+    struct timespec ts;
 
-    if (!why && (leader < 1 || leader > srv->brokers || srv->broker_down[leader]))
-        why = "its leader is down";
-    if (why) {
-        sb_addf(err, "watermarks of %s:%" PRId32 ": %s (leader %" PRId32 ")", topic, partition, why,
-                leader);
-        return -1;
-    }
-    rc = rd_kafka_query_watermark_offsets(srv->query, topic, partition, &low, &high,
-                                          WATERMARK_TIMEOUT_MS);
-    if (rc) {
-        sb_addf(err, "watermarks of %s:%" PRId32 ": %s", topic, partition, rd_kafka_err2str(rc));
-        return -1;
-    }
-    fn(topic, partition, low, high, out);
-    return 0;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /*
- * Queries the watermarks of every created partition, in creation order.
- * Fresh metadata first: it also updates the leaders the query handle uses,
- * which `leader` may have moved. Stops at the first failure (-1, reason in
- * `err`).
+ * Fresh metadata for all topics. Right after `broker down` the handle may
+ * still send the request to that broker, whose connection it has not yet
+ * seen close, and then wait for it in vain: so attempts start short and
+ * double, within WATERMARK_TIMEOUT_MS in all, and a retry goes to a broker
+ * that is up.
  */
-static int foreach_watermark(struct server *srv, watermark_fn fn, struct strbuf *out,
-                             struct strbuf *err)
+static rd_kafka_resp_err_t fresh_metadata(rd_kafka_t *rk, const struct rd_kafka_metadata **md)
+{
+    int64_t deadline = now_ms() + WATERMARK_TIMEOUT_MS;
+    int64_t attempt_ms = 250;
+
+    for (;;) {
+        int64_t left = deadline - now_ms();
+        rd_kafka_resp_err_t rc =
+            rd_kafka_metadata(rk, 1, NULL, md, (int)(left < attempt_ms ? left : attempt_ms));
+
+        if ((rc != RD_KAFKA_RESP_ERR__TIMED_OUT && rc != RD_KAFKA_RESP_ERR__TRANSPORT) ||
+            deadline - now_ms() <= 0)
+            return rc;
+        attempt_ms *= 2;
+    }
+}
+
+/*
+ * Fails, saying why, when a created partition has no reachable leader in
+ * fresh metadata (which also updates the leaders the query handle uses, and
+ * `leader` may have moved them). Checked first so that a partition whose
+ * leader was set down fails at once instead of after a timeout.
+ */
+static int check_leaders(struct server *srv, struct strbuf *err)
 {
     const struct rd_kafka_metadata *md;
-    rd_kafka_resp_err_t rc = rd_kafka_metadata(srv->query, 1, NULL, &md, WATERMARK_TIMEOUT_MS);
+    rd_kafka_resp_err_t rc = fresh_metadata(srv->query, &md);
     int ret = 0;
 
     if (rc) {
@@ -599,10 +600,85 @@ static int foreach_watermark(struct server *srv, watermark_fn fn, struct strbuf 
     for (size_t i = 0; i < srv->topics.len && ret == 0; i++) {
         const struct topic *t = &srv->topics.v[i];
 
-        for (int32_t p = 0; p < t->partitions && ret == 0; p++)
-            ret = watermark_one(srv, md, t->name, p, fn, out, err);
+        for (int32_t p = 0; p < t->partitions && ret == 0; p++) {
+            int32_t leader = -1;
+            const char *why = metadata_leader(md, t->name, p, &leader);
+
+            if (!why && (leader < 1 || leader > srv->brokers || srv->broker_down[leader]))
+                why = "its leader is down";
+            if (why) {
+                sb_addf(err, "watermarks of %s:%" PRId32 ": %s (leader %" PRId32 ")", t->name, p,
+                        why, leader);
+                ret = -1;
+            }
+        }
     }
     rd_kafka_metadata_destroy(md);
+    return ret;
+}
+
+/*
+ * One end of every created partition, in creation order: `end` is
+ * RD_KAFKA_OFFSET_BEGINNING for the low watermarks, RD_KAFKA_OFFSET_END for
+ * the high ones. rd_kafka_offsets_for_times() sends them as the ListOffsets
+ * timestamps -2 (earliest) and -1 (latest). Unlike it, librdkafka 2.0.2's
+ * rd_kafka_query_watermark_offsets() ignores its timeout while a broker's
+ * connection state keeps changing (after `broker down`/`up`). NULL on error.
+ */
+static rd_kafka_topic_partition_list_t *query_ends(struct server *srv, int64_t end,
+                                                   struct strbuf *err)
+{
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_resp_err_t rc;
+
+    for (size_t i = 0; i < srv->topics.len; i++) {
+        for (int32_t p = 0; p < srv->topics.v[i].partitions; p++)
+            rd_kafka_topic_partition_list_add(list, srv->topics.v[i].name, p)->offset = end;
+    }
+    rc = rd_kafka_offsets_for_times(srv->query, list, WATERMARK_TIMEOUT_MS);
+    for (int i = 0; !rc && i < list->cnt; i++) {
+        if (list->elems[i].err) {
+            rc = list->elems[i].err;
+            sb_addf(err, "watermarks of %s:%" PRId32 ": ", list->elems[i].topic,
+                    list->elems[i].partition);
+        }
+    }
+    if (rc) {
+        sb_addf(err, "%s", rd_kafka_err2str(rc));
+        rd_kafka_topic_partition_list_destroy(list);
+        return NULL;
+    }
+    return list;
+}
+
+/* Called for each created partition with its watermarks. */
+typedef void (*watermark_fn)(const char *topic, int32_t partition, int64_t low, int64_t high,
+                             struct strbuf *out);
+
+/*
+ * Queries the watermarks of every created partition and calls `fn` for each,
+ * in creation order. -1 with the reason in `err` when any query fails.
+ */
+static int foreach_watermark(struct server *srv, watermark_fn fn, struct strbuf *out,
+                             struct strbuf *err)
+{
+    rd_kafka_topic_partition_list_t *lows = NULL, *highs = NULL;
+    int ret = -1;
+
+    if (srv->topics.len == 0)
+        return 0;
+    if (check_leaders(srv, err) == 0 && (lows = query_ends(srv, RD_KAFKA_OFFSET_BEGINNING, err)) &&
+        (highs = query_ends(srv, RD_KAFKA_OFFSET_END, err))) {
+        /* Both lists hold the same partitions in the same order. */
+        for (int i = 0; i < lows->cnt; i++)
+            fn(lows->elems[i].topic, lows->elems[i].partition, lows->elems[i].offset,
+               highs->elems[i].offset, out);
+        ret = 0;
+    }
+    if (lows)
+        rd_kafka_topic_partition_list_destroy(lows);
+    if (highs)
+        rd_kafka_topic_partition_list_destroy(highs);
     return ret;
 }
 
@@ -1124,7 +1200,7 @@ static void read_signal(struct server *srv)
     struct signalfd_siginfo si;
 
     if (read(srv->signal_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-        note(srv, "%s: stopping", strsignal((int)si.ssi_signo));
+        note(srv, "%s from pid %" PRIu32 ": stopping", strsignal((int)si.ssi_signo), si.ssi_pid);
         srv->stop = true;
     }
 }
