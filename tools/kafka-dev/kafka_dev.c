@@ -1194,15 +1194,21 @@ static void accept_client(struct server *srv)
     close(fd);
 }
 
-/* Handles the pending signal; only SIGINT and SIGTERM are routed here. */
+/*
+ * Handles the pending signal; only SIGINT and SIGTERM are routed here. A
+ * signal from anyone but the parent is reported even with --quiet: a test
+ * whose broker vanished needs to know who stopped it.
+ */
 static void read_signal(struct server *srv)
 {
     struct signalfd_siginfo si;
 
-    if (read(srv->signal_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-        note(srv, "%s from pid %" PRIu32 ": stopping", strsignal((int)si.ssi_signo), si.ssi_pid);
-        srv->stop = true;
-    }
+    if (read(srv->signal_fd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+        return;
+    if (!srv->quiet || si.ssi_pid != (uint32_t)getppid())
+        fprintf(stderr, "%s: %s from pid %" PRIu32 ": stopping\n", PROG,
+                strsignal((int)si.ssi_signo), si.ssi_pid);
+    srv->stop = true;
 }
 
 enum { PFD_SIGNAL, PFD_LISTEN, PFD_INPUT, PFD_CLIENTS, PFD_COUNT = PFD_CLIENTS + MAX_CLIENTS };
