@@ -18,7 +18,7 @@ void eoc__buf_free(eoc__buf_t *b)
     memset(b, 0, sizeof(*b));
 }
 
-static int reserve(eoc__buf_t *b, size_t n)
+int eoc__buf_grow(eoc__buf_t *b, size_t n)
 {
     if (b->oom)
         return -1;
@@ -35,27 +35,6 @@ static int reserve(eoc__buf_t *b, size_t n)
     b->p = p;
     b->cap = cap;
     return 0;
-}
-
-void eoc__buf_put(eoc__buf_t *b, const void *p, size_t n)
-{
-    if (n == 0 || reserve(b, n) != 0)
-        return;
-    memcpy(b->p + b->len, p, n);
-    b->len += n;
-}
-
-void eoc__buf_u32(eoc__buf_t *b, uint32_t v)
-{
-    unsigned char x[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
-                          (unsigned char)(v >> 24)};
-    eoc__buf_put(b, x, 4);
-}
-
-void eoc__buf_u64(eoc__buf_t *b, uint64_t v)
-{
-    eoc__buf_u32(b, (uint32_t)v);
-    eoc__buf_u32(b, (uint32_t)(v >> 32));
 }
 
 void eoc__buf_bytes(eoc__buf_t *b, const void *p, size_t n)
@@ -171,7 +150,7 @@ int eoc__outrow_decode(const void *val, size_t len, eoc__outrow_t *row, eoc__buf
     /* Scratch layout: the header array, then the NUL-terminated names. */
     eoc__buf_reset(scratch);
     size_t arr = nh * sizeof(eoc_header_t);
-    if (arr && reserve(scratch, arr) != 0)
+    if (arr && eoc__buf_grow(scratch, arr) != 0)
         return -1;
     scratch->len = arr;
     size_t *name_off = NULL;

@@ -12,6 +12,7 @@
 #include "eoc/eoc.h"
 
 #include <stdint.h>
+#include <string.h>
 
 /* ---- growable output buffer (owned by its user, freed with eoc__buf_free) */
 typedef struct eoc__buf {
@@ -22,9 +23,30 @@ typedef struct eoc__buf {
 
 void eoc__buf_reset(eoc__buf_t *b);
 void eoc__buf_free(eoc__buf_t *b);
-void eoc__buf_put(eoc__buf_t *b, const void *p, size_t n);
-void eoc__buf_u32(eoc__buf_t *b, uint32_t v);
-void eoc__buf_u64(eoc__buf_t *b, uint64_t v);
+/** Makes room for n more bytes; -1 (and b->oom) when out of memory. */
+int eoc__buf_grow(eoc__buf_t *b, size_t n);
+
+/* The writers are inline: they run several times per record. */
+static inline void eoc__buf_put(eoc__buf_t *b, const void *p, size_t n)
+{
+    if (n == 0 || (b->len + n > b->cap && eoc__buf_grow(b, n) != 0))
+        return;
+    memcpy(b->p + b->len, p, n);
+    b->len += n;
+}
+
+static inline void eoc__buf_u32(eoc__buf_t *b, uint32_t v)
+{
+    unsigned char x[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
+                          (unsigned char)(v >> 24)};
+    eoc__buf_put(b, x, 4);
+}
+
+static inline void eoc__buf_u64(eoc__buf_t *b, uint64_t v)
+{
+    eoc__buf_u32(b, (uint32_t)v);
+    eoc__buf_u32(b, (uint32_t)(v >> 32));
+}
 /** A length-prefixed byte string; p == NULL encodes NULL. */
 void eoc__buf_bytes(eoc__buf_t *b, const void *p, size_t n);
 

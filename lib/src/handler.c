@@ -123,6 +123,25 @@ void eoc_txn_set_error(eoc_txn_t *txn, const char *fmt, ...)
     va_end(ap);
 }
 
+/* Writes v in decimal (no NUL) and returns its length: snprintf's cost is
+ * visible at a few per record. */
+static size_t fmt_i64(char *buf, int64_t v)
+{
+    char tmp[24];
+    size_t n = 0;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    size_t len = 0;
+    if (v < 0)
+        buf[len++] = '-';
+    while (n)
+        buf[len++] = tmp[--n];
+    return len;
+}
+
 eoc_err_t eoc__outbox_append(eoc__store_t *store, const eoc_record_t *rec,
                              const char *id, size_t id_len, const eoc_msg_t *msg,
                              const eoc_header_t *extra, size_t nextra)
@@ -135,15 +154,15 @@ eoc_err_t eoc__outbox_append(eoc__store_t *store, const eoc_record_t *rec,
         return EOC_ERR_INVALID_ARG;
     eoc_header_t hs[MAXH];
     char part[16], off[24];
-    snprintf(part, sizeof(part), "%d", (int)rec->msg->partition);
-    snprintf(off, sizeof(off), "%lld", (long long)rec->msg->offset);
+    size_t part_len = fmt_i64(part, rec->msg->partition);
+    size_t off_len = fmt_i64(off, rec->msg->offset);
     size_t i = 0;
     for (size_t j = 0; j < msg->header_count; j++)
         if (strcmp(msg->headers[j].name, "message-id") != 0) /* the relay sets it */
             hs[i++] = msg->headers[j];
     hs[i++] = (eoc_header_t){"eoc-source-topic", rec->topic, strlen(rec->topic)};
-    hs[i++] = (eoc_header_t){"eoc-source-partition", part, strlen(part)};
-    hs[i++] = (eoc_header_t){"eoc-source-offset", off, strlen(off)};
+    hs[i++] = (eoc_header_t){"eoc-source-partition", part, part_len};
+    hs[i++] = (eoc_header_t){"eoc-source-offset", off, off_len};
     for (size_t j = 0; j < nextra; j++)
         hs[i++] = extra[j];
     n = i;
@@ -179,10 +198,11 @@ eoc_err_t eoc_emit(eoc_txn_t *txn, const eoc_msg_t *msg)
                           size, (long long)txn->max_bytes);
         return EOC_ERR_TOO_LARGE;
     }
-    char id[EOC_ID_MAX + 16];
-    int n = snprintf(id, sizeof(id), "%.*s/%u", (int)txn->rec->id_len, txn->rec->id, txn->emits);
-    eoc_err_t err = eoc__outbox_append(txn->store, txn->rec, id, (size_t)n, &m,
-                                       NULL, 0);
+    char id[EOC_ID_MAX + 24]; /* <input-id>/<n> */
+    memcpy(id, txn->rec->id, txn->rec->id_len);
+    id[txn->rec->id_len] = '/';
+    size_t n = txn->rec->id_len + 1 + fmt_i64(id + txn->rec->id_len + 1, txn->emits);
+    eoc_err_t err = eoc__outbox_append(txn->store, txn->rec, id, n, &m, NULL, 0);
     if (err == EOC_OK)
         txn->emits++;
     return track(txn, err);

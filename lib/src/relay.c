@@ -51,7 +51,11 @@ struct eoc__relay {
     uint64_t next_seq;       /* next row to produce */
     uint64_t removed_below;  /* rows below are removed from the store */
     uint64_t acked_below;    /* rows below are acked (or removed) */
-    int64_t last_remove_ms;
+    /* Shared with the worker, which removes acked rows in its own batch
+     * transactions while it is busy (eoc__relay_acked/_removed). */
+    atomic_uint_fast64_t shared_acked;   /* rows below are acked */
+    atomic_uint_fast64_t shared_removed; /* rows below are removed */
+    atomic_int_fast64_t removed_ms;      /* when rows were last removed */
 };
 
 eoc__relay_t *eoc__relay_create(eoc__store_t *store, const eoc_conf_t *conf, const eoc_log_t *log,
@@ -177,6 +181,7 @@ static size_t ring_advance(eoc__relay_t *r)
     }
     if (!r->count)
         r->acked_below = r->next_seq;
+    atomic_store(&r->shared_acked, r->acked_below);
     return n;
 }
 
@@ -318,12 +323,27 @@ static int produce_row(void *opaque, uint64_t seq, const eoc__outrow_t *row)
 /* Removes the acked prefix from the store. */
 static void remove_acked(eoc__relay_t *r)
 {
+    uint64_t shared = atomic_load(&r->shared_removed);
+    if (shared > r->removed_below)
+        r->removed_below = shared; /* the worker did it */
     if (r->acked_below <= r->removed_below)
         return;
     eoc__crash_point("relay.acked");
     if (eoc__store_outbox_remove_below(r->store, r->acked_below) == EOC_OK)
-        r->removed_below = r->acked_below;
-    r->last_remove_ms = eoc__now_ms();
+        eoc__relay_removed(r, r->acked_below);
+}
+
+uint64_t eoc__relay_acked(eoc__relay_t *r)
+{
+    return atomic_load(&r->shared_acked);
+}
+
+void eoc__relay_removed(eoc__relay_t *r, uint64_t below)
+{
+    uint64_t cur = atomic_load(&r->shared_removed);
+    while (cur < below && !atomic_compare_exchange_weak(&r->shared_removed, &cur, below))
+        ;
+    atomic_store(&r->removed_ms, eoc__now_ms());
 }
 
 /* The first row's seq (rows below it are gone), or next if empty. */
@@ -365,7 +385,10 @@ static int pass(eoc__relay_t *r, int64_t commit_ms)
         idle(r, (int)r->backoff_ms);
         return 0;
     }
-    if (eoc__now_ms() - r->last_remove_ms >= commit_ms || (!r->count && !produced)) {
+    /* The worker removes acked rows with its batches; the relay does it
+     * itself when nobody did for relay.commit.ms (an idle worker, a
+     * standalone relay) or when it has nothing else to do. */
+    if (eoc__now_ms() - atomic_load(&r->removed_ms) >= commit_ms || (!r->count && !produced)) {
         if (r->acked_below > r->removed_below)
             r->backoff_ms = 0;
         remove_acked(r);

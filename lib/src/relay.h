@@ -40,6 +40,14 @@ void eoc__relay_wake(eoc__relay_t *r);
 /** Asks the loop to drain and return. Async-signal-safe. */
 void eoc__relay_stop(eoc__relay_t *r);
 
+/** Rows below the returned seq are acked by the broker (0 when this relay
+ *  does not own the outbox). Any thread. */
+uint64_t eoc__relay_acked(eoc__relay_t *r);
+
+/** Someone (the worker, in a committed batch) removed the rows below
+ *  `below`. Any thread. */
+void eoc__relay_removed(eoc__relay_t *r, uint64_t below);
+
 typedef struct eoc__relay_stats {
     uint64_t published;
     uint64_t errors;

@@ -872,17 +872,13 @@ eoc_err_t eoc__store_outbox_info(eoc__store_t *s, uint64_t *rows, int64_t *oldes
     return err;
 }
 
-eoc_err_t eoc__store_outbox_remove_below(eoc__store_t *s, uint64_t upto)
+/* Deletes outbox rows with seq < upto through `txn`; an LMDB code. */
+static int outbox_delete_below(eoc__store_t *s, MDB_txn *txn, uint64_t upto)
 {
-    MDB_txn *txn;
     MDB_cursor *c;
-    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    int rc = mdb_cursor_open(txn, s->outbox, &c);
     if (rc)
-        return mdb_fail(s, rc, "begin");
-    if ((rc = mdb_cursor_open(txn, s->outbox, &c))) {
-        mdb_txn_abort(txn);
-        return mdb_fail(s, rc, "outbox cursor");
-    }
+        return rc;
     MDB_val k, d;
     for (rc = mdb_cursor_get(c, &k, &d, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(c, &k, &d, MDB_NEXT)) {
@@ -892,13 +888,30 @@ eoc_err_t eoc__store_outbox_remove_below(eoc__store_t *s, uint64_t upto)
             break;
     }
     mdb_cursor_close(c);
-    if (rc && rc != MDB_NOTFOUND) {
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+eoc_err_t eoc__store_outbox_remove_below(eoc__store_t *s, uint64_t upto)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc)
+        return mdb_fail(s, rc, "begin");
+    if ((rc = outbox_delete_below(s, txn, upto))) {
         mdb_txn_abort(txn);
         return mdb_fail(s, rc, "outbox delete");
     }
     if ((rc = mdb_txn_commit(txn)))
         return mdb_fail(s, rc, "outbox delete commit");
     return EOC_OK;
+}
+
+eoc_err_t eoc__store_outbox_remove_in_batch(eoc__store_t *s, uint64_t upto)
+{
+    if (!s->batch || s->rec)
+        return EOC_ERR_STATE;
+    int rc = outbox_delete_below(s, s->batch, upto);
+    return rc ? mdb_fail(s, rc, "outbox delete") : EOC_OK;
 }
 
 /* ------------------------------------------------------------------ */

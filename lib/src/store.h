@@ -125,6 +125,10 @@ eoc_err_t eoc__store_outbox_info(eoc__store_t *s, uint64_t *rows, int64_t *oldes
 /** Deletes outbox rows with seq < upto in one durable transaction. */
 eoc_err_t eoc__store_outbox_remove_below(eoc__store_t *s, uint64_t upto);
 
+/** The same inside the open batch (outside any record): the relay's
+ *  removals ride on the worker's commits instead of fsyncs of their own. */
+eoc_err_t eoc__store_outbox_remove_in_batch(eoc__store_t *s, uint64_t upto);
+
 /**
  * Retention (on the batch's thread, between batches: it updates the
  * in-memory index): removes inbox entries below each partition's committed offset

@@ -92,6 +92,7 @@ struct eoc_worker {
     int64_t first_ms;    /* when the first message was buffered */
     int isolate_all;     /* too many reruns: isolate every record */
     int failures;        /* consecutive failed batches */
+    uint64_t removed_below; /* outbox rows below were removed by our batches */
 
     eoc__ptab_t ptab; /* partitions seen, with per-partition counters */
     eoc__worker_counters_t c;
@@ -535,6 +536,12 @@ static eoc_err_t apply_pass(eoc_worker_t *w, int crashed, int *rerun)
             return EOC_OK;
         }
     }
+    /* Rows the relay has delivered leave the outbox with this commit. */
+    uint64_t acked = w->relay ? eoc__relay_acked(w->relay) : 0;
+    if (err == EOC_OK && acked > w->removed_below) {
+        eoc__crash_point("relay.acked");
+        err = eoc__store_outbox_remove_in_batch(w->store, acked);
+    }
     if (err != EOC_OK) {
         eoc__store_abort(w->store);
         return err;
@@ -544,6 +551,10 @@ static eoc_err_t apply_pass(eoc_worker_t *w, int crashed, int *rerun)
     clock_gettime(CLOCK_MONOTONIC, &a);
     if ((err = eoc__store_commit(w->store)) != EOC_OK)
         return err;
+    if (acked > w->removed_below) {
+        w->removed_below = acked;
+        eoc__relay_removed(w->relay, acked);
+    }
     clock_gettime(CLOCK_MONOTONIC, &b);
     eoc__histo_add(&w->commit_latency,
                    (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9);
