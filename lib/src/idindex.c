@@ -72,12 +72,9 @@ static void place(struct slot *slots, size_t cap, uint64_t hash, uint64_t seq)
     slots[i].seq = seq;
 }
 
-static int grow(eoc__idindex_t *ix)
+/* Rehashes into `cap` slots, dropping tombstones. */
+static int rehash(eoc__idindex_t *ix, size_t cap)
 {
-    size_t cap = ix->cap;
-    /* Only grow when live entries need it; otherwise rehash to drop tombstones. */
-    if (ix->live * 2 >= cap)
-        cap *= 2;
     struct slot *slots = calloc(cap, sizeof(*slots));
     if (!slots)
         return -1;
@@ -91,6 +88,20 @@ static int grow(eoc__idindex_t *ix)
     ix->cap = cap;
     ix->used = ix->live;
     return 0;
+}
+
+static int grow(eoc__idindex_t *ix)
+{
+    /* Only grow when live entries need it; otherwise rehash to drop tombstones. */
+    return rehash(ix, ix->live * 2 >= ix->cap ? ix->cap * 2 : ix->cap);
+}
+
+int eoc__idindex_reserve(eoc__idindex_t *ix, size_t n)
+{
+    size_t cap = ix->cap;
+    while ((n + 1) * 10 > cap * 7)
+        cap *= 2;
+    return cap == ix->cap ? 0 : rehash(ix, cap);
 }
 
 int eoc__idindex_insert(eoc__idindex_t *ix, uint64_t hash, uint64_t seq)

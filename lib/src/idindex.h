@@ -20,6 +20,10 @@ typedef struct eoc__idindex eoc__idindex_t;
 eoc__idindex_t *eoc__idindex_new(void);
 void eoc__idindex_free(eoc__idindex_t *ix);
 
+/** Grows the table to hold n entries without rehashing on the way;
+ *  0, or -1 on out of memory (the index is unchanged). */
+int eoc__idindex_reserve(eoc__idindex_t *ix, size_t n);
+
 /** Adds (hash, seq). Returns 0, or -1 on out of memory (index unchanged). */
 int eoc__idindex_insert(eoc__idindex_t *ix, uint64_t hash, uint64_t seq);
 

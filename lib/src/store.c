@@ -318,7 +318,10 @@ eoc_err_t eoc__store_open(const char *dir, uint64_t map_size, int flags, const e
             set_errstr(errstr, errstr_size, "out of memory");
             goto fail;
         }
+        MDB_stat st;
         if ((rc = meta_u64(txn, s->meta, META_INBOX_NEXT, &next)) ||
+            (rc = mdb_stat(txn, s->inbox, &st)) ||
+            (rc = eoc__idindex_reserve(s->idx, st.ms_entries) ? ENOMEM : 0) ||
             (rc = index_range(s, txn, 0, next))) {
             set_errstr(errstr, errstr_size, "%s: loading inbox: %s", dir, mdb_strerror(rc));
             err = eoc__err_from_mdb(rc);

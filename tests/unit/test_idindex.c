@@ -188,6 +188,27 @@ static void growth_keeps_every_entry(void **state)
     }
 }
 
+static void a_reserved_index_keeps_what_it_held_and_finds_everything_added_after(void **state)
+{
+    eoc__idindex_t *ix = *state;
+    unsigned seed = test_seed("a_reserved_index_keeps_what_it_held");
+    const size_t before = 100, n = 100000;
+    for (size_t i = 0; i < before; i++)
+        assert_int_equal(eoc__idindex_insert(ix, rand64(), i), 0);
+    eoc__idindex_remove(ix, 7, 7); /* absent: nothing changes */
+    assert_int_equal(eoc__idindex_reserve(ix, n), 0);
+    assert_int_equal(eoc__idindex_reserve(ix, 10), 0); /* never shrinks */
+    for (size_t i = before; i < n; i++)
+        assert_int_equal(eoc__idindex_insert(ix, rand64(), i), 0);
+    assert_int_equal(eoc__idindex_count(ix), n);
+    srand(seed);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t h = rand64();
+        if (occurrences(ix, h, i, NULL) != 1)
+            fail_msg("entry %zu (hash %016llx) lost", i, (unsigned long long)h);
+    }
+}
+
 static void churn_of_inserts_and_removes_never_loses_a_live_entry(void **state)
 {
     eoc__idindex_t *ix = *state;
@@ -273,6 +294,7 @@ int main(void)
         IX_TEST(hashes_sharing_a_home_slot_only_list_their_own_seqs),
         IX_TEST(removing_the_middle_of_a_probe_chain_keeps_the_entries_after_it),
         IX_TEST(growth_keeps_every_entry),
+        IX_TEST(a_reserved_index_keeps_what_it_held_and_finds_everything_added_after),
         IX_TEST(churn_of_inserts_and_removes_never_loses_a_live_entry),
         IX_TEST(the_id_hash_is_deterministic_and_depends_on_bytes_and_seed),
     };
