@@ -682,7 +682,9 @@ eoc_err_t eoc__store_offset_get(eoc__store_t *s, const char *topic, int32_t part
 /* inbox                                                               */
 /* ------------------------------------------------------------------ */
 
-static int stage(eoc__store_t *s, uint64_t hash, uint64_t seq)
+/* Appends (hash, seq) to s->staged: a batch's index insertions (undone
+ * if it aborts) or, between batches, a prune's pending removals. */
+static int staged_push(eoc__store_t *s, uint64_t hash, uint64_t seq)
 {
     if (s->nstaged == s->capstaged) {
         size_t cap = s->capstaged ? s->capstaged * 2 : 1024;
@@ -692,9 +694,18 @@ static int stage(eoc__store_t *s, uint64_t hash, uint64_t seq)
         s->staged = p;
         s->capstaged = cap;
     }
-    if (eoc__idindex_insert(s->idx, hash, seq) != 0)
-        return ENOMEM;
     s->staged[s->nstaged++] = (struct staged){hash, seq};
+    return 0;
+}
+
+static int stage(eoc__store_t *s, uint64_t hash, uint64_t seq)
+{
+    if (staged_push(s, hash, seq) != 0)
+        return ENOMEM;
+    if (eoc__idindex_insert(s->idx, hash, seq) != 0) {
+        s->nstaged--;
+        return ENOMEM;
+    }
     return 0;
 }
 
@@ -993,24 +1004,6 @@ eoc_err_t eoc__store_meta_put(eoc__store_t *s, const char *name, const void *buf
 /* retention                                                           */
 /* ------------------------------------------------------------------ */
 
-/* Queues an index entry of a pruned row in s->staged (unused between
- * batches); eoc__store_prune drops the queue from the index only once the
- * deletion is committed, so a failed prune never makes a committed ID
- * look new. */
-static int defer_unindex(eoc__store_t *s, uint64_t hash, uint64_t seq)
-{
-    if (s->nstaged == s->capstaged) {
-        size_t cap = s->capstaged ? s->capstaged * 2 : 1024;
-        struct staged *p = realloc(s->staged, cap * sizeof(*p));
-        if (!p)
-            return ENOMEM;
-        s->staged = p;
-        s->capstaged = cap;
-    }
-    s->staged[s->nstaged++] = (struct staged){hash, seq};
-    return 0;
-}
-
 /* Prunes one partition's entries below `limit` (and older than `before`
  * when before > 0); returns an LMDB code. */
 static int prune_tp(eoc__store_t *s, MDB_txn *txn, uint32_t tp_id, int64_t limit, int64_t before,
@@ -1042,8 +1035,10 @@ static int prune_tp(eoc__store_t *s, MDB_txn *txn, uint32_t tp_id, int64_t limit
             const char *id;
             size_t id_len;
             uint32_t tpid;
+            /* dropped from the index only once the deletion commits, so a
+             * failed prune never makes a committed ID look new */
             if (decode_inbox(&ld, &e, &id, &id_len, &tpid) == 0 &&
-                (rc = defer_unindex(s, eoc__hash64(id, id_len, 0), eoc__be64_get(sk))))
+                (rc = staged_push(s, eoc__hash64(id, id_len, 0), eoc__be64_get(sk))))
                 break;
         }
         if ((rc == 0 && (rc = mdb_del(txn, s->inbox, &lk, NULL))) ||
