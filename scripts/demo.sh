@@ -33,35 +33,15 @@ GEN=build/tests/e2e/eoc-ledger-gen
 CHECK=build/tests/e2e/eoc-check
 LEDGER=build/consumers/eoc-ledger
 
-KAFKA_PID=
-WORKER_PID=
+DATA=$RUN/data
+SEED=${EOC_DEMO_SEED:-}
+DUP_RATIO=0.10
+MALFORMED=12
 
-say() {
-    printf 'demo: %s\n' "$*"
-}
-
-die() {
-    printf 'demo: FAILED: %s\n' "$*" >&2
-    exit 1
-}
-
-now_ms() {
-    echo $(($(date +%s%N) / 1000000))
-}
-
-# Stops a process we started: SIGTERM, then SIGKILL after $2 seconds.
-stop_pid() {
-    pid=$1
-    kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    i=0
-    while kill -0 "$pid" 2>/dev/null && [ "$i" -lt $(($2 * 10)) ]; do
-        sleep 0.1
-        i=$((i + 1))
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
+# say, die, now_ms, stop_pid, start_kafka_dev, produce, start_worker,
+# worker_alive, poll_progress, final_check, compare_balances, print_counts
+LJ_NAME=demo
+. scripts/lib/ledger-job.sh
 
 cleanup() {
     [ -z "$WORKER_PID" ] || stop_pid "$WORKER_PID" 15
@@ -69,29 +49,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-start_worker() {
-    "$LEDGER" --brokers "$BROKERS" --group "$GROUP" --input "$IN" --output "$OUT" \
-        --dlq "$DLQ" --data "$RUN/data" \
-        --set kafka.session.timeout.ms=6000 \
-        --set kafka.heartbeat.interval.ms=500 >>"$RUN/worker.log" 2>&1 &
-    WORKER_PID=$!
-}
-
-# Polls the store: sets N (records consumed, i.e. committed in LMDB) and
-# returns 0 when everything is consumed and the outbox is empty.
-poll_progress() {
-    st=0
-    "$CHECK" --progress --brokers "$BROKERS" --input "$IN" --data "$RUN/data" \
-        >"$RUN/progress.out" 2>&1 || st=$?
-    N=$(sed -n 's/^progress: consumed \([0-9]*\) .*/\1/p' "$RUN/progress.out")
-    N=${N:-0}
-    return "$st"
-}
-
-worker_alive() {
-    kill -0 "$WORKER_PID" 2>/dev/null || die "eoc-ledger exited; see $RUN/worker.log"
-}
 
 # --- set-up and build --------------------------------------------------------
 scripts/setup.sh
@@ -103,24 +60,11 @@ rm -rf "$RUN"
 mkdir -p "$RUN"
 
 # --- the development Kafka ---------------------------------------------------
-"$KAFKA_DEV" --topic "$IN:16" --topic "$OUT:16" --topic "$DLQ:1" \
-    --bootstrap-file "$RUN/bootstrap" --control "$RUN/kafka.sock" --quiet \
-    </dev/null >"$RUN/kafka.out" 2>"$RUN/kafka.log" &
-KAFKA_PID=$!
-i=0
-while [ ! -s "$RUN/bootstrap" ]; do
-    kill -0 "$KAFKA_PID" 2>/dev/null || die "eoc-kafka-dev exited; see $RUN/kafka.log"
-    [ "$i" -lt 100 ] || die "eoc-kafka-dev did not start"
-    sleep 0.1
-    i=$((i + 1))
-done
-BROKERS=$(cat "$RUN/bootstrap")
+start_kafka_dev "$IN:16" "$OUT:16" "$DLQ:1"
 say "development Kafka at $BROKERS (topics $IN:16, $OUT:16, $DLQ:1)"
 
 # --- the workload ------------------------------------------------------------
-"$GEN" --brokers "$BROKERS" --topic "$IN" --count "$COUNT" --dup-ratio 0.10 --malformed 12 \
-    --expect "$RUN/expect.json" ${EOC_DEMO_SEED:+--seed "$EOC_DEMO_SEED"} \
-    >"$RUN/gen.out" 2>"$RUN/gen.log" || die "eoc-ledger-gen failed: $(cat "$RUN/gen.log")"
+produce "$COUNT"
 say "produced $(cat "$RUN/gen.out")"
 
 # --- run, SIGKILL part-way, restart ------------------------------------------
@@ -173,41 +117,13 @@ retention=$("$KAFKA_DEV" --send "$RUN/kafka.sock" retention) || true
 [ "$retention" = "ok" ] || die "the development Kafka dropped records: $retention"
 
 # --- the proof ---------------------------------------------------------------
-set +e
-"$CHECK" --brokers "$BROKERS" --input "$IN" --output "$OUT" --dlq "$DLQ" --group "$GROUP" \
-    --data "$RUN/data" --expect "$RUN/expect.json" --finished >"$RUN/check.out" 2>&1
-check_rc=$?
-set -e
-verdict=$(grep '^verdict:' "$RUN/check.out" || true)
-[ -n "$verdict" ] || die "eoc-check failed: $(cat "$RUN/check.out")"
-
-# Counts from the checker's verdict line: "... (records N, applied N, ...".
-count_of() {
-    printf '%s\n' "$verdict" | sed -n "s/.*[(,] *$1 \([0-9]*\).*/\1/p"
-}
-expect_of() {
-    sed -n "s/.*\"$1\": \([0-9]*\).*/\1/p" "$RUN/expect.json" | head -n 1
-}
-
+final_check --finished
 # An independent second look: the worker's own balance listing against
-# the generator's sums (both "account balance" lines, sorted).
-sed -n 's/^  "\([^"]*\)": \(-\{0,1\}[0-9]*\),\{0,1\}$/\1 \2/p' "$RUN/expect.json" |
-    LC_ALL=C sort >"$RUN/balances.expected"
-"$LEDGER" --data "$RUN/data" --balances | LC_ALL=C sort >"$RUN/balances.actual"
-accounts=$(wc -l <"$RUN/balances.expected")
-if cmp -s "$RUN/balances.expected" "$RUN/balances.actual"; then
-    balances="all $accounts account balances equal the generator's sums"
-else
-    balances="BALANCES DIFFER from the generator's sums (diff $RUN/balances.expected $RUN/balances.actual)"
-    check_rc=1
-fi
+# the generator's sums.
+compare_balances
 
-records=$(count_of records)
 echo
-echo "records read              $records (produced: $(expect_of records))"
-echo "unique transfers applied  $(count_of applied) (generator: $(expect_of unique))"
-echo "duplicates skipped        $(count_of duplicates) (generator: $(expect_of duplicates))"
-echo "dead letters              $(count_of 'dead letters') (generator: $(expect_of malformed) malformed)"
+print_counts
 secs() {
     printf '%d.%02d s' $(($1 / 1000)) $(($1 % 1000 / 10))
 }
