@@ -720,7 +720,7 @@ static int start_cluster(struct server *srv, char *const *topic_specs, size_t to
 {
     struct strbuf err = {0};
     char name[256];
-    int partitions;
+    int partitions = 0;
 
     srv->host = new_handle(srv, RD_KAFKA_PRODUCER, NULL, log_host_line, errstr, errstr_size);
     if (!srv->host)
