@@ -9,7 +9,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "devkafka.h"
+#include "testutil.h"
 #include "metrics.h"
 
 #include <eoc/eoc.h>
@@ -27,44 +27,24 @@
 
 #define DEADLINE_MS 30000
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* ---- fixture: a development Kafka and a data directory per test ---- */
 
 struct fx {
-    devkafka_t *dk;
+    tu_fixture_t *t;
     const char *bs;
-    char dir[64];
+    const char *dir;
 };
 
 static int fx_setup(void **state)
 {
     static const char *const topics[] = {"in:2", "out:1", "dlq:1", NULL};
     struct fx *f = calloc(1, sizeof(*f));
-    char err[256];
-    if (!f)
-        return -1;
-    f->dk = devkafka_start(devkafka_exe_from_env(), 1, topics, err, sizeof(err));
-    if (!f->dk) {
-        fprintf(stderr, "devkafka: %s\n", err);
+    if (!f || !(f->t = tu_fixture_new(topics))) {
         free(f);
         return -1;
     }
-    f->bs = devkafka_bootstraps(f->dk);
-    snprintf(f->dir, sizeof(f->dir), "/tmp/eoc-metrics-XXXXXX");
-    if (!mkdtemp(f->dir))
-        return -1;
+    f->bs = f->t->bs;
+    f->dir = f->t->dir;
     *state = f;
     return 0;
 }
@@ -72,12 +52,9 @@ static int fx_setup(void **state)
 static int fx_teardown(void **state)
 {
     struct fx *f = *state;
-    devkafka_stop(f->dk);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-    int rc = system(cmd);
+    int rc = tu_fixture_free(f->t);
     free(f);
-    return rc == 0 ? 0 : -1;
+    return rc;
 }
 
 /* A conf for the fixture; extra key/value pairs follow, NULL-terminated. */
@@ -174,14 +151,14 @@ static void run_stop(struct run *r)
 
 static void wait_for_records(eoc_worker_t *w, uint64_t n)
 {
-    int64_t deadline = now_ms() + DEADLINE_MS;
+    int64_t deadline = tu_now_ms() + DEADLINE_MS;
     eoc_stats_t st;
     do {
         eoc_worker_stats(w, &st);
         if (st.applied + st.duplicates >= n && st.batches > 0)
             return;
-        sleep_ms(20);
-    } while (now_ms() < deadline);
+        tu_sleep_ms(20);
+    } while (tu_now_ms() < deadline);
     fail_msg("only %llu of %llu records handled in time",
              (unsigned long long)(st.applied + st.duplicates), (unsigned long long)n);
 }
@@ -242,17 +219,17 @@ static double sample(const char *body, const char *series)
 /* Fetches /metrics until `series` has `want`, or fails at the deadline. */
 static char *metrics_when(int port, const char *series, double want)
 {
-    int64_t deadline = now_ms() + DEADLINE_MS;
+    int64_t deadline = tu_now_ms() + DEADLINE_MS;
     for (;;) {
         struct http h;
         http("GET", port, "/metrics", &h);
         assert_int_equal(h.status, 200);
         if (sample(h.body, series) == want)
             return h.body;
-        if (now_ms() > deadline)
+        if (tu_now_ms() > deadline)
             fail_msg("%s never became %g; last /metrics:\n%s", series, want, h.body);
         free(h.body);
-        sleep_ms(50);
+        tu_sleep_ms(50);
     }
 }
 
@@ -373,12 +350,12 @@ static void retire(eoc_worker_t *w)
 {
     struct run r = {.w = w};
     assert_int_equal(pthread_create(&r.t, NULL, run_main, &r), 0);
-    int64_t deadline = now_ms() + DEADLINE_MS;
+    int64_t deadline = tu_now_ms() + DEADLINE_MS;
     eoc_stats_t st;
     do {
-        sleep_ms(20);
+        tu_sleep_ms(20);
         eoc_worker_stats(w, &st);
-    } while (st.rebalances == 0 && now_ms() < deadline);
+    } while (st.rebalances == 0 && tu_now_ms() < deadline);
     eoc_worker_stop(w);
     assert_int_equal(pthread_join(r.t, NULL), 0);
     assert_int_equal(r.rc, EOC_OK);

@@ -9,8 +9,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "devkafka.h"
 #include "kclient.h"
+#include "testutil.h"
 
 #include <eoc/eoc.h>
 
@@ -25,39 +25,22 @@
 
 #define DEADLINE_MS 60000
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 struct fx {
-    devkafka_t *dk;
+    tu_fixture_t *t;
     const char *bs;
-    char dir[64];
+    const char *dir;
 };
 
 static int fx_setup(void **state)
 {
     static const char *const topics[] = {"in:2", "out:2", "dlq:1", NULL};
     struct fx *f = calloc(1, sizeof(*f));
-    char err[256];
-    if (!(f->dk = devkafka_start(devkafka_exe_from_env(), 1, topics, err, sizeof(err)))) {
-        fprintf(stderr, "devkafka: %s\n", err);
+    if (!f || !(f->t = tu_fixture_new(topics))) {
         free(f);
         return -1;
     }
-    f->bs = devkafka_bootstraps(f->dk);
-    snprintf(f->dir, sizeof(f->dir), "/tmp/eoc-ops-XXXXXX");
-    if (!mkdtemp(f->dir))
-        return -1;
+    f->bs = f->t->bs;
+    f->dir = f->t->dir;
     *state = f;
     return 0;
 }
@@ -65,12 +48,9 @@ static int fx_setup(void **state)
 static int fx_teardown(void **state)
 {
     struct fx *f = *state;
-    devkafka_stop(f->dk);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-    int rc = system(cmd);
+    int rc = tu_fixture_free(f->t);
     free(f);
-    return rc == 0 ? 0 : -1;
+    return rc;
 }
 
 /* ---- a worker in a thread ---- */
@@ -94,20 +74,7 @@ static eoc_result_t handler(eoc_txn_t *txn, const eoc_record_t *rec, void *opaqu
     return eoc_emit(txn, &out) == EOC_OK ? EOC_HANDLER_OK : EOC_HANDLER_FAIL;
 }
 
-struct run {
-    eoc_worker_t *w;
-    pthread_t t;
-    eoc_err_t rc;
-};
-
-static void *run_main(void *arg)
-{
-    struct run *r = arg;
-    r->rc = eoc_worker_run(r->w);
-    return NULL;
-}
-
-static void run_start(struct run *r, const struct fx *f, struct app *a, const char *extra_key,
+static void run_start(tu_worker_t *r, const struct fx *f, struct app *a, const char *extra_key,
                       const char *extra_value)
 {
     char err[512];
@@ -121,34 +88,12 @@ static void run_start(struct run *r, const struct fx *f, struct app *a, const ch
         assert_int_equal(eoc_conf_set(c, kv[i][0], kv[i][1], err, sizeof(err)), EOC_OK);
     if (extra_key)
         assert_int_equal(eoc_conf_set(c, extra_key, extra_value, err, sizeof(err)), EOC_OK);
-    if (!(r->w = eoc_worker_new(c, handler, a, err, sizeof(err))))
-        fail_msg("eoc_worker_new: %s", err);
-    assert_int_equal(pthread_create(&r->t, NULL, run_main, r), 0);
+    tu_worker_start(r, c, handler, a);
 }
 
-/* Waits until `n` records got a disposition and the outbox is empty. */
-static void run_wait(struct run *r, uint64_t n)
+static void run_stop(tu_worker_t *r, eoc_stats_t *s)
 {
-    int64_t deadline = now_ms() + DEADLINE_MS;
-    eoc_stats_t s;
-    do {
-        sleep_ms(50);
-        eoc_worker_stats(r->w, &s);
-        if (s.applied + s.duplicates + s.dead_letters >= n && s.outbox_backlog == 0)
-            return;
-    } while (now_ms() < deadline);
-    fail_msg("worker stuck: consumed %llu applied %llu dups %llu dead %llu",
-             (unsigned long long)s.consumed, (unsigned long long)s.applied,
-             (unsigned long long)s.duplicates, (unsigned long long)s.dead_letters);
-}
-
-static void run_stop(struct run *r, eoc_stats_t *s)
-{
-    eoc_worker_stop(r->w);
-    pthread_join(r->t, NULL);
-    eoc_worker_stats(r->w, s);
-    eoc_worker_destroy(r->w);
-    assert_int_equal(r->rc, EOC_OK);
+    assert_int_equal(tu_worker_stop(r, s), EOC_OK);
 }
 
 static void produce(const struct fx *f, int32_t partition, const char *prefix, int from, int to,
@@ -204,10 +149,10 @@ static void replay_to_the_beginning_reapplies_nothing_and_counts_duplicates(void
     struct app a = {0};
     produce(f, 0, "a", 0, 30, "v");
     produce(f, 1, "b", 0, 20, "v");
-    struct run r;
+    tu_worker_t r;
     eoc_stats_t s;
     run_start(&r, f, &a, NULL, NULL);
-    run_wait(&r, 50);
+    tu_worker_wait(&r, 50);
 
     /* Refused while the worker runs. */
     char out[8192];
@@ -226,7 +171,7 @@ static void replay_to_the_beginning_reapplies_nothing_and_counts_duplicates(void
     assert_int_equal(eoc_tool(out, sizeof(out), args), 0);
 
     run_start(&r, f, &a, NULL, NULL);
-    run_wait(&r, 50);
+    tu_worker_wait(&r, 50);
     const char *watch[] = {"watch", f->dir, "--brokers", f->bs, "--until-caught-up",
                            "--timeout-ms", "30000", NULL};
     assert_int_equal(eoc_tool(out, sizeof(out), watch), 0);
@@ -247,16 +192,16 @@ static void replay_to_an_offset_and_to_a_time_rereads_only_that_suffix(void **st
     struct fx *f = *state;
     struct app a = {0};
     produce(f, 0, "c", 0, 10, "v");
-    sleep_ms(1200);
+    tu_sleep_ms(1200);
     char iso[64];
     time_t t = time(NULL);
     strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
-    sleep_ms(1200);
+    tu_sleep_ms(1200);
     produce(f, 0, "c", 10, 16, "v");
-    struct run r;
+    tu_worker_t r;
     eoc_stats_t s;
     run_start(&r, f, &a, NULL, NULL);
-    run_wait(&r, 16);
+    tu_worker_wait(&r, 16);
     run_stop(&r, &s);
 
     char out[8192];
@@ -265,7 +210,7 @@ static void replay_to_an_offset_and_to_a_time_rereads_only_that_suffix(void **st
     assert_int_equal(eoc_tool(out, sizeof(out), to_off), 0);
     assert_non_null(strstr(out, "in[0]: store 16 -> 12: 4 record(s)"));
     run_start(&r, f, &a, NULL, NULL);
-    run_wait(&r, 4);
+    tu_worker_wait(&r, 4);
     run_stop(&r, &s);
     assert_int_equal(s.duplicates, 4);
     assert_int_equal(s.applied, 0);
@@ -275,7 +220,7 @@ static void replay_to_an_offset_and_to_a_time_rereads_only_that_suffix(void **st
     assert_int_equal(eoc_tool(out, sizeof(out), to_time), 0);
     assert_non_null(strstr(out, "in[0]: store 16 -> 10: 6 record(s)"));
     run_start(&r, f, &a, NULL, NULL);
-    run_wait(&r, 6);
+    tu_worker_wait(&r, 6);
     run_stop(&r, &s);
     assert_int_equal(s.duplicates, 6);
     assert_int_equal(s.applied, 0);
@@ -287,10 +232,10 @@ static void a_resubmitted_dead_letter_is_applied_exactly_once(void **state)
     struct app a = {0};
     produce(f, 0, "ok", 0, 3, "good");
     produce(f, 0, "bad", 0, 2, "bad value");
-    struct run r;
+    tu_worker_t r;
     eoc_stats_t s;
     run_start(&r, f, &a, NULL, NULL);
-    run_wait(&r, 5);
+    tu_worker_wait(&r, 5);
     run_stop(&r, &s);
     assert_int_equal(s.applied, 3);
     assert_int_equal(s.dead_letters, 2);
@@ -309,7 +254,7 @@ static void a_resubmitted_dead_letter_is_applied_exactly_once(void **state)
     assert_int_equal(eoc_tool(out, sizeof(out), resub), 0);
     assert_int_equal(eoc_tool(out, sizeof(out), resub), 0);
     run_start(&r, f, &a, NULL, NULL);
-    run_wait(&r, 2);
+    tu_worker_wait(&r, 2);
     run_stop(&r, &s);
     assert_int_equal(s.applied, 1);    /* bad1, once */
     assert_int_equal(s.duplicates, 1); /* its second resubmission */
@@ -334,15 +279,15 @@ static void retention_prunes_only_below_the_committed_offset_and_behind_the_hori
     struct fx *f = *state;
     struct app a = {0};
     produce(f, 0, "r", 0, 50, "v");
-    struct run r;
+    tu_worker_t r;
     eoc_stats_t s;
     run_start(&r, f, &a, "inbox.retention.count", "5");
-    run_wait(&r, 50);
-    int64_t deadline = now_ms() + DEADLINE_MS;
+    tu_worker_wait(&r, 50);
+    int64_t deadline = tu_now_ms() + DEADLINE_MS;
     do {
-        sleep_ms(50);
+        tu_sleep_ms(50);
         eoc_worker_stats(r.w, &s);
-    } while (s.inbox_pruned < 45 && now_ms() < deadline);
+    } while (s.inbox_pruned < 45 && tu_now_ms() < deadline);
     run_stop(&r, &s);
     assert_int_equal(s.inbox_pruned, 45); /* offsets 0..44: more than 5 behind 50 */
 
@@ -358,7 +303,7 @@ static void retention_prunes_only_below_the_committed_offset_and_behind_the_hori
     produce(f, 0, "r", 48, 49, "v");
     produce(f, 0, "r", 3, 4, "v");
     run_start(&r, f, &a, "inbox.retention.count", "5");
-    run_wait(&r, 2);
+    tu_worker_wait(&r, 2);
     run_stop(&r, &s);
     assert_int_equal(s.duplicates, 1);
     assert_int_equal(s.applied, 1);

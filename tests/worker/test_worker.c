@@ -7,8 +7,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "devkafka.h"
 #include "kclient.h"
+#include "testutil.h"
 
 #include <eoc/eoc.h>
 
@@ -27,42 +27,22 @@ extern char **environ;
 
 #define DEADLINE_MS 60000
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-/* ---- fixture: a development Kafka and a data directory per test ---- */
-
 struct fx {
-    devkafka_t *dk;
+    tu_fixture_t *t;
     const char *bs;
-    char dir[64];
+    const char *dir;
 };
 
 static int fx_setup(void **state)
 {
     static const char *const topics[] = {"in:4", "out:4", "dlq:1", NULL};
     struct fx *f = calloc(1, sizeof(*f));
-    char err[256];
-    f->dk = devkafka_start(devkafka_exe_from_env(), 1, topics, err, sizeof(err));
-    if (!f->dk) {
-        fprintf(stderr, "devkafka: %s\n", err);
+    if (!f || !(f->t = tu_fixture_new(topics))) {
         free(f);
         return -1;
     }
-    f->bs = devkafka_bootstraps(f->dk);
-    snprintf(f->dir, sizeof(f->dir), "/tmp/eoc-worker-XXXXXX");
-    if (!mkdtemp(f->dir))
-        return -1;
+    f->bs = f->t->bs;
+    f->dir = f->t->dir;
     *state = f;
     return 0;
 }
@@ -70,13 +50,9 @@ static int fx_setup(void **state)
 static int fx_teardown(void **state)
 {
     struct fx *f = *state;
-    devkafka_stop(f->dk);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-    if (system(cmd) != 0)
-        return -1;
+    int rc = tu_fixture_free(f->t);
     free(f);
-    return 0;
+    return rc;
 }
 
 static eoc_conf_t *conf_for(const struct fx *f, const char *group, ...)
@@ -158,53 +134,22 @@ static eoc_result_t test_handler(eoc_txn_t *txn, const eoc_record_t *rec, void *
 }
 
 struct run {
-    eoc_worker_t *w;
-    pthread_t t;
-    eoc_err_t rc;
+    tu_worker_t tw;
 };
-
-static void *run_main(void *arg)
-{
-    struct run *r = arg;
-    r->rc = eoc_worker_run(r->w);
-    return NULL;
-}
 
 static void run_start(struct run *r, eoc_conf_t *conf, struct calls *c)
 {
-    char err[512];
-    r->w = eoc_worker_new(conf, test_handler, c, err, sizeof(err));
-    if (!r->w)
-        fail_msg("eoc_worker_new: %s", err);
-    assert_int_equal(pthread_create(&r->t, NULL, run_main, r), 0);
+    tu_worker_start(&r->tw, conf, test_handler, c);
 }
 
-/* Waits until the worker has given `n` records a disposition and its
- * outbox is empty. */
 static void run_wait(struct run *r, uint64_t n)
 {
-    int64_t deadline = now_ms() + DEADLINE_MS;
-    eoc_stats_t s;
-    do {
-        sleep_ms(50);
-        eoc_worker_stats(r->w, &s);
-        if (s.applied + s.duplicates + s.dead_letters + s.skipped >= n && s.outbox_backlog == 0)
-            return;
-    } while (now_ms() < deadline);
-    fail_msg("worker did not finish: consumed %llu applied %llu dups %llu dead %llu backlog %llu",
-             (unsigned long long)s.consumed, (unsigned long long)s.applied,
-             (unsigned long long)s.duplicates, (unsigned long long)s.dead_letters,
-             (unsigned long long)s.outbox_backlog);
+    tu_worker_wait(&r->tw, n);
 }
 
 static eoc_err_t run_stop(struct run *r, eoc_stats_t *stats)
 {
-    eoc_worker_stop(r->w);
-    pthread_join(r->t, NULL);
-    if (stats)
-        eoc_worker_stats(r->w, stats);
-    eoc_worker_destroy(r->w);
-    return r->rc;
+    return tu_worker_stop(&r->tw, stats);
 }
 
 /* Counts distinct message-ids in `out` and checks they are `<id>/0`. */
@@ -366,12 +311,12 @@ static void a_failed_commit_rewinds_and_after_a_restart_nothing_is_lost_or_doubl
     struct run r;
     char err[256];
     run_start(&r, conf_for(f, "g-mapfull", "store.map.size", "256KiB", NULL), &c);
-    pthread_join(r.t, NULL); /* stops by itself: map full is fatal after retries */
+    pthread_join(r.tw.t, NULL); /* stops by itself: map full is fatal after retries */
     eoc_stats_t s;
-    eoc_worker_stats(r.w, &s);
-    assert_int_equal(r.rc, EOC_ERR_MAP_FULL);
+    eoc_worker_stats(r.tw.w, &s);
+    assert_int_equal(r.tw.rc, EOC_ERR_MAP_FULL);
     assert_true(s.commit_failures >= 1);
-    eoc_worker_destroy(r.w);
+    eoc_worker_destroy(r.tw.w);
 
     /* Nothing of the failed batches was committed. */
     eoc_store_t *st = eoc_store_open_readonly(f->dir, err, sizeof(err));
@@ -404,12 +349,12 @@ static void stop_drains_the_outbox_before_returning(void **state)
     struct calls c = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0};
     struct run r;
     run_start(&r, conf_for(f, "g-drain", NULL), &c);
-    int64_t deadline = now_ms() + DEADLINE_MS;
+    int64_t deadline = tu_now_ms() + DEADLINE_MS;
     eoc_stats_t s;
     do { /* stop as soon as everything is applied, without waiting for the relay */
-        sleep_ms(5);
-        eoc_worker_stats(r.w, &s);
-    } while (s.applied < 200 && now_ms() < deadline);
+        tu_sleep_ms(5);
+        eoc_worker_stats(r.tw.w, &s);
+    } while (s.applied < 200 && tu_now_ms() < deadline);
     assert_int_equal(run_stop(&r, &s), EOC_OK);
     assert_int_equal(s.applied, 200);
 
@@ -469,20 +414,20 @@ static void two_workers_rebalancing_over_one_environment_apply_each_record_once(
     struct fx *f = *state;
     produce_n(f, "r", 0, 300, "v");
     pid_t a = spawn_stateful(f);
-    sleep_ms(1500);
+    tu_sleep_ms(1500);
     pid_t b = spawn_stateful(f); /* joins: partitions move between them */
     produce_n(f, "r", 300, 600, "v");
     produce_n(f, "r", 100, 200, "v"); /* re-sent duplicates */
-    sleep_ms(1500);
+    tu_sleep_ms(1500);
     kill(a, SIGTERM); /* leaves: its partitions move to b */
     int st;
     assert_int_equal(waitpid(a, &st, 0), a);
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     produce_n(f, "r", 600, 700, "v");
 
-    int64_t deadline = now_ms() + DEADLINE_MS;
-    while (stored_total(f) < 700 && now_ms() < deadline)
-        sleep_ms(200);
+    int64_t deadline = tu_now_ms() + DEADLINE_MS;
+    while (stored_total(f) < 700 && tu_now_ms() < deadline)
+        tu_sleep_ms(200);
     kill(b, SIGTERM);
     assert_int_equal(waitpid(b, &st, 0), b);
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
