@@ -23,6 +23,7 @@
 #define META_INBOX_NEXT "inbox.next"
 #define META_OUTBOX_NEXT "outbox.next"
 #define META_TP_NEXT "tp.next"
+#define META_INBOX_DEAD "inbox.dead" /* dead-lettered rows in the inbox log */
 #define META_TP_PREFIX "tp/"
 
 /* One known (topic, partition): its compact id for inbox position keys and
@@ -56,6 +57,7 @@ struct eoc_store {
     uint64_t inbox_next;  /* next inbox seq (batch view) */
     uint64_t outbox_next; /* next outbox seq (batch view) */
     uint64_t inbox_next0, outbox_next0; /* values at begin */
+    uint64_t dead_batch, dead_rec; /* DEAD inbox rows added by the batch / open record */
     struct staged *staged;
     size_t nstaged, capstaged, rec_mark;
     struct tp *tps;
@@ -405,6 +407,7 @@ eoc_err_t eoc__store_begin(eoc__store_t *s)
     if (s->inbox_next > s->idx_next)
         s->idx_next = s->inbox_next;
     s->inbox_next0 = s->inbox_next;
+    s->dead_batch = s->dead_rec = 0;
     s->outbox_next0 = s->outbox_next;
     s->nstaged = 0;
     return EOC_OK;
@@ -470,6 +473,9 @@ eoc_err_t eoc__store_commit(eoc__store_t *s)
         rc = put_meta_u64(s->batch, s->meta, META_INBOX_NEXT, s->inbox_next);
     if (!rc && s->outbox_next != s->outbox_next0)
         rc = put_meta_u64(s->batch, s->meta, META_OUTBOX_NEXT, s->outbox_next);
+    uint64_t dead;
+    if (!rc && s->dead_batch && !(rc = meta_u64(s->batch, s->meta, META_INBOX_DEAD, &dead)))
+        rc = put_meta_u64(s->batch, s->meta, META_INBOX_DEAD, dead + s->dead_batch);
     if (rc) {
         eoc_err_t err = mdb_fail(s, rc, "writing offsets");
         eoc__store_abort(s);
@@ -503,6 +509,7 @@ eoc_err_t eoc__store_rec_begin(eoc__store_t *s)
         return mdb_fail(s, rc, "record begin");
     }
     s->rec_mark = s->nstaged;
+    s->dead_rec = 0;
     return EOC_OK;
 }
 
@@ -520,6 +527,8 @@ eoc_err_t eoc__store_rec_commit(eoc__store_t *s)
     for (size_t i = 0; i < s->ntps; i++)
         if (s->tps[i].uncommitted == 2)
             s->tps[i].uncommitted = 1;
+    s->dead_batch += s->dead_rec;
+    s->dead_rec = 0;
     return EOC_OK;
 }
 
@@ -790,6 +799,8 @@ eoc_err_t eoc__store_inbox_add(eoc__store_t *s, const char *id, size_t id_len, c
     if ((rc = stage(s, eoc__hash64(id, id_len, 0), seq)))
         return mdb_fail(s, rc, "inbox index");
     s->inbox_next = seq + 1;
+    if (disposition == EOC__DISP_DEAD)
+        *(s->rec ? &s->dead_rec : &s->dead_batch) += 1;
     return EOC_OK;
 }
 
@@ -1007,7 +1018,7 @@ eoc_err_t eoc__store_meta_put(eoc__store_t *s, const char *name, const void *buf
 /* Prunes one partition's entries below `limit` (and older than `before`
  * when before > 0); returns an LMDB code. */
 static int prune_tp(eoc__store_t *s, MDB_txn *txn, uint32_t tp_id, int64_t limit, int64_t before,
-                    size_t max, uint64_t *pruned)
+                    size_t max, uint64_t *pruned, uint64_t *dead)
 {
     MDB_cursor *c;
     int rc = mdb_cursor_open(txn, s->inbox_pos, &c);
@@ -1030,15 +1041,15 @@ static int prune_tp(eoc__store_t *s, MDB_txn *txn, uint32_t tp_id, int64_t limit
         memcpy(sk, dp, 8);
         MDB_val lk = {8, sk}, ld;
         rc = mdb_get(txn, s->inbox, &lk, &ld);
-        if (rc == 0 && s->idx) {
-            eoc__inbox_entry_t e;
-            const char *id;
-            size_t id_len;
-            uint32_t tpid;
+        eoc__inbox_entry_t e;
+        const char *id;
+        size_t id_len;
+        uint32_t tpid;
+        if (rc == 0 && decode_inbox(&ld, &e, &id, &id_len, &tpid) == 0) {
+            *dead += e.disposition == EOC__DISP_DEAD;
             /* dropped from the index only once the deletion commits, so a
              * failed prune never makes a committed ID look new */
-            if (decode_inbox(&ld, &e, &id, &id_len, &tpid) == 0 &&
-                (rc = staged_push(s, eoc__hash64(id, id_len, 0), eoc__be64_get(sk))))
+            if (s->idx && (rc = staged_push(s, eoc__hash64(id, id_len, 0), eoc__be64_get(sk))))
                 break;
         }
         if ((rc == 0 && (rc = mdb_del(txn, s->inbox, &lk, NULL))) ||
@@ -1071,6 +1082,7 @@ eoc_err_t eoc__store_prune(eoc__store_t *s, int64_t age_ms, int64_t count, size_
         return mdb_fail(s, rc, "prune cursor");
     }
     int64_t before = age_ms > 0 ? eoc__now_ms() - age_ms : 0;
+    uint64_t dead = 0, dead_total;
     MDB_val k, d;
     for (rc = mdb_cursor_get(c, &k, &d, MDB_FIRST); rc == 0 && *pruned < max;
          rc = mdb_cursor_get(c, &k, &d, MDB_NEXT)) {
@@ -1083,12 +1095,16 @@ eoc_err_t eoc__store_prune(eoc__store_t *s, int64_t age_ms, int64_t count, size_
         /* Never at or above the committed offset: those can still arrive.
          * Either horizon qualifies an entry: first everything more than
          * `count` offsets behind, then what is older than the age horizon. */
-        if (count > 0 && (rc = prune_tp(s, txn, tp_id, committed - count, 0, max, pruned)))
+        if (count > 0 &&
+            (rc = prune_tp(s, txn, tp_id, committed - count, 0, max, pruned, &dead)))
             break;
-        if (age_ms > 0 && (rc = prune_tp(s, txn, tp_id, committed, before, max, pruned)))
+        if (age_ms > 0 && (rc = prune_tp(s, txn, tp_id, committed, before, max, pruned, &dead)))
             break;
     }
     mdb_cursor_close(c);
+    if ((!rc || rc == MDB_NOTFOUND) && dead &&
+        !(rc = meta_u64(txn, s->meta, META_INBOX_DEAD, &dead_total)))
+        rc = put_meta_u64(txn, s->meta, META_INBOX_DEAD, dead_total > dead ? dead_total - dead : 0);
     if (rc && rc != MDB_NOTFOUND) {
         mdb_txn_abort(txn);
         s->nstaged = 0;
@@ -1240,48 +1256,53 @@ eoc_err_t eoc_store_outbox_foreach(eoc_store_t *s, int (*cb)(void *opaque, const
     return err;
 }
 
-static int inbox_info_step(void *ctx, const MDB_val *k, const MDB_val *d)
-{
-    eoc_store_info_t *out = ctx;
-    (void)k;
-    eoc__inbox_entry_t e;
-    const char *id;
-    size_t id_len;
-    uint32_t tp_id;
-    if (decode_inbox(d, &e, &id, &id_len, &tp_id) != 0)
-        return 0;
-    if (!out->inbox_oldest_ms || e.time_ms < out->inbox_oldest_ms)
-        out->inbox_oldest_ms = e.time_ms;
-    if (e.disposition == EOC__DISP_DEAD)
-        out->inbox_dead_lettered++;
-    else
-        out->inbox_applied++;
-    return 0;
-}
-
+/* One read snapshot; constant time (counters in meta, the oldest entry is
+ * the log's first row), so tools may call it often. */
 eoc_err_t eoc_store_info(eoc_store_t *s, eoc_store_info_t *out)
 {
     memset(out, 0, sizeof(*out));
     MDB_txn *txn;
+    MDB_cursor *c;
     int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
     if (rc)
         return eoc__err_from_mdb(rc);
     MDB_stat st;
     uint64_t v = 0;
-    if (!mdb_stat(txn, s->inbox, &st))
+    if (!(rc = mdb_stat(txn, s->inbox, &st)))
         out->inbox_entries = st.ms_entries;
-    if (!mdb_stat(txn, s->outbox, &st))
+    if (!rc && !(rc = mdb_stat(txn, s->outbox, &st)))
         out->outbox_rows = st.ms_entries;
-    if (!mdb_stat(txn, s->state, &st))
+    if (!rc && !(rc = mdb_stat(txn, s->state, &st)))
         out->state_entries = st.ms_entries;
-    if (!meta_u64(txn, s->meta, META_SCHEMA, &v))
+    if (!rc && !(rc = meta_u64(txn, s->meta, META_SCHEMA, &v)))
         out->schema_version = (uint32_t)v;
+    if (!rc && !(rc = meta_u64(txn, s->meta, META_INBOX_DEAD, &v))) {
+        out->inbox_dead_lettered = v < out->inbox_entries ? v : out->inbox_entries;
+        out->inbox_applied = out->inbox_entries - out->inbox_dead_lettered;
+    }
+    MDB_val k, d;
+    eoc__inbox_entry_t e;
+    const char *id;
+    size_t id_len;
+    uint32_t tp_id;
+    if (!rc && !(rc = mdb_cursor_open(txn, s->inbox, &c))) {
+        if (!mdb_cursor_get(c, &k, &d, MDB_FIRST) &&
+            decode_inbox(&d, &e, &id, &id_len, &tp_id) == 0)
+            out->inbox_oldest_ms = e.time_ms;
+        mdb_cursor_close(c);
+    }
+    if (!rc && !(rc = mdb_cursor_open(txn, s->outbox, &c))) {
+        eoc__buf_t scratch = {0};
+        eoc__outrow_t row;
+        if (!mdb_cursor_get(c, &k, &d, MDB_FIRST) &&
+            eoc__outrow_decode(d.mv_data, d.mv_size, &row, &scratch) == 0)
+            out->outbox_oldest_ms = row.created_ms;
+        eoc__buf_free(&scratch);
+        mdb_cursor_close(c);
+    }
     mdb_txn_abort(txn);
     eoc__store_map_usage(s, &out->map_used, &out->map_size);
-    eoc_err_t err = ro_walk(s, s->inbox, NULL, inbox_info_step, out);
-    if (!err)
-        err = eoc__store_outbox_scan(s, 0, 1, first_created, &out->outbox_oldest_ms, NULL);
-    return err;
+    return rc ? eoc__err_from_mdb(rc) : EOC_OK;
 }
 
 struct eoc_store_admin {

@@ -712,6 +712,51 @@ static void an_id_is_a_duplicate_in_its_own_batch_and_in_later_batches(void **st
     eoc__store_abort(f->s);
 }
 
+static void info_counts_dispositions_through_rollbacks_and_pruning(void **state)
+{
+    struct fx *f = *state;
+    char err[256];
+    f->s = open_at(f->dir, 0, 0);
+    assert_int_equal(eoc__store_begin(f->s), EOC_OK);
+    assert_int_equal(eoc__store_inbox_add(f->s, "d0", 2, "in", 0, 0, 1, EOC__DISP_DEAD), EOC_OK);
+    record_id(f->s, "a1", "in", 0, 1);
+    assert_int_equal(eoc__store_rec_begin(f->s), EOC_OK); /* rolled back: not counted */
+    assert_int_equal(eoc__store_inbox_add(f->s, "d9", 2, "in", 0, 2, 1, EOC__DISP_DEAD), EOC_OK);
+    eoc__store_rec_abort(f->s);
+    assert_int_equal(eoc__store_rec_begin(f->s), EOC_OK);
+    assert_int_equal(eoc__store_inbox_add(f->s, "d2", 2, "in", 0, 2, 1, EOC__DISP_DEAD), EOC_OK);
+    assert_int_equal(eoc__store_rec_commit(f->s), EOC_OK);
+    record_id(f->s, "a3", "in", 0, 3);
+    assert_int_equal(eoc__store_offset_set(f->s, "in", 0, 4), EOC_OK);
+    assert_int_equal(eoc__store_commit(f->s), EOC_OK);
+
+    eoc_store_close(f->s); /* one handle per environment and process */
+    f->s = NULL;
+    eoc_store_t *ro = eoc_store_open_readonly(f->dir, err, sizeof(err));
+    assert_non_null(ro);
+    eoc_store_info_t info;
+    assert_int_equal(eoc_store_info(ro, &info), EOC_OK);
+    assert_int_equal(info.inbox_entries, 4);
+    assert_int_equal(info.inbox_dead_lettered, 2);
+    assert_int_equal(info.inbox_applied, 2);
+    assert_true(info.inbox_oldest_ms > 0);
+    eoc_store_close(ro);
+    f->s = open_at(f->dir, 0, 0);
+
+    uint64_t pruned;
+    assert_int_equal(eoc__store_prune(f->s, 0, 3, 100, &pruned), EOC_OK); /* offset 0 only */
+    assert_int_equal(pruned, 1);
+    eoc_store_close(f->s); /* one handle per environment and process */
+    f->s = NULL;
+    ro = eoc_store_open_readonly(f->dir, err, sizeof(err));
+    assert_non_null(ro);
+    assert_int_equal(eoc_store_info(ro, &info), EOC_OK);
+    assert_int_equal(info.inbox_entries, 3);
+    assert_int_equal(info.inbox_dead_lettered, 1);
+    assert_int_equal(info.inbox_applied, 2);
+    eoc_store_close(ro);
+}
+
 static void the_newest_disposition_of_an_id_decides_after_a_resubmission(void **state)
 {
     struct fx *f = *state;
@@ -1542,6 +1587,7 @@ int main(void)
         STORE_TEST(a_reopened_store_sees_the_last_commit_and_finds_ids_committed_before_it),
         STORE_TEST(an_id_is_a_duplicate_in_its_own_batch_and_in_later_batches),
         STORE_TEST(the_newest_disposition_of_an_id_decides_after_a_resubmission),
+        STORE_TEST(info_counts_dispositions_through_rollbacks_and_pruning),
         STORE_TEST(ids_committed_by_another_process_after_we_opened_are_found_at_our_next_begin),
         STORE_TEST(ids_committed_by_another_process_before_we_opened_are_found_after_open),
         STORE_TEST(an_id_pruned_by_another_process_is_not_found_through_our_stale_index),
