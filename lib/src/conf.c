@@ -120,7 +120,9 @@ static const conf_row_t conf_table[] = {
              "larger input records are dead-lettered (too_large)"),
     ROW_SIZE("output.max.bytes", "1000000", 1, GIB, "eoc_emit() refuses larger messages"),
     ROW_BOOL("relay.enable", "true", "run the outbox relay in the worker process"),
-    ROW_INT("relay.commit.ms", "20", 1, 60000, "how often delivered outbox rows are removed"),
+    ROW_INT("relay.commit.ms", "20", 1, 60000,
+            "longest wait of delivered outbox rows for removal (with the next batch, else by "
+            "the relay)"),
     ROW_INT("relay.flush.timeout.ms", "10000", 0, 3600000,
             "how long a stop waits for the outbox to drain"),
     ROW_INT("inbox.retention.ms", "0", 0, NO_MAX, "prune inbox entries older than this (0: keep)"),
