@@ -63,8 +63,10 @@ int main(int argc, char **argv)
     }
     char err[512];
     eoc_conf_t *conf = eoc_conf_new();
-    const char *kv[][2] = {{"kafka.bootstrap.servers", argv[1]}, {"input.topics", argv[2]},
-                           {"output.topic", argv[3]},            {"data.dir", argv[4]},
+    const char *kv[][2] = {{"kafka.bootstrap.servers", argv[1]},
+                           {"input.topics", argv[2]},
+                           {"output.topic", argv[3]},
+                           {"data.dir", argv[4]},
                            {"group.id", "eoc-example-stateful"}};
     for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++) {
         if (eoc_conf_set(conf, kv[i][0], kv[i][1], err, sizeof(err)) != EOC_OK) {

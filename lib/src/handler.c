@@ -142,9 +142,9 @@ static size_t fmt_i64(char *buf, int64_t v)
     return len;
 }
 
-eoc_err_t eoc__outbox_append(eoc__store_t *store, const eoc_record_t *rec,
-                             const char *id, size_t id_len, const eoc_msg_t *msg,
-                             const eoc_header_t *extra, size_t nextra)
+eoc_err_t eoc__outbox_append(eoc__store_t *store, const eoc_record_t *rec, const char *id,
+                             size_t id_len, const eoc_msg_t *msg, const eoc_header_t *extra,
+                             size_t nextra)
 {
     /* Headers: the caller's, then provenance, then extras. The relay adds
      * `message-id` (the outbox ID) when it publishes. */
@@ -194,8 +194,8 @@ eoc_err_t eoc_emit(eoc_txn_t *txn, const eoc_msg_t *msg)
     for (size_t i = 0; i < m.header_count; i++)
         size += strlen(m.headers[i].name) + m.headers[i].len;
     if ((int64_t)size > txn->max_bytes) {
-        eoc_txn_set_error(txn, "eoc_emit: message of %zu bytes exceeds output.max.bytes=%lld",
-                          size, (long long)txn->max_bytes);
+        eoc_txn_set_error(txn, "eoc_emit: message of %zu bytes exceeds output.max.bytes=%lld", size,
+                          (long long)txn->max_bytes);
         return EOC_ERR_TOO_LARGE;
     }
     char id[EOC_ID_MAX + 24]; /* <input-id>/<n> */

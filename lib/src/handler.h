@@ -41,8 +41,8 @@ void eoc__record_init(eoc_record_t *rec, const rd_kafka_message_t *msg);
  * Builds and appends an outbox row for `rec` (provenance headers added)
  * with outbox ID `id`. Used by eoc_emit and by dead-lettering.
  */
-eoc_err_t eoc__outbox_append(eoc__store_t *store, const eoc_record_t *rec,
-                             const char *id, size_t id_len, const eoc_msg_t *msg,
-                             const eoc_header_t *extra, size_t nextra);
+eoc_err_t eoc__outbox_append(eoc__store_t *store, const eoc_record_t *rec, const char *id,
+                             size_t id_len, const eoc_msg_t *msg, const eoc_header_t *extra,
+                             size_t nextra);
 
 #endif

@@ -4,8 +4,8 @@
 
 #include <stdlib.h>
 
-#define SLOT_EMPTY 0u              /* hash value meaning "never used" */
-#define SEQ_TOMBSTONE UINT64_MAX   /* seq of a removed slot */
+#define SLOT_EMPTY    0u         /* hash value meaning "never used" */
+#define SEQ_TOMBSTONE UINT64_MAX /* seq of a removed slot */
 
 struct slot {
     uint64_t hash; /* never SLOT_EMPTY for a used slot */

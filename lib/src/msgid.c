@@ -23,14 +23,12 @@ eoc_err_t eoc__msgid_parse(eoc__msgid_t *st, const char *spec, char *errstr, siz
         st->kind = EOC__MSGID_POSITION;
     } else {
         snprintf(errstr, errstr_size,
-                 "id.strategy: \"%s\" is not one of header:NAME, json:FIELD, key, position",
-                 spec);
+                 "id.strategy: \"%s\" is not one of header:NAME, json:FIELD, key, position", spec);
         return EOC_ERR_CONFIG;
     }
     if (arg) {
         if (!*arg || arg[0] == '.' || arg[strlen(arg) - 1] == '.' || strstr(arg, "..")) {
-            snprintf(errstr, errstr_size, "id.strategy: \"%s\" needs a name after the colon",
-                     spec);
+            snprintf(errstr, errstr_size, "id.strategy: \"%s\" needs a name after the colon", spec);
             return EOC_ERR_CONFIG;
         }
         if (!(st->arg = strdup(arg))) {
@@ -94,8 +92,7 @@ static eoc__id_status_t from_json(const char *path, const rd_kafka_message_t *ms
         st = cJSON_IsObject(doc) ? EOC__ID_MISSING : EOC__ID_INVALID;
     } else if (cJSON_IsString(f)) {
         size_t n = strlen(f->valuestring);
-        st = n <= EOC_ID_MAX ? check(memcpy(buf, f->valuestring, n), n, id, len)
-                             : EOC__ID_INVALID;
+        st = n <= EOC_ID_MAX ? check(memcpy(buf, f->valuestring, n), n, id, len) : EOC__ID_INVALID;
     } else if (cJSON_IsNumber(f) && f->valuedouble == (double)(int64_t)f->valuedouble) {
         int n = snprintf(buf, EOC_ID_MAX + 1, "%" PRId64, (int64_t)f->valuedouble);
         st = check(buf, (size_t)n, id, len);

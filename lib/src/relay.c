@@ -20,8 +20,8 @@
 
 /* Rows in flight at most: bounds the re-publication after a relay crash
  * (transport duplicates) while keeping enough in flight for throughput. */
-#define WINDOW 10000
-#define IDLE_POLL_MS 100
+#define WINDOW        10000
+#define IDLE_POLL_MS  100
 #define LOCK_RETRY_MS 500
 
 enum { SLOT_INFLIGHT, SLOT_OK, SLOT_FAILED };
@@ -33,24 +33,24 @@ struct slot {
 
 struct eoc__relay {
     const eoc_log_t *_Atomic logp; /* first member: see kafka.h */
-    const eoc_log_t *log;    /* borrowed */
-    eoc__store_t *store;     /* borrowed */
-    const eoc_conf_t *conf;  /* borrowed */
-    int lock_fd;             /* -1 until the relay lock is ours */
-    int wake_fd;             /* eventfd */
+    const eoc_log_t *log;          /* borrowed */
+    eoc__store_t *store;           /* borrowed */
+    const eoc_conf_t *conf;        /* borrowed */
+    int lock_fd;                   /* -1 until the relay lock is ours */
+    int wake_fd;                   /* eventfd */
     atomic_int stop;
     atomic_uint_fast64_t published, errors;
     atomic_int owner;
 
-    rd_kafka_t *rk;          /* NULL between resets */
-    int reset;               /* a delivery failed: re-create the producer */
-    unsigned backoff_ms;     /* after a reset */
+    rd_kafka_t *rk;      /* NULL between resets */
+    int reset;           /* a delivery failed: re-create the producer */
+    unsigned backoff_ms; /* after a reset */
     /* In-flight rows, in produce (= seq) order: a ring of WINDOW slots. */
     struct slot *ring;
     size_t head, count;
-    uint64_t next_seq;       /* next row to produce */
-    uint64_t removed_below;  /* rows below are removed from the store */
-    uint64_t acked_below;    /* rows below are acked (or removed) */
+    uint64_t next_seq;      /* next row to produce */
+    uint64_t removed_below; /* rows below are removed from the store */
+    uint64_t acked_below;   /* rows below are acked (or removed) */
     /* Shared with the worker, which removes acked rows in its own batch
      * transactions while it is busy (eoc__relay_acked/_removed). */
     atomic_uint_fast64_t shared_acked;   /* rows below are acked */
@@ -232,9 +232,8 @@ static int producer_create(eoc__relay_t *r)
     rd_kafka_conf_t *kc = rd_kafka_conf_new();
     /* Defaults first; kafka.* and relay.kafka.* override them. */
     static const char *const defaults[][2] = {
-        {"enable.idempotence", "true"}, {"acks", "all"},
-        {"message.timeout.ms", "0"},    {"partitioner", "murmur2_random"},
-        {"linger.ms", "5"},
+        {"enable.idempotence", "true"},    {"acks", "all"},    {"message.timeout.ms", "0"},
+        {"partitioner", "murmur2_random"}, {"linger.ms", "5"},
     };
     for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
         rd_kafka_conf_set(kc, defaults[i][0], defaults[i][1], NULL, 0);
@@ -300,7 +299,8 @@ static int produce_row(void *opaque, uint64_t seq, const eoc__outrow_t *row)
     rd_kafka_resp_err_t err = rd_kafka_producev(
         r->rk, RD_KAFKA_V_TOPIC(topic),
         RD_KAFKA_V_PARTITION(row->partition < 0 ? RD_KAFKA_PARTITION_UA : row->partition),
-        RD_KAFKA_V_KEY(row->key, row->key_len), RD_KAFKA_V_VALUE((void *)row->value, row->value_len),
+        RD_KAFKA_V_KEY(row->key, row->key_len),
+        RD_KAFKA_V_VALUE((void *)row->value, row->value_len),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hs),
         RD_KAFKA_V_OPAQUE((void *)(uintptr_t)seq), RD_KAFKA_V_END);
     if (err) {
@@ -428,9 +428,9 @@ eoc_err_t eoc__relay_run(eoc__relay_t *r)
 
 struct eoc_relay {
     eoc_log_t log;
-    eoc_conf_t *conf;     /* owned */
-    eoc__store_t *store;  /* owned */
-    eoc__relay_t *relay;  /* owned */
+    eoc_conf_t *conf;    /* owned */
+    eoc__store_t *store; /* owned */
+    eoc__relay_t *relay; /* owned */
 };
 
 eoc_relay_t *eoc_relay_new(eoc_conf_t *conf, char *errstr, size_t errstr_size)

@@ -18,13 +18,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DIGEST_SEED 0x9e3779b97f4a7c15ull
-#define META_SCHEMA "schema"
-#define META_INBOX_NEXT "inbox.next"
+#define DIGEST_SEED      0x9e3779b97f4a7c15ull
+#define META_SCHEMA      "schema"
+#define META_INBOX_NEXT  "inbox.next"
 #define META_OUTBOX_NEXT "outbox.next"
-#define META_TP_NEXT "tp.next"
-#define META_INBOX_DEAD "inbox.dead" /* dead-lettered rows in the inbox log */
-#define META_TP_PREFIX "tp/"
+#define META_TP_NEXT     "tp.next"
+#define META_INBOX_DEAD  "inbox.dead" /* dead-lettered rows in the inbox log */
+#define META_TP_PREFIX   "tp/"
 
 /* One known (topic, partition): its compact id for inbox position keys and
  * the next offset this batch will store. */
@@ -32,8 +32,8 @@ struct tp {
     char *topic;
     int32_t partition;
     uint32_t id;
-    int64_t pending;   /* next offset to write at commit, -1 when none */
-    int uncommitted;   /* id allocated in the open batch (1) or record (2) */
+    int64_t pending; /* next offset to write at commit, -1 when none */
+    int uncommitted; /* id allocated in the open batch (1) or record (2) */
 };
 
 /* An index insertion of the open batch, undone if the batch aborts. */
@@ -45,7 +45,7 @@ struct eoc_store {
     MDB_env *env;
     MDB_dbi offsets, inbox, inbox_pos, outbox, state, meta;
     int rdonly;
-    int lock_fd; /* worker.lock, shared while batches may run; -1 */
+    int lock_fd;          /* worker.lock, shared while batches may run; -1 */
     const eoc_log_t *log; /* borrowed */
     char *dir;
 
@@ -53,11 +53,11 @@ struct eoc_store {
     MDB_txn *batch;
     MDB_txn *rec;
     eoc__idindex_t *idx;
-    uint64_t idx_next;    /* inbox seqs below this are in idx */
-    uint64_t inbox_next;  /* next inbox seq (batch view) */
-    uint64_t outbox_next; /* next outbox seq (batch view) */
+    uint64_t idx_next;                  /* inbox seqs below this are in idx */
+    uint64_t inbox_next;                /* next inbox seq (batch view) */
+    uint64_t outbox_next;               /* next outbox seq (batch view) */
     uint64_t inbox_next0, outbox_next0; /* values at begin */
-    uint64_t dead_batch, dead_rec; /* DEAD inbox rows added by the batch / open record */
+    uint64_t dead_batch, dead_rec;      /* DEAD inbox rows added by the batch / open record */
     struct staged *staged;
     size_t nstaged, capstaged, rec_mark;
     struct tp *tps;
@@ -172,8 +172,7 @@ static eoc_err_t check_schema(eoc__store_t *s, MDB_txn *txn, char *errstr, size_
     uint64_t v;
     int rc = meta_u64(txn, s->meta, META_SCHEMA, &v);
     if (rc) {
-        set_errstr(errstr, errstr_size, "%s: reading schema version: %s", s->dir,
-                   mdb_strerror(rc));
+        set_errstr(errstr, errstr_size, "%s: reading schema version: %s", s->dir, mdb_strerror(rc));
         return eoc__err_from_mdb(rc);
     }
     if (v == 0 && !s->rdonly) {
@@ -1052,8 +1051,8 @@ static int prune_tp(eoc__store_t *s, MDB_txn *txn, uint32_t tp_id, int64_t limit
             if (s->idx && (rc = staged_push(s, eoc__hash64(id, id_len, 0), eoc__be64_get(sk))))
                 break;
         }
-        if ((rc == 0 && (rc = mdb_del(txn, s->inbox, &lk, NULL))) ||
-            (rc && rc != MDB_NOTFOUND) || (rc = mdb_cursor_del(c, 0)))
+        if ((rc == 0 && (rc = mdb_del(txn, s->inbox, &lk, NULL))) || (rc && rc != MDB_NOTFOUND) ||
+            (rc = mdb_cursor_del(c, 0)))
             break;
         (*pruned)++;
     }
@@ -1095,8 +1094,7 @@ eoc_err_t eoc__store_prune(eoc__store_t *s, int64_t age_ms, int64_t count, size_
         /* Never at or above the committed offset: those can still arrive.
          * Either horizon qualifies an entry: first everything more than
          * `count` offsets behind, then what is older than the age horizon. */
-        if (count > 0 &&
-            (rc = prune_tp(s, txn, tp_id, committed - count, 0, max, pruned, &dead)))
+        if (count > 0 && (rc = prune_tp(s, txn, tp_id, committed - count, 0, max, pruned, &dead)))
             break;
         if (age_ms > 0 && (rc = prune_tp(s, txn, tp_id, committed, before, max, pruned, &dead)))
             break;
@@ -1239,15 +1237,22 @@ static int outbox_step(void *ctx, uint64_t seq, const eoc__outrow_t *row)
     eoc__buf_put(&w->topic, "", 1);
     if (w->id.oom || w->topic.oom)
         return 1;
-    eoc_outbox_row_t out = {seq,          row->created_ms,   (const char *)w->id.p,
-                            (const char *)w->topic.p,        row->partition,
-                            row->key,     row->key_len,      row->value,
-                            row->value_len, row->header_count, row->headers};
+    eoc_outbox_row_t out = {seq,
+                            row->created_ms,
+                            (const char *)w->id.p,
+                            (const char *)w->topic.p,
+                            row->partition,
+                            row->key,
+                            row->key_len,
+                            row->value,
+                            row->value_len,
+                            row->header_count,
+                            row->headers};
     return w->cb(w->opaque, &out);
 }
 
-eoc_err_t eoc_store_outbox_foreach(eoc_store_t *s, int (*cb)(void *opaque, const eoc_outbox_row_t *),
-                                   void *opaque)
+eoc_err_t eoc_store_outbox_foreach(eoc_store_t *s,
+                                   int (*cb)(void *opaque, const eoc_outbox_row_t *), void *opaque)
 {
     struct outbox_walk w = {cb, opaque, {0}, {0}};
     eoc_err_t err = eoc__store_outbox_scan(s, 0, SIZE_MAX, outbox_step, &w, NULL);

@@ -49,11 +49,11 @@
 #include <string.h>
 #include <time.h>
 
-#define DIGEST_SEED 0x5bd1e9955bd1e995ull
-#define POLL_IDLE_MS 100
-#define COMMIT_TRIES 5
+#define DIGEST_SEED         0x5bd1e9955bd1e995ull
+#define POLL_IDLE_MS        100
+#define COMMIT_TRIES        5
 #define CRASHES_FOR_CAREFUL 2
-#define MAX_RERUNS 3
+#define MAX_RERUNS          3
 
 /* A per-topic ID strategy. */
 struct strat {
@@ -67,12 +67,12 @@ struct eoc_worker {
     eoc_conf_t *conf; /* owned */
     eoc_handler_fn handler;
     void *opaque;
-    eoc__store_t *store;   /* owned */
-    eoc__relay_t *relay;   /* owned, NULL when relay.enable=false */
+    eoc__store_t *store; /* owned */
+    eoc__relay_t *relay; /* owned, NULL when relay.enable=false */
     pthread_t relay_thread;
     int relay_started;
-    rd_kafka_t *rk; /* consumer, owned */
-    int assigned_once; /* received an assignment (see eoc_worker_destroy) */
+    rd_kafka_t *rk;          /* consumer, owned */
+    int assigned_once;       /* received an assignment (see eoc_worker_destroy) */
     eoc__metrics_t *metrics; /* owned; NULL when metrics.listen is empty */
 
     atomic_int stop;
@@ -89,9 +89,9 @@ struct eoc_worker {
     rd_kafka_message_t **buf;
     unsigned char *isolate; /* per message: run in a nested transaction */
     size_t nbuf;
-    int64_t first_ms;    /* when the first message was buffered */
-    int isolate_all;     /* too many reruns: isolate every record */
-    int failures;        /* consecutive failed batches */
+    int64_t first_ms;       /* when the first message was buffered */
+    int isolate_all;        /* too many reruns: isolate every record */
+    int failures;           /* consecutive failed batches */
     uint64_t removed_below; /* outbox rows below were removed by our batches */
 
     eoc__ptab_t ptab; /* partitions seen, with per-partition counters */
@@ -271,8 +271,7 @@ static void buffer_rewind(eoc_worker_t *w)
  * and, when `record` is set and the record has a valid ID, its inbox
  * disposition (so a redelivery is a duplicate). */
 static eoc_err_t dead_letter(eoc_worker_t *w, eoc__part_t *p, const eoc_record_t *rec,
-                             const char *reason, const char *error, int with_payload,
-                             int record)
+                             const char *reason, const char *error, int with_payload, int record)
 {
     const rd_kafka_message_t *m = rec->msg;
     char idbuf[EOC_ID_MAX + 32], posbuf[EOC_ID_MAX + 1], ref[EOC_ID_MAX + 1];
@@ -315,10 +314,9 @@ static eoc_err_t dead_letter(eoc_worker_t *w, eoc__part_t *p, const eoc_record_t
                      nh};
     eoc_err_t err = eoc__outbox_append(w->store, rec, idbuf, (size_t)n, &out, extra, ne);
     if (err == EOC_OK && rec->id && record)
-        err = eoc__store_inbox_add(w->store, rec->id, rec->id_len, rec->topic, m->partition,
-                                   m->offset,
-                                   eoc__hash64(m->payload, m->payload ? m->len : 0, DIGEST_SEED),
-                                   EOC__DISP_DEAD);
+        err = eoc__store_inbox_add(
+            w->store, rec->id, rec->id_len, rec->topic, m->partition, m->offset,
+            eoc__hash64(m->payload, m->payload ? m->len : 0, DIGEST_SEED), EOC__DISP_DEAD);
     if (err == EOC_OK) {
         p->pend_dead++;
         eoc__log(&w->log, EOC_LOG_WARNING, "dead letter %s[%d]@%" PRId64 " id=%.*s: %s%s%s",
@@ -330,9 +328,9 @@ static eoc_err_t dead_letter(eoc_worker_t *w, eoc__part_t *p, const eoc_record_t
 
 /* Outcome of applying one record; also the per-record isolation mode. */
 enum {
-    APPLY_DONE = 0,    /* disposition written (fast path) */
-    APPLY_RERUN = 1,   /* rerun isolated: its first isolated attempt is attempt 1 */
-    APPLY_RETRIED = 2  /* rerun isolated: the fast path was attempt 1 and asked to retry */
+    APPLY_DONE = 0,   /* disposition written (fast path) */
+    APPLY_RERUN = 1,  /* rerun isolated: its first isolated attempt is attempt 1 */
+    APPLY_RETRIED = 2 /* rerun isolated: the fast path was attempt 1 and asked to retry */
 };
 
 /* Fast path: the handler writes straight into the batch transaction. Any
@@ -346,9 +344,9 @@ static eoc_err_t handle_fast(eoc_worker_t *w, eoc__part_t *p, eoc_txn_t *txn, eo
         *outcome = res == EOC_HANDLER_RETRY && !txn->store_err ? APPLY_RETRIED : APPLY_RERUN;
         return EOC_OK;
     }
-    eoc_err_t err = eoc__store_inbox_add(w->store, rec->id, rec->id_len, rec->topic,
-                                         rec->msg->partition, rec->msg->offset, digest,
-                                         EOC__DISP_APPLIED);
+    eoc_err_t err =
+        eoc__store_inbox_add(w->store, rec->id, rec->id_len, rec->topic, rec->msg->partition,
+                             rec->msg->offset, digest, EOC__DISP_APPLIED);
     if (err == EOC_OK)
         p->pend_applied++;
     return err;
@@ -356,8 +354,8 @@ static eoc_err_t handle_fast(eoc_worker_t *w, eoc__part_t *p, eoc_txn_t *txn, eo
 
 /* Isolated: the handler runs in a nested transaction, with bounded retries;
  * a failing record rolls back alone and is dead-lettered. */
-static eoc_err_t handle_isolated(eoc_worker_t *w, eoc__part_t *p, eoc_txn_t *txn,
-                                 eoc_record_t *rec, uint64_t digest, int64_t first)
+static eoc_err_t handle_isolated(eoc_worker_t *w, eoc__part_t *p, eoc_txn_t *txn, eoc_record_t *rec,
+                                 uint64_t digest, int64_t first)
 {
     for (int64_t attempt = first;; attempt++) {
         if (attempt > 1) {
@@ -684,8 +682,8 @@ static void on_assign(eoc_worker_t *w, rd_kafka_topic_partition_list_t *parts)
             eoc__be64_put(v + 8, n);
             eoc__store_meta_put(w->store, crash, v, 16);
             eoc__log(&w->log, EOC_LOG_WARNING,
-                     "%s[%d]: previous owner stopped uncleanly at offset %" PRId64
-                     " (%" PRIu64 " time(s) there)",
+                     "%s[%d]: previous owner stopped uncleanly at offset %" PRId64 " (%" PRIu64
+                     " time(s) there)",
                      tp->topic, tp->partition, off, n);
             if (n >= CRASHES_FOR_CAREFUL && p)
                 p->careful_until = off + w->batch_max;
@@ -772,8 +770,10 @@ static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     (void)offsets;
     eoc_worker_t *w = opaque;
     if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
-        eoc__log(&w->log, EOC_LOG_INFO, "Kafka offset commit: %s (advisory; LMDB holds the "
-                 "positions)", rd_kafka_err2str(err));
+        eoc__log(&w->log, EOC_LOG_INFO,
+                 "Kafka offset commit: %s (advisory; LMDB holds the "
+                 "positions)",
+                 rd_kafka_err2str(err));
 }
 
 /* ------------------------------------------------------------------ */
@@ -825,10 +825,8 @@ static eoc_err_t setup_consumer(eoc_worker_t *w, char *errstr, size_t errstr_siz
     char err[512];
     rd_kafka_conf_t *kc = rd_kafka_conf_new();
     static const char *const defaults[][2] = {
-        {"enable.auto.commit", "false"},
-        {"enable.auto.offset.store", "false"},
-        {"auto.offset.reset", "earliest"},
-        {"partition.assignment.strategy", "cooperative-sticky"},
+        {"enable.auto.commit", "false"},   {"enable.auto.offset.store", "false"},
+        {"auto.offset.reset", "earliest"}, {"partition.assignment.strategy", "cooperative-sticky"},
         {"enable.partition.eof", "false"},
     };
     for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
@@ -971,8 +969,8 @@ static void maybe_prune(eoc_worker_t *w)
 /* Whether the next record must wait: the batch is full or old enough. */
 static int batch_due(const eoc_worker_t *w)
 {
-    return w->nbuf && ((int64_t)w->nbuf >= w->batch_max ||
-                       eoc__now_ms() - w->first_ms >= w->batch_ms);
+    return w->nbuf &&
+           ((int64_t)w->nbuf >= w->batch_max || eoc__now_ms() - w->first_ms >= w->batch_ms);
 }
 
 static int is_careful(eoc_worker_t *w, const rd_kafka_message_t *m)
@@ -1023,8 +1021,8 @@ eoc_err_t eoc_worker_run(eoc_worker_t *w)
     }
     rd_kafka_consumer_close(w->rk); /* revoke: sync offset commit, leave group */
     eoc_err_t fatal = atomic_load(&w->fatal);
-    eoc__log(&w->log, fatal ? EOC_LOG_ERR : EOC_LOG_INFO, "worker stopped%s%s",
-             fatal ? ": " : "", fatal ? eoc_strerror(fatal) : "");
+    eoc__log(&w->log, fatal ? EOC_LOG_ERR : EOC_LOG_INFO, "worker stopped%s%s", fatal ? ": " : "",
+             fatal ? eoc_strerror(fatal) : "");
     return fatal;
 }
 

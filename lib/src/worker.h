@@ -26,7 +26,7 @@ typedef struct eoc__part {
     int64_t batch_next;    /* next offset after the open batch's last record */
     int64_t careful_until; /* careful mode below this offset, -1 when off */
     uint64_t pend_applied, pend_duplicates, pend_dead, pend_retries, pend_skipped;
-                           /* the batch's tallies, published when it commits */
+    /* the batch's tallies, published when it commits */
 } eoc__part_t;
 
 typedef struct eoc__ptab {

@@ -65,12 +65,13 @@ static eoc_result_t handler(eoc_txn_t *txn, const eoc_record_t *rec, void *opaqu
     size_t len, id_len;
     const char *v = eoc_record_value(rec, &len);
     const char *id = eoc_record_id(rec, &id_len);
-    if (len >= 3 && memcmp(v, "bad", 3) == 0 && !__atomic_load_n(&a->accept_bad, __ATOMIC_SEQ_CST)) {
+    if (len >= 3 && memcmp(v, "bad", 3) == 0 &&
+        !__atomic_load_n(&a->accept_bad, __ATOMIC_SEQ_CST)) {
         eoc_txn_set_error(txn, "not accepted yet");
         return EOC_HANDLER_FAIL;
     }
-    eoc_msg_t out = {.partition = EOC_PARTITION_ANY, .key = id, .key_len = id_len,
-                     .value = v, .value_len = len};
+    eoc_msg_t out = {
+        .partition = EOC_PARTITION_ANY, .key = id, .key_len = id_len, .value = v, .value_len = len};
     return eoc_emit(txn, &out) == EOC_OK ? EOC_HANDLER_OK : EOC_HANDLER_FAIL;
 }
 
@@ -79,10 +80,14 @@ static void run_start(tu_worker_t *r, const struct fx *f, struct app *a, const c
 {
     char err[512];
     eoc_conf_t *c = eoc_conf_new();
-    const char *kv[][2] = {{"kafka.bootstrap.servers", f->bs}, {"group.id", "ops"},
-                           {"input.topics", "in"},              {"output.topic", "out"},
-                           {"dlq.topic", "dlq"},                {"data.dir", f->dir},
-                           {"batch.max.ms", "20"},              {"log.level", "warning"},
+    const char *kv[][2] = {{"kafka.bootstrap.servers", f->bs},
+                           {"group.id", "ops"},
+                           {"input.topics", "in"},
+                           {"output.topic", "out"},
+                           {"dlq.topic", "dlq"},
+                           {"data.dir", f->dir},
+                           {"batch.max.ms", "20"},
+                           {"log.level", "warning"},
                            {"kafka.session.timeout.ms", "6000"}};
     for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++)
         assert_int_equal(eoc_conf_set(c, kv[i][0], kv[i][1], err, sizeof(err)), EOC_OK);
@@ -156,14 +161,14 @@ static void replay_to_the_beginning_reapplies_nothing_and_counts_duplicates(void
 
     /* Refused while the worker runs. */
     char out[8192];
-    const char *args[] = {"replay", f->dir, "--brokers", f->bs, "--group", "ops", "--topic",
-                          "in", "--to-beginning", NULL};
+    const char *args[] = {"replay",  f->dir, "--brokers",      f->bs, "--group", "ops",
+                          "--topic", "in",   "--to-beginning", NULL};
     assert_int_equal(eoc_tool(out, sizeof(out), args), 1);
     run_stop(&r, &s);
     assert_int_equal(s.applied, 50);
 
-    const char *dry[] = {"replay", f->dir, "--brokers", f->bs, "--group", "ops", "--topic", "in",
-                         "--to-beginning", "--dry-run", NULL};
+    const char *dry[] = {"replay",  f->dir, "--brokers",      f->bs,       "--group", "ops",
+                         "--topic", "in",   "--to-beginning", "--dry-run", NULL};
     assert_int_equal(eoc_tool(out, sizeof(out), dry), 0);
     assert_non_null(strstr(out, "in[0]: store 30 -> 0: 30 record(s) to re-read"));
     assert_non_null(strstr(out, "in[1]: store 20 -> 0: 20 record(s) to re-read"));
@@ -172,7 +177,7 @@ static void replay_to_the_beginning_reapplies_nothing_and_counts_duplicates(void
 
     run_start(&r, f, &a, NULL, NULL);
     tu_worker_wait(&r, 50);
-    const char *watch[] = {"watch", f->dir, "--brokers", f->bs, "--until-caught-up",
+    const char *watch[] = {"watch",        f->dir,  "--brokers", f->bs, "--until-caught-up",
                            "--timeout-ms", "30000", NULL};
     assert_int_equal(eoc_tool(out, sizeof(out), watch), 0);
     assert_non_null(strstr(out, "total lag 0, outbox backlog 0"));
@@ -205,8 +210,9 @@ static void replay_to_an_offset_and_to_a_time_rereads_only_that_suffix(void **st
     run_stop(&r, &s);
 
     char out[8192];
-    const char *to_off[] = {"replay", f->dir, "--brokers", f->bs, "--group", "ops", "--topic",
-                            "in", "--partition", "0", "--to-offset", "12", NULL};
+    const char *to_off[] = {"replay",      f->dir,    "--brokers", f->bs,         "--group",
+                            "ops",         "--topic", "in",        "--partition", "0",
+                            "--to-offset", "12",      NULL};
     assert_int_equal(eoc_tool(out, sizeof(out), to_off), 0);
     assert_non_null(strstr(out, "in[0]: store 16 -> 12: 4 record(s)"));
     run_start(&r, f, &a, NULL, NULL);
@@ -215,8 +221,9 @@ static void replay_to_an_offset_and_to_a_time_rereads_only_that_suffix(void **st
     assert_int_equal(s.duplicates, 4);
     assert_int_equal(s.applied, 0);
 
-    const char *to_time[] = {"replay", f->dir, "--brokers", f->bs, "--group", "ops", "--topic",
-                             "in", "--partition", "0", "--to-time", iso, NULL};
+    const char *to_time[] = {"replay",    f->dir,    "--brokers", f->bs,         "--group",
+                             "ops",       "--topic", "in",        "--partition", "0",
+                             "--to-time", iso,       NULL};
     assert_int_equal(eoc_tool(out, sizeof(out), to_time), 0);
     assert_non_null(strstr(out, "in[0]: store 16 -> 10: 6 record(s)"));
     run_start(&r, f, &a, NULL, NULL);
@@ -249,8 +256,8 @@ static void a_resubmitted_dead_letter_is_applied_exactly_once(void **state)
 
     /* The fix is deployed; send one dead letter back, twice. */
     __atomic_store_n(&a.accept_bad, 1, __ATOMIC_SEQ_CST);
-    const char *resub[] = {"dlq", "resubmit", "--brokers", f->bs, "--topic", "dlq",
-                           "--id", "bad1", NULL};
+    const char *resub[] = {"dlq", "resubmit", "--brokers", f->bs, "--topic",
+                           "dlq", "--id",     "bad1",      NULL};
     assert_int_equal(eoc_tool(out, sizeof(out), resub), 0);
     assert_int_equal(eoc_tool(out, sizeof(out), resub), 0);
     run_start(&r, f, &a, NULL, NULL);
@@ -273,8 +280,7 @@ struct count_ctx {
     uint64_t n;
 };
 
-static void retention_prunes_only_below_the_committed_offset_and_behind_the_horizon(
-    void **state)
+static void retention_prunes_only_below_the_committed_offset_and_behind_the_horizon(void **state)
 {
     struct fx *f = *state;
     struct app a = {0};
@@ -317,12 +323,11 @@ int main(void)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
-            replay_to_the_beginning_reapplies_nothing_and_counts_duplicates, fx_setup,
-            fx_teardown),
+            replay_to_the_beginning_reapplies_nothing_and_counts_duplicates, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(replay_to_an_offset_and_to_a_time_rereads_only_that_suffix,
                                         fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(a_resubmitted_dead_letter_is_applied_exactly_once,
-                                        fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(a_resubmitted_dead_letter_is_applied_exactly_once, fx_setup,
+                                        fx_teardown),
         cmocka_unit_test_setup_teardown(
             retention_prunes_only_below_the_committed_offset_and_behind_the_horizon, fx_setup,
             fx_teardown),

@@ -875,8 +875,7 @@ static void an_id_pruned_by_another_process_is_not_found_through_our_stale_index
 /* Offsets                                                             */
 /* ------------------------------------------------------------------ */
 
-static void a_rewind_moves_an_offset_back_but_never_forward_and_never_beside_a_worker(
-    void **state)
+static void a_rewind_moves_an_offset_back_but_never_forward_and_never_beside_a_worker(void **state)
 {
     struct fx *f = *state;
     char err[256];
@@ -892,8 +891,7 @@ static void a_rewind_moves_an_offset_back_but_never_forward_and_never_beside_a_w
 
     eoc_store_admin_t *a = eoc_store_admin_open(f->dir, err, sizeof(err));
     assert_non_null(a);
-    assert_int_equal(eoc_store_admin_rewind(a, "in", 0, 60, err, sizeof(err)),
-                     EOC_ERR_INVALID_ARG);
+    assert_int_equal(eoc_store_admin_rewind(a, "in", 0, 60, err, sizeof(err)), EOC_ERR_INVALID_ARG);
     assert_non_null(strstr(err, "skip"));
     assert_int_equal(eoc_store_admin_rewind(a, "in", 1, 0, err, sizeof(err)), EOC_ERR_NOT_FOUND);
     assert_int_equal(eoc_store_admin_rewind(a, "in", 0, 10, err, sizeof(err)), EOC_OK);

@@ -59,10 +59,14 @@ static eoc_conf_t *conf_for(const struct fx *f, const char *group, ...)
 {
     eoc_conf_t *c = eoc_conf_new();
     char err[256];
-    const char *kv[][2] = {{"kafka.bootstrap.servers", f->bs}, {"group.id", group},
-                           {"input.topics", "in"},              {"output.topic", "out"},
-                           {"dlq.topic", "dlq"},                {"data.dir", f->dir},
-                           {"batch.max.ms", "50"},              {"retry.backoff.ms", "1"},
+    const char *kv[][2] = {{"kafka.bootstrap.servers", f->bs},
+                           {"group.id", group},
+                           {"input.topics", "in"},
+                           {"output.topic", "out"},
+                           {"dlq.topic", "dlq"},
+                           {"data.dir", f->dir},
+                           {"batch.max.ms", "50"},
+                           {"retry.backoff.ms", "1"},
                            {"log.level", "notice"},
                            /* the development Kafka keeps a departed member until its
                             * session expires: keep restarts quick */
@@ -123,8 +127,8 @@ static eoc_result_t test_handler(eoc_txn_t *txn, const eoc_record_t *rec, void *
     /* One state row and one output per applied input. */
     if (eoc_state_put(txn, id, id_len, v, len) != EOC_OK)
         return EOC_HANDLER_RETRY;
-    eoc_msg_t out = {.partition = EOC_PARTITION_ANY, .key = id, .key_len = id_len,
-                     .value = v, .value_len = len};
+    eoc_msg_t out = {
+        .partition = EOC_PARTITION_ANY, .key = id, .key_len = id_len, .value = v, .value_len = len};
     if (eoc_emit(txn, &out) != EOC_OK)
         return EOC_HANDLER_FAIL;
     pthread_mutex_lock(&c->lock);
@@ -238,8 +242,8 @@ static void restart_resumes_from_lmdb_offsets_without_calling_the_handler_again(
     assert_int_equal(s.duplicates, 0);
 }
 
-static void poison_record_is_dead_lettered_with_its_provenance_and_the_partition_goes_on(
-    void **state)
+static void
+poison_record_is_dead_lettered_with_its_provenance_and_the_partition_goes_on(void **state)
 {
     struct fx *f = *state;
     rd_kafka_t *p = kc_producer(f->bs);
@@ -257,7 +261,7 @@ static void poison_record_is_dead_lettered_with_its_provenance_and_the_partition
     run_wait(&r, 5);
     eoc_stats_t s;
     assert_int_equal(run_stop(&r, &s), EOC_OK);
-    assert_int_equal(s.applied, 3);   /* ok-1, flaky-once (after a retry), ok-2 */
+    assert_int_equal(s.applied, 3);      /* ok-1, flaky-once (after a retry), ok-2 */
     assert_int_equal(s.dead_letters, 2); /* poison-pill, the record without an ID */
     assert_int_equal(s.retries, 1);
 
@@ -452,8 +456,8 @@ int main(void)
             restart_resumes_from_lmdb_offsets_without_calling_the_handler_again, fx_setup,
             fx_teardown),
         cmocka_unit_test_setup_teardown(
-            poison_record_is_dead_lettered_with_its_provenance_and_the_partition_goes_on,
-            fx_setup, fx_teardown),
+            poison_record_is_dead_lettered_with_its_provenance_and_the_partition_goes_on, fx_setup,
+            fx_teardown),
         cmocka_unit_test_setup_teardown(
             a_failed_commit_rewinds_and_after_a_restart_nothing_is_lost_or_doubled, fx_setup,
             fx_teardown),

@@ -80,8 +80,8 @@ static int list_one(void *opaque, const rd_kafka_message_t *m)
         free(txt);
         cJSON_Delete(o);
     } else {
-        printf("%d@%" PRId64 "  %-14s %s[%s]@%s  id=", (int)m->partition, m->offset, reason, st,
-               sp, so);
+        printf("%d@%" PRId64 "  %-14s %s[%s]@%s  id=", (int)m->partition, m->offset, reason, st, sp,
+               so);
         tool_escape(stdout, id, strlen(id), 80, NULL);
         if (*error) {
             fputs("  ", stdout);

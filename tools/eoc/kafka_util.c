@@ -48,9 +48,9 @@ int tool_kafka_partitions(rd_kafka_t *rk, const char *topic)
     if (md->topic_cnt == 1 && !md->topics[0].err)
         n = md->topics[0].partition_cnt;
     else
-        fprintf(stderr, "eoc: topic %s: %s\n", topic,
-                rd_kafka_err2str(md->topic_cnt ? md->topics[0].err
-                                               : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC));
+        fprintf(
+            stderr, "eoc: topic %s: %s\n", topic,
+            rd_kafka_err2str(md->topic_cnt ? md->topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC));
     rd_kafka_metadata_destroy(md);
     return n;
 }
@@ -65,7 +65,8 @@ int tool_kafka_read_all(rd_kafka_t *rk, const char *topic,
     int pending = 0;
     for (int p = 0; p < n; p++) {
         int64_t lo, hi;
-        rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, TIMEOUT_MS);
+        rd_kafka_resp_err_t e =
+            rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, TIMEOUT_MS);
         if (e) {
             fprintf(stderr, "eoc: watermarks of %s[%d]: %s\n", topic, p, rd_kafka_err2str(e));
             rd_kafka_topic_partition_list_destroy(l);
@@ -98,8 +99,7 @@ int tool_kafka_read_all(rd_kafka_t *rk, const char *topic,
     return rc;
 }
 
-const char *tool_kafka_header(const rd_kafka_message_t *m, const char *name, char *buf,
-                              size_t size)
+const char *tool_kafka_header(const rd_kafka_message_t *m, const char *name, char *buf, size_t size)
 {
     rd_kafka_headers_t *hs;
     const void *v;

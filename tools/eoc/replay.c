@@ -153,8 +153,8 @@ static int parse_args(int argc, char **argv, struct replay_args *a)
 
 /* The first offset in [from, hi) whose record's timestamp is >= ts (hi if
  * none), by reading the partition; -1 on a read error. */
-static int64_t first_at_or_after(rd_kafka_t *rk, const char *topic, int32_t partition,
-                                 int64_t from, int64_t hi, int64_t ts)
+static int64_t first_at_or_after(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t from,
+                                 int64_t hi, int64_t ts)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(l, topic, partition)->offset = from;
@@ -183,13 +183,15 @@ static int64_t first_at_or_after(rd_kafka_t *rk, const char *topic, int32_t part
 /* The broker's answer to a time query, checked against the record before
  * it; a broker that ignores timestamps (librdkafka's mock cluster answers
  * the end) is caught, and the partition is read instead. */
-static int64_t offset_for_time(rd_kafka_t *rk, const char *topic, int32_t partition,
-                               int64_t answer, int64_t lo, int64_t hi, int64_t ts)
+static int64_t offset_for_time(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t answer,
+                               int64_t lo, int64_t hi, int64_t ts)
 {
     int64_t off = answer < 0 ? hi : answer;
     if (off > lo && first_at_or_after(rk, topic, partition, off - 1, off, ts) == off - 1) {
-        fprintf(stderr, "eoc replay: %s[%d]: the broker's time index disagrees with the "
-                        "records; reading the partition instead\n", topic, partition);
+        fprintf(stderr,
+                "eoc replay: %s[%d]: the broker's time index disagrees with the "
+                "records; reading the partition instead\n",
+                topic, partition);
         off = first_at_or_after(rk, topic, partition, lo, hi, ts);
     }
     return off;
@@ -246,7 +248,9 @@ static int make_plans(rd_kafka_t *rk, const struct replay_args *a, struct plan *
         rd_kafka_topic_partition_t *st =
             rd_kafka_topic_partition_list_find(pc.stored, a->topic, p->partition);
         p->in_store = st != NULL;
-        p->current = st ? st->offset : committed->elems[i].offset >= 0 ? committed->elems[i].offset : -1;
+        p->current = st                                ? st->offset
+                     : committed->elems[i].offset >= 0 ? committed->elems[i].offset
+                                                       : -1;
         switch (a->kind) {
         case TO_BEGINNING:
             p->target = lo;
@@ -255,8 +259,8 @@ static int make_plans(rd_kafka_t *rk, const struct replay_args *a, struct plan *
             p->target = a->value < lo ? lo : a->value > hi ? hi : a->value;
             break;
         default:
-            p->target = offset_for_time(rk, a->topic, p->partition, times->elems[i].offset, lo,
-                                        hi, a->value);
+            p->target = offset_for_time(rk, a->topic, p->partition, times->elems[i].offset, lo, hi,
+                                        a->value);
             if (p->target < 0)
                 e = RD_KAFKA_RESP_ERR__TIMED_OUT;
             break;
@@ -311,8 +315,7 @@ static rd_kafka_resp_err_t commit_as_member(const struct replay_args *a,
 }
 
 /* Kafka first (never ahead of the store), then the store. */
-static int apply_plans(rd_kafka_t *rk, const struct replay_args *a, const struct plan *plans,
-                       int n)
+static int apply_plans(rd_kafka_t *rk, const struct replay_args *a, const struct plan *plans, int n)
 {
     char err[512];
     eoc_store_admin_t *adm = eoc_store_admin_open(a->dir, err, sizeof(err));
@@ -370,14 +373,14 @@ int cmd_replay(int argc, char **argv)
                 const struct plan *p = &plans[i];
                 int64_t reread = p->current > p->target ? p->current - p->target : 0;
                 total += reread;
-                printf("%s[%d]: %s %" PRId64 " -> %" PRId64 ": %" PRId64 " record(s) to re-read%s\n",
-                       a.topic, p->partition, p->in_store ? "store" : "kafka", p->current,
-                       p->target, reread,
-                       p->current >= 0 && p->target > p->current ? " (target ahead: left alone)"
-                                                                  : "");
+                printf(
+                    "%s[%d]: %s %" PRId64 " -> %" PRId64 ": %" PRId64 " record(s) to re-read%s\n",
+                    a.topic, p->partition, p->in_store ? "store" : "kafka", p->current, p->target,
+                    reread,
+                    p->current >= 0 && p->target > p->current ? " (target ahead: left alone)" : "");
             }
-            printf("%s: %" PRId64 " record(s) to re-read in %d partition(s)%s\n", a.topic, total,
-                   n, a.dry_run ? " (dry run: nothing changed)" : "");
+            printf("%s: %" PRId64 " record(s) to re-read in %d partition(s)%s\n", a.topic, total, n,
+                   a.dry_run ? " (dry run: nothing changed)" : "");
             rc = a.dry_run || apply_plans(rk, &a, plans, n) == 0 ? TOOL_EXIT_OK : TOOL_EXIT_FAIL;
         }
     }

@@ -67,8 +67,7 @@ static int print_table(rd_kafka_t *rk, struct snapshot *s, const eoc_store_info_
 {
     if (redraw)
         fputs("\033[H\033[J", stdout);
-    printf("%-32s %5s %12s %12s %10s %10s\n", "topic", "part", "stored", "high", "lag",
-           "rec/s");
+    printf("%-32s %5s %12s %12s %10s %10s\n", "topic", "part", "stored", "high", "lag", "rec/s");
     int64_t total = 0;
     int known = 1;
     for (int i = 0; i < s->n; i++) {

@@ -44,21 +44,21 @@ extern "C" {
 
 typedef enum eoc_err {
     EOC_OK = 0,
-    EOC_ERR_INVALID_ARG,  /**< bad argument or value */
-    EOC_ERR_CONFIG,       /**< configuration error (see errstr) */
-    EOC_ERR_NOMEM,        /**< out of memory */
-    EOC_ERR_NOT_FOUND,    /**< key, row or file not found */
-    EOC_ERR_MAP_FULL,     /**< LMDB map full: raise store.map.size */
-    EOC_ERR_STORE,        /**< other LMDB error (I/O, corruption, ...) */
-    EOC_ERR_IO,           /**< file system error */
-    EOC_ERR_VERSION,      /**< store written by an incompatible version */
-    EOC_ERR_LOCKED,       /**< resource held by another process */
-    EOC_ERR_KAFKA,        /**< librdkafka error (see log) */
-    EOC_ERR_TOO_LARGE,    /**< message larger than the configured limit */
-    EOC_ERR_INVALID_ID,   /**< empty message ID or longer than EOC_ID_MAX */
-    EOC_ERR_STATE,        /**< call not valid in the object's state */
-    EOC_ERR_READ_ONLY,    /**< write on a read-only store */
-    EOC_ERR_FATAL,        /**< unrecoverable error, the worker stopped */
+    EOC_ERR_INVALID_ARG, /**< bad argument or value */
+    EOC_ERR_CONFIG,      /**< configuration error (see errstr) */
+    EOC_ERR_NOMEM,       /**< out of memory */
+    EOC_ERR_NOT_FOUND,   /**< key, row or file not found */
+    EOC_ERR_MAP_FULL,    /**< LMDB map full: raise store.map.size */
+    EOC_ERR_STORE,       /**< other LMDB error (I/O, corruption, ...) */
+    EOC_ERR_IO,          /**< file system error */
+    EOC_ERR_VERSION,     /**< store written by an incompatible version */
+    EOC_ERR_LOCKED,      /**< resource held by another process */
+    EOC_ERR_KAFKA,       /**< librdkafka error (see log) */
+    EOC_ERR_TOO_LARGE,   /**< message larger than the configured limit */
+    EOC_ERR_INVALID_ID,  /**< empty message ID or longer than EOC_ID_MAX */
+    EOC_ERR_STATE,       /**< call not valid in the object's state */
+    EOC_ERR_READ_ONLY,   /**< write on a read-only store */
+    EOC_ERR_FATAL,       /**< unrecoverable error, the worker stopped */
     EOC_ERR__COUNT
 } eoc_err_t;
 
@@ -73,7 +73,13 @@ EOC_API const char *eoc_version(void);
 /* ------------------------------------------------------------------ */
 
 /** Syslog levels. */
-enum { EOC_LOG_ERR = 3, EOC_LOG_WARNING = 4, EOC_LOG_NOTICE = 5, EOC_LOG_INFO = 6, EOC_LOG_DEBUG = 7 };
+enum {
+    EOC_LOG_ERR = 3,
+    EOC_LOG_WARNING = 4,
+    EOC_LOG_NOTICE = 5,
+    EOC_LOG_INFO = 6,
+    EOC_LOG_DEBUG = 7
+};
 
 /**
  * Log callback. Called from any eoc thread (worker, relay, metrics) for
@@ -191,8 +197,8 @@ typedef struct eoc_txn eoc_txn_t;
  * stay valid until the next write through `txn` or the end of the call.
  * EOC_ERR_NOT_FOUND when absent. Keys are 1..511 bytes.
  */
-EOC_API eoc_err_t eoc_state_get(eoc_txn_t *txn, const void *key, size_t key_len,
-                                const void **value, size_t *len);
+EOC_API eoc_err_t eoc_state_get(eoc_txn_t *txn, const void *key, size_t key_len, const void **value,
+                                size_t *len);
 /** Writes a state value (copied). EOC_ERR_MAP_FULL when the store is full. */
 EOC_API eoc_err_t eoc_state_put(eoc_txn_t *txn, const void *key, size_t key_len, const void *value,
                                 size_t len);
@@ -207,11 +213,11 @@ typedef struct eoc_header {
 
 /** An outgoing message. Everything is copied by eoc_emit. */
 typedef struct eoc_msg {
-    const char *topic;   /**< NULL: the configured `output.topic` */
-    int32_t partition;   /**< -1 (EOC_PARTITION_ANY): partitioned by key */
-    const void *key;     /**< may be NULL */
+    const char *topic; /**< NULL: the configured `output.topic` */
+    int32_t partition; /**< -1 (EOC_PARTITION_ANY): partitioned by key */
+    const void *key;   /**< may be NULL */
     size_t key_len;
-    const void *value;   /**< may be NULL */
+    const void *value; /**< may be NULL */
     size_t value_len;
     const eoc_header_t *headers; /**< may be NULL */
     size_t header_count;
@@ -260,20 +266,20 @@ typedef eoc_result_t (*eoc_handler_fn)(eoc_txn_t *txn, const eoc_record_t *rec, 
 
 /** Counters since the worker was created (monotonic). */
 typedef struct eoc_stats {
-    uint64_t consumed;     /**< records polled from Kafka */
-    uint64_t applied;      /**< handler effects committed */
-    uint64_t duplicates;   /**< skipped: ID already in the inbox */
-    uint64_t dead_letters; /**< dead-lettered records */
-    uint64_t skipped;      /**< null/empty values skipped (empty.value=skip) */
-    uint64_t retries;      /**< handler retries */
-    uint64_t batches;      /**< batches committed */
+    uint64_t consumed;        /**< records polled from Kafka */
+    uint64_t applied;         /**< handler effects committed */
+    uint64_t duplicates;      /**< skipped: ID already in the inbox */
+    uint64_t dead_letters;    /**< dead-lettered records */
+    uint64_t skipped;         /**< null/empty values skipped (empty.value=skip) */
+    uint64_t retries;         /**< handler retries */
+    uint64_t batches;         /**< batches committed */
     uint64_t commit_failures; /**< batches aborted and rewound */
-    uint64_t rebalances;   /**< assignments and revocations */
-    uint64_t published;    /**< outbox rows delivered by the relay */
-    uint64_t relay_errors; /**< failed deliveries (retried) */
-    uint64_t outbox_backlog; /**< rows committed but not yet removed */
+    uint64_t rebalances;      /**< assignments and revocations */
+    uint64_t published;       /**< outbox rows delivered by the relay */
+    uint64_t relay_errors;    /**< failed deliveries (retried) */
+    uint64_t outbox_backlog;  /**< rows committed but not yet removed */
     int64_t outbox_oldest_ms; /**< age of the oldest pending row, 0 when none */
-    uint64_t inbox_pruned; /**< inbox entries removed by retention */
+    uint64_t inbox_pruned;    /**< inbox entries removed by retention */
 } eoc_stats_t;
 
 /* ------------------------------------------------------------------ */
@@ -395,8 +401,8 @@ typedef struct eoc_store_info {
     uint64_t outbox_rows;
     int64_t outbox_oldest_ms; /**< created time of the oldest pending row, 0 */
     uint64_t state_entries;
-    uint64_t map_size;  /**< bytes */
-    uint64_t map_used;  /**< bytes in use */
+    uint64_t map_size; /**< bytes */
+    uint64_t map_used; /**< bytes in use */
     uint32_t schema_version;
 } eoc_store_info_t;
 
@@ -414,8 +420,7 @@ EOC_API eoc_err_t eoc_store_info(eoc_store_t *s, eoc_store_info_t *out);
  */
 typedef struct eoc_store_admin eoc_store_admin_t;
 
-EOC_API eoc_store_admin_t *eoc_store_admin_open(const char *dir, char *errstr,
-                                                size_t errstr_size);
+EOC_API eoc_store_admin_t *eoc_store_admin_open(const char *dir, char *errstr, size_t errstr_size);
 EOC_API void eoc_store_admin_close(eoc_store_admin_t *a);
 
 /**
@@ -426,9 +431,8 @@ EOC_API void eoc_store_admin_close(eoc_store_admin_t *a);
  * the store has no offset for the partition; the reason goes to errstr.
  * One durable commit.
  */
-EOC_API eoc_err_t eoc_store_admin_rewind(eoc_store_admin_t *a, const char *topic,
-                                         int32_t partition, int64_t offset, char *errstr,
-                                         size_t errstr_size);
+EOC_API eoc_err_t eoc_store_admin_rewind(eoc_store_admin_t *a, const char *topic, int32_t partition,
+                                         int64_t offset, char *errstr, size_t errstr_size);
 
 #ifdef __cplusplus
 }
