@@ -11,16 +11,17 @@
 . "$(dirname "$0")/lib.sh"
 e2e_begin "random kill storm over one shared store, input arriving"
 
-STORM_S=60
-[ "$SOAK" != 1 ] || STORM_S=600
-kafka_start 1 "$IN:8" "$OUT:8" "$DLQ:1"
+# Soak mode: 16 partitions and smaller chunks, so that 10 minutes of input,
+# output and re-published output stay under the development Kafka's ~5 MiB
+# per partition.
+STORM_S=60 PARTS=8 CHUNK_N=500
+[ "$SOAK" != 1 ] || STORM_S=600 PARTS=16 CHUNK_N=100
+kafka_start 1 "$IN:$PARTS" "$OUT:$PARTS" "$DLQ:1"
 rand 3
 NW=$((R + 1))
 say "$NW worker(s), storm of $STORM_S s"
 produce 5000
-# Soak mode: smaller chunks, so that 10 minutes stay under the development
-# Kafka's ~5 MiB per partition.
-if [ "$SOAK" = 1 ]; then producer_loop_start 200 1000; else producer_loop_start 500 1000; fi
+producer_loop_start "$CHUNK_N" 1000
 i=1
 while [ "$i" -le "$NW" ]; do
     worker_start "w$i" "$RUN/data"
@@ -49,7 +50,7 @@ while [ "$(date +%s)" -lt "$end" ]; do
     say "kill $kills: $victim restarted; consumed $CONSUMED of $TOTAL, outbox $OUTBOX"
 done
 producer_loop_stop
-wait_progress 150
+wait_progress 180
 stop_all_workers 30
 check_final
 e2e_end

@@ -1,13 +1,18 @@
 #!/bin/sh
-# Scenario 12, SIGTERM: (a) under load, with everything up: the worker
-# stops consuming, commits, lets the relay drain and exits 0 with an empty
-# outbox (eoc inspect --json: backlog 0); (b) with all brokers down and
+# Scenario 12, SIGTERM: (a) under load, with everything up, three times: the
+# worker stops consuming, commits, lets the relay drain and exits 0 with an
+# empty outbox (eoc inspect --json: backlog 0); (b) with all brokers down and
 # outbox rows pending: it must exit within relay.flush.timeout.ms (10 s by
 # default) + 10 s and keep the pending rows in the store; after the brokers
 # come back, a restarted worker publishes them and the checker finds
 # everything in place. Three brokers: the input is led by broker 1, the
 # output and dead letters by broker 2 (down first, so that the outbox
 # fills while consumption goes on), the group's coordinator is broker 1.
+#
+# LIBRARY BUG exposed by (a), reported and not fixed here: eoc_worker_stop()
+# (called from the SIGTERM handler) stops the relay at once, so the relay's
+# drain can end before eoc_worker_run() has committed its last buffered
+# batch; that batch's outbox rows stay pending after exit 0 (I8).
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 e2e_begin "SIGTERM: drain under load; and with all brokers down"
@@ -26,22 +31,34 @@ outbox_over() {
     [ "$(outbox_backlog "$RUN/data")" -gt "$1" ]
 }
 
-# (a) drain under load
+# (a) drain under load, three times. batch.max.ms=1000: batches stay open
+# for a second, so a SIGTERM usually finds records buffered while the relay
+# has published the previous batch and sits idle.
+A_FAIL=
 produce 5000
-worker_start w1 "$RUN/data" --batch 200
-wait_consumed 3000 40
-producer_loop_start 1000 200
-sleep 3
-progress || true
-fault_note "SIGTERM w1 under load ($CONSUMED of $TOTAL consumed, input arriving)"
-worker_stop w1 30
-[ "$STOP_RC" -eq 0 ] || die "w1 exited with $STOP_RC after SIGTERM under load"
-backlog=$(outbox_backlog "$RUN/data")
-say "(a) w1 drained: exit 0 after $STOP_MS ms, outbox backlog $backlog, $(store_consumed "$RUN/data") consumed"
-[ "$backlog" = 0 ] || die "outbox backlog $backlog after a graceful stop (I8)"
+producer_loop_start 500 300
+k=1
+while [ "$k" -le 3 ]; do
+    worker_start w1 "$RUN/data" --batch 5000 --batch-ms 1000
+    wait_for 40 "w1 to be assigned partitions" worker_assigned w1
+    sleep 2
+    progress || true
+    fault_note "SIGTERM w1 under load ($CONSUMED of $TOTAL consumed, input arriving)"
+    worker_stop w1 30
+    [ "$STOP_RC" -eq 0 ] || die "w1 exited with $STOP_RC after SIGTERM under load"
+    backlog=$(outbox_backlog "$RUN/data")
+    say "(a$k) w1 exit 0 after $STOP_MS ms; outbox backlog $backlog; its last line: $(grep 'INFO stopped:' "$RUN/w1.log" | tail -n 1 | sed 's/.*INFO //')"
+    [ "$backlog" = 0 ] || A_FAIL="${A_FAIL:+$A_FAIL; }cycle $k: $backlog outbox row(s) pending after exit 0"
+    k=$((k + 1))
+done
 producer_loop_stop
+[ -z "$A_FAIL" ] || say "(a) LIBRARY BUG: a graceful stop left outbox rows unpublished (I8): $A_FAIL"
 
-# (b) all brokers down
+# (b) all brokers down; first an empty outbox (what (a) left, published by
+# a new start)
+worker_start w1 "$RUN/data"
+wait_progress 60
+worker_stop_ok w1
 fault broker down 2
 produce 10000
 worker_start w1 "$RUN/data" --batch 200
@@ -67,4 +84,10 @@ wait_progress 90
 worker_stop_ok w1
 say "after the restart: outbox backlog $(outbox_backlog "$RUN/data")"
 check_final
+round_verdict "final"
+if [ -n "$A_FAIL" ]; then
+    VERDICT="$VERDICT
+[a: SIGTERM under load] verdict: FAIL I8 (LIBRARY BUG: $A_FAIL; the rows were published only by the next start)"
+    CHECK_RC=1
+fi
 e2e_end

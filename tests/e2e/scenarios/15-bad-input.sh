@@ -11,8 +11,12 @@
 #   null value, empty value                    -> empty_value
 #   not JSON, JSON without "amount"            -> handler_error
 #   a 10 KiB record                            -> too_large
-# and, through eoc-crashy on its own topics, a handler that always asks for
-# a retry -> handler_error after retry.max.attempts.
+# and, through eoc-crashy on its own topics,
+#   a handler that always asks for a retry     -> handler_error after
+#                                                 retry.max.attempts
+#   an output over output.max.bytes            -> refused by eoc_emit inside
+#                                                 the handler: handler_error
+#                                                 naming output.max.bytes
 # `eoc dlq list --json` must list every bad record exactly once with its
 # reason (and nothing else); the checker proves the good records around
 # them were applied exactly once, against a hand-written ground truth.
@@ -125,18 +129,27 @@ raw "$IN" --key k1 --header message-id=c-retry --value retry
 set -- $RAW
 retry_at="$1:$2"
 raw "$IN" --key k1 --header message-id=c-2 --value two
-PRODUCED=$((PRODUCED + 3))
+# its output "<key> <count>" with a 40-byte key: over output.max.bytes=64
+raw "$IN" --key "$(printf '%040d' 1)" --header message-id=c-big-out --value three
+set -- $RAW
+bigout_at="$1:$2"
+raw "$IN" --key k1 --header message-id=c-3 --value four
+PRODUCED=$((PRODUCED + 5))
 fault_note "a record whose handler always asks for a retry (retry.max.attempts=3)"
+fault_note "a record whose output exceeds output.max.bytes=64"
 W_EXE=$CRASHY worker_start w2 "$RUN/data-crashy" --set retry.max.attempts=3 \
-    --set retry.backoff.ms=50
+    --set retry.backoff.ms=50 --set output.max.bytes=64
 wait_progress 60
 worker_stop_ok w2
 timeout -k 5 60 "$TOOL" dlq list --brokers "$BROKERS" --topic "$DLQ" --json >"$RUN/dlq-crashy.json" \
     2>"$RUN/dlq.err" || die "eoc dlq list failed: $(cat "$RUN/dlq.err")"
 sed 's/^/  dlq: /' "$RUN/dlq-crashy.json"
-[ "$(wc -l <"$RUN/dlq-crashy.json")" -eq 1 ] &&
-    grep -q "\"reason\":\"handler_error\",\"source_topic\":\"$IN\",\"source_partition\":${retry_at%:*},\"source_offset\":${retry_at#*:}," \
-        "$RUN/dlq-crashy.json" || die "the always-failing record is not dead-lettered once as handler_error"
+[ "$(wc -l <"$RUN/dlq-crashy.json")" -eq 2 ] || die "the crashy DLQ should hold exactly 2 dead letters"
+grep -q "\"reason\":\"handler_error\",\"source_topic\":\"$IN\",\"source_partition\":${retry_at%:*},\"source_offset\":${retry_at#*:}," \
+    "$RUN/dlq-crashy.json" || die "the always-failing record is not dead-lettered as handler_error"
+grep "\"source_partition\":${bigout_at%:*},\"source_offset\":${bigout_at#*:}," "$RUN/dlq-crashy.json" |
+    grep '"reason":"handler_error"' | grep -q 'exceeds output.max.bytes=64' ||
+    die "the record with the oversized output is not dead-lettered with an error naming output.max.bytes"
 say "w2 logged $(grep -c 'INFO retry ' "$RUN/w2.log") retries before the dead letter"
 NO_EXPECT=1 check_final --id header:message-id --app generic --outputs 1
 round_verdict eoc-crashy
