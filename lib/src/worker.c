@@ -52,6 +52,7 @@
 #define DIGEST_SEED         0x5bd1e9955bd1e995ull
 #define POLL_IDLE_MS        100
 #define COMMIT_TRIES        5
+#define CLOSE_TIMEOUT_MS 5000 /* bound on leaving the group during a stop */
 #define CRASHES_FOR_CAREFUL 2
 #define MAX_RERUNS          3
 
@@ -73,6 +74,7 @@ struct eoc_worker {
     int relay_started;
     rd_kafka_t *rk;          /* consumer, owned */
     int assigned_once;       /* received an assignment (see eoc_worker_destroy) */
+    int closed;              /* the consumer closed cleanly */
     eoc__metrics_t *metrics; /* owned; NULL when metrics.listen is empty */
 
     atomic_int stop;
@@ -602,7 +604,9 @@ static eoc_err_t batch_flush(eoc_worker_t *w, int crashed)
              "batch of %zu records not committed (%s): rewinding to the last committed offsets",
              w->nbuf, eoc_strerror(err));
     buffer_rewind(w);
-    if (++w->failures >= COMMIT_TRIES) {
+    /* A full map may clear (the relay frees outbox pages); a disk that
+     * refuses writes (EIO, ENOSPC, EFBIG) is not retried: fail-stop. */
+    if (++w->failures >= COMMIT_TRIES || err == EOC_ERR_IO) {
         atomic_store(&w->fatal, err);
         eoc__log(&w->log, EOC_LOG_ERR,
                  "stopping: %d batches in a row failed (%s). Nothing was lost: fix the cause "
@@ -724,7 +728,9 @@ static void on_revoke(eoc_worker_t *w, rd_kafka_topic_partition_list_t *parts, i
         eoc__store_commit(w->store);
     }
     if (l->cnt) {
-        rd_kafka_resp_err_t e = rd_kafka_commit(w->rk, l, 0);
+        /* Synchronous for a clean hand-over; during a stop it must not
+         * block on brokers that are down (the commit is advisory). */
+        rd_kafka_resp_err_t e = rd_kafka_commit(w->rk, l, atomic_load(&w->stop));
         if (e)
             eoc__log(&w->log, EOC_LOG_INFO, "offset commit on revoke: %s (advisory)",
                      rd_kafka_err2str(e));
@@ -942,9 +948,9 @@ fail:
 
 void eoc_worker_stop(eoc_worker_t *w)
 {
+    /* Only the flag: eoc_worker_run stops the relay itself, after the last
+     * batch committed, so the drain publishes that batch too. */
     atomic_store(&w->stop, 1);
-    if (w->relay)
-        eoc__relay_stop(w->relay);
 }
 
 static void *relay_main(void *arg)
@@ -964,6 +970,34 @@ static void maybe_prune(eoc_worker_t *w)
         count(&w->c.inbox_pruned, n);
         eoc__log(&w->log, EOC_LOG_DEBUG, "inbox retention pruned %" PRIu64 " entries", n);
     }
+}
+
+/* Closes the consumer (revoke, offset commit, leave the group) through a
+ * queue, so a stop with every broker down ends within CLOSE_TIMEOUT_MS
+ * instead of waiting for them. */
+static void consumer_close(eoc_worker_t *w)
+{
+    rd_kafka_queue_t *q = rd_kafka_queue_new(w->rk);
+    rd_kafka_error_t *e = rd_kafka_consumer_close_queue(w->rk, q);
+    if (e) {
+        eoc__log(&w->log, EOC_LOG_WARNING, "consumer close: %s", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+    }
+    int64_t deadline = eoc__now_ms() + CLOSE_TIMEOUT_MS;
+    while (!e && !rd_kafka_consumer_closed(w->rk) && eoc__now_ms() < deadline) {
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 100);
+        if (ev && rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE)
+            rebalance_cb(w->rk, rd_kafka_event_error(ev), rd_kafka_event_topic_partition_list(ev),
+                         w);
+        if (ev)
+            rd_kafka_event_destroy(ev);
+    }
+    w->closed = rd_kafka_consumer_closed(w->rk);
+    if (!w->closed)
+        eoc__log(&w->log, EOC_LOG_WARNING,
+                 "left without a clean group leave (brokers unreachable); the group moves the "
+                 "partitions after session.timeout.ms");
+    rd_kafka_queue_destroy(q);
 }
 
 /* Whether the next record must wait: the batch is full or old enough. */
@@ -1019,7 +1053,7 @@ eoc_err_t eoc_worker_run(eoc_worker_t *w)
         pthread_join(w->relay_thread, NULL);
         w->relay_started = 0;
     }
-    rd_kafka_consumer_close(w->rk); /* revoke: sync offset commit, leave group */
+    consumer_close(w); /* revoke: offset commit, leave group; bounded */
     eoc_err_t fatal = atomic_load(&w->fatal);
     eoc__log(&w->log, fatal ? EOC_LOG_ERR : EOC_LOG_INFO, "worker stopped%s%s", fatal ? ": " : "",
              fatal ? eoc_strerror(fatal) : "");
@@ -1060,7 +1094,7 @@ void eoc_worker_destroy(eoc_worker_t *w)
      * (with logging off): a one-off leak instead of an abort. */
     int leak = w->rk && !w->assigned_once && rd_kafka_version() < 0x020300ff;
     if (w->rk && !leak)
-        rd_kafka_destroy(w->rk);
+        rd_kafka_destroy_flags(w->rk, w->closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
     eoc__relay_destroy(w->relay);
     eoc_store_close(w->store);
     for (size_t i = 0; i < w->nstrats; i++) {
