@@ -672,25 +672,31 @@ static void on_assign(eoc_worker_t *w, rd_kafka_topic_partition_list_t *parts)
         size_t len = sizeof(v);
         live_name(live, sizeof(live), tp->topic, tp->partition);
         snprintf(crash, sizeof(crash), "crash/%s/%d", tp->topic, tp->partition);
-        if (p)
+        if (p) {
             p->careful_until = -1;
-        if (off >= 0 && eoc__store_meta_get(w->store, live, v, &len) == EOC_OK) {
+            p->careful_first = 0;
+        }
+        if (eoc__store_meta_get(w->store, live, v, &len) == EOC_OK) {
+            /* A partition with no stored offset crashed before its first
+             * commit: its crashes count at "the start" (UINT64_MAX). */
+            uint64_t here = off >= 0 ? (uint64_t)off : UINT64_MAX, at = 0, n = 0;
             len = sizeof(v);
-            uint64_t at = 0, n = 0;
             if (eoc__store_meta_get(w->store, crash, v, &len) == EOC_OK && len == 16) {
                 at = eoc__be64_get(v);
                 n = eoc__be64_get(v + 8);
             }
-            n = at == (uint64_t)off ? n + 1 : 1;
-            eoc__be64_put(v, (uint64_t)off);
+            n = at == here ? n + 1 : 1;
+            eoc__be64_put(v, here);
             eoc__be64_put(v + 8, n);
             eoc__store_meta_put(w->store, crash, v, 16);
             eoc__log(&w->log, EOC_LOG_WARNING,
                      "%s[%d]: previous owner stopped uncleanly at offset %" PRId64 " (%" PRIu64
                      " time(s) there)",
                      tp->topic, tp->partition, off, n);
-            if (n >= CRASHES_FOR_CAREFUL && p)
+            if (n >= CRASHES_FOR_CAREFUL && p && off >= 0)
                 p->careful_until = off + w->batch_max;
+            else if (n >= CRASHES_FOR_CAREFUL && p)
+                p->careful_first = 1; /* from the first record it gets */
         }
         eoc__store_meta_put(w->store, live, "1", 1);
     }
@@ -1010,6 +1016,10 @@ static int batch_due(const eoc_worker_t *w)
 static int is_careful(eoc_worker_t *w, const rd_kafka_message_t *m)
 {
     eoc__part_t *p = part_get(w, rd_kafka_topic_name(m->rkt), m->partition);
+    if (p && p->careful_first) {
+        p->careful_until = m->offset + w->batch_max;
+        p->careful_first = 0;
+    }
     return p && p->careful_until >= 0 && m->offset < p->careful_until;
 }
 

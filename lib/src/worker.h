@@ -25,6 +25,7 @@ typedef struct eoc__part {
     int64_t batch_first;   /* first offset in the open batch, -1 when none */
     int64_t batch_next;    /* next offset after the open batch's last record */
     int64_t careful_until; /* careful mode below this offset, -1 when off */
+    int careful_first;     /* careful mode from the first record received */
     uint64_t pend_applied, pend_duplicates, pend_dead, pend_retries, pend_skipped;
     /* the batch's tallies, published when it commits */
 } eoc__part_t;

@@ -9,8 +9,8 @@
 # must be applied exactly once, the dead letter published once.
 # Two rounds: the crashing record after committed records of its partition,
 # and the crashing record in the first batch of a partition the store has
-# never committed (a fresh store): the second round FAILS, exposing a
-# library bug (see the comment at `round fresh`).
+# never committed (a fresh store), where crashes count at "the start" of
+# the partition.
 # Restarts use a new consumer group each time: the crash-loop state lives
 # in the store, and a new group does not wait for the dead member's session
 # timeout (the store, not the group, holds the positions).
@@ -112,10 +112,8 @@ round() {
 
 # The crashing record comes after committed offsets: the guard must fire.
 round committed 6
-# LIBRARY BUG (reported, not fixed here): the crashing record is in the
-# first batch of partitions the store has no offset for (a fresh store, a
-# new partition). lib/src/worker.c on_assign() counts an unclean hand-over
-# only when the store has an offset for the partition (off >= 0), so no
-# crash is ever counted there and the process crashes forever.
+# The crashing record is in the first batch of partitions the store has no
+# offset for (a fresh store, a new partition): on_assign() counts those
+# crashes at "the start" and the guard begins at the first record received.
 round fresh 0
 e2e_end
