@@ -9,10 +9,11 @@
 # output and dead letters by broker 2 (down first, so that the outbox
 # fills while consumption goes on), the group's coordinator is broker 1.
 #
-# LIBRARY BUG exposed by (a), reported and not fixed here: eoc_worker_stop()
-# (called from the SIGTERM handler) stops the relay at once, so the relay's
-# drain can end before eoc_worker_run() has committed its last buffered
-# batch; that batch's outbox rows stay pending after exit 0 (I8).
+# (a) found a library bug (fixed in 460ff95, kept as its regression test):
+# eoc_worker_stop(), called from the SIGTERM handler, stopped the relay at
+# once, so the relay's drain could end before eoc_worker_run() committed its
+# last buffered batch, whose outbox rows then stayed pending after exit 0
+# (I8); with batch.max.ms=1000 it happened at every stop.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 e2e_begin "SIGTERM: drain under load; and with all brokers down"
