@@ -7,8 +7,10 @@
 # answered late" (error 0 with a 5 s round trip, above the relay producer's
 # socket.timeout.ms of 2 s, so the producer retries a request the broker
 # already applied; the development Kafka does not dedupe idempotent
-# retries). The checker must count the re-published rows as transport
-# duplicates (I3, allowed) and find no processing duplicate.
+# retries); last a non-retriable MSG_SIZE_TOO_LARGE, after which the relay
+# re-creates its producer and resends from the oldest unacked row. The
+# checker must count the re-published rows as transport duplicates (I3,
+# allowed) and find no processing duplicate.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 e2e_begin "Produce errors on the relay: retriable, and applied-but-answered-late"
@@ -36,6 +38,12 @@ wait_progress 60
 fault broker-errors 2 Produce 0 5000 4
 produce 5000
 wait_progress 90
+# A non-retriable error fails the delivery: the relay must re-create its
+# producer and resend from the oldest row not yet acked.
+fault broker-errors 2 Produce MSG_SIZE_TOO_LARGE 0 1
+produce 3000
+wait_progress 60
+say "relay: $(cat "$RUN/w1.log" "$RUN/w2.log" | grep -c 'relay: delivery of outbox row') failed deliveries logged (resent from the oldest unacked row)"
 stop_all_workers 30
 check_final
 tdups=$(echo "$VERDICT" | sed -n 's/.*unique, \([0-9]*\) transport duplicates.*/\1/p')
