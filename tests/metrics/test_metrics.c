@@ -29,36 +29,19 @@
 
 /* ---- fixture: a development Kafka and a data directory per test ---- */
 
-struct fx {
-    tu_fixture_t *t;
-    const char *bs;
-    const char *dir;
-};
-
 static int fx_setup(void **state)
 {
     static const char *const topics[] = {"in:2", "out:1", "dlq:1", NULL};
-    struct fx *f = calloc(1, sizeof(*f));
-    if (!f || !(f->t = tu_fixture_new(topics))) {
-        free(f);
-        return -1;
-    }
-    f->bs = f->t->bs;
-    f->dir = f->t->dir;
-    *state = f;
-    return 0;
+    return tu_fixture_setup(state, topics);
 }
 
 static int fx_teardown(void **state)
 {
-    struct fx *f = *state;
-    int rc = tu_fixture_free(f->t);
-    free(f);
-    return rc;
+    return tu_fixture_teardown(state);
 }
 
 /* A conf for the fixture; extra key/value pairs follow, NULL-terminated. */
-static eoc_conf_t *conf_for(const struct fx *f, ...)
+static eoc_conf_t *conf_for(const tu_fixture_t *f, ...)
 {
     eoc_conf_t *c = eoc_conf_new();
     char err[256];
@@ -85,7 +68,7 @@ static eoc_conf_t *conf_for(const struct fx *f, ...)
 }
 
 /* Produces `value` with a `message-id` header to in[partition], and waits for it. */
-static void produce(const struct fx *f, int32_t partition, const char *id, const char *value)
+static void produce(const tu_fixture_t *f, int32_t partition, const char *id, const char *value)
 {
     char err[256];
     rd_kafka_conf_t *kc = rd_kafka_conf_new();
@@ -237,7 +220,7 @@ static char *metrics_when(int port, const char *series, double want)
 
 static void metrics_count_per_partition_and_health_is_ok(void **state)
 {
-    struct fx *f = *state;
+    tu_fixture_t *f = *state;
     produce(f, 0, "a", "first");
     produce(f, 0, "b", "second");
     produce(f, 0, "a", "first"); /* a redelivery: same ID, same payload */
@@ -325,7 +308,7 @@ static void metrics_count_per_partition_and_health_is_ok(void **state)
 
 static void healthz_fails_with_the_reason_when_map_usage_is_over_the_limit(void **state)
 {
-    struct fx *f = *state;
+    tu_fixture_t *f = *state;
     produce(f, 1, "c", "third");
     struct run r;
     run_start(&r, conf_for(f, "health.map.usage", "0.0000001", NULL));
@@ -366,7 +349,7 @@ static void retire(eoc_worker_t *w)
  * when the worker starts the server itself, else in eoc__metrics_start.
  * Each worker gets a group of its own, so that retire() sees an assignment
  * without waiting for the previous member's departure. */
-static void start_fails(const struct fx *f, const char *listen, const char *reason)
+static void start_fails(const tu_fixture_t *f, const char *listen, const char *reason)
 {
     char err[512] = "", group[64];
     snprintf(group, sizeof(group), "metrics-%s", listen);
@@ -382,7 +365,7 @@ static void start_fails(const struct fx *f, const char *listen, const char *reas
 
 static void a_malformed_address_fails_with_the_reason(void **state)
 {
-    struct fx *f = *state;
+    tu_fixture_t *f = *state;
     static const struct {
         const char *listen, *reason;
     } cases[] = {{"127.0.0.1", "expected host:port"},
@@ -396,7 +379,7 @@ static void a_malformed_address_fails_with_the_reason(void **state)
 
 static void an_address_in_use_fails_and_serves_once_it_is_free(void **state)
 {
-    struct fx *f = *state;
+    tu_fixture_t *f = *state;
     int s = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof(sa);

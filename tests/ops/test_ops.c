@@ -25,32 +25,15 @@
 
 #define DEADLINE_MS 60000
 
-struct fx {
-    tu_fixture_t *t;
-    const char *bs;
-    const char *dir;
-};
-
 static int fx_setup(void **state)
 {
     static const char *const topics[] = {"in:2", "out:2", "dlq:1", NULL};
-    struct fx *f = calloc(1, sizeof(*f));
-    if (!f || !(f->t = tu_fixture_new(topics))) {
-        free(f);
-        return -1;
-    }
-    f->bs = f->t->bs;
-    f->dir = f->t->dir;
-    *state = f;
-    return 0;
+    return tu_fixture_setup(state, topics);
 }
 
 static int fx_teardown(void **state)
 {
-    struct fx *f = *state;
-    int rc = tu_fixture_free(f->t);
-    free(f);
-    return rc;
+    return tu_fixture_teardown(state);
 }
 
 /* ---- a worker in a thread ---- */
@@ -75,7 +58,7 @@ static eoc_result_t handler(eoc_txn_t *txn, const eoc_record_t *rec, void *opaqu
     return eoc_emit(txn, &out) == EOC_OK ? EOC_HANDLER_OK : EOC_HANDLER_FAIL;
 }
 
-static void run_start(tu_worker_t *r, const struct fx *f, struct app *a, const char *extra_key,
+static void run_start(tu_worker_t *r, const tu_fixture_t *f, struct app *a, const char *extra_key,
                       const char *extra_value)
 {
     char err[512];
@@ -101,7 +84,7 @@ static void run_stop(tu_worker_t *r, eoc_stats_t *s)
     assert_int_equal(tu_worker_stop(r, s), EOC_OK);
 }
 
-static void produce(const struct fx *f, int32_t partition, const char *prefix, int from, int to,
+static void produce(const tu_fixture_t *f, int32_t partition, const char *prefix, int from, int to,
                     const char *value)
 {
     rd_kafka_t *p = kc_producer(f->bs);
@@ -150,7 +133,7 @@ static int eoc_tool(char *out, size_t out_size, const char *const *args)
 
 static void replay_to_the_beginning_reapplies_nothing_and_counts_duplicates(void **state)
 {
-    struct fx *f = *state;
+    tu_fixture_t *f = *state;
     struct app a = {0};
     produce(f, 0, "a", 0, 30, "v");
     produce(f, 1, "b", 0, 20, "v");
@@ -194,7 +177,7 @@ static void replay_to_the_beginning_reapplies_nothing_and_counts_duplicates(void
 
 static void replay_to_an_offset_and_to_a_time_rereads_only_that_suffix(void **state)
 {
-    struct fx *f = *state;
+    tu_fixture_t *f = *state;
     struct app a = {0};
     produce(f, 0, "c", 0, 10, "v");
     tu_sleep_ms(1200);
@@ -235,7 +218,7 @@ static void replay_to_an_offset_and_to_a_time_rereads_only_that_suffix(void **st
 
 static void a_resubmitted_dead_letter_is_applied_exactly_once(void **state)
 {
-    struct fx *f = *state;
+    tu_fixture_t *f = *state;
     struct app a = {0};
     produce(f, 0, "ok", 0, 3, "good");
     produce(f, 0, "bad", 0, 2, "bad value");
@@ -282,7 +265,7 @@ struct count_ctx {
 
 static void retention_prunes_only_below_the_committed_offset_and_behind_the_horizon(void **state)
 {
-    struct fx *f = *state;
+    tu_fixture_t *f = *state;
     struct app a = {0};
     produce(f, 0, "r", 0, 50, "v");
     tu_worker_t r;

@@ -57,6 +57,16 @@ int tu_fixture_free(tu_fixture_t *f)
     return rc == 0 ? 0 : -1;
 }
 
+int tu_fixture_setup(void **state, const char *const *topics)
+{
+    return (*state = tu_fixture_new(topics)) ? 0 : -1;
+}
+
+int tu_fixture_teardown(void **state)
+{
+    return tu_fixture_free(*state);
+}
+
 static void *run_main(void *arg)
 {
     tu_worker_t *r = arg;

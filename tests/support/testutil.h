@@ -29,6 +29,10 @@ tu_fixture_t *tu_fixture_new(const char *const *topics);
 /** Stops the Kafka, removes the directory; 0 on success. */
 int tu_fixture_free(tu_fixture_t *f);
 
+/** cmocka setup/teardown bodies: *state becomes the tu_fixture_t. */
+int tu_fixture_setup(void **state, const char *const *topics);
+int tu_fixture_teardown(void **state);
+
 /* A worker on its own thread. */
 typedef struct tu_worker {
     eoc_worker_t *w;

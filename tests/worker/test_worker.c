@@ -27,35 +27,18 @@ extern char **environ;
 
 #define DEADLINE_MS 60000
 
-struct fx {
-    tu_fixture_t *t;
-    const char *bs;
-    const char *dir;
-};
-
 static int fx_setup(void **state)
 {
     static const char *const topics[] = {"in:4", "out:4", "dlq:1", NULL};
-    struct fx *f = calloc(1, sizeof(*f));
-    if (!f || !(f->t = tu_fixture_new(topics))) {
-        free(f);
-        return -1;
-    }
-    f->bs = f->t->bs;
-    f->dir = f->t->dir;
-    *state = f;
-    return 0;
+    return tu_fixture_setup(state, topics);
 }
 
 static int fx_teardown(void **state)
 {
-    struct fx *f = *state;
-    int rc = tu_fixture_free(f->t);
-    free(f);
-    return rc;
+    return tu_fixture_teardown(state);
 }
 
-static eoc_conf_t *conf_for(const struct fx *f, const char *group, ...)
+static eoc_conf_t *conf_for(const tu_fixture_t *f, const char *group, ...)
 {
     eoc_conf_t *c = eoc_conf_new();
     char err[256];
@@ -83,7 +66,7 @@ static eoc_conf_t *conf_for(const struct fx *f, const char *group, ...)
     return c;
 }
 
-static void produce_n(const struct fx *f, const char *prefix, int from, int to, const char *val)
+static void produce_n(const tu_fixture_t *f, const char *prefix, int from, int to, const char *val)
 {
     rd_kafka_t *p = kc_producer(f->bs);
     for (int i = from; i < to; i++) {
@@ -196,7 +179,7 @@ static int count_state(void *opaque, const void *k, size_t kl, const void *v, si
 
 static void unique_ids_are_applied_once_and_duplicates_are_counted(void **state)
 {
-    struct fx *f = *state;
+    tu_fixture_t *f = *state;
     produce_n(f, "id", 0, 30, "v");
     produce_n(f, "id", 5, 15, "v"); /* ten re-sent records: same ID, same payload */
     struct calls c = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0};
@@ -222,7 +205,7 @@ static void unique_ids_are_applied_once_and_duplicates_are_counted(void **state)
 
 static void restart_resumes_from_lmdb_offsets_without_calling_the_handler_again(void **state)
 {
-    struct fx *f = *state;
+    tu_fixture_t *f = *state;
     produce_n(f, "a", 0, 20, "v");
     struct calls c1 = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0};
     struct run r;
@@ -245,7 +228,7 @@ static void restart_resumes_from_lmdb_offsets_without_calling_the_handler_again(
 static void
 poison_record_is_dead_lettered_with_its_provenance_and_the_partition_goes_on(void **state)
 {
-    struct fx *f = *state;
+    tu_fixture_t *f = *state;
     rd_kafka_t *p = kc_producer(f->bs);
     const char *vals[] = {"ok-1", "poison-pill", "flaky-once", "ok-2"};
     const char *ids[] = {"p1", "p2", "p3", "p4"};
@@ -296,7 +279,7 @@ poison_record_is_dead_lettered_with_its_provenance_and_the_partition_goes_on(voi
 
 static void a_failed_commit_rewinds_and_after_a_restart_nothing_is_lost_or_doubled(void **state)
 {
-    struct fx *f = *state;
+    tu_fixture_t *f = *state;
     /* Ten 100 KiB records, a 256 KiB map: no batch can commit. */
     size_t big = 100 * 1024;
     char *v = malloc(big);
@@ -348,7 +331,7 @@ static void a_failed_commit_rewinds_and_after_a_restart_nothing_is_lost_or_doubl
 
 static void stop_drains_the_outbox_before_returning(void **state)
 {
-    struct fx *f = *state;
+    tu_fixture_t *f = *state;
     produce_n(f, "d", 0, 200, "v");
     struct calls c = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0};
     struct run r;
@@ -377,7 +360,7 @@ static void stop_drains_the_outbox_before_returning(void **state)
 
 /* ---- two worker processes, one group, one shared environment ---- */
 
-static pid_t spawn_stateful(const struct fx *f)
+static pid_t spawn_stateful(const tu_fixture_t *f)
 {
     char exe[512];
     snprintf(exe, sizeof(exe), "%s/examples/eoc-example-stateful", getenv("EOC_BUILD_ROOT"));
@@ -401,7 +384,7 @@ static int sum_counters(void *opaque, const void *k, size_t kl, const void *v, s
     return 0;
 }
 
-static uint64_t stored_total(const struct fx *f)
+static uint64_t stored_total(const tu_fixture_t *f)
 {
     char err[256];
     eoc_store_t *st = eoc_store_open_readonly(f->dir, err, sizeof(err));
@@ -415,7 +398,7 @@ static uint64_t stored_total(const struct fx *f)
 
 static void two_workers_rebalancing_over_one_environment_apply_each_record_once(void **state)
 {
-    struct fx *f = *state;
+    tu_fixture_t *f = *state;
     produce_n(f, "r", 0, 300, "v");
     pid_t a = spawn_stateful(f);
     tu_sleep_ms(1500);
