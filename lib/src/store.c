@@ -24,6 +24,8 @@
 #define META_OUTBOX_NEXT "outbox.next"
 #define META_TP_NEXT     "tp.next"
 #define META_INBOX_DEAD  "inbox.dead" /* dead-lettered rows in the inbox log */
+#define META_POS_NEXT    "inbox.pos.next" /* log rows below this are in inbox_pos */
+#define POS_CATCHUP_MAX  200000           /* log rows indexed per retention pass */
 #define META_TP_PREFIX   "tp/"
 
 /* One known (topic, partition): its compact id for inbox position keys and
@@ -780,21 +782,14 @@ eoc_err_t eoc__store_inbox_add(eoc__store_t *s, const char *id, size_t id_len, c
     if (s->enc.oom)
         return EOC_ERR_NOMEM;
 
-    unsigned char kb[8], pk[12], pv[16];
+    unsigned char kb[8];
     eoc__be64_put(kb, seq);
     MDB_val k = {8, kb}, d = {s->enc.len, s->enc.p};
     if ((rc = mdb_put(txn, s->inbox, &k, &d, MDB_APPEND)))
         return mdb_fail(s, rc, "inbox put");
 
-    /* Position index: (tp id, offset) -> (seq, time). A re-submitted record
-     * at the same position replaces the older pointer. */
-    eoc__be32_put(pk, t->id);
-    eoc__be64_put(pk + 4, (uint64_t)offset);
-    eoc__be64_put(pv, seq);
-    eoc__be64_put(pv + 8, (uint64_t)now);
-    MDB_val pkv = {12, pk}, pvv = {16, pv};
-    if ((rc = mdb_put(txn, s->inbox_pos, &pkv, &pvv, 0)))
-        return mdb_fail(s, rc, "inbox position put");
+    /* No position-index row here: retention builds that index behind the
+     * log (pos_catch_up), so a batch dirties no page per partition. */
     if ((rc = stage(s, eoc__hash64(id, id_len, 0), seq)))
         return mdb_fail(s, rc, "inbox index");
     s->inbox_next = seq + 1;
@@ -1014,6 +1009,50 @@ eoc_err_t eoc__store_meta_put(eoc__store_t *s, const char *name, const void *buf
 /* retention                                                           */
 /* ------------------------------------------------------------------ */
 
+/* Extends the position index (tp id, offset) -> (seq, time) over inbox log
+ * rows from META_POS_NEXT on, at most POS_CATCHUP_MAX of them; retention
+ * reads only indexed rows, so it never prunes a row it has not seen. A
+ * re-submitted record at the same position replaces the older pointer.
+ * Returns an LMDB code. */
+static int pos_catch_up(eoc__store_t *s, MDB_txn *txn)
+{
+    uint64_t next;
+    int rc = meta_u64(txn, s->meta, META_POS_NEXT, &next);
+    if (rc)
+        return rc;
+    MDB_cursor *c;
+    if ((rc = mdb_cursor_open(txn, s->inbox, &c)))
+        return rc;
+    unsigned char kb[8];
+    eoc__be64_put(kb, next);
+    MDB_val k = {8, kb}, d;
+    size_t n = 0;
+    for (rc = mdb_cursor_get(c, &k, &d, MDB_SET_RANGE); rc == 0 && n < POS_CATCHUP_MAX;
+         rc = mdb_cursor_get(c, &k, &d, MDB_NEXT), n++) {
+        eoc__inbox_entry_t e;
+        const char *id;
+        size_t id_len;
+        uint32_t tp_id;
+        if (k.mv_size != 8 || decode_inbox(&d, &e, &id, &id_len, &tp_id) != 0) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        unsigned char pk[12], pv[16];
+        eoc__be32_put(pk, tp_id);
+        eoc__be64_put(pk + 4, (uint64_t)e.offset);
+        memcpy(pv, k.mv_data, 8);
+        eoc__be64_put(pv + 8, (uint64_t)e.time_ms);
+        MDB_val pkv = {12, pk}, pvv = {16, pv};
+        if ((rc = mdb_put(txn, s->inbox_pos, &pkv, &pvv, 0)))
+            break;
+        next = eoc__be64_get(k.mv_data) + 1;
+    }
+    mdb_cursor_close(c);
+    if (rc && rc != MDB_NOTFOUND)
+        return rc;
+    return put_meta_u64(txn, s->meta, META_POS_NEXT, next);
+}
+
 /* Prunes one partition's entries below `limit` (and older than `before`
  * when before > 0); returns an LMDB code. */
 static int prune_tp(eoc__store_t *s, MDB_txn *txn, uint32_t tp_id, int64_t limit, int64_t before,
@@ -1076,9 +1115,9 @@ eoc_err_t eoc__store_prune(eoc__store_t *s, int64_t age_ms, int64_t count, size_
     int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
     if (rc)
         return mdb_fail(s, rc, "prune begin");
-    if ((rc = mdb_cursor_open(txn, s->offsets, &c))) {
+    if ((rc = pos_catch_up(s, txn)) || (rc = mdb_cursor_open(txn, s->offsets, &c))) {
         mdb_txn_abort(txn);
-        return mdb_fail(s, rc, "prune cursor");
+        return mdb_fail(s, rc, "prune index");
     }
     int64_t before = age_ms > 0 ? eoc__now_ms() - age_ms : 0;
     uint64_t dead = 0, dead_total;
