@@ -4,7 +4,7 @@
 set -eu
 
 PACKAGES="build-essential meson ninja-build pkg-config \
-librdkafka-dev liblmdb-dev libcjson-dev libcmocka-dev libmicrohttpd-dev \
+librdkafka-dev liblmdb-dev libcjson-dev libxxhash-dev libcmocka-dev libmicrohttpd-dev \
 lmdb-utils curl python3 python3-yaml"
 
 missing=""

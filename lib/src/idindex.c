@@ -1,8 +1,17 @@
 /* idindex.c - see idindex.h. Linear probing; deletions leave tombstones
- * that are dropped when the table is rebuilt on growth. */
+ * that are dropped when the table is rebuilt on growth. The slot array is
+ * mapped on its own and, when large, backed by transparent huge pages: a
+ * lookup is one random access into tens of MiB, and with 4 KiB pages most
+ * of its cost would be the TLB miss, not the cache miss. */
 #include "idindex.h"
 
 #include <stdlib.h>
+#include <sys/mman.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#define HUGE_PAGE ((size_t)2 << 20)
 
 #define SLOT_EMPTY    0u         /* hash value meaning "never used" */
 #define SEQ_TOMBSTONE UINT64_MAX /* seq of a removed slot */
@@ -26,19 +35,36 @@ static uint64_t fix_hash(uint64_t h)
 
 uint64_t eoc__hash64(const void *data, size_t len, uint64_t seed)
 {
-    const unsigned char *p = data;
-    uint64_t h = 0xcbf29ce484222325ull ^ seed;
-    for (size_t i = 0; i < len; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ull;
-    }
-    /* fmix64 finalizer: spreads FNV's weak high bits over the table index */
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 33;
-    return h;
+    return XXH3_64bits_withSeed(data, len, seed);
+}
+
+/* Zeroed slots from their own mapping (huge-page aligned when that large);
+ * NULL on out of memory. */
+static struct slot *slots_alloc(size_t cap)
+{
+    size_t size = cap * sizeof(struct slot);
+    if (size < HUGE_PAGE)
+        return calloc(cap, sizeof(struct slot));
+    /* Over-map by one huge page and trim, so the array starts aligned. */
+    char *p = mmap(NULL, size + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    char *a = (char *)(((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+    if (a > p)
+        munmap(p, (size_t)(a - p));
+    munmap(a + size, (size_t)(p + HUGE_PAGE - a));
+    (void)madvise(a, size, MADV_HUGEPAGE); /* a hint: fine if refused */
+    return (struct slot *)a;
+}
+
+static void slots_free(struct slot *slots, size_t cap)
+{
+    size_t size = cap * sizeof(struct slot);
+    if (size < HUGE_PAGE)
+        free(slots);
+    else if (slots)
+        munmap(slots, size);
 }
 
 eoc__idindex_t *eoc__idindex_new(void)
@@ -47,7 +73,7 @@ eoc__idindex_t *eoc__idindex_new(void)
     if (!ix)
         return NULL;
     ix->cap = 1024;
-    ix->slots = calloc(ix->cap, sizeof(*ix->slots));
+    ix->slots = slots_alloc(ix->cap);
     if (!ix->slots) {
         free(ix);
         return NULL;
@@ -59,7 +85,7 @@ void eoc__idindex_free(eoc__idindex_t *ix)
 {
     if (!ix)
         return;
-    free(ix->slots);
+    slots_free(ix->slots, ix->cap);
     free(ix);
 }
 
@@ -75,7 +101,7 @@ static void place(struct slot *slots, size_t cap, uint64_t hash, uint64_t seq)
 /* Rehashes into `cap` slots, dropping tombstones. */
 static int rehash(eoc__idindex_t *ix, size_t cap)
 {
-    struct slot *slots = calloc(cap, sizeof(*slots));
+    struct slot *slots = slots_alloc(cap);
     if (!slots)
         return -1;
     for (size_t i = 0; i < ix->cap; i++) {
@@ -83,7 +109,7 @@ static int rehash(eoc__idindex_t *ix, size_t cap)
         if (s->hash != SLOT_EMPTY && s->seq != SEQ_TOMBSTONE)
             place(slots, cap, s->hash, s->seq);
     }
-    free(ix->slots);
+    slots_free(ix->slots, ix->cap);
     ix->slots = slots;
     ix->cap = cap;
     ix->used = ix->live;
@@ -127,6 +153,11 @@ void eoc__idindex_remove(eoc__idindex_t *ix, uint64_t hash, uint64_t seq)
             return;
         }
     }
+}
+
+void eoc__idindex_prefetch(const eoc__idindex_t *ix, uint64_t hash)
+{
+    __builtin_prefetch(&ix->slots[(size_t)fix_hash(hash) & (ix->cap - 1)]);
 }
 
 int eoc__idindex_next(const eoc__idindex_t *ix, uint64_t hash, size_t *cursor, uint64_t *seq)

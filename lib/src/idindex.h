@@ -37,10 +37,13 @@ void eoc__idindex_remove(eoc__idindex_t *ix, uint64_t hash, uint64_t seq);
  */
 int eoc__idindex_next(const eoc__idindex_t *ix, uint64_t hash, size_t *cursor, uint64_t *seq);
 
+/** Starts loading the slot where a lookup of `hash` begins (a hint). */
+void eoc__idindex_prefetch(const eoc__idindex_t *ix, uint64_t hash);
+
 /** Number of live entries. */
 size_t eoc__idindex_count(const eoc__idindex_t *ix);
 
-/** 64-bit hash of a byte string (FNV-1a folded through a strong finalizer). */
+/** 64-bit hash of a byte string (XXH3); in memory and in inbox digests. */
 uint64_t eoc__hash64(const void *data, size_t len, uint64_t seed);
 
 #endif

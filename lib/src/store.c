@@ -18,7 +18,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DIGEST_SEED      0x9e3779b97f4a7c15ull
 #define META_SCHEMA      "schema"
 #define META_INBOX_NEXT  "inbox.next"
 #define META_OUTBOX_NEXT "outbox.next"
@@ -60,6 +59,7 @@ struct eoc_store {
     uint64_t outbox_next;               /* next outbox seq (batch view) */
     uint64_t inbox_next0, outbox_next0; /* values at begin */
     uint64_t dead_batch, dead_rec;      /* DEAD inbox rows added by the batch / open record */
+    int64_t batch_ms;                   /* wall clock at begin: the time of its rows */
     struct staged *staged;
     size_t nstaged, capstaged, rec_mark;
     struct tp *tps;
@@ -234,7 +234,7 @@ static int index_range(eoc__store_t *s, MDB_txn *txn, uint64_t from, uint64_t to
             rc = MDB_CORRUPTED;
             break;
         }
-        if (eoc__idindex_insert(s->idx, eoc__hash64(id, id_len, 0), seq) != 0) {
+        if (eoc__idindex_insert(s->idx, eoc__store_id_hash(id, id_len), seq) != 0) {
             rc = ENOMEM;
             break;
         }
@@ -408,6 +408,7 @@ eoc_err_t eoc__store_begin(eoc__store_t *s)
     if (s->inbox_next > s->idx_next)
         s->idx_next = s->inbox_next;
     s->inbox_next0 = s->inbox_next;
+    s->batch_ms = eoc__now_ms();
     s->dead_batch = s->dead_rec = 0;
     s->outbox_next0 = s->outbox_next;
     s->nstaged = 0;
@@ -719,8 +720,25 @@ static int stage(eoc__store_t *s, uint64_t hash, uint64_t seq)
     return 0;
 }
 
+uint64_t eoc__store_id_hash(const char *id, size_t id_len)
+{
+    return eoc__hash64(id, id_len, 0);
+}
+
+void eoc__store_inbox_prefetch(const eoc__store_t *s, uint64_t hash)
+{
+    if (s->idx)
+        eoc__idindex_prefetch(s->idx, hash);
+}
+
 eoc_err_t eoc__store_inbox_find(eoc__store_t *s, const char *id, size_t id_len,
                                 eoc__inbox_entry_t *out)
+{
+    return eoc__store_inbox_find_hashed(s, id, id_len, eoc__store_id_hash(id, id_len), out);
+}
+
+eoc_err_t eoc__store_inbox_find_hashed(eoc__store_t *s, const char *id, size_t id_len,
+                                       uint64_t hash, eoc__inbox_entry_t *out)
 {
     if (!s->batch)
         return EOC_ERR_STATE;
@@ -728,7 +746,7 @@ eoc_err_t eoc__store_inbox_find(eoc__store_t *s, const char *id, size_t id_len,
         return EOC_ERR_INVALID_ID;
     /* The newest entry decides: a resubmitted dead letter that was then
      * applied has two rows, and the later one is its disposition. */
-    uint64_t hash = eoc__hash64(id, id_len, 0), seq;
+    uint64_t seq;
     size_t cursor = 0;
     int found = 0;
     while (eoc__idindex_next(s->idx, hash, &cursor, &seq)) {
@@ -760,6 +778,14 @@ eoc_err_t eoc__store_inbox_find(eoc__store_t *s, const char *id, size_t id_len,
 eoc_err_t eoc__store_inbox_add(eoc__store_t *s, const char *id, size_t id_len, const char *topic,
                                int32_t partition, int64_t offset, uint64_t digest, int disposition)
 {
+    return eoc__store_inbox_add_hashed(s, id, id_len, eoc__store_id_hash(id, id_len), topic,
+                                       partition, offset, digest, disposition);
+}
+
+eoc_err_t eoc__store_inbox_add_hashed(eoc__store_t *s, const char *id, size_t id_len,
+                                      uint64_t hash, const char *topic, int32_t partition,
+                                      int64_t offset, uint64_t digest, int disposition)
+{
     if (!s->batch)
         return EOC_ERR_STATE;
     if (id_len == 0 || id_len > EOC_ID_MAX)
@@ -770,13 +796,12 @@ eoc_err_t eoc__store_inbox_add(eoc__store_t *s, const char *id, size_t id_len, c
         return mdb_fail(s, rc, "inbox partition");
     MDB_txn *txn = cur_txn(s);
     uint64_t seq = s->inbox_next;
-    int64_t now = eoc__now_ms();
 
     eoc__buf_reset(&s->enc);
     eoc__buf_u32(&s->enc, (uint32_t)disposition);
     eoc__buf_u32(&s->enc, t->id);
     eoc__buf_u64(&s->enc, (uint64_t)offset);
-    eoc__buf_u64(&s->enc, (uint64_t)now);
+    eoc__buf_u64(&s->enc, (uint64_t)s->batch_ms);
     eoc__buf_u64(&s->enc, digest);
     eoc__buf_bytes(&s->enc, id, id_len);
     if (s->enc.oom)
@@ -790,7 +815,7 @@ eoc_err_t eoc__store_inbox_add(eoc__store_t *s, const char *id, size_t id_len, c
 
     /* No position-index row here: retention builds that index behind the
      * log (pos_catch_up), so a batch dirties no page per partition. */
-    if ((rc = stage(s, eoc__hash64(id, id_len, 0), seq)))
+    if ((rc = stage(s, hash, seq)))
         return mdb_fail(s, rc, "inbox index");
     s->inbox_next = seq + 1;
     if (disposition == EOC__DISP_DEAD)
@@ -808,7 +833,7 @@ eoc_err_t eoc__store_outbox_add(eoc__store_t *s, const eoc__outrow_t *row)
         return EOC_ERR_STATE;
     eoc__outrow_t r = *row;
     if (!r.created_ms)
-        r.created_ms = eoc__now_ms();
+        r.created_ms = s->batch_ms;
     eoc__buf_reset(&s->enc);
     eoc__outrow_encode(&s->enc, &r);
     if (s->enc.oom)
@@ -1087,7 +1112,7 @@ static int prune_tp(eoc__store_t *s, MDB_txn *txn, uint32_t tp_id, int64_t limit
             *dead += e.disposition == EOC__DISP_DEAD;
             /* dropped from the index only once the deletion commits, so a
              * failed prune never makes a committed ID look new */
-            if (s->idx && (rc = staged_push(s, eoc__hash64(id, id_len, 0), eoc__be64_get(sk))))
+            if (s->idx && (rc = staged_push(s, eoc__store_id_hash(id, id_len), eoc__be64_get(sk))))
                 break;
         }
         if ((rc == 0 && (rc = mdb_del(txn, s->inbox, &lk, NULL))) || (rc && rc != MDB_NOTFOUND) ||

@@ -45,7 +45,7 @@ enum {
  * exclusively, so they never run beside a worker.
  */
 
-#define EOC__SCHEMA_VERSION 1u
+#define EOC__SCHEMA_VERSION 2u /* 2: XXH3 payload digests in inbox rows */
 
 /** Dispositions recorded in the inbox. */
 enum { EOC__DISP_APPLIED = 1, EOC__DISP_DEAD = 2 };
@@ -78,6 +78,16 @@ int eoc__store_in_batch(const eoc__store_t *s);
 eoc_err_t eoc__store_inbox_find(eoc__store_t *s, const char *id, size_t id_len,
                                 eoc__inbox_entry_t *out);
 
+/** The hash the inbox files `id` under; the _hashed calls take it so that a
+ *  caller hashes each ID once (and can prefetch its index slot). */
+uint64_t eoc__store_id_hash(const char *id, size_t id_len);
+/** Starts loading the index slot of `hash` (a hint; any time, any thread
+ *  that owns the store). */
+void eoc__store_inbox_prefetch(const eoc__store_t *s, uint64_t hash);
+/** eoc__store_inbox_find with hash = eoc__store_id_hash(id, id_len). */
+eoc_err_t eoc__store_inbox_find_hashed(eoc__store_t *s, const char *id, size_t id_len,
+                                       uint64_t hash, eoc__inbox_entry_t *out);
+
 eoc_err_t eoc__store_rec_begin(eoc__store_t *s);
 eoc_err_t eoc__store_rec_commit(eoc__store_t *s);
 void eoc__store_rec_abort(eoc__store_t *s);
@@ -85,8 +95,12 @@ void eoc__store_rec_abort(eoc__store_t *s);
 /** Records `id`'s disposition (in the record transaction when one is open). */
 eoc_err_t eoc__store_inbox_add(eoc__store_t *s, const char *id, size_t id_len, const char *topic,
                                int32_t partition, int64_t offset, uint64_t digest, int disposition);
+/** eoc__store_inbox_add with hash = eoc__store_id_hash(id, id_len). */
+eoc_err_t eoc__store_inbox_add_hashed(eoc__store_t *s, const char *id, size_t id_len,
+                                      uint64_t hash, const char *topic, int32_t partition,
+                                      int64_t offset, uint64_t digest, int disposition);
 
-/** Appends an outbox row; `row->created_ms` 0 means now. */
+/** Appends an outbox row; `row->created_ms` 0 means when the batch began. */
 eoc_err_t eoc__store_outbox_add(eoc__store_t *s, const eoc__outrow_t *row);
 
 eoc_err_t eoc__store_state_get(eoc__store_t *s, const void *k, size_t klen, const void **v,

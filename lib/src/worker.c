@@ -56,6 +56,17 @@
 #define CRASHES_FOR_CAREFUL 2
 #define MAX_RERUNS          3
 
+/* A buffered message's ID and digests, worked out once when it is
+ * buffered (so a rerun does not redo them, and the index slots of a whole
+ * batch are prefetched before it is applied). */
+struct key {
+    uint64_t hash;   /* eoc__store_id_hash of the ID, when st is FOUND */
+    uint64_t digest; /* of the payload, kept in the inbox row */
+    uint32_t id_off; /* the ID's bytes in eoc_worker.ids */
+    uint16_t id_len;
+    uint8_t st; /* eoc__id_status_t */
+};
+
 /* A per-topic ID strategy. */
 struct strat {
     char *topic; /* NULL: the default */
@@ -90,6 +101,8 @@ struct eoc_worker {
     /* The buffered batch: messages owned until it is applied or dropped. */
     rd_kafka_message_t **buf;
     unsigned char *isolate; /* per message: run in a nested transaction */
+    struct key *keys;       /* per message */
+    eoc__buf_t ids;         /* the buffered messages' IDs, back to back */
     size_t nbuf;
     int64_t first_ms;       /* when the first message was buffered */
     int isolate_all;        /* too many reruns: isolate every record */
@@ -214,11 +227,44 @@ static void tallies_publish(eoc_worker_t *w)
     tallies_reset(w);
 }
 
+/* Works out m's ID (copied into w->ids) and digest; starts loading the ID's
+ * index slot. -1 on out of memory. */
+static int key_make(eoc_worker_t *w, const rd_kafka_message_t *m, struct key *k)
+{
+    int too_large = (int64_t)m->len > w->record_max;
+    int empty = !m->payload || !m->len;
+    const eoc__msgid_t *strat = strat_for(w, rd_kafka_topic_name(m->rkt));
+    char idbuf[EOC_ID_MAX + 1];
+    const char *id = NULL;
+    size_t len = 0;
+    eoc__id_status_t st = EOC__ID_MISSING;
+    if (!(too_large && strat->kind == EOC__MSGID_JSON))
+        st = eoc__msgid_extract(strat, m, idbuf, &id, &len);
+    if (st == EOC__ID_MISSING && w->missing_position) {
+        len = eoc__msgid_position(m, idbuf);
+        id = idbuf;
+        st = EOC__ID_FOUND;
+    }
+    k->st = (uint8_t)st;
+    k->digest = eoc__hash64(m->payload, empty ? 0 : m->len, DIGEST_SEED);
+    k->id_off = (uint32_t)w->ids.len;
+    k->id_len = st == EOC__ID_FOUND ? (uint16_t)len : 0;
+    k->hash = 0;
+    if (st == EOC__ID_FOUND) {
+        eoc__buf_put(&w->ids, id, len);
+        if (w->ids.oom)
+            return -1;
+        k->hash = eoc__store_id_hash(id, len);
+        eoc__store_inbox_prefetch(w->store, k->hash);
+    }
+    return 0;
+}
+
 /* Buffers a polled message (ownership moves to the buffer). */
 static int buffer_add(eoc_worker_t *w, rd_kafka_message_t *m)
 {
     eoc__part_t *p = part_get(w, rd_kafka_topic_name(m->rkt), m->partition);
-    if (!p)
+    if (!p || key_make(w, m, &w->keys[w->nbuf]) != 0)
         return -1;
     count(&p->consumed, 1);
     count(&w->c.consumed, 1);
@@ -238,6 +284,7 @@ static void buffer_drop(eoc_worker_t *w)
     for (size_t i = 0; i < w->nbuf; i++)
         rd_kafka_message_destroy(w->buf[i]);
     w->nbuf = 0;
+    eoc__buf_reset(&w->ids);
     w->isolate_all = 0;
     for (size_t i = 0; i < w->ptab.n; i++)
         w->ptab.v[i]->batch_first = -1;
@@ -338,7 +385,7 @@ enum {
 /* Fast path: the handler writes straight into the batch transaction. Any
  * result but OK asks for a rerun with this record isolated. */
 static eoc_err_t handle_fast(eoc_worker_t *w, eoc__part_t *p, eoc_txn_t *txn, eoc_record_t *rec,
-                             uint64_t digest, int *outcome)
+                             const struct key *k, int *outcome)
 {
     eoc__txn_reset(txn, rec);
     eoc_result_t res = w->handler(txn, rec, w->opaque);
@@ -346,9 +393,9 @@ static eoc_err_t handle_fast(eoc_worker_t *w, eoc__part_t *p, eoc_txn_t *txn, eo
         *outcome = res == EOC_HANDLER_RETRY && !txn->store_err ? APPLY_RETRIED : APPLY_RERUN;
         return EOC_OK;
     }
-    eoc_err_t err =
-        eoc__store_inbox_add(w->store, rec->id, rec->id_len, rec->topic, rec->msg->partition,
-                             rec->msg->offset, digest, EOC__DISP_APPLIED);
+    eoc_err_t err = eoc__store_inbox_add_hashed(w->store, rec->id, rec->id_len, k->hash,
+                                                rec->topic, rec->msg->partition,
+                                                rec->msg->offset, k->digest, EOC__DISP_APPLIED);
     if (err == EOC_OK)
         p->pend_applied++;
     return err;
@@ -357,7 +404,7 @@ static eoc_err_t handle_fast(eoc_worker_t *w, eoc__part_t *p, eoc_txn_t *txn, eo
 /* Isolated: the handler runs in a nested transaction, with bounded retries;
  * a failing record rolls back alone and is dead-lettered. */
 static eoc_err_t handle_isolated(eoc_worker_t *w, eoc__part_t *p, eoc_txn_t *txn, eoc_record_t *rec,
-                                 uint64_t digest, int64_t first)
+                                 const struct key *k, int64_t first)
 {
     for (int64_t attempt = first;; attempt++) {
         if (attempt > 1) {
@@ -383,9 +430,9 @@ static eoc_err_t handle_isolated(eoc_worker_t *w, eoc__part_t *p, eoc_txn_t *txn
             return txn->store_err;
         }
         if (res == EOC_HANDLER_OK) {
-            err = eoc__store_inbox_add(w->store, rec->id, rec->id_len, rec->topic,
-                                       rec->msg->partition, rec->msg->offset, digest,
-                                       EOC__DISP_APPLIED);
+            err = eoc__store_inbox_add_hashed(w->store, rec->id, rec->id_len, k->hash,
+                                              rec->topic, rec->msg->partition, rec->msg->offset,
+                                              k->digest, EOC__DISP_APPLIED);
             if (err == EOC_OK)
                 err = eoc__store_rec_commit(w->store);
             else
@@ -434,7 +481,7 @@ static int careful_attempt(eoc_worker_t *w, const rd_kafka_message_t *m)
 /* Gives one buffered record its disposition inside the batch transaction.
  * isolate: 0 for the fast path, else APPLY_RERUN or APPLY_RETRIED. */
 static eoc_err_t apply_one(eoc_worker_t *w, eoc_txn_t *txn, const rd_kafka_message_t *m,
-                           int isolate, int crashed, int *outcome)
+                           const struct key *k, int isolate, int crashed, int *outcome)
 {
     eoc_record_t rec;
     eoc__record_init(&rec, m);
@@ -445,24 +492,17 @@ static eoc_err_t apply_one(eoc_worker_t *w, eoc_txn_t *txn, const rd_kafka_messa
 
     int too_large = (int64_t)m->len > w->record_max;
     int empty = !m->payload || !m->len;
-    const eoc__msgid_t *strat = strat_for(w, rec.topic);
-    char idbuf[EOC_ID_MAX + 1];
-    eoc__id_status_t st = EOC__ID_MISSING;
-    if (!(too_large && strat->kind == EOC__MSGID_JSON))
-        st = eoc__msgid_extract(strat, m, idbuf, &rec.id, &rec.id_len);
-    if (st == EOC__ID_MISSING && w->missing_position) {
-        rec.id_len = eoc__msgid_position(m, idbuf);
-        rec.id = idbuf;
-        st = EOC__ID_FOUND;
+    eoc__id_status_t st = (eoc__id_status_t)k->st;
+    if (st == EOC__ID_FOUND) {
+        rec.id = (const char *)w->ids.p + k->id_off;
+        rec.id_len = k->id_len;
     }
-    if (st != EOC__ID_FOUND)
-        rec.id = NULL;
 
     eoc_err_t err = EOC_OK;
-    uint64_t digest = eoc__hash64(m->payload, empty ? 0 : m->len, DIGEST_SEED);
+    uint64_t digest = k->digest;
     if (rec.id) {
         eoc__inbox_entry_t e;
-        err = eoc__store_inbox_find(w->store, rec.id, rec.id_len, &e);
+        err = eoc__store_inbox_find_hashed(w->store, rec.id, rec.id_len, k->hash, &e);
         if (err == EOC_OK) {
             const void *rv;
             size_t rl;
@@ -505,9 +545,9 @@ static eoc_err_t apply_one(eoc_worker_t *w, eoc_txn_t *txn, const rd_kafka_messa
         err = dead_letter(w, p, &rec, "handler_crash",
                           "the process died while handling this record too many times", 1, 1);
     else if (isolate)
-        err = handle_isolated(w, p, txn, &rec, digest, isolate == APPLY_RETRIED ? 2 : 1);
+        err = handle_isolated(w, p, txn, &rec, k, isolate == APPLY_RETRIED ? 2 : 1);
     else
-        err = handle_fast(w, p, txn, &rec, digest, outcome);
+        err = handle_fast(w, p, txn, &rec, k, outcome);
 done:
     if (err == EOC_OK && *outcome == APPLY_DONE)
         err = eoc__store_offset_set(w->store, rec.topic, m->partition, m->offset + 1);
@@ -528,7 +568,7 @@ static eoc_err_t apply_pass(eoc_worker_t *w, int crashed, int *rerun)
     for (size_t i = 0; err == EOC_OK && i < w->nbuf; i++) {
         int outcome;
         int mode = w->isolate[i] ? w->isolate[i] : w->isolate_all ? APPLY_RERUN : 0;
-        err = apply_one(w, &txn, w->buf[i], mode, crashed, &outcome);
+        err = apply_one(w, &txn, w->buf[i], &w->keys[i], mode, crashed, &outcome);
         if (err == EOC_OK && outcome != APPLY_DONE) {
             w->isolate[i] = (unsigned char)outcome;
             *rerun = 1;
@@ -909,7 +949,8 @@ eoc_worker_t *eoc_worker_new(eoc_conf_t *conf, eoc_handler_fn handler, void *opa
     w->batch_max = eoc__conf_int(conf, "batch.max.records");
     w->buf = calloc((size_t)w->batch_max, sizeof(*w->buf));
     w->isolate = calloc((size_t)w->batch_max, 1);
-    if (!w->buf || !w->isolate) {
+    w->keys = calloc((size_t)w->batch_max, sizeof(*w->keys));
+    if (!w->buf || !w->isolate || !w->keys) {
         fail(errstr, errstr_size, EOC_ERR_NOMEM, "out of memory");
         goto fail;
     }
@@ -1007,10 +1048,9 @@ static void consumer_close(eoc_worker_t *w)
 }
 
 /* Whether the next record must wait: the batch is full or old enough. */
-static int batch_due(const eoc_worker_t *w)
+static int batch_due(const eoc_worker_t *w, int64_t now)
 {
-    return w->nbuf &&
-           ((int64_t)w->nbuf >= w->batch_max || eoc__now_ms() - w->first_ms >= w->batch_ms);
+    return w->nbuf && ((int64_t)w->nbuf >= w->batch_max || now - w->first_ms >= w->batch_ms);
 }
 
 static int is_careful(eoc_worker_t *w, const rd_kafka_message_t *m)
@@ -1027,10 +1067,11 @@ eoc_err_t eoc_worker_run(eoc_worker_t *w)
 {
     if (w->relay && pthread_create(&w->relay_thread, NULL, relay_main, w->relay) == 0)
         w->relay_started = 1;
+    int64_t now = eoc__now_ms(); /* read once per record: clock reads add up */
     while (!atomic_load(&w->stop)) {
         int timeout = POLL_IDLE_MS;
         if (w->nbuf) {
-            int64_t left = w->first_ms + w->batch_ms - eoc__now_ms();
+            int64_t left = w->first_ms + w->batch_ms - now;
             timeout = left > 0 ? (int)left : 0;
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(w->rk, timeout);
@@ -1048,7 +1089,8 @@ eoc_err_t eoc_worker_run(eoc_worker_t *w)
             flush_careful(w, m);
         else if (m && buffer_add(w, m) != 0)
             rd_kafka_message_destroy(m); /* out of memory: it is re-read after a rewind */
-        if (batch_due(w))
+        now = eoc__now_ms();
+        if (batch_due(w, now))
             batch_flush(w, 0);
         if (!w->nbuf)
             maybe_prune(w);
@@ -1115,6 +1157,8 @@ void eoc_worker_destroy(eoc_worker_t *w)
     buffer_drop(w);
     free(w->buf);
     free(w->isolate);
+    free(w->keys);
+    eoc__buf_free(&w->ids);
     for (size_t i = 0; i < w->ptab.n; i++) {
         free(w->ptab.v[i]->topic);
         free(w->ptab.v[i]);
