@@ -120,6 +120,8 @@ static int mode_index(const char *name)
 /* ------------------------------------------------------------------ */
 
 /* Command-line settings; strings are borrowed (argv, environ, main's buffer). */
+#define MAX_SETS 32
+
 struct opts {
     size_t records;
     int reps;
@@ -127,13 +129,15 @@ struct opts {
     uint64_t seed;
     const char *parent;    /* where the work directory goes */
     const char *kafka_dev; /* eoc-kafka-dev executable */
+    const char *sets[MAX_SETS]; /* --set KEY=VALUE for the eoc worker (argv) */
+    int nsets;
 };
 
 static void usage(FILE *f)
 {
     fprintf(f,
             "usage: eoc-bench [--records N] [--reps N] [--modes LIST] [--quick] [--seed S]\n"
-            "                 [--dir PARENT] [--kafka-dev PATH]\n"
+            "                 [--dir PARENT] [--kafka-dev PATH] [--set KEY=VALUE]...\n"
             "  --records N      input records (default %d; --quick: %d)\n"
             "  --reps N         repetitions per mode, medians are printed (default 3; --quick: 1)\n"
             "  --modes LIST     comma-separated subset of A,B1000,B100,C1M,C10M,D (default all)\n"
@@ -141,7 +145,9 @@ static void usage(FILE *f)
             "  --seed S         ID and value generator seed (default from the clock)\n"
             "  --dir PARENT     where the temporary work directory goes (default /tmp)\n"
             "  --kafka-dev PATH the eoc-kafka-dev executable (default $EOC_KAFKA_DEV, then\n"
-            "                   ../tools/kafka-dev/eoc-kafka-dev next to this program)\n",
+            "                   ../tools/kafka-dev/eoc-kafka-dev next to this program)\n"
+            "  --set KEY=VALUE  an eoc configuration setting for C and D, e.g.\n"
+            "                   --set batch.max.records=5000 (default: eoc's defaults)\n",
             DEFAULT_RECORDS, QUICK_RECORDS, QUICK_RECORDS);
 }
 
@@ -230,6 +236,8 @@ static int parse_opts(int argc, char **argv, struct opts *o, char *exe_buf, size
             o->parent = val;
         } else if (strcmp(a, "--kafka-dev") == 0) {
             o->kafka_dev = val;
+        } else if (strcmp(a, "--set") == 0 && strchr(val, '=') && o->nsets < MAX_SETS) {
+            o->sets[o->nsets++] = val;
         } else {
             usage(stderr);
             return -1;
@@ -363,6 +371,7 @@ struct job {
     size_t records;
     uint64_t seed;
     int64_t high[PARTITIONS]; /* input end offset per partition */
+    const struct opts *opts;  /* --set settings for C and D */
 };
 
 static int conf_set_all(rd_kafka_conf_t *c, const char *const (*kv)[2], size_t n, char *err,
@@ -541,6 +550,9 @@ static rd_kafka_t *new_consumer(const struct job *j, int auto_commit, struct res
         {"enable.auto.commit", auto_commit ? "true" : "false"},
         {"enable.partition.eof", "false"},
         {"isolation.level", "read_committed"},
+        /* eoc's consumer default, for a like-for-like comparison: B pauses
+         * polling while it commits, as eoc does (see lib/src/worker.c) */
+        {"queued.min.messages", "1000000"},
     };
     rd_kafka_t *c = new_client(RD_KAFKA_CONSUMER, kv, sizeof(kv) / sizeof(kv[0]), NULL, r);
     if (!c)
@@ -782,6 +794,16 @@ static eoc_conf_t *eoc_bench_conf(const struct job *j, struct result *r)
     for (size_t i = 0; conf && i < sizeof(kv) / sizeof(kv[0]); i++) {
         if (eoc_conf_set(conf, kv[i][0], kv[i][1], err, sizeof(err)) != EOC_OK) {
             fail(r, "conf: %s", err);
+            eoc_conf_destroy(conf);
+            return NULL;
+        }
+    }
+    for (int i = 0; conf && j->opts && i < j->opts->nsets; i++) {
+        char key[256];
+        const char *kv = j->opts->sets[i], *eq = strchr(kv, '=');
+        snprintf(key, sizeof(key), "%.*s", (int)(eq - kv), kv);
+        if (eoc_conf_set(conf, key, eq + 1, err, sizeof(err)) != EOC_OK) {
+            fail(r, "--set %s: %s", kv, err);
             eoc_conf_destroy(conf);
             return NULL;
         }
@@ -1267,6 +1289,7 @@ static int prepare_job(struct bench *b, int mi, int rep, struct job *j)
     j->m = m;
     j->bootstraps = devkafka_bootstraps(b->dk);
     j->records = b->o.records;
+    j->opts = &b->o;
     memcpy(j->high, b->high, sizeof(j->high));
     snprintf(j->group, sizeof(j->group), "bench-%s-r%d-%d", m->name, rep, b->produced);
     snprintf(j->tid, sizeof(j->tid), "%s-%ld", j->group, (long)getpid());
@@ -1494,6 +1517,10 @@ static void print_header(const struct bench *b)
            b->o.records, VALUE_LEN, BENCH_ID_LEN, PARTITIONS, b->o.reps, b->o.seed);
     printf("each mode runs in its own process with a fresh consumer group; time runs from the "
            "first record received until every record has its outcome\n");
+    printf("eoc settings (C, D): defaults");
+    for (int i = 0; i < b->o.nsets; i++)
+        printf("%s%s", i ? ", " : " except ", b->o.sets[i]);
+    printf("; every consumer has queued.min.messages=1000000 (eoc's default)\n");
     printf("work directory: %s\n", b->work);
     fflush(stdout);
 }

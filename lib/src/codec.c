@@ -2,6 +2,7 @@
 #include "codec.h"
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #define NULL_LEN 0xFFFFFFFFu
@@ -130,6 +131,21 @@ void eoc__outrow_encode(eoc__buf_t *b, const eoc__outrow_t *row)
         eoc__buf_bytes(b, h->name, strlen(h->name));
         eoc__buf_bytes(b, h->value, h->len);
     }
+    /* Provenance: an encoded NULL topic when there is none. */
+    eoc__buf_bytes(b, row->src_topic, row->src_topic ? row->src_topic_len : 0);
+    eoc__buf_u32(b, (uint32_t)row->src_partition);
+    eoc__buf_u64(b, (uint64_t)row->src_offset);
+}
+
+/* Appends the decimal form of v and a NUL to b; returns where it starts. */
+static size_t put_decimal(eoc__buf_t *b, int64_t v, size_t *len)
+{
+    char tmp[24];
+    int n = snprintf(tmp, sizeof(tmp), "%lld", (long long)v);
+    size_t at = b->len;
+    eoc__buf_put(b, tmp, (size_t)n + 1);
+    *len = (size_t)n;
+    return at;
 }
 
 int eoc__outrow_decode(const void *val, size_t len, eoc__outrow_t *row, eoc__buf_t *scratch)
@@ -147,38 +163,49 @@ int eoc__outrow_decode(const void *val, size_t len, eoc__outrow_t *row, eoc__buf
     if (r.bad || !row->id || !row->topic || nh > (size_t)(r.end - r.p) / 8)
         return -1;
 
-    /* Scratch layout: the header array, then the NUL-terminated names. */
+    /* Scratch layout: the header array (room for the provenance three),
+     * then the NUL-terminated names and provenance numbers. Until the end
+     * a header's name holds its name's offset in scratch, which may move. */
+    enum { NPROV = 3 };
     eoc__buf_reset(scratch);
-    size_t arr = nh * sizeof(eoc_header_t);
-    if (arr && eoc__buf_grow(scratch, arr) != 0)
+    size_t arr = (nh + NPROV) * sizeof(eoc_header_t);
+    if (eoc__buf_grow(scratch, arr) != 0)
         return -1;
     scratch->len = arr;
-    size_t *name_off = NULL;
-    if (nh && !(name_off = malloc(nh * sizeof(*name_off))))
-        return -1;
     for (uint32_t i = 0; i < nh; i++) {
         size_t nlen, vlen;
         const void *name = eoc__rd_bytes(&r, &nlen);
         const void *v = eoc__rd_bytes(&r, &vlen);
-        if (r.bad || !name) {
-            r.bad = 1; /* a NULL name is malformed too: fail below */
-            break;
-        }
-        name_off[i] = scratch->len;
+        if (r.bad || !name)
+            return -1; /* a NULL name is malformed too */
+        size_t at = scratch->len;
         eoc__buf_put(scratch, name, nlen);
         eoc__buf_put(scratch, "", 1);
         eoc_header_t *h = (eoc_header_t *)(void *)scratch->p + i;
+        h->name = (const char *)(uintptr_t)at;
         h->value = v;
         h->len = vlen;
     }
-    if (r.bad || scratch->oom) {
-        free(name_off);
+    size_t tlen, plen = 0, olen = 0, pat = 0, oat = 0;
+    const char *topic = eoc__rd_bytes(&r, &tlen);
+    int32_t part = (int32_t)eoc__rd_u32(&r);
+    int64_t off = (int64_t)eoc__rd_u64(&r);
+    if (r.bad || r.p != r.end)
         return -1;
+    if (topic) {
+        pat = put_decimal(scratch, part, &plen);
+        oat = put_decimal(scratch, off, &olen);
     }
+    if (scratch->oom)
+        return -1;
     eoc_header_t *hs = (eoc_header_t *)(void *)scratch->p;
     for (uint32_t i = 0; i < nh; i++)
-        hs[i].name = (const char *)scratch->p + name_off[i];
-    free(name_off);
+        hs[i].name = (const char *)scratch->p + (uintptr_t)hs[i].name;
+    if (topic) {
+        hs[nh++] = (eoc_header_t){EOC__HDR_SRC_TOPIC, topic, tlen};
+        hs[nh++] = (eoc_header_t){EOC__HDR_SRC_PARTITION, (const char *)scratch->p + pat, plen};
+        hs[nh++] = (eoc_header_t){EOC__HDR_SRC_OFFSET, (const char *)scratch->p + oat, olen};
+    }
     row->headers = nh ? hs : NULL;
     row->header_count = nh;
     return 0;

@@ -146,38 +146,34 @@ eoc_err_t eoc__outbox_append(eoc__store_t *store, const eoc_record_t *rec, const
                              size_t id_len, const eoc_msg_t *msg, const eoc_header_t *extra,
                              size_t nextra)
 {
-    /* Headers: the caller's, then provenance, then extras. The relay adds
-     * `message-id` (the outbox ID) when it publishes. */
-    enum { NPROV = 3, MAXH = 64 };
-    size_t n = msg->header_count + NPROV + nextra;
+    /* Headers: the caller's, then extras; the row keeps provenance apart
+     * (see eoc__outrow_t). The relay adds `message-id` (the outbox ID). */
+    enum { MAXH = 64 };
+    size_t n = msg->header_count + nextra;
     if (n > MAXH)
         return EOC_ERR_INVALID_ARG;
     eoc_header_t hs[MAXH];
-    char part[16], off[24];
-    size_t part_len = fmt_i64(part, rec->msg->partition);
-    size_t off_len = fmt_i64(off, rec->msg->offset);
     size_t i = 0;
     for (size_t j = 0; j < msg->header_count; j++)
         if (strcmp(msg->headers[j].name, "message-id") != 0) /* the relay sets it */
             hs[i++] = msg->headers[j];
-    hs[i++] = (eoc_header_t){"eoc-source-topic", rec->topic, strlen(rec->topic)};
-    hs[i++] = (eoc_header_t){"eoc-source-partition", part, part_len};
-    hs[i++] = (eoc_header_t){"eoc-source-offset", off, off_len};
     for (size_t j = 0; j < nextra; j++)
         hs[i++] = extra[j];
-    n = i;
-    eoc__outrow_t row = {0,
-                         id,
-                         id_len,
-                         msg->topic,
-                         strlen(msg->topic),
-                         msg->partition,
-                         msg->key,
-                         msg->key_len,
-                         msg->value,
-                         msg->value_len,
-                         hs,
-                         n};
+    eoc__outrow_t row = {.id = id,
+                         .id_len = id_len,
+                         .topic = msg->topic,
+                         .topic_len = strlen(msg->topic),
+                         .partition = msg->partition,
+                         .key = msg->key,
+                         .key_len = msg->key_len,
+                         .value = msg->value,
+                         .value_len = msg->value_len,
+                         .headers = hs,
+                         .header_count = i,
+                         .src_topic = rec->topic,
+                         .src_topic_len = strlen(rec->topic),
+                         .src_partition = rec->msg->partition,
+                         .src_offset = rec->msg->offset};
     return eoc__store_outbox_add(store, &row);
 }
 

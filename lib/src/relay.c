@@ -386,9 +386,11 @@ static int pass(eoc__relay_t *r, int64_t commit_ms)
         return 0;
     }
     /* The worker removes acked rows with its batches; the relay does it
-     * itself when nobody did for relay.commit.ms (an idle worker, a
-     * standalone relay) or when it has nothing else to do. */
-    if (eoc__now_ms() - atomic_load(&r->removed_ms) >= commit_ms || (!r->count && !produced)) {
+     * itself only when nobody did for relay.commit.ms (an idle worker, a
+     * standalone relay). A removal of its own is a second durable commit
+     * that would queue behind the worker's for the writer lock and the
+     * disk, so a relay that merely caught up waits for the worker's. */
+    if (eoc__now_ms() - atomic_load(&r->removed_ms) >= commit_ms) {
         if (r->acked_below > r->removed_below)
             r->backoff_ms = 0;
         remove_acked(r);

@@ -880,6 +880,13 @@ static eoc_err_t setup_consumer(eoc_worker_t *w, char *errstr, size_t errstr_siz
         {"enable.auto.commit", "false"},   {"enable.auto.offset.store", "false"},
         {"auto.offset.reset", "earliest"}, {"partition.assignment.strategy", "cooperative-sticky"},
         {"enable.partition.eof", "false"},
+        /* The worker pauses polling while it commits, so the prefetch queue
+         * fills up. With the high-level consumer librdkafka 2.0 counts this
+         * threshold over the whole consumer queue, and a partition that
+         * finds it reached backs off fetching for up to a second: at the
+         * default (100000) a busy worker stalls about once per 100000
+         * records. queued.max.messages.kbytes (64 MiB) still bounds it. */
+        {"queued.min.messages", "1000000"},
     };
     for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
         rd_kafka_conf_set(kc, defaults[i][0], defaults[i][1], NULL, 0);

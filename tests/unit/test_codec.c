@@ -327,6 +327,43 @@ static void every_truncation_of_a_row_is_rejected_without_reading_past_it(void *
     every_prefix_fails(&long_value);
 }
 
+static void provenance_comes_back_as_the_last_three_headers(void **state)
+{
+    (void)state;
+    eoc__outrow_t row = full_row(), got;
+    row.src_topic = "orders";
+    row.src_topic_len = 6;
+    row.src_partition = 12;
+    row.src_offset = 9007199254740993; /* beyond a double's exact range */
+    eoc__buf_t b = {0}, scratch = {0}, plain = {0};
+    eoc__outrow_encode(&b, &row);
+    assert_int_equal(eoc__outrow_decode(b.p, b.len, &got, &scratch), 0);
+    size_t own = row.header_count;
+    assert_int_equal(got.header_count, own + 3);
+    for (size_t i = 0; i < own; i++) /* the row's own headers first, in order */
+        assert_string_equal(got.headers[i].name, full_headers[i].name);
+    const char *names[] = {"eoc-source-topic", "eoc-source-partition", "eoc-source-offset"};
+    const char *values[] = {"orders", "12", "9007199254740993"};
+    for (size_t i = 0; i < 3; i++) {
+        assert_string_equal(got.headers[own + i].name, names[i]);
+        assert_int_equal(got.headers[own + i].len, strlen(values[i]));
+        assert_memory_equal(got.headers[own + i].value, values[i], strlen(values[i]));
+    }
+    /* Provenance costs fewer bytes than the three headers it replaces. */
+    eoc__outrow_t as_headers = full_row();
+    eoc_header_t hs[8];
+    memcpy(hs, full_headers, sizeof(full_headers));
+    memcpy(hs + own, got.headers + own, 3 * sizeof(hs[0]));
+    as_headers.headers = hs;
+    as_headers.header_count = own + 3;
+    eoc__outrow_encode(&plain, &as_headers);
+    assert_true(b.len + 40 < plain.len);
+    every_prefix_fails(&row);
+    eoc__buf_free(&b);
+    eoc__buf_free(&plain);
+    eoc__buf_free(&scratch);
+}
+
 static void a_row_without_id_or_topic_is_rejected(void **state)
 {
     (void)state;
@@ -347,23 +384,50 @@ static void a_row_without_id_or_topic_is_rejected(void **state)
     eoc__buf_free(&scratch);
 }
 
+/* A row without headers and provenance ends in its header count (u32), then
+ * the provenance: an encoded NULL topic (u32), partition (u32), offset (u64).
+ * Cuts `b` back to just before the header count. */
+#define TRAILER_NO_PROVENANCE (4 + 4 + 8)
+static void cut_to_header_count(eoc__buf_t *b)
+{
+    b->len -= 4 + TRAILER_NO_PROVENANCE;
+}
+
+static void put_no_provenance(eoc__buf_t *b)
+{
+    eoc__buf_bytes(b, NULL, 0);
+    eoc__buf_u32(b, 0);
+    eoc__buf_u64(b, 0);
+}
+
 static void a_header_count_larger_than_the_value_is_rejected(void **state)
 {
     (void)state;
     eoc__outrow_t row = bare_row(), got;
     eoc__buf_t b = {0}, scratch = {0};
     eoc__outrow_encode(&b, &row);
-    /* The header count is the last u32 of a row without headers. */
-    b.len -= 4;
+    cut_to_header_count(&b);
     eoc__buf_u32(&b, 0xFFFFFFF0u);
+    put_no_provenance(&b);
     assert_int_equal(eoc__outrow_decode(b.p, b.len, &got, &scratch), -1);
     eoc__buf_reset(&b);
     eoc__outrow_encode(&b, &row);
-    b.len -= 4;
+    cut_to_header_count(&b);
     eoc__buf_u32(&b, 2); /* two headers announced, one present */
     eoc__buf_bytes(&b, "h", 1);
     eoc__buf_bytes(&b, "v", 1);
+    put_no_provenance(&b);
     assert_int_equal(eoc__outrow_decode(b.p, b.len, &got, &scratch), -1);
+    /* the same row with the count right decodes: the cut is where we think */
+    eoc__buf_reset(&b);
+    eoc__outrow_encode(&b, &row);
+    cut_to_header_count(&b);
+    eoc__buf_u32(&b, 1);
+    eoc__buf_bytes(&b, "h", 1);
+    eoc__buf_bytes(&b, "v", 1);
+    put_no_provenance(&b);
+    assert_int_equal(eoc__outrow_decode(b.p, b.len, &got, &scratch), 0);
+    assert_int_equal(got.header_count, 1);
     eoc__buf_free(&b);
     eoc__buf_free(&scratch);
 }
@@ -374,12 +438,13 @@ static void a_header_with_a_null_name_is_rejected(void **state)
     eoc__outrow_t row = bare_row(), got;
     eoc__buf_t b = {0}, scratch = {0};
     eoc__outrow_encode(&b, &row);
-    b.len -= 4;
+    cut_to_header_count(&b);
     eoc__buf_u32(&b, 2);
     eoc__buf_bytes(&b, "ok", 2);
     eoc__buf_bytes(&b, "v", 1);
     eoc__buf_bytes(&b, NULL, 0); /* second header: NULL name */
     eoc__buf_bytes(&b, "v", 1);
+    put_no_provenance(&b);
     assert_int_equal(eoc__outrow_decode(b.p, b.len, &got, &scratch), -1);
     eoc__buf_free(&b);
     eoc__buf_free(&scratch);
@@ -443,6 +508,7 @@ int main(void)
         cmocka_unit_test(an_empty_key_and_value_stay_empty_rather_than_null),
         cmocka_unit_test(decoding_reuses_the_scratch_buffer_for_the_next_row),
         cmocka_unit_test(every_truncation_of_a_row_is_rejected_without_reading_past_it),
+        cmocka_unit_test(provenance_comes_back_as_the_last_three_headers),
         cmocka_unit_test(a_row_without_id_or_topic_is_rejected),
         cmocka_unit_test(a_header_count_larger_than_the_value_is_rejected),
         cmocka_unit_test(a_header_with_a_null_name_is_rejected),
