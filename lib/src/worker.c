@@ -1,10 +1,12 @@
 /*
  * worker.c - the consume loop: poll, dedupe, handle, commit, then advance.
  *
- * Records are polled into a buffer (bounded by batch.max.records and
- * batch.max.ms); then the whole buffer is applied in ONE LMDB write
+ * Records are polled into a batch (bounded by batch.max.records and
+ * batch.max.ms); then the whole batch is applied in ONE LMDB write
  * transaction (store.h), so the writer lock is held only while applying,
- * never while waiting on Kafka. For each record, in partition order: find
+ * never while waiting on Kafka. Two threads share the work: the caller of
+ * eoc_worker_run polls and fills the next batch while an apply thread
+ * applies and durably commits the previous one (see "the pipeline"). For each record, in partition order: find
  * its message ID, drop it if the inbox has it, run the handler, record the
  * disposition, set the partition's next offset. Commit durably; only then
  * commit the same offsets to Kafka (advisory) and wake the relay. A failed
@@ -31,6 +33,7 @@
 
 #include "conf.h"
 #include "crash.h"
+#include "batch.h"
 #include "handler.h"
 #include "idindex.h"
 #include "kafka.h"
@@ -55,17 +58,6 @@
 #define CLOSE_TIMEOUT_MS 5000 /* bound on leaving the group during a stop */
 #define CRASHES_FOR_CAREFUL 2
 #define MAX_RERUNS          3
-
-/* A buffered message's ID and digests, worked out once when it is
- * buffered (so a rerun does not redo them, and the index slots of a whole
- * batch are prefetched before it is applied). */
-struct key {
-    uint64_t hash;   /* eoc__store_id_hash of the ID, when st is FOUND */
-    uint64_t digest; /* of the payload, kept in the inbox row */
-    uint32_t id_off; /* the ID's bytes in eoc_worker.ids */
-    uint16_t id_len;
-    uint8_t st; /* eoc__id_status_t */
-};
 
 /* A per-topic ID strategy. */
 struct strat {
@@ -98,14 +90,20 @@ struct eoc_worker {
     int empty_skip, missing_position;
     int64_t prune_age, prune_count, prune_every, last_prune;
 
-    /* The buffered batch: messages owned until it is applied or dropped. */
-    rd_kafka_message_t **buf;
-    unsigned char *isolate; /* per message: run in a nested transaction */
-    struct key *keys;       /* per message */
-    eoc__buf_t ids;         /* the buffered messages' IDs, back to back */
-    size_t nbuf;
-    int64_t first_ms;       /* when the first message was buffered */
-    int isolate_all;        /* too many reruns: isolate every record */
+    /* Batches (see the pipeline section): `fill` is the polling thread's;
+     * the other is handed to the apply thread through `pending`. */
+    eoc__batch_t bat[2];
+    eoc__batch_t *fill;
+    pthread_t apply_thread;
+    int apply_started;
+    pthread_mutex_t mu;      /* guards pending, apply_quit, rewind */
+    pthread_cond_t cv;       /* pending taken or finished, quit */
+    eoc__batch_t *pending;   /* being applied; NULL when the apply thread idles */
+    int apply_quit;
+    rd_kafka_topic_partition_list_t *rewind; /* failed batches' first offsets, to seek */
+    atomic_int rewind_flag;                  /* rewind is set */
+
+    /* Touched by whichever thread applies (never both at once). */
     int failures;           /* consecutive failed batches */
     uint64_t removed_below; /* outbox rows below were removed by our batches */
 
@@ -137,7 +135,7 @@ static eoc__part_t *part_get(eoc_worker_t *w, const char *topic, int32_t partiti
     }
     p->partition = partition;
     atomic_init(&p->committed, -1);
-    p->batch_first = -1;
+    p->bidx[0] = p->bidx[1] = -1;
     p->careful_until = -1;
     pthread_mutex_lock(&t->lock);
     if (t->n == t->cap) {
@@ -186,130 +184,131 @@ static const eoc__msgid_t *strat_for(const eoc_worker_t *w, const char *topic)
     return def;
 }
 
-/* Partition list of the parts in the buffered batch, with `next`
- * offsets (commit) or `first` offsets (seek back). */
-static rd_kafka_topic_partition_list_t *batch_list(eoc_worker_t *w, int first)
+/* A batch's tallies live in its partitions until it commits. */
+static void tallies_reset(eoc__batch_t *b)
 {
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
-    for (size_t i = 0; i < w->ptab.n; i++) {
-        eoc__part_t *p = w->ptab.v[i];
-        if (p->batch_first < 0)
-            continue;
-        rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset =
-            first ? p->batch_first : p->batch_next;
-    }
-    return l;
-}
-
-static void tallies_reset(eoc_worker_t *w)
-{
-    for (size_t i = 0; i < w->ptab.n; i++) {
-        eoc__part_t *p = w->ptab.v[i];
+    for (size_t i = 0; i < b->npos; i++) {
+        eoc__part_t *p = b->pos[i].part;
         p->pend_applied = p->pend_duplicates = p->pend_dead = p->pend_retries = 0;
         p->pend_skipped = 0;
     }
 }
 
-static void tallies_publish(eoc_worker_t *w)
+static void tallies_publish(eoc_worker_t *w, eoc__batch_t *b)
 {
-    for (size_t i = 0; i < w->ptab.n; i++) {
-        eoc__part_t *p = w->ptab.v[i];
+    for (size_t i = 0; i < b->npos; i++) {
+        eoc__part_t *p = b->pos[i].part;
         count(&p->applied, p->pend_applied);
+        count(&w->c.applied, p->pend_applied);
         count(&p->duplicates, p->pend_duplicates);
+        count(&w->c.duplicates, p->pend_duplicates);
         count(&p->dead_letters, p->pend_dead);
         count(&p->retries, p->pend_retries);
-        count(&w->c.applied, p->pend_applied);
-        count(&w->c.duplicates, p->pend_duplicates);
         count(&w->c.dead_letters, p->pend_dead);
         count(&w->c.retries, p->pend_retries);
         count(&w->c.skipped, p->pend_skipped);
     }
-    tallies_reset(w);
+    tallies_reset(b);
 }
 
-/* Works out m's ID (copied into w->ids) and digest; starts loading the ID's
- * index slot. -1 on out of memory. */
-static int key_make(eoc_worker_t *w, const rd_kafka_message_t *m, struct key *k)
+/* Works out m's ID and digest; *id points into m or into idbuf
+ * (EOC_ID_MAX + 1 bytes). */
+static void key_make(const eoc_worker_t *w, const rd_kafka_message_t *m, eoc__key_t *k,
+                     char *idbuf, const char **id)
 {
     int too_large = (int64_t)m->len > w->record_max;
     int empty = !m->payload || !m->len;
     const eoc__msgid_t *strat = strat_for(w, rd_kafka_topic_name(m->rkt));
-    char idbuf[EOC_ID_MAX + 1];
-    const char *id = NULL;
     size_t len = 0;
     eoc__id_status_t st = EOC__ID_MISSING;
+    *id = NULL;
     if (!(too_large && strat->kind == EOC__MSGID_JSON))
-        st = eoc__msgid_extract(strat, m, idbuf, &id, &len);
+        st = eoc__msgid_extract(strat, m, idbuf, id, &len);
     if (st == EOC__ID_MISSING && w->missing_position) {
         len = eoc__msgid_position(m, idbuf);
-        id = idbuf;
+        *id = idbuf;
         st = EOC__ID_FOUND;
     }
+    memset(k, 0, sizeof(*k));
     k->st = (uint8_t)st;
     k->digest = eoc__hash64(m->payload, empty ? 0 : m->len, DIGEST_SEED);
-    k->id_off = (uint32_t)w->ids.len;
-    k->id_len = st == EOC__ID_FOUND ? (uint16_t)len : 0;
-    k->hash = 0;
     if (st == EOC__ID_FOUND) {
-        eoc__buf_put(&w->ids, id, len);
-        if (w->ids.oom)
-            return -1;
-        k->hash = eoc__store_id_hash(id, len);
-        eoc__store_inbox_prefetch(w->store, k->hash);
+        k->id_len = (uint16_t)len;
+        k->hash = eoc__store_id_hash(*id, len);
     }
-    return 0;
 }
 
-/* Buffers a polled message (ownership moves to the buffer). */
-static int buffer_add(eoc_worker_t *w, rd_kafka_message_t *m)
+/* Adds a polled message to the filling batch (ownership moves to it). */
+static int buffer_add(eoc_worker_t *w, rd_kafka_message_t *m, int64_t now)
 {
     eoc__part_t *p = part_get(w, rd_kafka_topic_name(m->rkt), m->partition);
-    if (!p || key_make(w, m, &w->keys[w->nbuf]) != 0)
+    if (!p)
+        return -1;
+    eoc__key_t k;
+    char idbuf[EOC_ID_MAX + 1];
+    const char *id;
+    key_make(w, m, &k, idbuf, &id);
+    if (eoc__batch_add(w->fill, m, p, &k, id, now) != 0)
         return -1;
     count(&p->consumed, 1);
     count(&w->c.consumed, 1);
-    if (p->batch_first < 0)
-        p->batch_first = m->offset;
-    p->batch_next = m->offset + 1;
-    if (!w->nbuf)
-        w->first_ms = eoc__now_ms();
-    w->isolate[w->nbuf] = 0;
-    w->buf[w->nbuf++] = m;
     return 0;
 }
 
-/* Destroys the buffered messages and forgets the batch's positions. */
-static void buffer_drop(eoc_worker_t *w)
+/* Drops a batch that will not be applied: nothing of it is committed. */
+static void buffer_drop(eoc__batch_t *b)
 {
-    for (size_t i = 0; i < w->nbuf; i++)
-        rd_kafka_message_destroy(w->buf[i]);
-    w->nbuf = 0;
-    eoc__buf_reset(&w->ids);
-    w->isolate_all = 0;
-    for (size_t i = 0; i < w->ptab.n; i++)
-        w->ptab.v[i]->batch_first = -1;
-    tallies_reset(w);
+    tallies_reset(b);
+    eoc__batch_drop(b);
 }
 
-/* The batch failed: nothing of it is applied; every partition it touched
- * restarts where the batch began (the client has moved past it). */
-static void buffer_rewind(eoc_worker_t *w)
+/* The batch failed: nothing of it is applied. Its partitions must restart
+ * where it began (the client has moved past it); the polling thread does
+ * that (rewind_run), as it owns the consumer and the newer batch. */
+/* Merges a position into a seek list: the earliest offset of a partition
+ * wins, so nothing between two rewound positions is skipped. */
+static void seek_merge(rd_kafka_topic_partition_list_t *into, const char *topic,
+                       int32_t partition, int64_t offset)
 {
-    rd_kafka_topic_partition_list_t *l = batch_list(w, 1);
-    if (l->cnt) {
-        rd_kafka_error_t *e = rd_kafka_seek_partitions(w->rk, l, 10000);
-        if (e) {
-            eoc__log(&w->log, EOC_LOG_WARNING, "seek back after a failed batch: %s",
-                     rd_kafka_error_string(e));
-            rd_kafka_error_destroy(e);
-        }
+    rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(into, topic, partition);
+    if (!tp)
+        rd_kafka_topic_partition_list_add(into, topic, partition)->offset = offset;
+    else if (offset < tp->offset)
+        tp->offset = offset;
+}
+
+/* Queues positions to seek back to (rewind_run); takes l. */
+static void rewind_add(eoc_worker_t *w, rd_kafka_topic_partition_list_t *l)
+{
+    pthread_mutex_lock(&w->mu);
+    if (!w->rewind) {
+        w->rewind = l;
+        l = NULL;
+    } else {
         for (int i = 0; i < l->cnt; i++)
-            if (l->elems[i].err)
-                eoc__log(&w->log, EOC_LOG_WARNING, "seek back %s[%d]: %s", l->elems[i].topic,
-                         l->elems[i].partition, rd_kafka_err2str(l->elems[i].err));
+            seek_merge(w->rewind, l->elems[i].topic, l->elems[i].partition, l->elems[i].offset);
     }
-    rd_kafka_topic_partition_list_destroy(l);
-    buffer_drop(w);
+    atomic_store(&w->rewind_flag, 1);
+    pthread_mutex_unlock(&w->mu);
+    if (l)
+        rd_kafka_topic_partition_list_destroy(l);
+}
+
+static void buffer_rewind(eoc_worker_t *w, eoc__batch_t *b)
+{
+    rd_kafka_topic_partition_list_t *l = eoc__batch_list(b, 1);
+    buffer_drop(b);
+    rewind_add(w, l);
+}
+
+/* A polled message that could not be buffered is read again. */
+static void message_rewind(eoc_worker_t *w, rd_kafka_message_t *m)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition)->offset =
+        m->offset;
+    rd_kafka_message_destroy(m);
+    rewind_add(w, l);
 }
 
 /* ------------------------------------------------------------------ */
@@ -385,7 +384,7 @@ enum {
 /* Fast path: the handler writes straight into the batch transaction. Any
  * result but OK asks for a rerun with this record isolated. */
 static eoc_err_t handle_fast(eoc_worker_t *w, eoc__part_t *p, eoc_txn_t *txn, eoc_record_t *rec,
-                             const struct key *k, int *outcome)
+                             const eoc__key_t *k, int *outcome)
 {
     eoc__txn_reset(txn, rec);
     eoc_result_t res = w->handler(txn, rec, w->opaque);
@@ -404,7 +403,7 @@ static eoc_err_t handle_fast(eoc_worker_t *w, eoc__part_t *p, eoc_txn_t *txn, eo
 /* Isolated: the handler runs in a nested transaction, with bounded retries;
  * a failing record rolls back alone and is dead-lettered. */
 static eoc_err_t handle_isolated(eoc_worker_t *w, eoc__part_t *p, eoc_txn_t *txn, eoc_record_t *rec,
-                                 const struct key *k, int64_t first)
+                                 const eoc__key_t *k, int64_t first)
 {
     for (int64_t attempt = first;; attempt++) {
         if (attempt > 1) {
@@ -480,21 +479,21 @@ static int careful_attempt(eoc_worker_t *w, const rd_kafka_message_t *m)
 
 /* Gives one buffered record its disposition inside the batch transaction.
  * isolate: 0 for the fast path, else APPLY_RERUN or APPLY_RETRIED. */
-static eoc_err_t apply_one(eoc_worker_t *w, eoc_txn_t *txn, const rd_kafka_message_t *m,
-                           const struct key *k, int isolate, int crashed, int *outcome)
+static eoc_err_t apply_one(eoc_worker_t *w, eoc_txn_t *txn, const eoc__batch_t *b, size_t i,
+                           int isolate, int crashed, int *outcome)
 {
+    const rd_kafka_message_t *m = b->msgs[i];
+    const eoc__key_t *k = &b->keys[i];
+    eoc__part_t *p = b->parts[i];
     eoc_record_t rec;
     eoc__record_init(&rec, m);
-    eoc__part_t *p = part_get(w, rec.topic, m->partition);
-    if (!p)
-        return EOC_ERR_NOMEM;
     *outcome = APPLY_DONE;
 
     int too_large = (int64_t)m->len > w->record_max;
     int empty = !m->payload || !m->len;
     eoc__id_status_t st = (eoc__id_status_t)k->st;
     if (st == EOC__ID_FOUND) {
-        rec.id = (const char *)w->ids.p + k->id_off;
+        rec.id = eoc__batch_id(b, i);
         rec.id_len = k->id_len;
     }
 
@@ -557,20 +556,25 @@ done:
 /* One pass over the buffer in one write transaction. On EOC_OK the batch
  * is committed, or *rerun is set when a record must be isolated (the
  * transaction was aborted). */
-static eoc_err_t apply_pass(eoc_worker_t *w, int crashed, int *rerun)
+static eoc_err_t apply_pass(eoc_worker_t *w, eoc__batch_t *b, int crashed, int *rerun)
 {
     eoc_txn_t txn = {.store = w->store,
                      .default_topic = eoc__conf_str(w->conf, "output.topic"),
                      .max_bytes = eoc__conf_int(w->conf, "output.max.bytes")};
     *rerun = 0;
-    tallies_reset(w);
+    tallies_reset(b);
     eoc_err_t err = eoc__store_begin(w->store);
-    for (size_t i = 0; err == EOC_OK && i < w->nbuf; i++) {
+    /* Start loading every index slot the batch will probe: the lookups
+     * then overlap their cache misses instead of taking them one by one. */
+    for (size_t i = 0; err == EOC_OK && i < b->n; i++)
+        if (b->keys[i].st == EOC__ID_FOUND)
+            eoc__store_inbox_prefetch(w->store, b->keys[i].hash);
+    for (size_t i = 0; err == EOC_OK && i < b->n; i++) {
         int outcome;
-        int mode = w->isolate[i] ? w->isolate[i] : w->isolate_all ? APPLY_RERUN : 0;
-        err = apply_one(w, &txn, w->buf[i], &w->keys[i], mode, crashed, &outcome);
+        int mode = b->isolate[i] ? b->isolate[i] : b->isolate_all ? APPLY_RERUN : 0;
+        err = apply_one(w, &txn, b, i, mode, crashed, &outcome);
         if (err == EOC_OK && outcome != APPLY_DONE) {
-            w->isolate[i] = (unsigned char)outcome;
+            b->isolate[i] = (unsigned char)outcome;
             *rerun = 1;
             eoc__store_abort(w->store);
             return EOC_OK;
@@ -587,33 +591,30 @@ static eoc_err_t apply_pass(eoc_worker_t *w, int crashed, int *rerun)
         return err;
     }
     eoc__crash_point("worker.handled");
-    struct timespec a, b;
-    clock_gettime(CLOCK_MONOTONIC, &a);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     if ((err = eoc__store_commit(w->store)) != EOC_OK)
         return err;
     if (acked > w->removed_below) {
         w->removed_below = acked;
         eoc__relay_removed(w->relay, acked);
     }
-    clock_gettime(CLOCK_MONOTONIC, &b);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
     eoc__histo_add(&w->commit_latency,
-                   (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9);
+                   (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
     return EOC_OK;
 }
 
 /* After the durable commit: publish tallies and positions, commit the
  * same offsets to Kafka, wake the relay. */
-static void after_commit(eoc_worker_t *w)
+static void after_commit(eoc_worker_t *w, eoc__batch_t *b)
 {
     count(&w->c.batches, 1);
-    tallies_publish(w);
+    tallies_publish(w, b);
     eoc__crash_point("worker.committed");
-    rd_kafka_topic_partition_list_t *l = batch_list(w, 0);
-    for (int i = 0; i < l->cnt; i++) {
-        eoc__part_t *p = part_get(w, l->elems[i].topic, l->elems[i].partition);
-        if (p)
-            atomic_store(&p->committed, l->elems[i].offset);
-    }
+    for (size_t i = 0; i < b->npos; i++)
+        atomic_store(&b->pos[i].part->committed, b->pos[i].next);
+    rd_kafka_topic_partition_list_t *l = eoc__batch_list(b, 0);
     if (l->cnt)
         rd_kafka_commit(w->rk, l, 1); /* advisory: never ahead of LMDB */
     rd_kafka_topic_partition_list_destroy(l);
@@ -624,26 +625,26 @@ static void after_commit(eoc_worker_t *w)
 /* Applies and commits the buffered batch. On a failure the batch is
  * rewound (nothing applied, positions sought back); persistent failures
  * stop the worker. */
-static eoc_err_t batch_flush(eoc_worker_t *w, int crashed)
+static eoc_err_t batch_flush(eoc_worker_t *w, eoc__batch_t *b, int crashed)
 {
-    if (!w->nbuf)
+    if (!b->n)
         return EOC_OK;
     eoc_err_t err;
     int rerun, reruns = 0;
-    while ((err = apply_pass(w, crashed, &rerun)) == EOC_OK && rerun)
+    while ((err = apply_pass(w, b, crashed, &rerun)) == EOC_OK && rerun)
         if (++reruns >= MAX_RERUNS)
-            w->isolate_all = 1;
+            b->isolate_all = 1;
     if (err == EOC_OK) {
-        after_commit(w);
-        buffer_drop(w);
+        after_commit(w, b);
+        eoc__batch_drop(b);
         w->failures = 0;
         return EOC_OK;
     }
     count(&w->c.commit_failures, 1);
     eoc__log(&w->log, EOC_LOG_ERR,
              "batch of %zu records not committed (%s): rewinding to the last committed offsets",
-             w->nbuf, eoc_strerror(err));
-    buffer_rewind(w);
+             b->n, eoc_strerror(err));
+    buffer_rewind(w, b);
     /* A full map may clear (the relay frees outbox pages); a disk that
      * refuses writes (EIO, ENOSPC, EFBIG) is not retried: fail-stop. */
     if (++w->failures >= COMMIT_TRIES || err == EOC_ERR_IO) {
@@ -660,22 +661,164 @@ static eoc_err_t batch_flush(eoc_worker_t *w, int crashed)
     return err;
 }
 
+/* ------------------------------------------------------------------ */
+/* the pipeline: polling thread and apply thread                       */
+/* ------------------------------------------------------------------ */
+/*
+ * The thread that runs eoc_worker_run polls: it owns the consumer, the
+ * rebalance callbacks and the filling batch. A full (or old enough) batch
+ * is handed to the apply thread, which applies and durably commits it
+ * while the next one fills, so polling and the durable commit run in
+ * parallel. One batch is applied at a time, in order. Whenever the
+ * polling thread needs the store itself (rebalances, careful mode,
+ * retention, the final batch) it first waits until the apply thread idles
+ * (pipeline_wait), and owns the store until it hands a batch off again.
+ *
+ * A failed batch leaves its first offsets in w->rewind. The polling thread
+ * then drops the batch it is filling (later records of those partitions),
+ * and seeks everything back (rewind_run): nothing is skipped.
+ */
+
+/* Seeks back after failed batches; drops the filling batch and, when it is
+ * past a sought partition's position, *m. Polling thread. */
+static void rewind_run(eoc_worker_t *w, rd_kafka_message_t **m)
+{
+    if (!atomic_load(&w->rewind_flag))
+        return;
+    pthread_mutex_lock(&w->mu);
+    rd_kafka_topic_partition_list_t *l = w->rewind;
+    w->rewind = NULL;
+    atomic_store(&w->rewind_flag, 0);
+    pthread_mutex_unlock(&w->mu);
+    if (!l)
+        return;
+    eoc__batch_t *b = w->fill;
+    for (size_t i = 0; i < b->npos; i++)
+        seek_merge(l, b->pos[i].part->topic, b->pos[i].part->partition, b->pos[i].first);
+    buffer_drop(b);
+    if (m && *m) {
+        rd_kafka_topic_partition_t *tp =
+            rd_kafka_topic_partition_list_find(l, rd_kafka_topic_name((*m)->rkt), (*m)->partition);
+        if (tp && (*m)->offset >= tp->offset) {
+            rd_kafka_message_destroy(*m);
+            *m = NULL;
+        }
+    }
+    rd_kafka_error_t *e = rd_kafka_seek_partitions(w->rk, l, 10000);
+    if (e) {
+        eoc__log(&w->log, EOC_LOG_WARNING, "seek back after a failed batch: %s",
+                 rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+    }
+    for (int i = 0; i < l->cnt; i++)
+        if (l->elems[i].err)
+            eoc__log(&w->log, EOC_LOG_WARNING, "seek back %s[%d]: %s", l->elems[i].topic,
+                     l->elems[i].partition, rd_kafka_err2str(l->elems[i].err));
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Waits until the apply thread idles; the caller then owns the store. */
+static void pipeline_wait(eoc_worker_t *w)
+{
+    pthread_mutex_lock(&w->mu);
+    while (w->pending)
+        pthread_cond_wait(&w->cv, &w->mu);
+    pthread_mutex_unlock(&w->mu);
+    rewind_run(w, NULL);
+}
+
+static int pipeline_idle(eoc_worker_t *w)
+{
+    pthread_mutex_lock(&w->mu);
+    int idle = !w->pending;
+    pthread_mutex_unlock(&w->mu);
+    return idle;
+}
+
+/* Applies the filling batch on this thread (the apply thread idles). */
+static eoc_err_t flush_now(eoc_worker_t *w, int crashed)
+{
+    pipeline_wait(w);
+    eoc_err_t err = batch_flush(w, w->fill, crashed);
+    rewind_run(w, NULL);
+    return err;
+}
+
+/* Hands the filling batch to the apply thread; the other one fills next. */
+static void pipeline_hand_off(eoc_worker_t *w)
+{
+    if (!w->apply_started) {
+        flush_now(w, 0);
+        return;
+    }
+    pipeline_wait(w);
+    eoc__batch_t *b = w->fill;
+    if (!b->n)
+        return; /* a rewind dropped it */
+    pthread_mutex_lock(&w->mu);
+    w->pending = b;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    w->fill = b == &w->bat[0] ? &w->bat[1] : &w->bat[0];
+}
+
+static void *apply_main(void *arg)
+{
+    eoc_worker_t *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->pending && !w->apply_quit)
+            pthread_cond_wait(&w->cv, &w->mu);
+        eoc__batch_t *b = w->pending;
+        if (!b)
+            break;
+        pthread_mutex_unlock(&w->mu);
+        batch_flush(w, b, 0);
+        pthread_mutex_lock(&w->mu);
+        w->pending = NULL;
+        pthread_cond_broadcast(&w->cv);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+static void pipeline_stop(eoc_worker_t *w)
+{
+    if (!w->apply_started)
+        return;
+    pipeline_wait(w);
+    pthread_mutex_lock(&w->mu);
+    w->apply_quit = 1;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->apply_thread, NULL);
+    w->apply_started = 0;
+}
+
 /* Careful mode: a suspect record is applied alone, after its attempt
  * count is committed. */
-static void flush_careful(eoc_worker_t *w, rd_kafka_message_t *m)
+static void flush_careful(eoc_worker_t *w, rd_kafka_message_t *m, int64_t now)
 {
-    if (batch_flush(w, 0) != EOC_OK || buffer_add(w, m) != 0) {
-        rd_kafka_message_destroy(m);
+    pipeline_wait(w);
+    if (batch_flush(w, w->fill, 0) != EOC_OK) {
+        message_rewind(w, m); /* merged with the failed batch's rewind */
+        rewind_run(w, NULL);
+        return;
+    }
+    if (buffer_add(w, m, now) != 0) {
+        message_rewind(w, m);
+        rewind_run(w, NULL);
         return;
     }
     int r = careful_attempt(w, m);
     if (r < 0) {
         eoc__log(&w->log, EOC_LOG_ERR, "could not record a handler attempt");
-        buffer_rewind(w);
+        buffer_rewind(w, w->fill);
+        rewind_run(w, NULL);
         return;
     }
-    w->isolate[0] = APPLY_RERUN;
-    batch_flush(w, r > 0);
+    w->fill->isolate[0] = APPLY_RERUN;
+    flush_now(w, r > 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -691,6 +834,7 @@ static void live_name(char *buf, size_t n, const char *topic, int32_t partition)
  * live markers. All in one small durable transaction. */
 static void on_assign(eoc_worker_t *w, rd_kafka_topic_partition_list_t *parts)
 {
+    pipeline_wait(w);
     if (eoc__store_begin(w->store) != EOC_OK) {
         eoc__log(&w->log, EOC_LOG_ERR, "assign: store unavailable; positions from Kafka");
         return;
@@ -749,14 +893,15 @@ static void on_assign(eoc_worker_t *w, rd_kafka_topic_partition_list_t *parts)
 static void on_revoke(eoc_worker_t *w, rd_kafka_topic_partition_list_t *parts, int lost)
 {
     if (lost) {
-        if (w->nbuf) {
+        pipeline_wait(w); /* a batch already handed off commits first */
+        if (w->fill->n) {
             eoc__log(&w->log, EOC_LOG_WARNING,
-                     "assignment lost: dropping the unapplied batch of %zu records", w->nbuf);
-            buffer_drop(w);
+                     "assignment lost: dropping the unapplied batch of %zu records", w->fill->n);
+            buffer_drop(w->fill);
         }
         return; /* another member may own them now: leave markers, commit nothing */
     }
-    if (batch_flush(w, 0) != EOC_OK)
+    if (flush_now(w, 0) != EOC_OK)
         return;
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(parts->cnt);
     if (eoc__store_begin(w->store) == EOC_OK) {
@@ -947,6 +1092,8 @@ eoc_worker_t *eoc_worker_new(eoc_conf_t *conf, eoc_handler_fn handler, void *opa
         return NULL;
     }
     pthread_mutex_init(&w->ptab.lock, NULL);
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
     eoc__histo_init(&w->commit_latency);
     w->conf = conf;
     w->handler = handler;
@@ -954,10 +1101,9 @@ eoc_worker_t *eoc_worker_new(eoc_conf_t *conf, eoc_handler_fn handler, void *opa
     eoc__log_init(&w->log, conf, "worker");
     atomic_init(&w->logp, &w->log);
     w->batch_max = eoc__conf_int(conf, "batch.max.records");
-    w->buf = calloc((size_t)w->batch_max, sizeof(*w->buf));
-    w->isolate = calloc((size_t)w->batch_max, 1);
-    w->keys = calloc((size_t)w->batch_max, sizeof(*w->keys));
-    if (!w->buf || !w->isolate || !w->keys) {
+    w->fill = &w->bat[0];
+    if (eoc__batch_init(&w->bat[0], 0, (size_t)w->batch_max) != 0 ||
+        eoc__batch_init(&w->bat[1], 1, (size_t)w->batch_max) != 0) {
         fail(errstr, errstr_size, EOC_ERR_NOMEM, "out of memory");
         goto fail;
     }
@@ -1054,10 +1200,11 @@ static void consumer_close(eoc_worker_t *w)
     rd_kafka_queue_destroy(q);
 }
 
-/* Whether the next record must wait: the batch is full or old enough. */
+/* Whether the filling batch is due: full or old enough. */
 static int batch_due(const eoc_worker_t *w, int64_t now)
 {
-    return w->nbuf && ((int64_t)w->nbuf >= w->batch_max || now - w->first_ms >= w->batch_ms);
+    const eoc__batch_t *b = w->fill;
+    return b->n && ((int64_t)b->n >= w->batch_max || now - b->first_ms >= w->batch_ms);
 }
 
 static int is_careful(eoc_worker_t *w, const rd_kafka_message_t *m)
@@ -1074,14 +1221,17 @@ eoc_err_t eoc_worker_run(eoc_worker_t *w)
 {
     if (w->relay && pthread_create(&w->relay_thread, NULL, relay_main, w->relay) == 0)
         w->relay_started = 1;
+    if (pthread_create(&w->apply_thread, NULL, apply_main, w) == 0)
+        w->apply_started = 1; /* else batches are applied on this thread */
     int64_t now = eoc__now_ms(); /* read once per record: clock reads add up */
     while (!atomic_load(&w->stop)) {
         int timeout = POLL_IDLE_MS;
-        if (w->nbuf) {
-            int64_t left = w->first_ms + w->batch_ms - now;
+        if (w->fill->n) {
+            int64_t left = w->fill->first_ms + w->batch_ms - now;
             timeout = left > 0 ? (int)left : 0;
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(w->rk, timeout);
+        rewind_run(w, &m); /* a batch failed: drop what came after it */
         if (m && m->err) {
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 eoc__log(&w->log, EOC_LOG_WARNING, "consumer: %s", rd_kafka_message_errstr(m));
@@ -1093,20 +1243,22 @@ eoc_err_t eoc_worker_run(eoc_worker_t *w)
             m = NULL;
         }
         if (m && is_careful(w, m))
-            flush_careful(w, m);
-        else if (m && buffer_add(w, m) != 0)
-            rd_kafka_message_destroy(m); /* out of memory: it is re-read after a rewind */
+            flush_careful(w, m, now);
+        else if (m && buffer_add(w, m, now) != 0)
+            message_rewind(w, m); /* out of memory: read it again */
         now = eoc__now_ms();
         if (batch_due(w, now))
-            batch_flush(w, 0);
-        if (!w->nbuf)
+            pipeline_hand_off(w);
+        if (!w->fill->n && pipeline_idle(w))
             maybe_prune(w);
     }
 
-    /* Drain: the buffered batch, then the outbox, then offsets and the group. */
+    /* Drain: the batches, then the outbox, then offsets and the group. */
+    pipeline_wait(w);
     if (!atomic_load(&w->fatal))
-        batch_flush(w, 0);
-    buffer_drop(w);
+        batch_flush(w, w->fill, 0);
+    buffer_drop(w->fill);
+    pipeline_stop(w);
     if (w->relay_started) {
         eoc__relay_stop(w->relay);
         pthread_join(w->relay_thread, NULL);
@@ -1161,11 +1313,12 @@ void eoc_worker_destroy(eoc_worker_t *w)
         eoc__msgid_clear(&w->strats[i].id);
     }
     free(w->strats);
-    buffer_drop(w);
-    free(w->buf);
-    free(w->isolate);
-    free(w->keys);
-    eoc__buf_free(&w->ids);
+    eoc__batch_free(&w->bat[0]); /* before the partitions they point to */
+    eoc__batch_free(&w->bat[1]);
+    if (w->rewind)
+        rd_kafka_topic_partition_list_destroy(w->rewind);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
     for (size_t i = 0; i < w->ptab.n; i++) {
         free(w->ptab.v[i]->topic);
         free(w->ptab.v[i]);

@@ -2,8 +2,10 @@
  * worker - internal view of eoc_worker_t for the metrics module: the
  * per-partition table and the commit-latency histogram.
  *
- * Threads: the worker thread adds partitions (under ptab.lock) and bumps
- * counters (relaxed atomics); readers take ptab.lock to walk the table.
+ * Threads: the polling thread adds partitions (under ptab.lock) and bumps
+ * counters (relaxed atomics); readers take ptab.lock to walk the table. The
+ * apply thread reaches the partitions of the batch it applies through the
+ * batch (batch.h), never through the table.
  */
 #ifndef EOC_WORKER_H
 #define EOC_WORKER_H
@@ -21,9 +23,8 @@ typedef struct eoc__part {
     int32_t partition;
     atomic_uint_fast64_t consumed, applied, duplicates, dead_letters, retries;
     atomic_int_fast64_t committed; /* next offset committed to LMDB by this worker, -1 */
-    /* worker thread only */
-    int64_t batch_first;   /* first offset in the open batch, -1 when none */
-    int64_t batch_next;    /* next offset after the open batch's last record */
+    /* the batch threads only (see worker.c) */
+    int bidx[2];           /* its entry in each batch's positions (batch.h), -1 */
     int64_t careful_until; /* careful mode below this offset, -1 when off */
     int careful_first;     /* careful mode from the first record received */
     uint64_t pend_applied, pend_duplicates, pend_dead, pend_retries, pend_skipped;
