@@ -262,9 +262,6 @@ static void buffer_drop(eoc__batch_t *b)
     eoc__batch_drop(b);
 }
 
-/* The batch failed: nothing of it is applied. Its partitions must restart
- * where it began (the client has moved past it); the polling thread does
- * that (rewind_run), as it owns the consumer and the newer batch. */
 /* Merges a position into a seek list: the earliest offset of a partition
  * wins, so nothing between two rewound positions is skipped. */
 static void seek_merge(rd_kafka_topic_partition_list_t *into, const char *topic,
@@ -294,6 +291,9 @@ static void rewind_add(eoc_worker_t *w, rd_kafka_topic_partition_list_t *l)
         rd_kafka_topic_partition_list_destroy(l);
 }
 
+/* The batch failed: nothing of it is applied. Its partitions must restart
+ * where it began (the client has moved past it); the polling thread does
+ * that (rewind_run), as it owns the consumer and the newer batch. */
 static void buffer_rewind(eoc_worker_t *w, eoc__batch_t *b)
 {
     rd_kafka_topic_partition_list_t *l = eoc__batch_list(b, 1);

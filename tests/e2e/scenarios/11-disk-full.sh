@@ -11,10 +11,10 @@ e2e_begin "disk full (EFBIG) on commit: fail-stop, then restart without the limi
 
 kafka_start 1 "$IN:8" "$OUT:8" "$DLQ:1"
 produce 10000
-# ulimit -f counts 512-byte blocks in dash (and in POSIX sh); 2 MiB, where
-# the input needs about 5.
-fault_note "ulimit -f 4096 (2 MiB) for w1, SIGXFSZ ignored: LMDB's file cannot grow past it"
-W_FSIZE=4096 worker_start w1 "$RUN/data" --batch 200
+# ulimit -f counts 512-byte blocks in dash (and in POSIX sh); 512 KiB, where
+# the input needs about 1.4 MiB (inbox rows stay; the relay drains the outbox).
+fault_note "ulimit -f 1024 (512 KiB) for w1, SIGXFSZ ignored: LMDB's file cannot grow past it"
+W_FSIZE=1024 worker_start w1 "$RUN/data" --batch 200
 wait_exit w1 90
 say "w1 exited with status $EXIT_RC; data.mdb is $(wc -c <"$RUN/data/data.mdb") bytes"
 [ "$EXIT_RC" -eq 1 ] || die "w1 should fail-stop with status 1 when its commits fail, got $EXIT_RC"
