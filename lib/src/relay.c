@@ -43,8 +43,6 @@ struct eoc__relay {
     atomic_int owner;
 
     rd_kafka_t *rk;      /* NULL between resets */
-    rd_kafka_topic_t *rkt; /* the last topic produced to (rows mostly share one), or NULL */
-    char rkt_name[512];
     int reset;           /* a delivery failed: re-create the producer */
     unsigned backoff_ms; /* after a reset */
     /* In-flight rows, in produce (= seq) order: a ring of WINDOW slots. */
@@ -268,10 +266,6 @@ static void producer_drop(eoc__relay_t *r)
 {
     if (!r->rk)
         return;
-    if (r->rkt) {
-        rd_kafka_topic_destroy(r->rkt);
-        r->rkt = NULL;
-    }
     r->reset = 1; /* purge reports are expected, not errors */
     rd_kafka_purge(r->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     rd_kafka_poll(r->rk, 0);
@@ -298,25 +292,17 @@ static int produce_row(void *opaque, uint64_t seq, const eoc__outrow_t *row)
     for (size_t i = 0; i < row->header_count; i++)
         rd_kafka_header_add(hs, row->headers[i].name, -1, row->headers[i].value,
                             (ssize_t)row->headers[i].len);
-    /* A topic handle per row would be a lookup under the client's lock. */
-    size_t tl = row->topic_len < sizeof(r->rkt_name) - 1 ? row->topic_len : sizeof(r->rkt_name) - 1;
-    if (!r->rkt || strncmp(r->rkt_name, row->topic, tl) != 0 || r->rkt_name[tl]) {
-        if (r->rkt)
-            rd_kafka_topic_destroy(r->rkt);
-        memcpy(r->rkt_name, row->topic, tl);
-        r->rkt_name[tl] = 0;
-        r->rkt = rd_kafka_topic_new(r->rk, r->rkt_name, NULL);
-    }
-    rd_kafka_resp_err_t err =
-        !r->rkt ? rd_kafka_last_error()
-                : rd_kafka_producev(
-                      r->rk, RD_KAFKA_V_RKT(r->rkt),
-                      RD_KAFKA_V_PARTITION(row->partition < 0 ? RD_KAFKA_PARTITION_UA
-                                                              : row->partition),
-                      RD_KAFKA_V_KEY(row->key, row->key_len),
-                      RD_KAFKA_V_VALUE((void *)row->value, row->value_len),
-                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hs),
-                      RD_KAFKA_V_OPAQUE((void *)(uintptr_t)seq), RD_KAFKA_V_END);
+    char topic[512];
+    size_t tl = row->topic_len < sizeof(topic) - 1 ? row->topic_len : sizeof(topic) - 1;
+    memcpy(topic, row->topic, tl);
+    topic[tl] = 0;
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        r->rk, RD_KAFKA_V_TOPIC(topic),
+        RD_KAFKA_V_PARTITION(row->partition < 0 ? RD_KAFKA_PARTITION_UA : row->partition),
+        RD_KAFKA_V_KEY(row->key, row->key_len),
+        RD_KAFKA_V_VALUE((void *)row->value, row->value_len),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hs),
+        RD_KAFKA_V_OPAQUE((void *)(uintptr_t)seq), RD_KAFKA_V_END);
     if (err) {
         rd_kafka_headers_destroy(hs);
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
