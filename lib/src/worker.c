@@ -650,7 +650,7 @@ static eoc_err_t batch_flush(eoc_worker_t *w, eoc__batch_t *b, int crashed)
     if (++w->failures >= COMMIT_TRIES || err == EOC_ERR_IO) {
         atomic_store(&w->fatal, err);
         eoc__log(&w->log, EOC_LOG_ERR,
-                 "stopping: %d batches in a row failed (%s). Nothing was lost: fix the cause "
+                 "stopping: %d failed batch commit(s) in a row (%s). Nothing was lost: fix the cause "
                  "(%s) and restart; processing resumes from the last commit",
                  w->failures, eoc_strerror(err),
                  err == EOC_ERR_MAP_FULL ? "raise store.map.size" : "check disk space and I/O");
