@@ -2,12 +2,13 @@
 # The performance run (README, "Performance"): builds eoc-bench and the
 # development Kafka in ./build, then runs every mode (A, B1000, B100, C1M,
 # C10M, D) 3 times on 1,000,000 records and prints medians, ratios and a
-# final `summary:` line. About 5-10 minutes on 2 cores; needs ~4 GiB of
+# final `summary:` line. About 4 minutes on 2 cores; needs ~4 GiB of
 # free disk under /tmp for the pre-filled stores.
 #
 #   bench/run.sh                    the full run
 #   bench/run.sh --quick            200,000 records, 1 repetition
 #   bench/run.sh --modes A,C1M      a subset (see build/bench/eoc-bench --help)
+#   bench/run.sh --set batch.max.records=5000   other eoc settings for C and D
 set -eu
 cd "$(dirname "$0")/.."
 scripts/setup.sh
