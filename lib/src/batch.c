@@ -38,6 +38,8 @@ int eoc__batch_add(eoc__batch_t *b, rd_kafka_message_t *m, eoc__part_t *p, const
                    const char *id, int64_t now_ms)
 {
     size_t i = b->n;
+    if (i == b->cap)
+        return -1; /* the worker hands a full batch off first */
     b->keys[i] = *k;
     b->keys[i].id_off = (uint32_t)b->ids.len;
     if (k->st == EOC__ID_FOUND) {

@@ -57,8 +57,8 @@ int eoc__batch_init(eoc__batch_t *b, int slot, size_t cap);
 void eoc__batch_free(eoc__batch_t *b);
 
 /** Appends `m` (ownership moves to the batch) of partition `p`, with its
- *  key; `id` (k->id_len bytes, when k->st is FOUND) is copied. The batch
- *  must not be full. 0, or -1 on out of memory (nothing added). */
+ *  key; `id` (k->id_len bytes, when k->st is FOUND) is copied. 0, or -1
+ *  when the batch is full or memory ran out (nothing added). */
 int eoc__batch_add(eoc__batch_t *b, rd_kafka_message_t *m, eoc__part_t *p, const eoc__key_t *k,
                    const char *id, int64_t now_ms);
 
