@@ -1223,7 +1223,7 @@ eoc_err_t eoc_worker_run(eoc_worker_t *w)
         w->relay_started = 1;
     if (pthread_create(&w->apply_thread, NULL, apply_main, w) == 0)
         w->apply_started = 1; /* else batches are applied on this thread */
-    int64_t now = eoc__now_ms(); /* read once per record: clock reads add up */
+    int64_t now = eoc__now_ms(); /* read once per record (and after waits) */
     while (!atomic_load(&w->stop)) {
         int timeout = POLL_IDLE_MS;
         if (w->fill->n) {
@@ -1231,7 +1231,8 @@ eoc_err_t eoc_worker_run(eoc_worker_t *w)
             timeout = left > 0 ? (int)left : 0;
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(w->rk, timeout);
-        rewind_run(w, &m); /* a batch failed: drop what came after it */
+        now = eoc__now_ms(); /* the poll may have blocked */
+        rewind_run(w, &m);   /* a batch failed: drop what came after it */
         if (m && m->err) {
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 eoc__log(&w->log, EOC_LOG_WARNING, "consumer: %s", rd_kafka_message_errstr(m));
@@ -1246,9 +1247,10 @@ eoc_err_t eoc_worker_run(eoc_worker_t *w)
             flush_careful(w, m, now);
         else if (m && buffer_add(w, m, now) != 0)
             message_rewind(w, m); /* out of memory: read it again */
-        now = eoc__now_ms();
-        if (batch_due(w, now))
-            pipeline_hand_off(w);
+        if (batch_due(w, now)) {
+            pipeline_hand_off(w); /* may wait for the apply thread */
+            now = eoc__now_ms();
+        }
         if (!w->fill->n && pipeline_idle(w))
             maybe_prune(w);
     }
