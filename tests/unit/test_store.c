@@ -1042,6 +1042,26 @@ static void pruning_removes_entries_behind_the_count_horizon_up_to_max_per_call(
     eoc_store_close(ro);
 }
 
+/* Batches never write the (partition, offset) index; retention extends it
+ * over the log first, at most 200 000 rows per call, and prunes only rows it
+ * has indexed. */
+static void retention_indexes_the_log_behind_the_batches_in_bounded_passes(void **state)
+{
+    struct fx *f = *state;
+    f->s = open_at(f->dir, 0, 0);
+    fill_partition(f->s, "id", 0, 250000, 250000);
+    uint64_t n = 0;
+    assert_int_equal(eoc__store_prune(f->s, 0, 10, 1000000, &n), EOC_OK);
+    assert_int_equal(n, 200000); /* everything indexed so far was behind the horizon */
+    assert_int_equal(count_found(f->s, "id", 199990, 200010), 10);
+    assert_int_equal(eoc__store_prune(f->s, 0, 10, 1000000, &n), EOC_OK);
+    assert_int_equal(n, 49990);
+    assert_int_equal(count_found(f->s, "id", 0, 1000), 0);
+    assert_int_equal(count_found(f->s, "id", 249980, 250000), 10);
+    assert_int_equal(eoc__store_prune(f->s, 0, 10, 1000000, &n), EOC_OK);
+    assert_int_equal(n, 0);
+}
+
 static void a_pruned_id_looks_new_again_which_is_the_price_of_retention(void **state)
 {
     struct fx *f = *state;
@@ -1593,6 +1613,7 @@ int main(void)
         STORE_TEST(a_rewind_moves_an_offset_back_but_never_forward_and_never_beside_a_worker),
         STORE_TEST(pruning_never_removes_entries_at_or_above_the_committed_offset),
         STORE_TEST(pruning_removes_entries_behind_the_count_horizon_up_to_max_per_call),
+        STORE_TEST(retention_indexes_the_log_behind_the_batches_in_bounded_passes),
         STORE_TEST(a_pruned_id_looks_new_again_which_is_the_price_of_retention),
         STORE_TEST(a_prune_that_fails_for_lack_of_space_keeps_every_committed_id_findable),
         STORE_TEST(a_full_map_fails_the_batch_and_the_store_stays_usable),
