@@ -462,7 +462,10 @@ static void no_brokers(void)
             PROG);
 }
 
-int cli_require(const eoc_conf_t *conf, const char *const *keys, size_t nkeys)
+/* Checks, in order, that every key in `keys` has a non-empty value;
+ * otherwise prints "<key> is required (--flag)" (for kafka.bootstrap.servers:
+ * how to run the development Kafka) and returns CLI_EXIT_USAGE. */
+static int cli_require(const eoc_conf_t *conf, const char *const *keys, size_t nkeys)
 {
     for (size_t i = 0; i < nkeys; i++) {
         const char *v = eoc_conf_get(conf, keys[i]);
@@ -513,11 +516,12 @@ static void signals_install(void (*fn)(int))
     sigaction(SIGTERM, &sa, NULL);
 }
 
-/* Refuses to run without Kafka or the keys a worker needs. */
+/* Refuses to run without Kafka or the keys a consumer's worker needs
+ * (every consumer emits: output.topic too). */
 static int check_runnable(const eoc_conf_t *conf)
 {
-    static const char *const required[] = {"kafka.bootstrap.servers", "data.dir", "group.id",
-                                           "input.topics"};
+    static const char *const required[] = {"kafka.bootstrap.servers", "output.topic", "data.dir",
+                                           "group.id", "input.topics"};
 
     return cli_require(conf, required, sizeof(required) / sizeof(required[0]));
 }

@@ -76,17 +76,6 @@ typedef struct cli_spec {
 int cli_parse(const cli_spec_t *spec, int argc, char **argv, eoc_conf_t **confp);
 
 /**
- * Checks, in order, that every key in `keys` has a non-empty value;
- * otherwise prints "<key> is required (--flag)" (for kafka.bootstrap.servers:
- * how to run the development Kafka) and returns CLI_EXIT_USAGE. Returns
- * CLI_CONTINUE when all are set. cli_run checks kafka.bootstrap.servers,
- * data.dir, group.id and input.topics itself; a consumer lists its own
- * (e.g. output.topic) after kafka.bootstrap.servers, so that a missing
- * Kafka is the first thing reported.
- */
-int cli_require(const eoc_conf_t *conf, const char *const *keys, size_t nkeys);
-
-/**
  * Logs one line to stderr at `level` (EOC_LOG_*) when the configuration's
  * log.level lets it through, in the configured log.format. For consumer
  * messages that are not the library's.
@@ -102,7 +91,8 @@ void cli_log(const eoc_conf_t *conf, int level, const char *fmt, ...)
  * with `handler`/`opaque` until SIGINT or SIGTERM (a second signal kills
  * the process the default way), then logs the final counters at info
  * level. Returns the exit status: CLI_EXIT_USAGE without
- * kafka.bootstrap.servers, data.dir, group.id or input.topics, or when
+ * kafka.bootstrap.servers, output.topic, data.dir, group.id or
+ * input.topics (reported in that order), or when
  * eoc_worker_new refuses the configuration or the store (the run never
  * started); CLI_EXIT_FATAL when the worker stopped on a fatal error;
  * CLI_EXIT_OK after a clean stop. Not reentrant: one cli_run per process

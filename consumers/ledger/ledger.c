@@ -496,7 +496,6 @@ int main(int argc, char **argv)
         .defaults = defaults,
         .ndefaults = sizeof(defaults) / sizeof(defaults[0]),
     };
-    static const char *const required[] = {"kafka.bootstrap.servers", "output.topic"};
     eoc_conf_t *conf;
     int rc = cli_parse(&spec, argc, argv, &conf);
 
@@ -504,10 +503,6 @@ int main(int argc, char **argv)
         return rc;
     if (balances) {
         rc = print_balances(conf);
-        eoc_conf_destroy(conf);
-        return rc;
-    }
-    if ((rc = cli_require(conf, required, 2)) != CLI_CONTINUE) {
         eoc_conf_destroy(conf);
         return rc;
     }

@@ -123,14 +123,9 @@ int main(int argc, char **argv)
         .defaults = defaults,
         .ndefaults = sizeof(defaults) / sizeof(defaults[0]),
     };
-    static const char *const required[] = {"kafka.bootstrap.servers", "output.topic"};
     eoc_conf_t *conf;
     int rc = cli_parse(&spec, argc, argv, &conf);
     if (rc != CLI_CONTINUE)
         return rc;
-    if ((rc = cli_require(conf, required, 2)) != CLI_CONTINUE) {
-        eoc_conf_destroy(conf);
-        return rc;
-    }
     return cli_run(conf, crashy_handle, &c);
 }
