@@ -273,10 +273,12 @@ static void sleep_ms(int ms)
         ;
 }
 
-static double cpu_s(void)
+/* CPU seconds and minor page faults of this process so far. */
+static double cpu_s(long *minflt)
 {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
+    *minflt = ru.ru_minflt;
     return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
            (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
@@ -303,6 +305,7 @@ struct result {
     uint64_t outputs; /* output records delivered */
     uint64_t bytes;   /* produce: payload bytes */
     double wall_s, cpu_s, open_s;
+    long minflt;      /* minor page faults while measured */
     uint64_t batches; /* eoc: batches committed while measured */
     double commit_s;  /* eoc: time spent in those durable LMDB commits */
     long rss_kb;
@@ -324,19 +327,21 @@ static void fail(struct result *r, const char *fmt, ...)
 struct meter {
     int started;
     double t0, c0;
+    long f0;
 };
 
 static void meter_start(struct meter *m)
 {
     m->started = 1;
     m->t0 = now_s();
-    m->c0 = cpu_s();
+    m->c0 = cpu_s(&m->f0);
 }
 
 static void meter_stop(const struct meter *m, struct result *r)
 {
     r->wall_s = now_s() - m->t0;
-    r->cpu_s = cpu_s() - m->c0;
+    r->cpu_s = cpu_s(&r->minflt) - m->c0;
+    r->minflt -= m->f0;
     if (r->wall_s <= 0)
         r->wall_s = 1e-9; /* a rate, never a division by zero */
 }
@@ -1313,10 +1318,10 @@ static int prepare_job(struct bench *b, int mi, int rep, struct job *j)
 static void print_rep(const struct mode *m, int rep, const struct result *r)
 {
     printf("  %-6s rep %d: %8" PRIu64 " records %7.2f s %9.0f rec/s %7.2f us/rec  cpu %6.2f s "
-           "%6.2f us/rec  peak RSS %5.0f MiB",
+           "%6.2f us/rec  peak RSS %5.0f MiB  faults/rec %.3f",
            m->name, rep, r->records, r->wall_s, (double)r->records / r->wall_s,
            r->wall_s * 1e6 / (double)r->records, r->cpu_s, r->cpu_s * 1e6 / (double)r->records,
-           (double)r->rss_kb / 1024);
+           (double)r->rss_kb / 1024, (double)r->minflt / (double)r->records);
     if (m->emit)
         printf("  outputs %" PRIu64, r->outputs);
     if (m->kind == KIND_EOC)

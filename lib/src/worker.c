@@ -765,6 +765,7 @@ static void pipeline_hand_off(eoc_worker_t *w)
 static void *apply_main(void *arg)
 {
     eoc_worker_t *w = arg;
+    pthread_setname_np(pthread_self(), "eoc-apply"); /* top -H, perf */
     pthread_mutex_lock(&w->mu);
     for (;;) {
         while (!w->pending && !w->apply_quit)
@@ -1155,6 +1156,7 @@ void eoc_worker_stop(eoc_worker_t *w)
 
 static void *relay_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "eoc-relay");
     eoc__relay_run(arg);
     return NULL;
 }
