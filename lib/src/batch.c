@@ -34,9 +34,19 @@ void eoc__batch_free(eoc__batch_t *b)
     memset(b, 0, sizeof(*b));
 }
 
+/* Destroys what eoc__batch_done left. */
+static void reclaim(eoc__batch_t *b)
+{
+    for (size_t i = 0; i < b->nspent; i++)
+        rd_kafka_message_destroy(b->msgs[i]);
+    b->nspent = 0;
+}
+
 int eoc__batch_add(eoc__batch_t *b, rd_kafka_message_t *m, eoc__part_t *p, const eoc__key_t *k,
                    const char *id, int64_t now_ms)
 {
+    if (b->nspent)
+        reclaim(b);
     size_t i = b->n;
     if (i == b->cap)
         return -1; /* the worker hands a full batch off first */
@@ -65,8 +75,13 @@ int eoc__batch_add(eoc__batch_t *b, rd_kafka_message_t *m, eoc__part_t *p, const
 
 void eoc__batch_drop(eoc__batch_t *b)
 {
-    for (size_t i = 0; i < b->n; i++)
-        rd_kafka_message_destroy(b->msgs[i]);
+    eoc__batch_done(b);
+    reclaim(b);
+}
+
+void eoc__batch_done(eoc__batch_t *b)
+{
+    b->nspent += b->n; /* one of the two is 0: adding reclaims first */
     for (size_t i = 0; i < b->npos; i++)
         b->pos[i].part->bidx[b->slot] = -1;
     b->n = b->npos = 0;

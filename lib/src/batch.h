@@ -39,7 +39,8 @@ typedef struct eoc__bpos {
 typedef struct eoc__batch {
     int slot;   /* 0 or 1: this batch's entry in eoc__part_t.bidx */
     size_t cap; /* messages at most */
-    rd_kafka_message_t **msgs; /* owned */
+    rd_kafka_message_t **msgs; /* owned: [0, n), or [0, nspent) once done */
+    size_t nspent;             /* applied messages not yet destroyed */
     eoc__part_t **parts;       /* per message */
     eoc__key_t *keys;          /* per message */
     unsigned char *isolate;    /* per message: how it is applied (worker.c) */
@@ -70,6 +71,11 @@ static inline const char *eoc__batch_id(const eoc__batch_t *b, size_t i)
 
 /** Destroys the messages and forgets the batch's partitions. */
 void eoc__batch_drop(eoc__batch_t *b);
+
+/** Forgets the messages of an applied batch and its partitions, leaving
+ *  the messages to be destroyed when the batch fills again (or is dropped
+ *  or freed): on the polling thread, off the apply thread's path. */
+void eoc__batch_done(eoc__batch_t *b);
 
 /** The touched partitions with their `first` offsets (to seek back) or
  *  `next` offsets (to commit). The caller destroys the list. */

@@ -636,7 +636,7 @@ static eoc_err_t batch_flush(eoc_worker_t *w, eoc__batch_t *b, int crashed)
             b->isolate_all = 1;
     if (err == EOC_OK) {
         after_commit(w, b);
-        eoc__batch_drop(b);
+        eoc__batch_done(b); /* the polling thread destroys the messages */
         w->failures = 0;
         return EOC_OK;
     }
@@ -1263,6 +1263,8 @@ eoc_err_t eoc_worker_run(eoc_worker_t *w)
         batch_flush(w, w->fill, 0);
     buffer_drop(w->fill);
     pipeline_stop(w);
+    eoc__batch_drop(&w->bat[0]); /* messages go before the consumer */
+    eoc__batch_drop(&w->bat[1]);
     if (w->relay_started) {
         eoc__relay_stop(w->relay);
         pthread_join(w->relay_thread, NULL);
