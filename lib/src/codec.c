@@ -2,10 +2,7 @@
 #include "codec.h"
 
 #include <stdlib.h>
-#include <stdio.h>
 #include <string.h>
-
-#define NULL_LEN 0xFFFFFFFFu
 
 void eoc__buf_reset(eoc__buf_t *b)
 {
@@ -40,12 +37,9 @@ int eoc__buf_grow(eoc__buf_t *b, size_t n)
 
 void eoc__buf_bytes(eoc__buf_t *b, const void *p, size_t n)
 {
-    if (!p) {
-        eoc__buf_u32(b, NULL_LEN);
-        return;
-    }
-    eoc__buf_u32(b, (uint32_t)n);
-    eoc__buf_put(b, p, n);
+    eoc__buf_uv(b, p ? (uint64_t)n + 1 : 0);
+    if (p)
+        eoc__buf_put(b, p, n);
 }
 
 void eoc__rd_init(eoc__rd_t *r, const void *p, size_t n)
@@ -80,15 +74,34 @@ uint64_t eoc__rd_u64(eoc__rd_t *r)
     return lo | (uint64_t)eoc__rd_u32(r) << 32;
 }
 
+uint64_t eoc__rd_uv(eoc__rd_t *r)
+{
+    uint64_t v = 0;
+    for (unsigned shift = 0; !r->bad && r->p < r->end; shift += 7) {
+        unsigned char c = *r->p++;
+        if (shift == 63 && c > 1)
+            break; /* more than 64 bits, or an 11th byte */
+        v |= (uint64_t)(c & 0x7F) << shift;
+        if (!(c & 0x80))
+            return v;
+    }
+    r->bad = 1;
+    return 0;
+}
+
 const void *eoc__rd_bytes(eoc__rd_t *r, size_t *n)
 {
-    uint32_t len = eoc__rd_u32(r);
+    uint64_t len = eoc__rd_uv(r);
     *n = 0;
-    if (r->bad || len == NULL_LEN)
+    if (r->bad || len == 0)
         return NULL;
-    const unsigned char *p = take(r, len);
+    if (len - 1 > (uint64_t)(r->end - r->p)) {
+        r->bad = 1;
+        return NULL;
+    }
+    const unsigned char *p = take(r, (size_t)(len - 1));
     if (p)
-        *n = len;
+        *n = (size_t)(len - 1);
     return p;
 }
 
@@ -96,6 +109,22 @@ void eoc__be64_put(unsigned char out[8], uint64_t v)
 {
     for (int i = 7; i >= 0; i--, v >>= 8)
         out[i] = (unsigned char)v;
+}
+
+size_t eoc__fmt_i64(char *out, int64_t v)
+{
+    char tmp[20];
+    size_t n = 0, len = 0;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        out[len++] = '-';
+    while (n)
+        out[len++] = tmp[--n];
+    return len;
 }
 
 uint64_t eoc__be64_get(const unsigned char in[8])
@@ -117,15 +146,29 @@ uint32_t eoc__be32_get(const unsigned char in[4])
     return (uint32_t)in[0] << 24 | (uint32_t)in[1] << 16 | (uint32_t)in[2] << 8 | in[3];
 }
 
+/* Partitions may be -1 (unassigned): stored plus one. */
+static void put_partition(eoc__buf_t *b, int32_t p)
+{
+    eoc__buf_uv(b, (uint64_t)((int64_t)p + 1));
+}
+
+static int32_t rd_partition(eoc__rd_t *r)
+{
+    uint64_t v = eoc__rd_uv(r);
+    if (v > (uint64_t)INT32_MAX + 1)
+        r->bad = 1;
+    return (int32_t)((int64_t)v - 1);
+}
+
 void eoc__outrow_encode(eoc__buf_t *b, const eoc__outrow_t *row)
 {
-    eoc__buf_u64(b, (uint64_t)row->created_ms);
-    eoc__buf_u32(b, (uint32_t)row->partition);
+    eoc__buf_uv(b, (uint64_t)row->created_ms);
+    put_partition(b, row->partition);
     eoc__buf_bytes(b, row->id, row->id_len);
     eoc__buf_bytes(b, row->topic, row->topic_len);
     eoc__buf_bytes(b, row->key, row->key_len);
     eoc__buf_bytes(b, row->value, row->value_len);
-    eoc__buf_u32(b, (uint32_t)row->header_count);
+    eoc__buf_uv(b, row->header_count);
     for (size_t i = 0; i < row->header_count; i++) {
         const eoc_header_t *h = &row->headers[i];
         eoc__buf_bytes(b, h->name, strlen(h->name));
@@ -133,18 +176,19 @@ void eoc__outrow_encode(eoc__buf_t *b, const eoc__outrow_t *row)
     }
     /* Provenance: an encoded NULL topic when there is none. */
     eoc__buf_bytes(b, row->src_topic, row->src_topic ? row->src_topic_len : 0);
-    eoc__buf_u32(b, (uint32_t)row->src_partition);
-    eoc__buf_u64(b, (uint64_t)row->src_offset);
+    put_partition(b, row->src_partition);
+    eoc__buf_uv(b, (uint64_t)row->src_offset);
 }
 
 /* Appends the decimal form of v and a NUL to b; returns where it starts. */
 static size_t put_decimal(eoc__buf_t *b, int64_t v, size_t *len)
 {
     char tmp[24];
-    int n = snprintf(tmp, sizeof(tmp), "%lld", (long long)v);
+    size_t n = eoc__fmt_i64(tmp, v);
+    tmp[n] = 0;
     size_t at = b->len;
-    eoc__buf_put(b, tmp, (size_t)n + 1);
-    *len = (size_t)n;
+    eoc__buf_put(b, tmp, n + 1);
+    *len = n;
     return at;
 }
 
@@ -153,15 +197,16 @@ int eoc__outrow_decode(const void *val, size_t len, eoc__outrow_t *row, eoc__buf
     eoc__rd_t r;
     eoc__rd_init(&r, val, len);
     memset(row, 0, sizeof(*row));
-    row->created_ms = (int64_t)eoc__rd_u64(&r);
-    row->partition = (int32_t)eoc__rd_u32(&r);
+    row->created_ms = (int64_t)eoc__rd_uv(&r);
+    row->partition = rd_partition(&r);
     row->id = eoc__rd_bytes(&r, &row->id_len);
     row->topic = eoc__rd_bytes(&r, &row->topic_len);
     row->key = eoc__rd_bytes(&r, &row->key_len);
     row->value = eoc__rd_bytes(&r, &row->value_len);
-    uint32_t nh = eoc__rd_u32(&r);
-    if (r.bad || !row->id || !row->topic || nh > (size_t)(r.end - r.p) / 8)
-        return -1;
+    uint64_t count = eoc__rd_uv(&r);
+    if (r.bad || !row->id || !row->topic || count > (size_t)(r.end - r.p) / 2)
+        return -1; /* a header takes two bytes at least */
+    size_t nh = (size_t)count;
 
     /* Scratch layout: the header array (room for the provenance three),
      * then the NUL-terminated names and provenance numbers. Until the end
@@ -172,7 +217,7 @@ int eoc__outrow_decode(const void *val, size_t len, eoc__outrow_t *row, eoc__buf
     if (eoc__buf_grow(scratch, arr) != 0)
         return -1;
     scratch->len = arr;
-    for (uint32_t i = 0; i < nh; i++) {
+    for (size_t i = 0; i < nh; i++) {
         size_t nlen, vlen;
         const void *name = eoc__rd_bytes(&r, &nlen);
         const void *v = eoc__rd_bytes(&r, &vlen);
@@ -188,8 +233,8 @@ int eoc__outrow_decode(const void *val, size_t len, eoc__outrow_t *row, eoc__buf
     }
     size_t tlen, plen = 0, olen = 0, pat = 0, oat = 0;
     const char *topic = eoc__rd_bytes(&r, &tlen);
-    int32_t part = (int32_t)eoc__rd_u32(&r);
-    int64_t off = (int64_t)eoc__rd_u64(&r);
+    int32_t part = rd_partition(&r);
+    int64_t off = (int64_t)eoc__rd_uv(&r);
     if (r.bad || r.p != r.end)
         return -1;
     if (topic) {
@@ -199,7 +244,7 @@ int eoc__outrow_decode(const void *val, size_t len, eoc__outrow_t *row, eoc__buf
     if (scratch->oom)
         return -1;
     eoc_header_t *hs = (eoc_header_t *)(void *)scratch->p;
-    for (uint32_t i = 0; i < nh; i++)
+    for (size_t i = 0; i < nh; i++)
         hs[i].name = (const char *)scratch->p + (uintptr_t)hs[i].name;
     if (topic) {
         hs[nh++] = (eoc_header_t){EOC__HDR_SRC_TOPIC, topic, tlen};

@@ -1,10 +1,13 @@
 /*
  * codec - the byte layouts of eoc's LMDB values, in one place.
  *
- * Integers are little-endian and fixed-size; byte strings are a u32 length
- * followed by the bytes, with length 0xFFFFFFFF meaning NULL. Decoders
- * check every bound and fail on a short or malformed value instead of
- * reading past it.
+ * Per-record rows (inbox, outbox) are mostly small numbers and short
+ * strings, and a durable commit pays for every byte: their integers are
+ * varints (LEB128: 7 bits a byte, low first) and a byte string is a varint
+ * of its length + 1 (0 meaning NULL) followed by the bytes. Fixed-size
+ * little-endian integers remain for random values (digests) and small
+ * tables. Decoders check every bound and fail on a short or malformed value
+ * instead of reading past it.
  */
 #ifndef EOC_CODEC_H
 #define EOC_CODEC_H
@@ -47,6 +50,19 @@ static inline void eoc__buf_u64(eoc__buf_t *b, uint64_t v)
     eoc__buf_u32(b, (uint32_t)v);
     eoc__buf_u32(b, (uint32_t)(v >> 32));
 }
+
+/** A varint: 1 byte below 128, at most 10. */
+static inline void eoc__buf_uv(eoc__buf_t *b, uint64_t v)
+{
+    unsigned char x[10];
+    size_t n = 0;
+    while (v >= 0x80) {
+        x[n++] = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    x[n++] = (unsigned char)v;
+    eoc__buf_put(b, x, n);
+}
 /** A length-prefixed byte string; p == NULL encodes NULL. */
 void eoc__buf_bytes(eoc__buf_t *b, const void *p, size_t n);
 
@@ -59,6 +75,8 @@ typedef struct eoc__rd {
 void eoc__rd_init(eoc__rd_t *r, const void *p, size_t n);
 uint32_t eoc__rd_u32(eoc__rd_t *r);
 uint64_t eoc__rd_u64(eoc__rd_t *r);
+/** A varint; bad when cut short or longer than 64 bits. */
+uint64_t eoc__rd_uv(eoc__rd_t *r);
 /** Returns a pointer into the value (NULL for an encoded NULL) and its length. */
 const void *eoc__rd_bytes(eoc__rd_t *r, size_t *n);
 
@@ -67,6 +85,10 @@ void eoc__be64_put(unsigned char out[8], uint64_t v);
 uint64_t eoc__be64_get(const unsigned char in[8]);
 void eoc__be32_put(unsigned char out[4], uint32_t v);
 uint32_t eoc__be32_get(const unsigned char in[4]);
+
+/** Writes v in decimal (no NUL; at most 20 bytes) and returns its length.
+ *  snprintf's cost shows at a few calls per record. */
+size_t eoc__fmt_i64(char *out, int64_t v);
 
 /* ---- outbox rows */
 

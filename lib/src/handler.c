@@ -123,25 +123,6 @@ void eoc_txn_set_error(eoc_txn_t *txn, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Writes v in decimal (no NUL) and returns its length: snprintf's cost is
- * visible at a few per record. */
-static size_t fmt_i64(char *buf, int64_t v)
-{
-    char tmp[24];
-    size_t n = 0;
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    do {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    size_t len = 0;
-    if (v < 0)
-        buf[len++] = '-';
-    while (n)
-        buf[len++] = tmp[--n];
-    return len;
-}
-
 eoc_err_t eoc__outbox_append(eoc__store_t *store, const eoc_record_t *rec, const char *id,
                              size_t id_len, const eoc_msg_t *msg, const eoc_header_t *extra,
                              size_t nextra)
@@ -197,7 +178,7 @@ eoc_err_t eoc_emit(eoc_txn_t *txn, const eoc_msg_t *msg)
     char id[EOC_ID_MAX + 24]; /* <input-id>/<n> */
     memcpy(id, txn->rec->id, txn->rec->id_len);
     id[txn->rec->id_len] = '/';
-    size_t n = txn->rec->id_len + 1 + fmt_i64(id + txn->rec->id_len + 1, txn->emits);
+    size_t n = txn->rec->id_len + 1 + eoc__fmt_i64(id + txn->rec->id_len + 1, txn->emits);
     eoc_err_t err = eoc__outbox_append(txn->store, txn->rec, id, n, &m, NULL, 0);
     if (err == EOC_OK)
         txn->emits++;

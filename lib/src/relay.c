@@ -19,8 +19,9 @@
 #include <unistd.h>
 
 /* Rows in flight at most: bounds the re-publication after a relay crash
- * (transport duplicates) while keeping enough in flight for throughput. */
-#define WINDOW        10000
+ * (transport duplicates) while keeping enough in flight for throughput.
+ * A power of two: ring positions are masked, not divided. */
+#define WINDOW        8192
 #define IDLE_POLL_MS  100
 #define LOCK_RETRY_MS 500
 
@@ -150,11 +151,21 @@ static int take_lock(eoc__relay_t *r)
 
 static struct slot *ring_at(eoc__relay_t *r, size_t i)
 {
-    return &r->ring[(r->head + i) % WINDOW];
+    return &r->ring[(r->head + i) & (WINDOW - 1)];
 }
 
 static struct slot *ring_find(eoc__relay_t *r, uint64_t seq)
 {
+    if (!r->count)
+        return NULL;
+    /* Outbox seqs have no gaps, so a row sits seq - first slots in; the
+     * search is for a ring that ever holds a gap. */
+    uint64_t first = ring_at(r, 0)->seq;
+    if (seq >= first && seq - first < r->count) {
+        struct slot *s = ring_at(r, (size_t)(seq - first));
+        if (s->seq == seq)
+            return s;
+    }
     size_t lo = 0, hi = r->count;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -175,7 +186,7 @@ static size_t ring_advance(eoc__relay_t *r)
     size_t n = 0;
     while (r->count && ring_at(r, 0)->state == SLOT_OK) {
         r->acked_below = ring_at(r, 0)->seq + 1;
-        r->head = (r->head + 1) % WINDOW;
+        r->head = (r->head + 1) & (WINDOW - 1);
         r->count--;
         n++;
     }

@@ -200,13 +200,14 @@ static int decode_inbox(const MDB_val *d, eoc__inbox_entry_t *e, const char **id
 {
     eoc__rd_t r;
     eoc__rd_init(&r, d->mv_data, d->mv_size);
-    e->disposition = (int)eoc__rd_u32(&r);
-    *tp_id = eoc__rd_u32(&r);
-    e->offset = (int64_t)eoc__rd_u64(&r);
-    e->time_ms = (int64_t)eoc__rd_u64(&r);
-    e->digest = eoc__rd_u64(&r);
+    uint64_t disp = eoc__rd_uv(&r), tp = eoc__rd_uv(&r);
+    e->offset = (int64_t)eoc__rd_uv(&r);
+    e->time_ms = (int64_t)eoc__rd_uv(&r);
+    e->digest = eoc__rd_u64(&r); /* random: fixed size */
     *id = eoc__rd_bytes(&r, id_len);
-    return r.bad || !*id ? -1 : 0;
+    e->disposition = (int)disp;
+    *tp_id = (uint32_t)tp;
+    return r.bad || !*id || disp > INT_MAX || tp > UINT32_MAX ? -1 : 0;
 }
 
 /* Adds inbox rows with seq in [from, to) to the in-memory index. */
@@ -798,10 +799,10 @@ eoc_err_t eoc__store_inbox_add_hashed(eoc__store_t *s, const char *id, size_t id
     uint64_t seq = s->inbox_next;
 
     eoc__buf_reset(&s->enc);
-    eoc__buf_u32(&s->enc, (uint32_t)disposition);
-    eoc__buf_u32(&s->enc, t->id);
-    eoc__buf_u64(&s->enc, (uint64_t)offset);
-    eoc__buf_u64(&s->enc, (uint64_t)s->batch_ms);
+    eoc__buf_uv(&s->enc, (uint64_t)disposition);
+    eoc__buf_uv(&s->enc, t->id);
+    eoc__buf_uv(&s->enc, (uint64_t)offset);
+    eoc__buf_uv(&s->enc, (uint64_t)s->batch_ms);
     eoc__buf_u64(&s->enc, digest);
     eoc__buf_bytes(&s->enc, id, id_len);
     if (s->enc.oom)

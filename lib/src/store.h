@@ -45,7 +45,7 @@ enum {
  * exclusively, so they never run beside a worker.
  */
 
-#define EOC__SCHEMA_VERSION 2u /* 2: XXH3 payload digests in inbox rows */
+#define EOC__SCHEMA_VERSION 3u /* 2: XXH3 payload digests; 3: varint rows */
 
 /** Dispositions recorded in the inbox. */
 enum { EOC__DISP_APPLIED = 1, EOC__DISP_DEAD = 2 };

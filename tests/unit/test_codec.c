@@ -138,7 +138,7 @@ static void a_byte_string_longer_than_the_value_is_rejected(void **state)
 {
     (void)state;
     eoc__buf_t b = {0};
-    eoc__buf_u32(&b, 1000); /* claims 1000 bytes, has 2 */
+    eoc__buf_uv(&b, 1001); /* claims 1000 bytes, has 2 */
     eoc__buf_put(&b, "xy", 2);
     eoc__rd_t r;
     eoc__rd_init(&r, b.p, b.len);
@@ -147,6 +147,66 @@ static void a_byte_string_longer_than_the_value_is_rejected(void **state)
     assert_int_equal(n, 0);
     assert_true(r.bad);
     eoc__buf_free(&b);
+}
+
+static void varints_round_trip_at_every_length(void **state)
+{
+    (void)state;
+    /* each boundary of the 7-bit groups, both sides, up to 64 bits */
+    uint64_t v[2 * 10 + 1];
+    size_t n = 0;
+    v[n++] = 0;
+    for (unsigned bits = 7; bits < 64; bits += 7) {
+        v[n++] = (1ull << bits) - 1; /* the largest of (bits/7) bytes */
+        v[n++] = 1ull << bits;       /* the smallest of one more */
+    }
+    v[n++] = UINT64_MAX;
+    eoc__buf_t b = {0};
+    for (size_t i = 0; i < n; i++) {
+        eoc__buf_reset(&b);
+        eoc__buf_uv(&b, v[i]);
+        size_t want = 1;
+        for (uint64_t x = v[i]; x >= 0x80; x >>= 7)
+            want++;
+        assert_int_equal(b.len, want);
+        eoc__rd_t r;
+        eoc__rd_init(&r, b.p, b.len);
+        assert_true(eoc__rd_uv(&r) == v[i]);
+        assert_false(r.bad);
+        assert_true(r.p == r.end);
+        /* every cut short of its end fails */
+        for (size_t cut = 0; cut < b.len; cut++) {
+            eoc__rd_init(&r, b.p, cut);
+            assert_true(eoc__rd_uv(&r) == 0);
+            assert_true(r.bad);
+        }
+    }
+    eoc__buf_free(&b);
+}
+
+static void a_varint_longer_than_64_bits_is_rejected(void **state)
+{
+    (void)state;
+    /* ten bytes whose last carries more than the 64th bit */
+    unsigned char over[10];
+    memset(over, 0xFF, 9);
+    over[9] = 0x02;
+    eoc__rd_t r;
+    eoc__rd_init(&r, over, sizeof(over));
+    assert_true(eoc__rd_uv(&r) == 0);
+    assert_true(r.bad);
+    /* an eleventh byte */
+    unsigned char eleven[11];
+    memset(eleven, 0x80, 10);
+    eleven[10] = 0;
+    eoc__rd_init(&r, eleven, sizeof(eleven));
+    assert_true(eoc__rd_uv(&r) == 0);
+    assert_true(r.bad);
+    /* the same ten bytes ending in 1 are UINT64_MAX */
+    over[9] = 0x01;
+    eoc__rd_init(&r, over, sizeof(over));
+    assert_true(eoc__rd_uv(&r) == UINT64_MAX);
+    assert_false(r.bad);
 }
 
 static void big_endian_keys_sort_in_numeric_order(void **state)
@@ -384,20 +444,23 @@ static void a_row_without_id_or_topic_is_rejected(void **state)
     eoc__buf_free(&scratch);
 }
 
-/* A row without headers and provenance ends in its header count (u32), then
- * the provenance: an encoded NULL topic (u32), partition (u32), offset (u64).
- * Cuts `b` back to just before the header count. */
-#define TRAILER_NO_PROVENANCE (4 + 4 + 8)
+/* A row without headers and provenance ends in its header count (varint
+ * 0), then the provenance: an encoded NULL topic (0), partition 0 (stored
+ * plus one: 1) and offset 0 (0), a byte each. Cuts `b` back to just before
+ * the header count. */
 static void cut_to_header_count(eoc__buf_t *b)
 {
-    b->len -= 4 + TRAILER_NO_PROVENANCE;
+    static const unsigned char tail[4] = {0, 0, 1, 0};
+    assert_true(b->len >= 4);
+    assert_memory_equal(b->p + b->len - 4, tail, 4);
+    b->len -= 4;
 }
 
 static void put_no_provenance(eoc__buf_t *b)
 {
     eoc__buf_bytes(b, NULL, 0);
-    eoc__buf_u32(b, 0);
-    eoc__buf_u64(b, 0);
+    eoc__buf_uv(b, 1);
+    eoc__buf_uv(b, 0);
 }
 
 static void a_header_count_larger_than_the_value_is_rejected(void **state)
@@ -407,13 +470,13 @@ static void a_header_count_larger_than_the_value_is_rejected(void **state)
     eoc__buf_t b = {0}, scratch = {0};
     eoc__outrow_encode(&b, &row);
     cut_to_header_count(&b);
-    eoc__buf_u32(&b, 0xFFFFFFF0u);
+    eoc__buf_uv(&b, 0xFFFFFFF0u);
     put_no_provenance(&b);
     assert_int_equal(eoc__outrow_decode(b.p, b.len, &got, &scratch), -1);
     eoc__buf_reset(&b);
     eoc__outrow_encode(&b, &row);
     cut_to_header_count(&b);
-    eoc__buf_u32(&b, 2); /* two headers announced, one present */
+    eoc__buf_uv(&b, 2); /* two headers announced, one present */
     eoc__buf_bytes(&b, "h", 1);
     eoc__buf_bytes(&b, "v", 1);
     put_no_provenance(&b);
@@ -422,7 +485,7 @@ static void a_header_count_larger_than_the_value_is_rejected(void **state)
     eoc__buf_reset(&b);
     eoc__outrow_encode(&b, &row);
     cut_to_header_count(&b);
-    eoc__buf_u32(&b, 1);
+    eoc__buf_uv(&b, 1);
     eoc__buf_bytes(&b, "h", 1);
     eoc__buf_bytes(&b, "v", 1);
     put_no_provenance(&b);
@@ -439,7 +502,7 @@ static void a_header_with_a_null_name_is_rejected(void **state)
     eoc__buf_t b = {0}, scratch = {0};
     eoc__outrow_encode(&b, &row);
     cut_to_header_count(&b);
-    eoc__buf_u32(&b, 2);
+    eoc__buf_uv(&b, 2);
     eoc__buf_bytes(&b, "ok", 2);
     eoc__buf_bytes(&b, "v", 1);
     eoc__buf_bytes(&b, NULL, 0); /* second header: NULL name */
@@ -484,7 +547,12 @@ static void randomly_corrupted_rows_decode_or_fail_but_never_read_outside(void *
             for (size_t i = 0; i < got.header_count; i++) {
                 assert_non_null(got.headers[i].name);
                 (void)strlen(got.headers[i].name);
-                assert_inside(got.headers[i].value, got.headers[i].len, val, n);
+                /* provenance numbers are written into the scratch */
+                const unsigned char *hv = got.headers[i].value;
+                if (hv >= scratch.p && hv < scratch.p + scratch.len)
+                    assert_inside(hv, got.headers[i].len, scratch.p, scratch.len);
+                else
+                    assert_inside(hv, got.headers[i].len, val, n);
             }
         }
         free(val);
@@ -501,6 +569,8 @@ int main(void)
         cmocka_unit_test(reading_past_the_end_sets_bad_and_returns_zero),
         cmocka_unit_test(byte_strings_keep_null_apart_from_empty),
         cmocka_unit_test(a_byte_string_longer_than_the_value_is_rejected),
+        cmocka_unit_test(varints_round_trip_at_every_length),
+        cmocka_unit_test(a_varint_longer_than_64_bits_is_rejected),
         cmocka_unit_test(big_endian_keys_sort_in_numeric_order),
         cmocka_unit_test(a_reset_buffer_is_reused_and_a_freed_one_is_empty),
         cmocka_unit_test(an_outbox_row_with_headers_survives_a_round_trip),
