@@ -288,6 +288,7 @@ static void producer_drop(eoc__relay_t *r)
 struct produce_ctx {
     eoc__relay_t *r;
     int full;
+    int synced; /* the rows of this scan are on disk */
 };
 
 static int produce_row(void *opaque, uint64_t seq, const eoc__outrow_t *row)
@@ -297,6 +298,16 @@ static int produce_row(void *opaque, uint64_t seq, const eoc__outrow_t *row)
     if (r->count == WINDOW) {
         ctx->full = 1;
         return 1;
+    }
+    /* A row leaves the machine only once its commit is on disk. The scan's
+     * snapshot began before this sync, so the sync covers all its rows;
+     * a pass with nothing to publish does not flush. */
+    if (!ctx->synced) {
+        if (eoc__store_sync(r->store) != EOC_OK) {
+            ctx->full = 1;
+            return 1;
+        }
+        ctx->synced = 1;
     }
     rd_kafka_headers_t *hs = rd_kafka_headers_new(row->header_count + 1);
     rd_kafka_header_add(hs, "message-id", -1, row->id, (ssize_t)row->id_len);
@@ -383,7 +394,7 @@ static int pass(eoc__relay_t *r, int64_t commit_ms)
         if (producer_create(r) != 0)
             return 1;
     }
-    struct produce_ctx ctx = {r, 0};
+    struct produce_ctx ctx = {r, 0, 0};
     uint64_t before = r->next_seq;
     eoc__store_outbox_scan(r->store, r->next_seq, WINDOW - r->count, produce_row, &ctx, NULL);
     int produced = r->next_seq != before;

@@ -14,6 +14,15 @@
  *     eoc__store_offset_set     partition's next offset (never moves back)
  *   eoc__store_commit / eoc__store_abort
  *
+ * Durability: a commit is atomic and leaves the store intact whatever
+ * happens after it, and it survives the process dying at once. It is on
+ * disk (survives a system crash or power loss) once the next commit of
+ * any transaction returns, or once eoc__store_sync returns. LMDB runs with
+ * MDB_NOMETASYNC: a commit flushes its data, then writes its meta page
+ * without a second flush, which the next flush carries. Whatever leaves
+ * the machine on the strength of a commit (outbox rows published, offsets
+ * committed to Kafka) therefore waits for one of the two.
+ *
  * Physical inbox layout: an append-only log keyed by a sequence number
  * (sequential B-tree inserts), a (partition, offset) index for retention,
  * and an in-memory hash of ID -> sequence rebuilt at open and caught up
@@ -69,8 +78,12 @@ eoc_err_t eoc__store_open(const char *dir, uint64_t map_size, int flags, const e
 
 /* ---- batch ---- */
 eoc_err_t eoc__store_begin(eoc__store_t *s);
-/** Durable commit. On failure the batch is aborted (nothing of it stays). */
+/** Commits the batch (see "Durability" above). On failure the batch is
+ *  aborted (nothing of it stays). */
 eoc_err_t eoc__store_commit(eoc__store_t *s);
+/** Puts every commit so far on disk, whichever process made it. Any
+ *  thread; EOC_ERR_IO when the disk refuses. */
+eoc_err_t eoc__store_sync(eoc__store_t *s);
 void eoc__store_abort(eoc__store_t *s);
 int eoc__store_in_batch(const eoc__store_t *s);
 

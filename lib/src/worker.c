@@ -106,6 +106,9 @@ struct eoc_worker {
     /* Touched by whichever thread applies (never both at once). */
     int failures;           /* consecutive failed batches */
     uint64_t removed_below; /* outbox rows below were removed by our batches */
+    /* Offsets of the last committed batch, owned: they go to Kafka once
+     * that commit is on disk (the next commit, or offsets_sync). */
+    rd_kafka_topic_partition_list_t *undurable;
 
     eoc__ptab_t ptab; /* partitions seen, with per-partition counters */
     eoc__worker_counters_t c;
@@ -605,8 +608,28 @@ static eoc_err_t apply_pass(eoc_worker_t *w, eoc__batch_t *b, int crashed, int *
     return EOC_OK;
 }
 
-/* After the durable commit: publish tallies and positions, commit the
- * same offsets to Kafka, wake the relay. */
+/* Commits the offsets in w->undurable to Kafka (advisory, asynchronous;
+ * the caller knows they are on disk in LMDB) and forgets them. */
+static void offsets_to_kafka(eoc_worker_t *w)
+{
+    if (!w->undurable)
+        return;
+    rd_kafka_commit(w->rk, w->undurable, 1);
+    rd_kafka_topic_partition_list_destroy(w->undurable);
+    w->undurable = NULL;
+}
+
+/* Puts the last commit on disk, then its offsets in Kafka: for an idle
+ * worker, a hand-over and a stop. */
+static void offsets_sync(eoc_worker_t *w)
+{
+    if (w->undurable && eoc__store_sync(w->store) == EOC_OK)
+        offsets_to_kafka(w);
+}
+
+/* After the commit: publish tallies and positions, send the previous
+ * batch's offsets to Kafka (this commit put them on disk; Kafka's offsets
+ * are never ahead of LMDB's on disk), wake the relay. */
 static void after_commit(eoc_worker_t *w, eoc__batch_t *b)
 {
     count(&w->c.batches, 1);
@@ -614,10 +637,12 @@ static void after_commit(eoc_worker_t *w, eoc__batch_t *b)
     eoc__crash_point("worker.committed");
     for (size_t i = 0; i < b->npos; i++)
         atomic_store(&b->pos[i].part->committed, b->pos[i].next);
+    offsets_to_kafka(w);
     rd_kafka_topic_partition_list_t *l = eoc__batch_list(b, 0);
     if (l->cnt)
-        rd_kafka_commit(w->rk, l, 1); /* advisory: never ahead of LMDB */
-    rd_kafka_topic_partition_list_destroy(l);
+        w->undurable = l;
+    else
+        rd_kafka_topic_partition_list_destroy(l);
     if (w->relay)
         eoc__relay_wake(w->relay);
 }
@@ -895,6 +920,10 @@ static void on_revoke(eoc_worker_t *w, rd_kafka_topic_partition_list_t *parts, i
 {
     if (lost) {
         pipeline_wait(w); /* a batch already handed off commits first */
+        if (w->undurable) { /* the group moved on: commit nothing */
+            rd_kafka_topic_partition_list_destroy(w->undurable);
+            w->undurable = NULL;
+        }
         if (w->fill->n) {
             eoc__log(&w->log, EOC_LOG_WARNING,
                      "assignment lost: dropping the unapplied batch of %zu records", w->fill->n);
@@ -919,6 +948,12 @@ static void on_revoke(eoc_worker_t *w, rd_kafka_topic_partition_list_t *parts, i
         }
         eoc__store_commit(w->store);
     }
+    /* Everything above on disk before Kafka hears of it. */
+    if (eoc__store_sync(w->store) != EOC_OK) {
+        rd_kafka_topic_partition_list_destroy(l);
+        return;
+    }
+    offsets_to_kafka(w);
     if (l->cnt) {
         /* Synchronous for a clean hand-over; during a stop it must not
          * block on brokers that are down (the commit is advisory). */
@@ -1253,8 +1288,10 @@ eoc_err_t eoc_worker_run(eoc_worker_t *w)
             pipeline_hand_off(w); /* may wait for the apply thread */
             now = eoc__now_ms();
         }
-        if (!w->fill->n && pipeline_idle(w))
+        if (!w->fill->n && pipeline_idle(w)) {
+            offsets_sync(w);
             maybe_prune(w);
+        }
     }
 
     /* Drain: the batches, then the outbox, then offsets and the group. */
@@ -1265,6 +1302,7 @@ eoc_err_t eoc_worker_run(eoc_worker_t *w)
     pipeline_stop(w);
     eoc__batch_drop(&w->bat[0]); /* messages go before the consumer */
     eoc__batch_drop(&w->bat[1]);
+    offsets_sync(w);
     if (w->relay_started) {
         eoc__relay_stop(w->relay);
         pthread_join(w->relay_thread, NULL);
@@ -1323,6 +1361,8 @@ void eoc_worker_destroy(eoc_worker_t *w)
     eoc__batch_free(&w->bat[1]);
     if (w->rewind)
         rd_kafka_topic_partition_list_destroy(w->rewind);
+    if (w->undurable)
+        rd_kafka_topic_partition_list_destroy(w->undurable);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv);
     for (size_t i = 0; i < w->ptab.n; i++) {
