@@ -38,6 +38,7 @@
  */
 #include "devkafka.h"
 #include "eoc/eoc.h"
+#include "kclient.h"
 #include "prefill.h"
 #include "store.h"
 #include "worker.h"
@@ -379,15 +380,6 @@ struct job {
     const struct opts *opts;  /* --set settings for C and D */
 };
 
-static int conf_set_all(rd_kafka_conf_t *c, const char *const (*kv)[2], size_t n, char *err,
-                        size_t errsize)
-{
-    for (size_t i = 0; i < n; i++)
-        if (rd_kafka_conf_set(c, kv[i][0], kv[i][1], err, errsize) != RD_KAFKA_CONF_OK)
-            return -1;
-    return 0;
-}
-
 struct deliveries {
     uint64_t ok, failed;
     rd_kafka_resp_err_t first_err;
@@ -410,18 +402,9 @@ static rd_kafka_t *new_client(rd_kafka_type_t type, const char *const (*kv)[2], 
                               struct deliveries *dr, struct result *r)
 {
     char err[512];
-    rd_kafka_conf_t *c = rd_kafka_conf_new();
-    rd_kafka_t *rk = NULL;
-    if (dr) {
-        rd_kafka_conf_set_opaque(c, dr);
-        rd_kafka_conf_set_dr_msg_cb(c, on_delivery);
-    }
-    if (conf_set_all(c, kv, n, err, sizeof(err)) == 0)
-        rk = rd_kafka_new(type, c, err, sizeof(err));
-    if (!rk) {
-        rd_kafka_conf_destroy(c);
+    rd_kafka_t *rk = kc_client_new(type, kv, n, dr ? on_delivery : NULL, dr, err, sizeof(err));
+    if (!rk)
         fail(r, "librdkafka client: %s", err);
-    }
     return rk;
 }
 

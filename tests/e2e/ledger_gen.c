@@ -19,6 +19,8 @@
  * with one balance per line ("  \"acct-00042\": -1234,") so that shell
  * scripts can read the balances without a JSON parser.
  */
+#include "kclient.h"
+
 #include <librdkafka/rdkafka.h>
 
 #include <errno.h>
@@ -128,30 +130,19 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 static rd_kafka_t *producer_new(gen_t *g)
 {
     char err[512];
-    rd_kafka_conf_t *c = rd_kafka_conf_new();
-    const char *kv[][2] = {{"bootstrap.servers", g->o->brokers},
-                           {"enable.idempotence", "true"},
-                           {"acks", "all"},
-                           {"linger.ms", "20"},
-                           {"batch.num.messages", "10000"},
-                           {"batch.size", "1000000"},
-                           {"queue.buffering.max.messages", "1000000"},
-                           {"queue.buffering.max.kbytes", "1048576"},
-                           {"message.timeout.ms", "60000"}};
-    for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++) {
-        if (rd_kafka_conf_set(c, kv[i][0], kv[i][1], err, sizeof(err)) != RD_KAFKA_CONF_OK) {
-            fprintf(stderr, PROG ": %s\n", err);
-            rd_kafka_conf_destroy(c);
-            return NULL;
-        }
-    }
-    rd_kafka_conf_set_opaque(c, g);
-    rd_kafka_conf_set_dr_msg_cb(c, on_delivery);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof(err));
-    if (!rk) {
+    const char *const kv[][2] = {{"bootstrap.servers", g->o->brokers},
+                                 {"enable.idempotence", "true"},
+                                 {"acks", "all"},
+                                 {"linger.ms", "20"},
+                                 {"batch.num.messages", "10000"},
+                                 {"batch.size", "1000000"},
+                                 {"queue.buffering.max.messages", "1000000"},
+                                 {"queue.buffering.max.kbytes", "1048576"},
+                                 {"message.timeout.ms", "60000"}};
+    rd_kafka_t *rk = kc_client_new(RD_KAFKA_PRODUCER, kv, sizeof(kv) / sizeof(kv[0]), on_delivery,
+                                   g, err, sizeof(err));
+    if (!rk)
         fprintf(stderr, PROG ": %s\n", err);
-        rd_kafka_conf_destroy(c);
-    }
     return rk;
 }
 

@@ -18,6 +18,8 @@
  *
  * Exit status: 0 delivered, 1 not delivered, 2 usage.
  */
+#include "kclient.h"
+
 #include <librdkafka/rdkafka.h>
 
 #include <errno.h>
@@ -197,26 +199,15 @@ static int parse_args(int argc, char **argv, opts_t *o)
 static rd_kafka_t *producer_new(const char *brokers, results_t *r)
 {
     char err[512];
-    rd_kafka_conf_t *c = rd_kafka_conf_new();
-    const char *kv[][2] = {{"bootstrap.servers", brokers},
-                           {"enable.idempotence", "true"},
-                           {"acks", "all"},
-                           {"message.max.bytes", "10000000"},
-                           {"message.timeout.ms", "20000"}};
-    for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++) {
-        if (rd_kafka_conf_set(c, kv[i][0], kv[i][1], err, sizeof(err)) != RD_KAFKA_CONF_OK) {
-            fprintf(stderr, PROG ": %s\n", err);
-            rd_kafka_conf_destroy(c);
-            return NULL;
-        }
-    }
-    rd_kafka_conf_set_opaque(c, r);
-    rd_kafka_conf_set_dr_msg_cb(c, on_delivery);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof(err));
-    if (!rk) {
+    const char *const kv[][2] = {{"bootstrap.servers", brokers},
+                                 {"enable.idempotence", "true"},
+                                 {"acks", "all"},
+                                 {"message.max.bytes", "10000000"},
+                                 {"message.timeout.ms", "20000"}};
+    rd_kafka_t *rk = kc_client_new(RD_KAFKA_PRODUCER, kv, sizeof(kv) / sizeof(kv[0]), on_delivery,
+                                   r, err, sizeof(err));
+    if (!rk)
         fprintf(stderr, PROG ": %s\n", err);
-        rd_kafka_conf_destroy(c);
-    }
     return rk;
 }
 

@@ -21,19 +21,36 @@ static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
         (*(int *)opaque)++;
 }
 
+rd_kafka_t *kc_client_new(rd_kafka_type_t type, const char *const (*kv)[2], size_t n,
+                          void (*dr_cb)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+                          void *opaque, char *err, size_t errsize)
+{
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    for (size_t i = 0; i < n; i++) {
+        if (rd_kafka_conf_set(c, kv[i][0], kv[i][1], err, errsize) != RD_KAFKA_CONF_OK) {
+            rd_kafka_conf_destroy(c);
+            return NULL;
+        }
+    }
+    if (dr_cb) {
+        rd_kafka_conf_set_opaque(c, opaque);
+        rd_kafka_conf_set_dr_msg_cb(c, dr_cb);
+    }
+    /* rd_kafka_new takes the conf only on success. */
+    rd_kafka_t *rk = rd_kafka_new(type, c, err, errsize);
+    if (!rk)
+        rd_kafka_conf_destroy(c);
+    return rk;
+}
+
 rd_kafka_t *kc_producer(const char *bootstraps)
 {
     char err[256];
-    rd_kafka_conf_t *c = rd_kafka_conf_new();
-    if (rd_kafka_conf_set(c, "bootstrap.servers", bootstraps, err, sizeof(err)) ||
-        rd_kafka_conf_set(c, "enable.idempotence", "true", err, sizeof(err)) ||
-        rd_kafka_conf_set(c, "linger.ms", "1", err, sizeof(err))) {
-        fprintf(stderr, "kc_producer: %s\n", err);
-        abort();
-    }
-    rd_kafka_conf_set_dr_msg_cb(c, on_dr);
-    rd_kafka_conf_set_opaque(c, calloc(1, sizeof(int))); /* freed by kc_producer_destroy */
-    rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof(err));
+    const char *const kv[][2] = {
+        {"bootstrap.servers", bootstraps}, {"enable.idempotence", "true"}, {"linger.ms", "1"}};
+    int *failures = calloc(1, sizeof(int)); /* freed by kc_producer_destroy */
+    rd_kafka_t *p = kc_client_new(RD_KAFKA_PRODUCER, kv, sizeof(kv) / sizeof(kv[0]), on_dr,
+                                  failures, err, sizeof(err));
     if (!p) {
         fprintf(stderr, "kc_producer: %s\n", err);
         abort();

@@ -25,6 +25,17 @@ typedef struct kmsgs {
     size_t n, cap;
 } kmsgs_t;
 
+/**
+ * A client of `type` with the n settings kv[i] = {name, value}, applied in
+ * order. With dr_cb, delivery reports go to dr_cb with `opaque` (borrowed);
+ * without, neither is set. Returns the client (destroy with
+ * rd_kafka_destroy), or NULL with librdkafka's reason in err (errsize > 0):
+ * never aborts, and the conf made here is destroyed on failure.
+ */
+rd_kafka_t *kc_client_new(rd_kafka_type_t type, const char *const (*kv)[2], size_t n,
+                          void (*dr_cb)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+                          void *opaque, char *err, size_t errsize);
+
 /** An idempotent producer; abort()s on setup failure (tests only). */
 rd_kafka_t *kc_producer(const char *bootstraps);
 
