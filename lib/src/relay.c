@@ -24,6 +24,9 @@
 #define WINDOW        8192
 #define IDLE_POLL_MS  100
 #define LOCK_RETRY_MS 500
+/* How long new rows wait for a commit of the worker to put them on disk
+ * before the relay syncs itself (see settle). */
+#define SYNC_WAIT_MS 10
 
 enum { SLOT_INFLIGHT, SLOT_OK, SLOT_FAILED };
 
@@ -52,6 +55,13 @@ struct eoc__relay {
     uint64_t next_seq;      /* next row to produce */
     uint64_t removed_below; /* rows below are removed from the store */
     uint64_t acked_below;   /* rows below are acked (or removed) */
+    /* Publication waits for the disk (settle): rows below on_disk_end are
+     * on disk; a mark is a newer snapshot waiting to be. */
+    uint64_t on_disk_end;
+    int marked;
+    size_t mark_txn;
+    uint64_t mark_end;
+    int64_t mark_ms;
     /* Shared with the worker, which removes acked rows in its own batch
      * transactions while it is busy (eoc__relay_acked/_removed). */
     atomic_uint_fast64_t shared_acked;   /* rows below are acked */
@@ -288,7 +298,6 @@ static void producer_drop(eoc__relay_t *r)
 struct produce_ctx {
     eoc__relay_t *r;
     int full;
-    int synced; /* the rows of this scan are on disk */
 };
 
 static int produce_row(void *opaque, uint64_t seq, const eoc__outrow_t *row)
@@ -299,16 +308,8 @@ static int produce_row(void *opaque, uint64_t seq, const eoc__outrow_t *row)
         ctx->full = 1;
         return 1;
     }
-    /* A row leaves the machine only once its commit is on disk. The scan's
-     * snapshot began before this sync, so the sync covers all its rows;
-     * a pass with nothing to publish does not flush. */
-    if (!ctx->synced) {
-        if (eoc__store_sync(r->store) != EOC_OK) {
-            ctx->full = 1;
-            return 1;
-        }
-        ctx->synced = 1;
-    }
+    if (seq >= r->on_disk_end)
+        return 1; /* not on disk yet (settle) */
     rd_kafka_headers_t *hs = rd_kafka_headers_new(row->header_count + 1);
     rd_kafka_header_add(hs, "message-id", -1, row->id, (ssize_t)row->id_len);
     for (size_t i = 0; i < row->header_count; i++)
@@ -383,8 +384,45 @@ static uint64_t oldest_seq(eoc__relay_t *r)
     return seq;
 }
 
-/* One pass: produce what fits, serve delivery reports, remove the acked
- * prefix. Returns 1 when there was nothing to do. */
+/*
+ * A row leaves the machine only once its commit is on disk (store.h,
+ * "Durability"). A snapshot's rows are on disk once a later commit through
+ * this process's store, or a sync, carried the snapshot's transaction.
+ * Under load the worker's next batch does that within milliseconds, so
+ * the relay marks the newest snapshot and publishes it a commit later;
+ * when nothing carries it for SYNC_WAIT_MS (an idle worker, a standalone
+ * relay) or the relay is stopping, the relay syncs itself.
+ */
+static void settle(eoc__relay_t *r)
+{
+    if (r->marked && eoc__store_on_disk(r->store, r->mark_txn)) {
+        if (r->mark_end > r->on_disk_end)
+            r->on_disk_end = r->mark_end;
+        r->marked = 0;
+    }
+    size_t txn;
+    uint64_t end;
+    if (eoc__store_outbox_end(r->store, &txn, &end) != EOC_OK || end <= r->on_disk_end)
+        return;
+    int64_t now = eoc__now_ms();
+    if (!eoc__store_on_disk(r->store, txn)) {
+        if (!r->marked) { /* the oldest waiting snapshot is on disk first */
+            r->marked = 1;
+            r->mark_txn = txn;
+            r->mark_end = end;
+            r->mark_ms = now;
+        }
+        if (!atomic_load(&r->stop) && now - r->mark_ms < SYNC_WAIT_MS)
+            return;
+        if (eoc__store_sync(r->store) != EOC_OK)
+            return; /* logged; tried again next pass */
+    }
+    r->on_disk_end = end; /* this snapshot is covered */
+    r->marked = 0;
+}
+
+/* One pass: produce what is on disk and fits, serve delivery reports,
+ * remove the acked prefix. Returns 1 when there was nothing to do. */
 static int pass(eoc__relay_t *r, int64_t commit_ms)
 {
     if (!r->rk) {
@@ -394,7 +432,8 @@ static int pass(eoc__relay_t *r, int64_t commit_ms)
         if (producer_create(r) != 0)
             return 1;
     }
-    struct produce_ctx ctx = {r, 0, 0};
+    settle(r);
+    struct produce_ctx ctx = {r, 0};
     uint64_t before = r->next_seq;
     eoc__store_outbox_scan(r->store, r->next_seq, WINDOW - r->count, produce_row, &ctx, NULL);
     int produced = r->next_seq != before;
@@ -429,7 +468,7 @@ eoc_err_t eoc__relay_run(eoc__relay_t *r)
             continue;
         }
         if (pass(r, commit_ms))
-            idle(r, IDLE_POLL_MS);
+            idle(r, r->marked ? SYNC_WAIT_MS : IDLE_POLL_MS);
     }
     /* Drain: publish what is committed, bounded in time. */
     if (r->lock_fd >= 0) {

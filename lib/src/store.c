@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <lmdb.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,10 @@ struct eoc_store {
     int lock_fd;          /* worker.lock, shared while batches may run; -1 */
     const eoc_log_t *log; /* borrowed */
     char *dir;
+    /* Transactions up to this id are on disk, as far as this handle saw:
+     * its commits (each flush carries the previous meta page) and syncs.
+     * Any thread. */
+    atomic_size_t on_disk;
 
     /* Writer side: touched only by the thread that runs batches. */
     MDB_txn *batch;
@@ -93,6 +98,24 @@ static eoc_err_t mdb_fail(const eoc__store_t *s, int rc, const char *what)
                  what, mdb_strerror(rc),
                  rc == MDB_MAP_FULL ? " (raise store.map.size or let the relay drain)" : "");
     return err;
+}
+
+static void mark_on_disk(eoc__store_t *s, size_t txnid)
+{
+    size_t cur = atomic_load(&s->on_disk);
+    while (cur < txnid && !atomic_compare_exchange_weak(&s->on_disk, &cur, txnid))
+        ;
+}
+
+/* Commits a top-level write transaction: its flush puts the previous
+ * transaction's meta page on disk (MDB_NOMETASYNC). */
+static int commit_write(eoc__store_t *s, MDB_txn *txn)
+{
+    size_t id = mdb_txn_id(txn);
+    int rc = mdb_txn_commit(txn);
+    if (!rc)
+        mark_on_disk(s, id - 1);
+    return rc;
 }
 
 static MDB_txn *cur_txn(const eoc__store_t *s)
@@ -335,7 +358,7 @@ eoc_err_t eoc__store_open(const char *dir, uint64_t map_size, int flags, const e
         }
         s->idx_next = next;
     }
-    rc = mdb_txn_commit(txn); /* the schema version of a new store */
+    rc = commit_write(s, txn); /* the schema version of a new store */
     txn = NULL;
     if (rc) {
         set_errstr(errstr, errstr_size, "%s: %s", dir, mdb_strerror(rc));
@@ -487,7 +510,7 @@ eoc_err_t eoc__store_commit(eoc__store_t *s)
         return err;
     }
     eoc__crash_point("store.commit");
-    rc = mdb_txn_commit(s->batch);
+    rc = commit_write(s, s->batch);
     s->batch = NULL;
     if (rc) {
         /* mdb_txn_commit frees the txn on failure too. */
@@ -506,8 +529,40 @@ eoc_err_t eoc__store_commit(eoc__store_t *s)
 
 eoc_err_t eoc__store_sync(eoc__store_t *s)
 {
-    int rc = s->rdonly ? 0 : mdb_env_sync(s->env, 1);
-    return rc ? mdb_fail(s, rc, "sync") : EOC_OK;
+    if (s->rdonly)
+        return EOC_OK;
+    MDB_envinfo info;
+    mdb_env_info(s->env, &info); /* what the flush below will cover */
+    int rc = mdb_env_sync(s->env, 1);
+    if (rc)
+        return mdb_fail(s, rc, "sync");
+    mark_on_disk(s, info.me_last_txnid);
+    return EOC_OK;
+}
+
+int eoc__store_on_disk(eoc__store_t *s, size_t txnid)
+{
+    return txnid <= atomic_load(&s->on_disk);
+}
+
+eoc_err_t eoc__store_outbox_end(eoc__store_t *s, size_t *txnid, uint64_t *end)
+{
+    MDB_txn *txn;
+    MDB_cursor *c;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return mdb_fail(s, rc, "read begin");
+    *txnid = mdb_txn_id(txn);
+    *end = 0;
+    MDB_val k, d;
+    if (!(rc = mdb_cursor_open(txn, s->outbox, &c))) {
+        rc = mdb_cursor_get(c, &k, &d, MDB_LAST);
+        if (!rc && k.mv_size == 8)
+            *end = eoc__be64_get(k.mv_data) + 1;
+        mdb_cursor_close(c);
+    }
+    mdb_txn_abort(txn);
+    return rc && rc != MDB_NOTFOUND ? mdb_fail(s, rc, "outbox end") : EOC_OK;
 }
 
 eoc_err_t eoc__store_rec_begin(eoc__store_t *s)
@@ -954,7 +1009,7 @@ eoc_err_t eoc__store_outbox_remove_below(eoc__store_t *s, uint64_t upto)
         mdb_txn_abort(txn);
         return mdb_fail(s, rc, "outbox delete");
     }
-    if ((rc = mdb_txn_commit(txn)))
+    if ((rc = commit_write(s, txn)))
         return mdb_fail(s, rc, "outbox delete commit");
     return EOC_OK;
 }
@@ -1182,7 +1237,7 @@ eoc_err_t eoc__store_prune(eoc__store_t *s, int64_t age_ms, int64_t count, size_
         *pruned = 0;
         return mdb_fail(s, rc, "prune");
     }
-    if ((rc = mdb_txn_commit(txn))) {
+    if ((rc = commit_write(s, txn))) {
         s->nstaged = 0;
         *pruned = 0;
         return mdb_fail(s, rc, "prune commit");
@@ -1459,8 +1514,10 @@ eoc_err_t eoc_store_admin_rewind(eoc_store_admin_t *a, const char *topic, int32_
         set_errstr(errstr, errstr_size, "%s: %s", s->dir, mdb_strerror(rc));
         err = eoc__err_from_mdb(rc);
     } else {
-        rc = mdb_txn_commit(txn);
+        rc = commit_write(s, txn);
         txn = NULL;
+        if (!rc) /* an administrative change is on disk when the call returns */
+            rc = mdb_env_sync(s->env, 1);
         if (rc) {
             set_errstr(errstr, errstr_size, "%s: %s", s->dir, mdb_strerror(rc));
             err = eoc__err_from_mdb(rc);

@@ -84,6 +84,9 @@ eoc_err_t eoc__store_commit(eoc__store_t *s);
 /** Puts every commit so far on disk, whichever process made it. Any
  *  thread; EOC_ERR_IO when the disk refuses. */
 eoc_err_t eoc__store_sync(eoc__store_t *s);
+/** Whether transaction `txnid` is known to be on disk: a later commit
+ *  through this handle or a sync carried it. Any thread. */
+int eoc__store_on_disk(eoc__store_t *s, size_t txnid);
 void eoc__store_abort(eoc__store_t *s);
 int eoc__store_in_batch(const eoc__store_t *s);
 
@@ -145,6 +148,10 @@ eoc_err_t eoc__store_offset_get(eoc__store_t *s, const char *topic, int32_t part
 eoc_err_t eoc__store_outbox_scan(eoc__store_t *s, uint64_t from, size_t max,
                                  int (*cb)(void *opaque, uint64_t seq, const eoc__outrow_t *row),
                                  void *opaque, uint64_t *next);
+
+/** In one read snapshot: its transaction id, and the seq after the last
+ *  outbox row (0 when the outbox is empty). Any thread. */
+eoc_err_t eoc__store_outbox_end(eoc__store_t *s, size_t *txnid, uint64_t *end);
 
 /** Pending outbox rows and the age of the oldest (0 when none). */
 eoc_err_t eoc__store_outbox_info(eoc__store_t *s, uint64_t *rows, int64_t *oldest_age_ms);

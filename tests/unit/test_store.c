@@ -1489,6 +1489,40 @@ static void the_outbox_scan_returns_rows_in_order_from_a_sequence(void **state)
     eoc__store_abort(f->s);
 }
 
+/* A commit is on disk once a later commit or a sync carried it
+ * (MDB_NOMETASYNC): what the relay waits for before publishing. */
+static void a_commit_is_known_on_disk_after_the_next_commit_or_a_sync(void **state)
+{
+    struct fx *f = *state;
+    f->s = open_at(f->dir, 0, 0);
+    size_t t1, t2, t3;
+    uint64_t end;
+    add_rows(f->s, 0, 3, 0);
+    assert_int_equal(eoc__store_outbox_end(f->s, &t1, &end), EOC_OK);
+    struct rows all;
+    scan_all(f->s, 0, &all);
+    assert_int_equal(all.n, 3);
+    assert_true(end == all.seq[2] + 1);
+    assert_false(eoc__store_on_disk(f->s, t1)); /* its meta page rides on the next flush */
+    add_rows(f->s, 3, 2, 0);                    /* the next commit flushes it */
+    assert_true(eoc__store_on_disk(f->s, t1));
+    assert_int_equal(eoc__store_outbox_end(f->s, &t2, &end), EOC_OK);
+    assert_true(t2 > t1);
+    assert_false(eoc__store_on_disk(f->s, t2));
+    assert_int_equal(eoc__store_sync(f->s), EOC_OK);
+    assert_true(eoc__store_on_disk(f->s, t2));
+    /* a relay's own commit (removing rows) counts too */
+    add_rows(f->s, 5, 1, 0);
+    assert_int_equal(eoc__store_outbox_end(f->s, &t3, &end), EOC_OK);
+    assert_false(eoc__store_on_disk(f->s, t3));
+    assert_int_equal(eoc__store_outbox_remove_below(f->s, all.seq[1]), EOC_OK);
+    assert_true(eoc__store_on_disk(f->s, t3));
+    /* an empty outbox ends at 0 */
+    assert_int_equal(eoc__store_outbox_remove_below(f->s, UINT64_MAX), EOC_OK);
+    assert_int_equal(eoc__store_outbox_end(f->s, &t3, &end), EOC_OK);
+    assert_true(end == 0);
+}
+
 static void outbox_remove_below_deletes_the_prefix_only(void **state)
 {
     struct fx *f = *state;
@@ -1626,6 +1660,7 @@ int main(void)
         STORE_TEST(state_writes_of_a_record_are_visible_to_it_and_gone_after_its_rollback),
         STORE_TEST(meta_values_round_trip_and_an_empty_value_deletes),
         STORE_TEST(the_outbox_scan_returns_rows_in_order_from_a_sequence),
+        STORE_TEST(a_commit_is_known_on_disk_after_the_next_commit_or_a_sync),
         STORE_TEST(outbox_remove_below_deletes_the_prefix_only),
         STORE_TEST(outbox_sequence_numbers_keep_increasing_after_everything_was_removed),
         STORE_TEST(outbox_info_counts_rows_and_the_age_of_the_oldest),
