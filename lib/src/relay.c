@@ -366,7 +366,7 @@ void eoc__relay_removed(eoc__relay_t *r, uint64_t below)
     uint64_t cur = atomic_load(&r->shared_removed);
     while (cur < below && !atomic_compare_exchange_weak(&r->shared_removed, &cur, below))
         ;
-    atomic_store(&r->removed_ms, eoc__now_ms());
+    atomic_store(&r->removed_ms, eoc__mono_ms());
 }
 
 /* The first row's seq (rows below it are gone), or next if empty. */
@@ -404,7 +404,7 @@ static void settle(eoc__relay_t *r)
     uint64_t end;
     if (eoc__store_outbox_end(r->store, &txn, &end) != EOC_OK || end <= r->on_disk_end)
         return;
-    int64_t now = eoc__now_ms();
+    int64_t now = eoc__mono_ms();
     if (!eoc__store_on_disk(r->store, txn)) {
         if (!r->marked) { /* the oldest waiting snapshot is on disk first */
             r->marked = 1;
@@ -451,7 +451,7 @@ static int pass(eoc__relay_t *r, int64_t commit_ms)
      * standalone relay). A removal of its own is a second durable commit
      * that would queue behind the worker's for the writer lock and the
      * disk, so a relay that merely caught up waits for the worker's. */
-    if (eoc__now_ms() - atomic_load(&r->removed_ms) >= commit_ms) {
+    if (eoc__mono_ms() - atomic_load(&r->removed_ms) >= commit_ms) {
         if (r->acked_below > r->removed_below)
             r->backoff_ms = 0;
         remove_acked(r);
@@ -472,8 +472,8 @@ eoc_err_t eoc__relay_run(eoc__relay_t *r)
     }
     /* Drain: publish what is committed, bounded in time. */
     if (r->lock_fd >= 0) {
-        int64_t deadline = eoc__now_ms() + eoc__conf_int(r->conf, "relay.flush.timeout.ms");
-        while (eoc__now_ms() < deadline && !pass(r, commit_ms))
+        int64_t deadline = eoc__mono_ms() + eoc__conf_int(r->conf, "relay.flush.timeout.ms");
+        while (eoc__mono_ms() < deadline && !pass(r, commit_ms))
             ;
         remove_acked(r);
         if (r->count || (r->rk && oldest_seq(r) != UINT64_MAX))

@@ -79,6 +79,13 @@ int64_t eoc__now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t eoc__mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void set_errstr(char *errstr, size_t size, const char *fmt, ...)
 {
     if (!errstr || !size)

@@ -179,6 +179,10 @@ void eoc__store_map_usage(eoc__store_t *s, uint64_t *used, uint64_t *size);
 /** The data directory (NUL-terminated, valid while the store is open). */
 const char *eoc__store_dir(const eoc__store_t *s);
 
+/** Wall-clock milliseconds: for times that are stored or shown. */
 int64_t eoc__now_ms(void);
+/** Monotonic milliseconds: for intervals, ages and deadlines, which a step
+ *  of the wall clock must not stretch or cut. */
+int64_t eoc__mono_ms(void);
 
 #endif

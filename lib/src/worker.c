@@ -1198,10 +1198,11 @@ static void *relay_main(void *arg)
 
 static void maybe_prune(eoc_worker_t *w)
 {
+    int64_t now = eoc__mono_ms();
     if ((w->prune_age <= 0 && w->prune_count <= 0) ||
-        eoc__now_ms() - w->last_prune < w->prune_every)
+        (w->last_prune && now - w->last_prune < w->prune_every))
         return;
-    w->last_prune = eoc__now_ms();
+    w->last_prune = now;
     uint64_t n = 0;
     if (eoc__store_prune(w->store, w->prune_age, w->prune_count, 10000, &n) == EOC_OK && n) {
         count(&w->c.inbox_pruned, n);
@@ -1220,8 +1221,8 @@ static void consumer_close(eoc_worker_t *w)
         eoc__log(&w->log, EOC_LOG_WARNING, "consumer close: %s", rd_kafka_error_string(e));
         rd_kafka_error_destroy(e);
     }
-    int64_t deadline = eoc__now_ms() + CLOSE_TIMEOUT_MS;
-    while (!e && !rd_kafka_consumer_closed(w->rk) && eoc__now_ms() < deadline) {
+    int64_t deadline = eoc__mono_ms() + CLOSE_TIMEOUT_MS;
+    while (!e && !rd_kafka_consumer_closed(w->rk) && eoc__mono_ms() < deadline) {
         rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 100);
         if (ev && rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE)
             rebalance_cb(w->rk, rd_kafka_event_error(ev), rd_kafka_event_topic_partition_list(ev),
@@ -1260,7 +1261,7 @@ eoc_err_t eoc_worker_run(eoc_worker_t *w)
         w->relay_started = 1;
     if (pthread_create(&w->apply_thread, NULL, apply_main, w) == 0)
         w->apply_started = 1; /* else batches are applied on this thread */
-    int64_t now = eoc__now_ms(); /* read once per record (and after waits) */
+    int64_t now = eoc__mono_ms(); /* read once per record (and after waits) */
     while (!atomic_load(&w->stop)) {
         int timeout = POLL_IDLE_MS;
         if (w->fill->n) {
@@ -1268,7 +1269,7 @@ eoc_err_t eoc_worker_run(eoc_worker_t *w)
             timeout = left > 0 ? (int)left : 0;
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(w->rk, timeout);
-        now = eoc__now_ms(); /* the poll may have blocked */
+        now = eoc__mono_ms(); /* the poll may have blocked */
         rewind_run(w, &m);   /* a batch failed: drop what came after it */
         if (m && m->err) {
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
@@ -1286,7 +1287,7 @@ eoc_err_t eoc_worker_run(eoc_worker_t *w)
             message_rewind(w, m); /* out of memory: read it again */
         if (batch_due(w, now)) {
             pipeline_hand_off(w); /* may wait for the apply thread */
-            now = eoc__now_ms();
+            now = eoc__mono_ms();
         }
         if (!w->fill->n && pipeline_idle(w)) {
             offsets_sync(w);
