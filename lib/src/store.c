@@ -114,13 +114,17 @@ static void mark_on_disk(eoc__store_t *s, size_t txnid)
         ;
 }
 
-/* Commits a top-level write transaction: its flush puts the previous
- * transaction's meta page on disk (MDB_NOMETASYNC). */
+/* Commits a top-level write transaction. A commit that wrote flushed its
+ * pages, and with them the previous transaction's meta page
+ * (MDB_NOMETASYNC). One that changed nothing writes and flushes nothing
+ * and leaves the last transaction id as it was: it proves nothing, unless
+ * another process's commit took that id meanwhile (which flushed). */
 static int commit_write(eoc__store_t *s, MDB_txn *txn)
 {
     size_t id = mdb_txn_id(txn);
     int rc = mdb_txn_commit(txn);
-    if (!rc)
+    MDB_envinfo info;
+    if (!rc && !mdb_env_info(s->env, &info) && info.me_last_txnid >= id)
         mark_on_disk(s, id - 1);
     return rc;
 }
