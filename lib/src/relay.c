@@ -295,19 +295,12 @@ static void producer_drop(eoc__relay_t *r)
     r->count = 0;
 }
 
-struct produce_ctx {
-    eoc__relay_t *r;
-    int full;
-};
-
+/* Scan callback (opaque: the relay): produces one row; non-zero stops. */
 static int produce_row(void *opaque, uint64_t seq, const eoc__outrow_t *row)
 {
-    struct produce_ctx *ctx = opaque;
-    eoc__relay_t *r = ctx->r;
-    if (r->count == WINDOW) {
-        ctx->full = 1;
+    eoc__relay_t *r = opaque;
+    if (r->count == WINDOW)
         return 1;
-    }
     if (seq >= r->on_disk_end)
         return 1; /* not on disk yet (settle) */
     rd_kafka_headers_t *hs = rd_kafka_headers_new(row->header_count + 1);
@@ -334,7 +327,6 @@ static int produce_row(void *opaque, uint64_t seq, const eoc__outrow_t *row)
             atomic_fetch_add(&r->errors, 1);
             r->reset = 1;
         }
-        ctx->full = 1;
         return 1;
     }
     *ring_at(r, r->count) = (struct slot){seq, SLOT_INFLIGHT};
@@ -433,9 +425,8 @@ static int pass(eoc__relay_t *r, int64_t commit_ms)
             return 1;
     }
     settle(r);
-    struct produce_ctx ctx = {r, 0};
     uint64_t before = r->next_seq;
-    eoc__store_outbox_scan(r->store, r->next_seq, WINDOW - r->count, produce_row, &ctx, NULL);
+    eoc__store_outbox_scan(r->store, r->next_seq, WINDOW - r->count, produce_row, r, NULL);
     int produced = r->next_seq != before;
     rd_kafka_poll(r->rk, r->count ? 5 : 0);
     ring_advance(r);
