@@ -21,7 +21,9 @@
 # count; every program a command runs is one the Dockerfile installs; every
 # build context, Dockerfile, script and file referenced exists; shell snippets
 # and scripts pass `sh -n`. Then `docker compose config -q` (or
-# docker-compose) when such a command exists and works; skipped otherwise.
+# docker-compose) when such a command is Compose v2.21 or later (it needs no
+# Docker engine); skipped otherwise, saying why (Debian 12's docker-compose
+# package is Compose v1, which cannot read this file).
 # With EOC_BUILD_ROOT (a configured meson build directory, as in meson test)
 # also: `meson install` installs every program and library the Dockerfile
 # copies.
@@ -48,8 +50,8 @@
 # defaults at the top of the repository), EOC_BUILD_ROOT, EOC_COMPOSE_SCHEMA
 # (compose-spec.json of compose-spec/compose-go: also validate against it,
 # with python3-jsonschema), and for the
-# self-check's own use EOC_COMPOSE_SELF_CHECK=0 (skip the self-check) and
-# EOC_COMPOSE_DOCKER=0 (skip docker compose config).
+# self-check's own use EOC_COMPOSE_SELF_CHECK=0 (skip the self-check and the
+# meson install check) and EOC_COMPOSE_DOCKER=0 (skip docker compose config).
 set -eu
 SCRIPT=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -995,9 +997,9 @@ fi
 # --- validate -------------------------------------------------------------------
 if [ "${EOC_COMPOSE_SELF_CHECK:-1}" = 0 ]; then
     run_py validate "$ROOT" "$FILE" "$CHAOS" ""
-    exit $?
+else
+    run_py validate "$ROOT" "$FILE" "$CHAOS" "${EOC_BUILD_ROOT:-}"
 fi
-run_py validate "$ROOT" "$FILE" "$CHAOS" "${EOC_BUILD_ROOT:-}"
 say "$(basename "$FILE"), $(basename "$CHAOS"), Dockerfile: structure OK"
 
 for s in "$ROOT/scripts/lib/ledger-job.sh" "$ROOT/scripts/e2e-against.sh" "$ROOT/scripts/demo.sh"; do
@@ -1007,26 +1009,57 @@ for s in "$ROOT/scripts/lib/ledger-job.sh" "$ROOT/scripts/e2e-against.sh" "$ROOT
     }
 done
 
-# --- docker compose config, when there is a docker compose ---------------------------
+# --- docker compose config, when a Compose v2.21 or later is here ---------------------
+# The file uses Compose v2 features (attach, the top-level name): Compose v1
+# (Debian 12's docker-compose package, 1.29.2) rejects it, and releases
+# before v2.21 lack some of them. `config` needs no Docker engine, so a v2
+# client plugin without a daemon still validates. Nothing older is run.
+COMPOSE_MIN_MAJOR=2
+COMPOSE_MIN_MINOR=21
+
+# compose_version CMD...: the version of a compose command (X.Y or X.Y.Z,
+# from `CMD version`), empty when the command is missing or does not answer.
+compose_version() {
+    "$@" version 2>/dev/null | sed -n '1s/^[^0-9]*\([0-9][0-9]*\.[0-9][0-9]*\(\.[0-9][0-9]*\)\{0,1\}\).*/\1/p'
+}
+
+# compose_recent X.Y[.Z]: at least COMPOSE_MIN_MAJOR.COMPOSE_MIN_MINOR.
+compose_recent() {
+    cv_major=${1%%.*}
+    cv_minor=${1#*.}
+    cv_minor=${cv_minor%%.*}
+    [ "$cv_major" -gt "$COMPOSE_MIN_MAJOR" ] ||
+        { [ "$cv_major" -eq "$COMPOSE_MIN_MAJOR" ] && [ "$cv_minor" -ge "$COMPOSE_MIN_MINOR" ]; }
+}
+
 if [ "${EOC_COMPOSE_DOCKER:-1}" != 0 ]; then
     dc=
-    if docker compose version >/dev/null 2>&1; then
-        dc="docker compose"
-    elif docker-compose version >/dev/null 2>&1; then
-        dc=docker-compose
-    fi
-    if [ -z "$dc" ]; then
-        say "skip: docker compose config -q (neither 'docker compose' nor 'docker-compose' works here)"
-    else
+    too_old=
+    for cand in "docker compose" docker-compose; do
+        # shellcheck disable=SC2086 # $cand is one or two words
+        v=$(compose_version $cand)
+        [ -n "$v" ] || continue
+        if compose_recent "$v"; then
+            dc=$cand
+            break
+        fi
+        too_old="${too_old:+$too_old, }'$cand' is Compose $v"
+    done
+    if [ -n "$dc" ]; then
         # shellcheck disable=SC2086 # $dc is one or two words
         $dc -f "$FILE" config -q
         # shellcheck disable=SC2086
         $dc -f "$FILE" -f "$CHAOS" config -q
-        say "$dc config -q: OK (both files)"
+        say "$dc config -q: OK (both files, Compose $v)"
+    elif [ -n "$too_old" ]; then
+        say "skip: docker compose config -q: $too_old; these files need Compose v$COMPOSE_MIN_MAJOR.$COMPOSE_MIN_MINOR or later (Debian 12's docker-compose package is Compose v1: install the Compose v2 plugin, docker-compose-plugin from Docker's apt repository, or the docker-compose v2 binary)"
+    else
+        say "skip: docker compose config -q (neither 'docker compose' nor 'docker-compose' works here)"
     fi
 fi
 
 # --- self-check: an unchanged copy passes, broken copies fail -------------------------
+[ "${EOC_COMPOSE_SELF_CHECK:-1}" != 0 ] || exit 0
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 mkdir "$TMP/repo" "$TMP/cases"
