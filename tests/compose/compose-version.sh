@@ -49,12 +49,12 @@ EOF
     chmod +x "$1/$2"
 }
 
-# run NAME WANT-STATUS: check-compose.sh without its self-check, the fakes of
+# run NAME WANT-STATUS: check-compose.sh with the fakes of
 # $TMP/NAME first on PATH; WANT-STATUS 0 or 1.
 run() {
     cases=$((cases + 1))
     st=0
-    PATH="$TMP/$1:$PATH" EOC_COMPOSE_SELF_CHECK=0 sh "$CHECK" >"$TMP/$1.out" 2>&1 || st=$?
+    PATH="$TMP/$1:$PATH" EOC_BUILD_ROOT= sh "$CHECK" >"$TMP/$1.out" 2>&1 || st=$?
     if [ "$st" -ne "$2" ]; then
         echo "FAIL $1: exit $st, want $2:"
         sed 's/^/    /' "$TMP/$1.out"
