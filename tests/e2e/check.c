@@ -3,8 +3,9 @@
  *
  *   eoc-check --brokers B --input T --output O --dlq D --group G --data DIR
  *             [--data DIR2 ...] [--expect FILE] [--finished] [--timeout-ms N]
- *             [--json] [--id SPEC] [--app ledger|generic] [--outputs N]
- *   eoc-check --progress --brokers B --input T --data DIR [--data DIR2 ...]
+ *             [--json] [--json-out FILE] [--id SPEC] [--app ledger|generic] [--outputs N]
+ *   eoc-check --progress --brokers B --input T --data DIR [--data DIR2 ...] [--json]
+ *   eoc-check --field PATH [--field PATH ...] FILE
  *
  * Loads a history (history.h) and runs the checks (invariants.h) over it.
  * The order of the reads makes a check of a running worker sound:
@@ -24,12 +25,19 @@
  * --progress only compares the stores' positions with the input's end and
  * counts pending outbox rows: exit 0 when caught up and drained, 3 if not.
  *
+ * --json prints the report (or the progress) as one JSON object instead of
+ * prose; --json-out FILE writes that object to FILE as well as the prose to
+ * stdout. --field reads such a file (or any JSON: eoc inspect --json) for
+ * shell scripts, one value per line: the scenarios use it instead of
+ * scraping prose.
+ *
  * Exit status: 0 verdict OK, 1 verdict FAIL, 2 the history could not be read,
  * 3 --progress: not caught up yet.
  */
 #include "history.h"
 #include "invariants.h"
 
+#include <cjson/cJSON.h>
 #include <eoc/eoc.h>
 #include <librdkafka/rdkafka.h>
 
@@ -44,6 +52,7 @@
 
 #define PROG         "eoc-check"
 #define MAX_DATA     16
+#define MAX_FIELDS   32
 #define META_TIMEOUT 10000
 #define BALANCE_PFX  "balance/"
 #define STATE_READS  20 /* tries at reading balances and positions of one moment */
@@ -53,9 +62,11 @@
 #define EXIT_BEHIND  3
 
 typedef struct args {
-    const char *brokers, *input, *output, *dlq, *group, *expect, *id, *app;
+    const char *brokers, *input, *output, *dlq, *group, *expect, *id, *app, *json_out;
     const char *data[MAX_DATA];
     int ndata;
+    const char *fields[MAX_FIELDS];
+    int nfields;
     int timeout_ms, json, finished, progress, examples, outputs;
 } args_t;
 
@@ -536,6 +547,7 @@ static int run_check(loader_t *l, const hist_expect_t *x)
         free(r);
         return EXIT_ERROR;
     }
+    int rc = failed ? EXIT_FAIL : EXIT_OK;
     if (!a->json)
         printf("read %zu input records (%d partitions), %zu output-side records, %d store(s) "
                "in %.1f s\n",
@@ -544,15 +556,62 @@ static int run_check(loader_t *l, const hist_expect_t *x)
         chk_print_json(stdout, r);
     else
         chk_print(stdout, r);
+    if (a->json_out) {
+        FILE *f = fopen(a->json_out, "w");
+        if (f)
+            chk_print_json(f, r);
+        if (!f || fclose(f)) {
+            fprintf(stderr, PROG ": %s: %s\n", a->json_out, strerror(errno));
+            rc = EXIT_ERROR;
+        }
+    }
     free(r);
-    return failed ? EXIT_FAIL : EXIT_OK;
+    return rc;
+}
+
+/* The progress as JSON: {"readable", "caught_up", "consumed", "total",
+ * "behind", "outbox", "line"} (and "error" when not readable). */
+static int progress_json(const args_t *a, int readable, int64_t done, int64_t total, int32_t behind,
+                         uint64_t rows, const char *line, const char *err)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddBoolToObject(o, "readable", readable);
+    cJSON_AddBoolToObject(o, "caught_up", readable && !behind && !rows);
+    cJSON_AddNumberToObject(o, "consumed", (double)done);
+    cJSON_AddNumberToObject(o, "total", (double)total);
+    cJSON_AddNumberToObject(o, "behind", behind);
+    cJSON_AddNumberToObject(o, "outbox", (double)rows);
+    cJSON_AddStringToObject(o, "line", line);
+    if (err)
+        cJSON_AddStringToObject(o, "error", err);
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    int rc = 0;
+    if (!text) {
+        fprintf(stderr, PROG ": out of memory\n");
+        return -1;
+    }
+    if (a->json)
+        printf("%s\n", text);
+    else
+        printf("%s\n", line);
+    if (a->json_out) {
+        FILE *f = fopen(a->json_out, "w");
+        if (!f || fprintf(f, "%s\n", text) < 0 || fclose(f)) {
+            fprintf(stderr, PROG ": %s: %s\n", a->json_out, strerror(errno));
+            rc = -1;
+        }
+    }
+    free(text);
+    return rc;
 }
 
 static int run_progress(loader_t *l)
 {
+    char line[1400];
     if (load_begin(l) || read_stores(l, READ_POSITIONS, l->h->lmdb_after)) {
-        printf("progress: not readable yet (%s)\n", l->err);
-        return EXIT_BEHIND;
+        snprintf(line, sizeof(line), "progress: not readable yet (%s)", l->err);
+        return progress_json(l->a, 0, 0, 0, 0, 0, line, l->err) ? EXIT_ERROR : EXIT_BEHIND;
     }
     uint64_t rows = 0;
     for (int i = 0; i < l->a->ndata; i++) {
@@ -572,10 +631,139 @@ static int run_progress(loader_t *l)
         done += at - lo;
         behind += at < hi;
     }
-    printf("progress: consumed %" PRId64 " of %" PRId64 " (%d partition(s) behind), outbox %" PRIu64
-           "\n",
-           done, total, behind, rows);
+    snprintf(line, sizeof(line),
+             "progress: consumed %" PRId64 " of %" PRId64
+             " (%d partition(s) behind), outbox %" PRIu64,
+             done, total, behind, rows);
+    if (progress_json(l->a, 1, done, total, behind, rows, line, NULL))
+        return EXIT_ERROR;
     return !behind && !rows ? EXIT_OK : EXIT_BEHIND;
+}
+
+/* ------------------------------------------------------------------ */
+/* --field: values of a JSON file, for shell scripts                   */
+/* ------------------------------------------------------------------ */
+
+static char *read_all(const char *path)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+    if (!f)
+        return NULL;
+    size_t cap = 65536, len = 0;
+    char *buf = malloc(cap);
+    size_t got;
+    while (buf && (got = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+        len += got;
+        if (cap - len <= 1) {
+            char *bigger = realloc(buf, cap * 2);
+            if (!bigger) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = bigger;
+            cap *= 2;
+        }
+    }
+    if (buf)
+        buf[len] = 0;
+    if (f != stdin)
+        fclose(f);
+    return buf;
+}
+
+/* Prints a value: a string as it is, a number as an integer when it is one,
+ * true/false/null, an array's elements separated by spaces, an object as
+ * compact JSON. */
+static void print_value(const cJSON *v)
+{
+    if (cJSON_IsString(v)) {
+        fputs(v->valuestring, stdout);
+    } else if (cJSON_IsNumber(v)) {
+        double d = v->valuedouble;
+        if (d == (double)(int64_t)d && d > -9e18 && d < 9e18)
+            printf("%" PRId64, (int64_t)d);
+        else
+            printf("%.17g", d);
+    } else if (cJSON_IsBool(v)) {
+        fputs(cJSON_IsTrue(v) ? "true" : "false", stdout);
+    } else if (cJSON_IsArray(v)) {
+        const cJSON *e;
+        int first = 1;
+        cJSON_ArrayForEach(e, v)
+        {
+            if (!first)
+                putchar(' ');
+            first = 0;
+            print_value(e);
+        }
+    } else if (cJSON_IsObject(v)) {
+        char *text = cJSON_PrintUnformatted(v);
+        fputs(text ? text : "{}", stdout);
+        free(text);
+    } else {
+        fputs("null", stdout);
+    }
+}
+
+/* Prints the values at `path` ("counts.applied", "sections.I2.result",
+ * "offsets.0.next_offset"; "*" is every element of an array or object, one
+ * per line) under `v`. Returns the number printed. */
+static int print_path(const cJSON *v, const char *path)
+{
+    if (!*path) {
+        print_value(v);
+        putchar('\n');
+        return 1;
+    }
+    const char *dot = strchr(path, '.');
+    size_t len = dot ? (size_t)(dot - path) : strlen(path);
+    const char *rest = dot ? dot + 1 : "";
+    char key[256];
+    if (len >= sizeof(key))
+        return 0;
+    memcpy(key, path, len);
+    key[len] = 0;
+    if (strcmp(key, "*") == 0) {
+        const cJSON *e;
+        int n = 0;
+        cJSON_ArrayForEach(e, v) n += print_path(e, rest);
+        return n;
+    }
+    const cJSON *next = NULL;
+    if (cJSON_IsArray(v)) {
+        char *end;
+        long i = strtol(key, &end, 10);
+        if (end != key && !*end && i >= 0)
+            next = cJSON_GetArrayItem(v, (int)i);
+    } else if (cJSON_IsObject(v)) {
+        next = cJSON_GetObjectItemCaseSensitive(v, key);
+    }
+    return next ? print_path(next, rest) : 0;
+}
+
+static int run_field(const args_t *a, const char *path)
+{
+    char *text = read_all(path);
+    if (!text) {
+        fprintf(stderr, PROG ": %s: %s\n", path, strerror(errno ? errno : ENOMEM));
+        return EXIT_ERROR;
+    }
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    if (!root) {
+        fprintf(stderr, PROG ": %s: not JSON\n", path);
+        return EXIT_ERROR;
+    }
+    int rc = EXIT_OK;
+    for (int i = 0; i < a->nfields; i++) {
+        if (!print_path(root, a->fields[i]) && !strchr(a->fields[i], '*')) {
+            fprintf(stderr, PROG ": %s: no %s\n", path, a->fields[i]);
+            rc = EXIT_ERROR;
+        }
+    }
+    cJSON_Delete(root);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -587,8 +775,11 @@ static void usage(FILE *f)
     fprintf(f,
             "Usage: " PROG " --brokers B --input T --output O --dlq D --group G --data DIR\n"
             "                 [--data DIR2 ...] [--expect FILE] [--finished] [--json]\n"
+            "                 [--json-out FILE]\n"
             "                 [--timeout-ms N] [--id SPEC] [--app ledger|generic] [--outputs N]\n"
-            "       " PROG " --progress --brokers B --input T --data DIR [--data DIR2 ...]\n\n"
+            "       " PROG
+            " --progress --brokers B --input T --data DIR [--data DIR2 ...] [--json]\n"
+            "       " PROG " --field PATH [--field PATH ...] FILE\n\n"
             "Checks a run of an eoc worker against the invariants I1-I8: every input record\n"
             "has exactly one disposition, no input ID is applied twice, effects are whole,\n"
             "nothing is published that LMDB did not commit, order per partition, Kafka\n"
@@ -605,7 +796,11 @@ static void usage(FILE *f)
             "  --expect FILE      ground truth written by eoc-ledger-gen --expect\n"
             "  --finished         the workers were stopped gracefully: unprocessed input is\n"
             "                     loss and no outbox row may be pending (I8)\n"
-            "  --json             print the report as JSON\n"
+            "  --json             print the report (or the progress) as one JSON object:\n"
+            "                     verdict, failed, line, counts, sections (each invariant's\n"
+            "                     title, result OK|FAIL|COUNTED, count, examples); progress:\n"
+            "                     readable, caught_up, consumed, total, behind, outbox, line\n"
+            "  --json-out FILE    also write that JSON object to FILE (prose on stdout)\n"
             "  --timeout-ms N     longest read of one topic (default 60000)\n"
             "  --id SPEC          input message IDs: json:FIELD, header:NAME, key, position\n"
             "                     (default json:id)\n"
@@ -613,7 +808,11 @@ static void usage(FILE *f)
             "  --outputs N        outputs per applied input (default 1 for ledger, 0 = any)\n"
             "  --examples N       examples printed per violation kind (default 5, max %d)\n"
             "  --progress         print consumed/total and pending outbox rows; exit 0 when\n"
-            "                     caught up and drained, 3 otherwise\n\n"
+            "                     caught up and drained, 3 otherwise\n"
+            "  --field PATH       print the value at PATH of the JSON in FILE (- for stdin),\n"
+            "                     e.g. counts.applied, sections.I2.result, failed,\n"
+            "                     offsets.*.next_offset; repeatable, one value per line;\n"
+            "                     exit 2 when a PATH is missing\n\n"
             "Exit status: 0 OK, 1 FAIL, 2 the history could not be read, 3 (--progress)\n"
             "not caught up.\n",
             CHK_MAX_EXAMPLES);
@@ -667,6 +866,14 @@ static int parse_opt(args_t *a, int c, const char *arg)
         return parse_int(arg, 0, &a->outputs);
     case 'x':
         return parse_int(arg, 0, &a->examples);
+    case 'j':
+        a->json_out = arg;
+        return 0;
+    case 'f':
+        if (a->nfields == MAX_FIELDS)
+            return -1;
+        a->fields[a->nfields++] = arg;
+        return 0;
     default:
         return -1;
     }
@@ -687,6 +894,8 @@ static int parse_args(int argc, char **argv, args_t *a)
                                        {"outputs", required_argument, NULL, 'n'},
                                        {"examples", required_argument, NULL, 'x'},
                                        {"json", no_argument, NULL, 'J'},
+                                       {"json-out", required_argument, NULL, 'j'},
+                                       {"field", required_argument, NULL, 'f'},
                                        {"finished", no_argument, NULL, 'F'},
                                        {"progress", no_argument, NULL, 'P'},
                                        {"help", no_argument, NULL, 'h'},
@@ -704,6 +913,14 @@ static int parse_args(int argc, char **argv, args_t *a)
         else if (parse_opt(a, c, optarg))
             bad = 1;
     }
+    if (a->nfields) {
+        if (bad || optind != argc - 1) {
+            fprintf(stderr, PROG ": --field needs one FILE\n");
+            usage(stderr);
+            return -1;
+        }
+        return 0;
+    }
     int need_topics = !a->progress && (!a->output || !a->dlq || !a->group);
     if (bad || optind != argc || !a->brokers || !a->input || !a->ndata || need_topics) {
         fprintf(stderr, PROG ": bad or missing arguments\n");
@@ -718,6 +935,8 @@ int main(int argc, char **argv)
     args_t a;
     if (parse_args(argc, argv, &a))
         return EXIT_ERROR;
+    if (a.nfields)
+        return run_field(&a, argv[argc - 1]);
     hist_expect_t x = {0};
     char err[512];
     if (a.expect && hist_expect_load(a.expect, &x, err, sizeof(err))) {

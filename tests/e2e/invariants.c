@@ -766,6 +766,20 @@ static void print_counts(FILE *f, const chk_report_t *r)
             n->outputs_unique, n->transport_dups, n->dlq_records, n->pending, n->accounts);
 }
 
+/* "verdict: OK (records ...)" or "verdict: FAIL I2 I8 (records ...)", no newline. */
+static void print_verdict(FILE *f, const chk_report_t *r, int failed)
+{
+    fprintf(f, "verdict: %s", failed ? "FAIL" : "OK (");
+    if (failed) {
+        for (int i = 0; i < CHK__COUNT; i++)
+            if (chk_failed(r, (chk_inv_t)i))
+                fprintf(f, " %s", names[i]);
+        fprintf(f, " (");
+    }
+    print_counts(f, r);
+    fprintf(f, ")");
+}
+
 void chk_print(FILE *f, const chk_report_t *r)
 {
     int failed = 0;
@@ -786,15 +800,8 @@ void chk_print(FILE *f, const chk_report_t *r)
     if (r->n.beyond_snapshot)
         fprintf(f, "note: %" PRIu64 " output(s) of input newer than the snapshot ignored\n",
                 r->n.beyond_snapshot);
-    fprintf(f, "verdict: %s", failed ? "FAIL" : "OK (");
-    if (failed) {
-        for (int i = 0; i < CHK__COUNT; i++)
-            if (chk_failed(r, (chk_inv_t)i))
-                fprintf(f, " %s", names[i]);
-        fprintf(f, " (");
-    }
-    print_counts(f, r);
-    fprintf(f, ")\n");
+    print_verdict(f, r, failed);
+    fprintf(f, "\n");
 }
 
 static void json_counts(cJSON *o, const chk_counts_t *n)
@@ -823,14 +830,29 @@ void chk_print_json(FILE *f, const chk_report_t *r)
         if (chk_failed(r, (chk_inv_t)i))
             cJSON_AddItemToArray(fails, cJSON_CreateString(names[i]));
         cJSON *s = cJSON_CreateObject(), *ex = cJSON_CreateArray();
+        cJSON_AddStringToObject(s, "title", titles[i]);
+        cJSON_AddStringToObject(s, "result",
+                                chk_failed(r, (chk_inv_t)i)       ? "FAIL"
+                                : i == CHK_I3 && r->violations[i] ? "COUNTED"
+                                                                  : "OK");
         cJSON_AddNumberToObject(s, "count", (double)r->violations[i]);
         for (size_t j = 0; j < r->nexamples[i]; j++)
             cJSON_AddItemToArray(ex, cJSON_CreateString(r->examples[i][j]));
         cJSON_AddItemToObject(s, "examples", ex);
         cJSON_AddItemToObject(sections, names[i], s);
     }
-    cJSON_AddStringToObject(root, "verdict", cJSON_GetArraySize(fails) ? "FAIL" : "OK");
+    int failed = cJSON_GetArraySize(fails);
+    cJSON_AddStringToObject(root, "verdict", failed ? "FAIL" : "OK");
     cJSON_AddItemToObject(root, "failed", fails);
+    char *line = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&line, &len);
+    if (mem) {
+        print_verdict(mem, r, failed);
+        if (fclose(mem) == 0)
+            cJSON_AddStringToObject(root, "line", line);
+    }
+    free(line);
     cJSON_AddItemToObject(root, "counts", counts);
     cJSON_AddItemToObject(root, "sections", sections);
     char *text = cJSON_PrintUnformatted(root);

@@ -80,7 +80,15 @@ int chk_failed(const chk_report_t *r, chk_inv_t inv);
 /** Prints the examples of each section, the counts, and the verdict line. */
 void chk_print(FILE *f, const chk_report_t *r);
 
-/** Prints the report as one JSON object (counts, violations, examples, verdict). */
+/**
+ * Prints the report as one JSON object on one line:
+ *   {"verdict": "OK"|"FAIL", "failed": ["I2", ...],
+ *    "line": "verdict: ... (records N, ...)"  (chk_print's last line),
+ *    "counts": {"records": N, "applied": N, ...},
+ *    "sections": {"I1": {"title": "...", "result": "OK"|"FAIL"|"COUNTED",
+ *                        "count": N, "examples": ["...", ...]}, ...}}
+ * ("COUNTED": I3, transport duplicates, which never fail).
+ */
 void chk_print_json(FILE *f, const chk_report_t *r);
 
 #endif

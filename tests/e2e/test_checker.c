@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
 #include <cmocka.h>
 
 #define NACCT     5
@@ -513,6 +514,90 @@ static void records_dropped_by_the_broker_void_the_proof(void **state)
     destroy(w);
 }
 
+/* chk_print_json of `r`, parsed. */
+static cJSON *report_json(const chk_report_t *r)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    chk_print_json(f, r);
+    assert_int_equal(fclose(f), 0);
+    assert_non_null(strchr(text, '\n'));
+    assert_ptr_equal(strchr(text, '\n'), text + len - 1); /* one line */
+    cJSON *j = cJSON_Parse(text);
+    free(text);
+    assert_non_null(j);
+    return j;
+}
+
+static const char *json_str(const cJSON *o, const char *a, const char *b)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, a);
+    if (b)
+        v = cJSON_GetObjectItemCaseSensitive(v, b);
+    assert_true(cJSON_IsString(v));
+    return v->valuestring;
+}
+
+static double json_num(const cJSON *o, const char *a, const char *b, const char *c)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, a), b);
+    if (c)
+        v = cJSON_GetObjectItemCaseSensitive(v, c);
+    assert_true(cJSON_IsNumber(v));
+    return v->valuedouble;
+}
+
+static const cJSON *section(const cJSON *j, const char *name)
+{
+    const cJSON *s =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "sections"), name);
+    assert_non_null(s);
+    return s;
+}
+
+/* The --json report: the verdict, what failed, the counts and each
+ * invariant's result, for scripts; on a good and on a broken history. */
+static void the_json_report_names_the_verdict_and_each_invariant(void **state)
+{
+    (void)state;
+    struct world *w = build(1);
+    chk_report_t *r = malloc(sizeof(*r));
+    assert_non_null(r);
+    assert_int_equal(check(w, 1, 1, r), 0);
+    cJSON *j = report_json(r);
+    assert_string_equal(json_str(j, "verdict", NULL), "OK");
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "failed")), 0);
+    assert_true(strncmp(json_str(j, "line", NULL), "verdict: OK (records ", 21) == 0);
+    assert_int_equal((int)json_num(j, "counts", "records", NULL), STEPS);
+    assert_int_equal((int)json_num(j, "counts", "applied", NULL), (int)w->x.unique);
+    for (int i = 0; i < CHK__COUNT; i++) {
+        const cJSON *s = section(j, chk_name((chk_inv_t)i));
+        assert_string_equal(json_str(s, "result", NULL), "OK");
+        assert_true(strlen(json_str(s, "title", NULL)) > 0);
+    }
+    cJSON_Delete(j);
+
+    drop_out(w->h, find_out(w->h, HIST_DLQ, "bad13/dlq"));
+    assert_int_equal(check(w, 1, 1, r), BIT(CHK_I1) | BIT(CHK_EXPECT));
+    j = report_json(r);
+    assert_string_equal(json_str(j, "verdict", NULL), "FAIL");
+    const cJSON *failed = cJSON_GetObjectItemCaseSensitive(j, "failed");
+    assert_int_equal(cJSON_GetArraySize(failed), 2);
+    assert_string_equal(cJSON_GetArrayItem(failed, 0)->valuestring, "I1");
+    assert_string_equal(cJSON_GetArrayItem(failed, 1)->valuestring, "EXPECT");
+    assert_true(strncmp(json_str(j, "line", NULL), "verdict: FAIL I1 EXPECT (records ", 33) == 0);
+    assert_string_equal(json_str(section(j, "I1"), "result", NULL), "FAIL");
+    assert_true(json_num(j, "sections", "I1", "count") >= 1);
+    assert_true(
+        cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(section(j, "I1"), "examples")) >= 1);
+    assert_string_equal(json_str(section(j, "I2"), "result", NULL), "OK");
+    cJSON_Delete(j);
+    free(r);
+    destroy(w);
+}
+
 static void the_ground_truth_file_loads(void **state)
 {
     (void)state;
@@ -563,6 +648,7 @@ int main(void)
         cmocka_unit_test(an_output_without_provenance_is_flagged),
         cmocka_unit_test(records_dropped_by_the_broker_void_the_proof),
         cmocka_unit_test(the_ground_truth_file_loads),
+        cmocka_unit_test(the_json_report_names_the_verdict_and_each_invariant),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
