@@ -24,7 +24,7 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /stage/usr/local/lib/libeoc.so.0 /stage/usr/local/lib/libeoc.so.0.1.0 /usr/local/lib/
 COPY --from=build /stage/usr/local/bin/eoc /stage/usr/local/bin/eoc-ledger /stage/usr/local/bin/eoc-forward /stage/usr/local/bin/eoc-ledger-gen /stage/usr/local/bin/eoc-check /stage/usr/local/bin/eoc-kafka-dev /usr/local/bin/
-COPY scripts/lib/ledger-job.sh /usr/local/share/eoc/ledger-job.sh
+COPY scripts/lib/ledger-job.sh scripts/lib/common.sh /usr/local/share/eoc/
 # The mount points of the compose volumes belong to the user the programs
 # run as (a new named volume takes the ownership of its mount point).
 RUN ldconfig \

@@ -41,6 +41,7 @@ MALFORMED=12
 # say, die, now_ms, stop_pid, start_kafka_dev, produce, start_worker,
 # worker_alive, poll_progress, final_check, compare_balances, print_counts
 LJ_NAME=demo
+EOC_SHLIB=scripts/lib
 . scripts/lib/ledger-job.sh
 
 cleanup() {

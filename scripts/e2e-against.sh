@@ -77,6 +77,7 @@ CHECK=build/tests/e2e/eoc-check
 LEDGER=build/consumers/eoc-ledger
 
 LJ_NAME=e2e
+EOC_SHLIB=scripts/lib
 . scripts/lib/ledger-job.sh
 
 W1=

@@ -353,6 +353,9 @@ def check_meson_install(build_root, installed, errs):
 
 # --- the compose file ---------------------------------------------------------------
 
+# Where the image installs the shell functions of the compose services.
+SHLIB = "/usr/local/share/eoc"
+
 REQUIRED_BINS = {"eoc", "eoc-ledger", "eoc-forward", "eoc-ledger-gen", "eoc-check", "eoc-kafka-dev"}
 
 
@@ -492,10 +495,15 @@ def _validate(errs, root, path, chaos_path, build_root):
     if pidns.get("restart") not in (None, "no"):
         err("service pidns: must not restart (its death kills every process of the namespace)")
 
-    lib_path = "/usr/local/share/eoc/ledger-job.sh"
+    lib_path = f"{SHLIB}/ledger-job.sh"
     lib_src = copied.get(lib_path)
     if not lib_src:
         err(f"Dockerfile: does not install scripts/lib/ledger-job.sh as {lib_path}")
+    # ledger-job.sh sources common.sh from its installed directory.
+    common_src = copied.get(f"{SHLIB}/common.sh")
+    if not common_src or os.path.basename(common_src) != "common.sh":
+        err(f"Dockerfile: does not install scripts/lib/common.sh as {SHLIB}/common.sh "
+            "(ledger-job.sh sources it)")
     funcs = lib_functions(lib_src) if lib_src else set()
 
     def programs(name, svc):
@@ -780,6 +788,7 @@ def emulate(root, path, chaos_path, boot, build_root, chaos):
         env = dict(os.environ)
         env.update({k: rw(v) for k, v in env_of(svc).items()})
         env["PATH"] = bindir + ":" + env.get("PATH", "/usr/bin:/bin")
+        env["EOC_SHLIB"] = os.path.dirname(lib_src)  # common.sh, beside ledger-job.sh
         env["HOSTNAME"] = f"{name}-{index}"
         return argv, env
 
@@ -977,7 +986,8 @@ def check(root, path, chaos_path, build_root):
     if errs:
         return 1
     say(f"{os.path.basename(path)}, {os.path.basename(chaos_path)}, Dockerfile: structure OK")
-    for s in ("scripts/lib/ledger-job.sh", "scripts/e2e-against.sh", "scripts/demo.sh"):
+    for s in ("scripts/lib/ledger-job.sh", "scripts/lib/common.sh", "scripts/e2e-against.sh",
+              "scripts/demo.sh"):
         if subprocess.run(["sh", "-n", os.path.join(root, s)]).returncode != 0:
             say(f"FAILED: {s}: shell syntax", file=sys.stderr)
             return 1

@@ -1,4 +1,5 @@
 # shellcheck shell=sh
+# shellcheck disable=SC2034 # the results are globals the callers read
 # The ledger job, as shell functions: produce a workload with eoc-ledger-gen,
 # run eoc-ledger workers, wait until they have consumed everything, stop
 # them, and prove the run with eoc-check against the generator's ground
@@ -22,6 +23,17 @@
 # Functions set these globals: KAFKA_PID, WORKER_PID, N and TOTAL
 # (poll_progress), verdict and check_rc (final_check, compare_balances),
 # balances (compare_balances), WAIT_RC (wait_child).
+#
+# The helpers it shares with the e2e scenarios (now_ms, alive, kill_wait,
+# wait_child, kafka_dev_launch, and the eoc-check helpers, which read its
+# JSON instead of its prose) are in common.sh, beside this file: a sourced
+# file cannot tell where it is, so the caller names the directory in
+# EOC_SHLIB (scripts/demo.sh: scripts/lib) unless it is the installed one,
+# /usr/local/share/eoc. Variables a function uses for itself are named
+# _<prefix>_<name> (POSIX sh has no `local`).
+
+# shellcheck source-path=SCRIPTDIR source=common.sh
+. "${EOC_SHLIB:-/usr/local/share/eoc}/common.sh"
 
 LJ_NAME=${LJ_NAME:-ledger-job}
 KAFKA_PID=
@@ -38,60 +50,20 @@ die() {
     exit 1
 }
 
-now_ms() {
-    echo $(($(date +%s%N) / 1000000))
-}
-
 # Stops a process we started: SIGTERM, then SIGKILL after $2 seconds.
 stop_pid() {
-    pid=$1
-    kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    i=0
-    while kill -0 "$pid" 2>/dev/null && [ "$i" -lt $(($2 * 10)) ]; do
-        sleep 0.1
-        i=$((i + 1))
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-
-# Waits for child $1 and sets WAIT_RC to its exit status, even when trapped
-# signals interrupt `wait` (which then returns 128+signal early).
-wait_child() {
-    while :; do
-        WAIT_RC=0
-        wait "$1" || WAIT_RC=$?
-        [ "$WAIT_RC" -gt 128 ] || return 0
-        kill -0 "$1" 2>/dev/null && continue # interrupted; still running
-        # Either the child died of a signal (the status was collected: a
-        # second wait says 127) or it exited just after the interruption.
-        again=0
-        wait "$1" 2>/dev/null || again=$?
-        [ "$again" -eq 127 ] || WAIT_RC=$again
-        return 0
-    done
+    kill_wait "$1" "$2"
 }
 
 # Starts the development Kafka (in memory) with the topics given as
-# NAME:PARTITIONS; sets KAFKA_PID and BROKERS. Files in $RUN.
+# NAME:PARTITIONS; sets KAFKA_PID and BROKERS. Files in $RUN, the control
+# socket is $RUN/kafka.sock.
 start_kafka_dev() {
-    for t in "$@"; do
-        set -- "$@" --topic "$t"
+    for _sk_t in "$@"; do
+        set -- "$@" --topic "$_sk_t"
         shift
     done
-    "$KAFKA_DEV" "$@" \
-        --bootstrap-file "$RUN/bootstrap" --control "$RUN/kafka.sock" --quiet \
-        </dev/null >"$RUN/kafka.out" 2>"$RUN/kafka.log" &
-    KAFKA_PID=$!
-    i=0
-    while [ ! -s "$RUN/bootstrap" ]; do
-        kill -0 "$KAFKA_PID" 2>/dev/null || die "eoc-kafka-dev exited; see $RUN/kafka.log"
-        [ "$i" -lt 100 ] || die "eoc-kafka-dev did not start"
-        sleep 0.1
-        i=$((i + 1))
-    done
-    BROKERS=$(cat "$RUN/bootstrap")
+    kafka_dev_launch "$RUN" "$RUN/kafka.sock" "$@" || die "$KAFKA_DEV_ERR"
 }
 
 # Produces $1 ledger records to $IN: about 10% re-sent duplicates and a
@@ -129,35 +101,35 @@ worker_alive() {
 # consumed and the outbox is empty (eoc-check --progress; output in
 # $RUN/progress.out).
 poll_progress() {
-    st=0
-    "$CHECK" --progress --brokers "$BROKERS" --input "$IN" --data "${DATA:-$RUN/data}" \
-        >"$RUN/progress.out" 2>&1 || st=$?
-    N=$(sed -n 's/^progress: consumed \([0-9]*\) .*/\1/p' "$RUN/progress.out")
-    N=${N:-0}
-    TOTAL=$(sed -n 's/^progress: consumed [0-9]* of \([0-9]*\) .*/\1/p' "$RUN/progress.out")
-    TOTAL=${TOTAL:-0}
-    return "$st"
+    _pp_st=0
+    check_progress --brokers "$BROKERS" --input "$IN" --data "${DATA:-$RUN/data}" || _pp_st=$?
+    N=$CONSUMED
+    return "$_pp_st"
 }
 
 # The proof: eoc-check over the topics, the group and the store, with the
 # generator's ground truth; extra arguments (--finished) are passed on.
-# Output in $RUN/check.out; sets verdict (its last line) and check_rc.
+# Output in $RUN/check.out, the JSON report in $RUN/check.json; sets
+# verdict (its verdict line) and check_rc.
 final_check() {
-    check_rc=0
-    "$CHECK" --brokers "$BROKERS" --input "$IN" --output "$OUT" --dlq "$DLQ" --group "$GROUP" \
-        --data "${DATA:-$RUN/data}" --expect "$RUN/expect.json" "$@" >"$RUN/check.out" 2>&1 ||
-        check_rc=$?
-    verdict=$(grep '^verdict:' "$RUN/check.out" || true)
+    check_run 0 --brokers "$BROKERS" --input "$IN" --output "$OUT" --dlq "$DLQ" --group "$GROUP" \
+        --data "${DATA:-$RUN/data}" --expect "$RUN/expect.json" "$@"
+    # shellcheck disable=SC2153 # set by check_run
+    check_rc=$CHECK_RC
+    verdict=$CHECK_LINE
     [ -n "$verdict" ] || die "eoc-check failed: $(cat "$RUN/check.out")"
 }
 
-# Counts from the checker's verdict line: "... (records N, applied N, ...".
+# A count of the last final_check (records, applied, duplicates, dead
+# letters, ...: check_count).
 count_of() {
-    printf '%s\n' "$verdict" | sed -n "s/.*[(,] *$1 \([0-9]*\).*/\1/p"
+    check_count "$1"
 }
 
+# A number of the generator's ground truth (records, unique, duplicates,
+# malformed).
 expect_of() {
-    sed -n "s/.*\"$1\": \([0-9]*\).*/\1/p" "$RUN/expect.json" | head -n 1
+    check_field "$RUN/expect.json" "$1" 2>/dev/null || true
 }
 
 # An independent second look: the worker's own balance listing against
@@ -167,9 +139,9 @@ compare_balances() {
     sed -n 's/^  "\([^"]*\)": \(-\{0,1\}[0-9]*\),\{0,1\}$/\1 \2/p' "$RUN/expect.json" |
         LC_ALL=C sort >"$RUN/balances.expected"
     "$LEDGER" --data "${DATA:-$RUN/data}" --balances | LC_ALL=C sort >"$RUN/balances.actual"
-    accounts=$(wc -l <"$RUN/balances.expected")
+    _cb_accounts=$(wc -l <"$RUN/balances.expected")
     if cmp -s "$RUN/balances.expected" "$RUN/balances.actual"; then
-        balances="all $accounts account balances equal the generator's sums"
+        balances="all $_cb_accounts account balances equal the generator's sums"
     else
         balances="BALANCES DIFFER from the generator's sums (diff $RUN/balances.expected $RUN/balances.actual)"
         check_rc=1
@@ -216,30 +188,31 @@ compose_env() {
 # are passed on to CMD.
 supervise_worker() {
     LJ_NAME=worker
-    shared=${EOC_SHARED:?EOC_SHARED is not set}
+    _sw_shared=${EOC_SHARED:?EOC_SHARED is not set}
     # shellcheck disable=SC3028 # Docker sets HOSTNAME (the container ID)
-    me=${HOSTNAME:-$(cat /proc/sys/kernel/hostname)}
-    if [ -e "$shared/stop" ]; then
+    _sw_me=${HOSTNAME:-$(cat /proc/sys/kernel/hostname)}
+    _sw_rc=$_sw_shared/worker-$_sw_me.rc
+    if [ -e "$_sw_shared/stop" ]; then
         # (Re)started after the checker asked for the stop: not running is
         # stopped; the checker judges what the store and the topics hold.
-        say "stop already requested ($shared/stop); not starting $1"
-        echo 0 >"$shared/worker-$me.rc.tmp" && mv "$shared/worker-$me.rc.tmp" "$shared/worker-$me.rc"
+        say "stop already requested ($_sw_shared/stop); not starting $1"
+        echo 0 >"$_sw_rc.tmp" && mv "$_sw_rc.tmp" "$_sw_rc"
         exit 0
     fi
     "$@" &
-    child=$!
-    trap 'kill -TERM "$child" 2>/dev/null || true' TERM INT
+    _sw_child=$!
+    trap 'kill -TERM "$_sw_child" 2>/dev/null || true' TERM INT
     (
-        while [ ! -e "$shared/stop" ]; do
+        while [ ! -e "$_sw_shared/stop" ]; do
             sleep 1
         done
-        kill -TERM "$child" 2>/dev/null || true
+        kill -TERM "$_sw_child" 2>/dev/null || true
     ) &
-    watcher=$!
-    say "$1 started (pid $child); stops on SIGTERM or when $shared/stop appears"
-    wait_child "$child"
-    kill "$watcher" 2>/dev/null || true
-    echo "$WAIT_RC" >"$shared/worker-$me.rc.tmp" && mv "$shared/worker-$me.rc.tmp" "$shared/worker-$me.rc"
+    _sw_watcher=$!
+    say "$1 started (pid $_sw_child); stops on SIGTERM or when $_sw_shared/stop appears"
+    wait_child "$_sw_child"
+    kill "$_sw_watcher" 2>/dev/null || true
+    echo "$WAIT_RC" >"$_sw_rc.tmp" && mv "$_sw_rc.tmp" "$_sw_rc"
     say "$1 exited with status $WAIT_RC"
     exit "$WAIT_RC"
 }
@@ -249,9 +222,9 @@ supervise_worker() {
 # adds --seed $EOC_SEED when set.
 run_gen() {
     LJ_NAME=gen
-    shared=${EOC_SHARED:?EOC_SHARED is not set}
-    [ ! -e "$shared/expect.json" ] ||
-        die "$shared/expect.json exists: these volumes hold an earlier run (docker compose down -v)"
+    _rg_shared=${EOC_SHARED:?EOC_SHARED is not set}
+    [ ! -e "$_rg_shared/expect.json" ] ||
+        die "$_rg_shared/expect.json exists: these volumes hold an earlier run (docker compose down -v)"
     "$@" ${EOC_SEED:+--seed "$EOC_SEED"} || die "$1 exited with status $?"
 }
 
@@ -261,11 +234,11 @@ compose_progress() {
     LJ_NAME=progress
     compose_env
     RUN=$(mktemp -d)
-    st=0
-    poll_progress || st=$?
+    _cpr_st=0
+    poll_progress || _cpr_st=$?
     cat "$RUN/progress.out"
     rm -rf "$RUN"
-    return "$st"
+    return "$_cpr_st"
 }
 
 # compose_check: the checker service; its exit status is the run's verdict.
@@ -277,25 +250,25 @@ compose_progress() {
 compose_check() {
     LJ_NAME=checker
     compose_env
-    workers=${EOC_WORKERS:?EOC_WORKERS is not set}
-    deadline=$(($(date +%s) + ${EOC_CHECK_TIMEOUT:-600}))
+    _cc_workers=${EOC_WORKERS:?EOC_WORKERS is not set}
+    _cc_deadline=$(($(date +%s) + ${EOC_CHECK_TIMEOUT:-600}))
     [ -s "$RUN/expect.json" ] || die "no ground truth in $RUN/expect.json (did gen run?)"
     if [ -n "${EOC_CHECK_AFTER:-}" ]; then
         say "waiting for $SHARED/$EOC_CHECK_AFTER"
         while [ ! -e "$SHARED/$EOC_CHECK_AFTER" ]; do
-            [ "$(date +%s)" -lt "$deadline" ] || die "$SHARED/$EOC_CHECK_AFTER did not appear"
+            [ "$(date +%s)" -lt "$_cc_deadline" ] || die "$SHARED/$EOC_CHECK_AFTER did not appear"
             sleep 1
         done
     fi
-    say "waiting until the $workers workers have consumed everything and published their outbox"
-    last=
+    say "waiting until the $_cc_workers workers have consumed everything and published their outbox"
+    _cc_last=
     while ! poll_progress; do
-        [ "$(date +%s)" -lt "$deadline" ] ||
+        [ "$(date +%s)" -lt "$_cc_deadline" ] ||
             die "not caught up within ${EOC_CHECK_TIMEOUT:-600} s: $(cat "$RUN/progress.out")"
-        line=$(cat "$RUN/progress.out")
-        if [ "$line" != "$last" ]; then
-            say "$line"
-            last=$line
+        _cc_line=$(cat "$RUN/progress.out")
+        if [ "$_cc_line" != "$_cc_last" ]; then
+            say "$_cc_line"
+            _cc_last=$_cc_line
         fi
         sleep 1
     done
@@ -309,14 +282,14 @@ compose_check() {
     while :; do
         set -- "$SHARED"/worker-*.rc
         [ -e "$1" ] || set --
-        [ "$#" -lt "$workers" ] || break
-        [ "$(date +%s)" -lt "$deadline" ] ||
-            die "only $# of $workers workers reported their exit status after the stop request"
+        [ "$#" -lt "$_cc_workers" ] || break
+        [ "$(date +%s)" -lt "$_cc_deadline" ] ||
+            die "only $# of $_cc_workers workers reported their exit status after the stop request"
         sleep 1
     done
-    for f in "$@"; do
-        rc=$(cat "$f")
-        [ "$rc" = 0 ] || die "$(basename "$f" .rc) exited with status $rc after the stop request"
+    for _cc_f in "$@"; do
+        _cc_rc=$(cat "$_cc_f")
+        [ "$_cc_rc" = 0 ] || die "$(basename "$_cc_f" .rc) exited with status $_cc_rc after the stop request"
     done
     say "$# eoc-ledger workers stopped with SIGTERM (exit 0)"
 

@@ -15,6 +15,14 @@
 # call can outlive its own timeout while a partition leader is down (seen:
 # rd_kafka_query_watermark_offsets in eoc-check --progress).
 #
+# The helpers it shares with the ledger job (now_ms, alive, kill_wait,
+# wait_child, kafka_dev_launch, and check_field, check_progress, check_run,
+# check_count, check_failed, which read eoc-check's JSON instead of its
+# prose) are in scripts/lib/common.sh, sourced here. POSIX sh has no
+# `local`: a variable a helper uses for itself is named _<prefix>_<name>, so
+# that helpers never overwrite the scenario's variables (i, n, pid, name,
+# st...) nor each other's.
+#
 # Environment:
 #   EOC_BUILD_ROOT     the build directory (default: <source>/build); the
 #                      executables are found there unless named by
@@ -36,7 +44,23 @@ ulimit -c 0 2>/dev/null || true # handlers that abort() leave no core files
 E2E_NAME=${E2E_NAME:-$(basename "$0" .sh)}
 E2E_T0=$(date +%s)
 E2E_HERE=$(cd "$(dirname "$0")" && pwd)
-E2E_SRC=${EOC_SOURCE_ROOT:-$(cd "$E2E_HERE/../../.." && pwd)}
+# The source tree: EOC_SOURCE_ROOT, else the first directory above the
+# script that has scripts/lib/common.sh (tests/e2e/scenarios/x.sh is three
+# levels down, tests/real/x.sh two).
+if [ -n "${EOC_SOURCE_ROOT:-}" ]; then
+    E2E_SRC=$EOC_SOURCE_ROOT
+else
+    E2E_SRC=$E2E_HERE
+    while [ "$E2E_SRC" != / ] && [ ! -f "$E2E_SRC/scripts/lib/common.sh" ]; do
+        E2E_SRC=$(dirname "$E2E_SRC")
+    done
+fi
+[ -f "$E2E_SRC/scripts/lib/common.sh" ] || {
+    echo "$E2E_NAME: scripts/lib/common.sh not found above $E2E_HERE (set EOC_SOURCE_ROOT)" >&2
+    exit 1
+}
+# shellcheck source-path=SCRIPTDIR source=../../../scripts/lib/common.sh
+. "$E2E_SRC/scripts/lib/common.sh"
 E2E_BUILD=${EOC_BUILD_ROOT:-$E2E_SRC/build}
 KAFKA_DEV=${EOC_KAFKA_DEV:-$E2E_BUILD/tools/kafka-dev/eoc-kafka-dev}
 LEDGER=${EOC_LEDGER:-$E2E_BUILD/consumers/eoc-ledger}
@@ -102,10 +126,6 @@ rand() {
     R=$(((E2E_RNG >> 8) % $1))
 }
 
-now_ms() {
-    echo $(($(date +%s%N) / 1000000))
-}
-
 # sleep_ms N
 sleep_ms() {
     sleep "$(($1 / 1000)).$(printf '%03d' $(($1 % 1000)))"
@@ -122,9 +142,9 @@ fault_note() {
 # ------------------------------------------------------------------ #
 
 e2e_begin() {
-    for exe in "$KAFKA_DEV" "$LEDGER" "$CHECK" "$GEN" "$TOOL"; do
-        [ -x "$exe" ] || {
-            echo "$E2E_NAME: $exe is missing: build first (scripts/build.sh)" >&2
+    for _eb_exe in "$KAFKA_DEV" "$LEDGER" "$CHECK" "$GEN" "$TOOL"; do
+        [ -x "$_eb_exe" ] || {
+            echo "$E2E_NAME: $_eb_exe is missing: build first (scripts/build.sh)" >&2
             exit 1
         }
     done
@@ -139,56 +159,29 @@ e2e_begin() {
     say "seed $SEED (EOC_E2E_SEED=$SEED replays it); working directory $RUN"
 }
 
-# Process state: "Z" for a zombie, "" when gone.
-proc_state() {
-    [ -r "/proc/$1/stat" ] || return 0
-    sed 's/.*) \(.\).*/\1/' "/proc/$1/stat" 2>/dev/null
-}
-
-# alive PID: running (or stopped), not exited.
-alive() {
-    case $(proc_state "$1") in
-    '' | Z | X) return 1 ;;
-    *) return 0 ;;
-    esac
-}
-
-# kill_wait PID SECONDS: SIGTERM, then SIGKILL after SECONDS; reaps it.
-kill_wait() {
-    kill -TERM "$1" 2>/dev/null || return 0
-    kill -CONT "$1" 2>/dev/null
-    i=0
-    while alive "$1" && [ "$i" -lt $(($2 * 10)) ]; do
-        sleep 0.1
-        i=$((i + 1))
-    done
-    kill -KILL "$1" 2>/dev/null
-    wait "$1" 2>/dev/null
-}
-
 e2e_cleanup() {
-    st=$?
+    _ec_st=$?
     trap - EXIT INT TERM HUP
-    for pid in $BG_PIDS; do
-        kill -TERM "$pid" 2>/dev/null
+    for _ec_pid in $BG_PIDS; do
+        kill -TERM "$_ec_pid" 2>/dev/null
     done
-    for name in $WORKERS; do
-        pid=$(worker_pid "$name")
-        [ -z "$pid" ] || { kill -KILL "$pid" 2>/dev/null; kill -CONT "$pid" 2>/dev/null; }
+    for _ec_name in $WORKERS; do
+        _ec_pid=$(worker_pid "$_ec_name")
+        [ -z "$_ec_pid" ] || { kill -KILL "$_ec_pid" 2>/dev/null; kill -CONT "$_ec_pid" 2>/dev/null; }
     done
-    for pid in $BG_PIDS; do
-        kill_wait "$pid" 3
+    for _ec_pid in $BG_PIDS; do
+        kill_wait "$_ec_pid" 3
     done
-    for name in $WORKERS; do
-        pid=$(worker_pid "$name")
-        [ -z "$pid" ] || wait "$pid" 2>/dev/null
+    for _ec_name in $WORKERS; do
+        _ec_pid=$(worker_pid "$_ec_name")
+        [ -z "$_ec_pid" ] || wait "$_ec_pid" 2>/dev/null
     done
     [ -z "$KAFKA_PID" ] || kill_wait "$KAFKA_PID" 5
     case $CTL in /tmp/eoc-e2e-*) rm -f "$CTL" ;; esac
-    if [ "$st" -eq 0 ] && [ "${EOC_E2E_KEEP:-0}" != 1 ]; then
+    if [ "$_ec_st" -eq 0 ] && [ "${EOC_E2E_KEEP:-0}" != 1 ]; then
         rm -rf "$RUN"/data*
     fi
-    exit "$st"
+    exit "$_ec_st"
 }
 
 # e2e_end: the summary, and the exit status: 0 only when CHECK_RC is 0 (an
@@ -220,27 +213,16 @@ e2e_end() {
 
 # kafka_start NBROKERS TOPIC:PARTS...
 kafka_start() {
-    n=$1
+    _ks_n=$1
     shift
-    targs=
-    for t in "$@"; do
-        targs="$targs --topic $t"
+    for _ks_t in "$@"; do
+        set -- "$@" --topic "$_ks_t"
+        shift
     done
     CTL=$RUN/kafka.sock
     [ ${#CTL} -lt 100 ] || CTL=/tmp/eoc-e2e-$$.sock
-    # shellcheck disable=SC2086 # topic names are single words
-    "$KAFKA_DEV" --brokers "$n" $targs --bootstrap-file "$RUN/bootstrap" --control "$CTL" \
-        --quiet </dev/null >"$RUN/kafka.out" 2>"$RUN/kafka.log" &
-    KAFKA_PID=$!
-    i=0
-    while [ ! -s "$RUN/bootstrap" ] || [ ! -S "$CTL" ]; do
-        alive "$KAFKA_PID" || die "eoc-kafka-dev exited"
-        [ "$i" -lt 100 ] || die "eoc-kafka-dev did not start within 10 s"
-        sleep 0.1
-        i=$((i + 1))
-    done
-    BROKERS=$(cat "$RUN/bootstrap")
-    say "development Kafka ($n broker(s)) at $BROKERS"
+    kafka_dev_launch "$RUN" "$CTL" --brokers "$_ks_n" "$@" || die "$KAFKA_DEV_ERR"
+    say "development Kafka ($_ks_n broker(s)) at $BROKERS"
 }
 
 # kafka_cmd COMMAND...: sends a command, prints the reply; status 0 on "ok".
@@ -251,7 +233,7 @@ kafka_cmd() {
 # fault COMMAND...: a Kafka fault command, listed in the summary.
 fault() {
     fault_note "kafka: $*"
-    reply=$(kafka_cmd "$@") || die "fault command '$*' failed: $reply"
+    _fa_reply=$(kafka_cmd "$@") || die "fault command '$*' failed: $_fa_reply"
 }
 
 # ------------------------------------------------------------------ #
@@ -261,15 +243,15 @@ fault() {
 # produce COUNT [eoc-ledger-gen flags...]: COUNT transfers (10% re-sent,
 # a few malformed unless --malformed is given) to $IN, with ground truth.
 produce() {
-    count=$1
+    _pr_count=$1
     shift
-    f=$RUN/expect/$(printf '%04d' "$CHUNK").json
-    gseed=$((SEED * 1000 + CHUNK))
+    _pr_f=$RUN/expect/$(printf '%04d' "$CHUNK").json
+    _pr_seed=$((SEED * 1000 + CHUNK))
     CHUNK=$((CHUNK + 1))
-    timeout -k 5 180 "$GEN" --brokers "$BROKERS" --topic "$IN" --count "$count" --seed "$gseed" \
-        --malformed $((count / 2000 + 1)) --expect "$f" "$@" \
+    timeout -k 5 180 "$GEN" --brokers "$BROKERS" --topic "$IN" --count "$_pr_count" --seed "$_pr_seed" \
+        --malformed $((_pr_count / 2000 + 1)) --expect "$_pr_f" "$@" \
         >>"$RUN/gen.out" 2>>"$RUN/gen.log" || die "eoc-ledger-gen failed (see gen.log)"
-    PRODUCED=$((PRODUCED + count))
+    PRODUCED=$((PRODUCED + _pr_count))
 }
 
 # producer_loop_start CHUNK_COUNT PERIOD_MS: produces CHUNK_COUNT records every
@@ -303,9 +285,9 @@ producer_loop_stop() {
     touch "$RUN/loop.stop"
     wait "$E2E_LOOP_PID" || die "the producer loop failed (see gen.log)"
     BG_PIDS=$(echo "$BG_PIDS" | sed "s/ $E2E_LOOP_PID\$\| $E2E_LOOP_PID / /")
-    n=$(awk '{ s += $1 } END { print s + 0 }' "$RUN/loop.count")
-    PRODUCED=$((PRODUCED + n))
-    say "producer loop stopped: $n records in $(wc -l <"$RUN/loop.count") chunks"
+    _pl_n=$(awk '{ s += $1 } END { print s + 0 }' "$RUN/loop.count")
+    PRODUCED=$((PRODUCED + _pl_n))
+    say "producer loop stopped: $_pl_n records in $(wc -l <"$RUN/loop.count") chunks"
 }
 
 # Merges the generator's ground-truth files into $RUN/expect.json (sums).
@@ -364,36 +346,36 @@ worker_data() {
 
 # worker_start NAME DATA [flags...]
 worker_start() {
-    name=$1
-    data=$2
+    _ws_name=$1
+    _ws_data=$2
     shift 2
-    log=$RUN/$name.log
-    exe=${W_EXE:-$LEDGER}
-    env_kv=${W_ENV:-}
-    fsize=${W_FSIZE:-}
+    _ws_log=$RUN/$_ws_name.log
+    _ws_exe=${W_EXE:-$LEDGER}
+    _ws_env=${W_ENV:-}
+    _ws_fsize=${W_FSIZE:-}
     W_EXE='' W_ENV='' W_FSIZE=''
-    touch "$log"
-    eval "W_LOGPOS_$name=$(wc -l <"$log")"
-    echo "=== $(date +%T.%N | cut -c1-12) start: $env_kv ${fsize:+ulimit -f $fsize;} $(basename "$exe") --data $data $*" >>"$log"
-    # shellcheck disable=SC2086 # WORKER_FLAGS and env_kv are word lists
+    touch "$_ws_log"
+    eval "W_LOGPOS_$_ws_name=$(wc -l <"$_ws_log")"
+    echo "=== $(date +%T.%N | cut -c1-12) start: $_ws_env ${_ws_fsize:+ulimit -f $_ws_fsize;} $(basename "$_ws_exe") --data $_ws_data $*" >>"$_ws_log"
+    # shellcheck disable=SC2086 # WORKER_FLAGS and _ws_env are word lists
     (
-        if [ -n "$fsize" ]; then
-            ulimit -f "$fsize" || exit 99
+        if [ -n "$_ws_fsize" ]; then
+            ulimit -f "$_ws_fsize" || exit 99
             trap '' XFSZ
         fi
-        exec env $env_kv "$exe" --brokers "$BROKERS" --group "$GROUP" --input "$IN" \
-            --output "$OUT" --dlq "$DLQ" --data "$data" $WORKER_FLAGS "$@"
-    ) </dev/null >>"$log" 2>&1 &
-    eval "W_PID_$name=$!"
-    eval "W_DATA_$name=\$data"
-    case " $WORKERS " in *" $name "*) ;; *) WORKERS="$WORKERS $name" ;; esac
+        exec env $_ws_env "$_ws_exe" --brokers "$BROKERS" --group "$GROUP" --input "$IN" \
+            --output "$OUT" --dlq "$DLQ" --data "$_ws_data" $WORKER_FLAGS "$@"
+    ) </dev/null >>"$_ws_log" 2>&1 &
+    eval "W_PID_$_ws_name=$!"
+    eval "W_DATA_$_ws_name=\$_ws_data"
+    case " $WORKERS " in *" $_ws_name "*) ;; *) WORKERS="$WORKERS $_ws_name" ;; esac
 }
 
 # worker_log_since_start NAME: its log lines since its last start.
 worker_log_since_start() {
-    pos=0
-    eval "pos=\${W_LOGPOS_$1:-0}"
-    tail -n +$((pos + 1)) "$RUN/$1.log"
+    _wl_pos=0
+    eval "_wl_pos=\${W_LOGPOS_$1:-0}"
+    tail -n +$((_wl_pos + 1)) "$RUN/$1.log"
 }
 
 # worker_assigned NAME: it got partitions since its last start.
@@ -403,18 +385,18 @@ worker_assigned() {
 
 # worker_alive NAME
 worker_alive() {
-    pid=$(worker_pid "$1")
-    [ -n "$pid" ] && alive "$pid"
+    _wa_pid=$(worker_pid "$1")
+    [ -n "$_wa_pid" ] && alive "$_wa_pid"
 }
 
 # worker_kill NAME [SIGNAL]: default SIGKILL; reaps it. Listed as a fault.
 worker_kill() {
-    sig=${2:-KILL}
-    pid=$(worker_pid "$1")
-    [ -n "$pid" ] || return 0
-    fault_note "kill -$sig $1 (pid $pid)"
-    kill -"$sig" "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
+    _wk_sig=${2:-KILL}
+    _wk_pid=$(worker_pid "$1")
+    [ -n "$_wk_pid" ] || return 0
+    fault_note "kill -$_wk_sig $1 (pid $_wk_pid)"
+    kill -"$_wk_sig" "$_wk_pid" 2>/dev/null
+    wait "$_wk_pid" 2>/dev/null
     eval "W_PID_$1="
 }
 
@@ -428,28 +410,28 @@ worker_stop() {
 
 # worker_term NAME: one SIGTERM (a second one would kill it the default way).
 worker_term() {
-    pid=$(worker_pid "$1")
-    [ -n "$pid" ] || die "worker_stop $1: not running"
+    _wt_pid=$(worker_pid "$1")
+    [ -n "$_wt_pid" ] || die "worker_stop $1: not running"
     eval "W_T0_$1=$(now_ms)"
-    kill -TERM "$pid" 2>/dev/null
+    kill -TERM "$_wt_pid" 2>/dev/null
 }
 
 # worker_wait_stop NAME SECONDS: after worker_term.
 worker_wait_stop() {
-    pid=$(worker_pid "$1")
-    i=0
-    while alive "$pid"; do
-        [ "$i" -lt $(($2 * 10)) ] || {
-            kill -KILL "$pid"
-            wait "$pid" 2>/dev/null
+    _wws_pid=$(worker_pid "$1")
+    _wws_i=0
+    while alive "$_wws_pid"; do
+        [ "$_wws_i" -lt $(($2 * 10)) ] || {
+            kill -KILL "$_wws_pid"
+            wait "$_wws_pid" 2>/dev/null
             eval "W_PID_$1="
             die "$1 did not exit within $2 s of SIGTERM"
         }
         sleep 0.1
-        i=$((i + 1))
+        _wws_i=$((_wws_i + 1))
     done
     STOP_RC=0
-    wait "$pid" || STOP_RC=$?
+    wait "$_wws_pid" || STOP_RC=$?
     eval "STOP_MS=\$((\$(now_ms) - W_T0_$1))"
     eval "W_PID_$1="
     say "$1 stopped by SIGTERM: exit $STOP_RC after $STOP_MS ms"
@@ -463,13 +445,13 @@ worker_stop_ok() {
 
 # stop_all_workers [SECONDS]: SIGTERM every running worker, each must exit 0.
 stop_all_workers() {
-    for name in $WORKERS; do
-        [ -z "$(worker_pid "$name")" ] || worker_term "$name"
+    for _sa_name in $WORKERS; do
+        [ -z "$(worker_pid "$_sa_name")" ] || worker_term "$_sa_name"
     done
-    for name in $WORKERS; do
-        [ -z "$(worker_pid "$name")" ] || {
-            worker_wait_stop "$name" "${1:-30}"
-            [ "$STOP_RC" -eq 0 ] || die "$name exited with status $STOP_RC after SIGTERM"
+    for _sa_name in $WORKERS; do
+        [ -z "$(worker_pid "$_sa_name")" ] || {
+            worker_wait_stop "$_sa_name" "${1:-30}"
+            [ "$STOP_RC" -eq 0 ] || die "$_sa_name exited with status $STOP_RC after SIGTERM"
         }
     done
 }
@@ -477,26 +459,26 @@ stop_all_workers() {
 # wait_exit NAME SECONDS: waits for the worker to exit on its own (a crash
 # point, a fatal error); sets EXIT_RC. Fails after SECONDS.
 wait_exit() {
-    pid=$(worker_pid "$1")
-    [ -n "$pid" ] || die "wait_exit $1: not running"
-    i=0
-    while alive "$pid"; do
-        [ "$i" -lt $(($2 * 10)) ] || die "$1 did not exit within $2 s"
+    _we_pid=$(worker_pid "$1")
+    [ -n "$_we_pid" ] || die "wait_exit $1: not running"
+    _we_i=0
+    while alive "$_we_pid"; do
+        [ "$_we_i" -lt $(($2 * 10)) ] || die "$1 did not exit within $2 s"
         kafka_alive
         sleep 0.1
-        i=$((i + 1))
+        _we_i=$((_we_i + 1))
     done
     EXIT_RC=0
-    wait "$pid" || EXIT_RC=$?
+    wait "$_we_pid" || EXIT_RC=$?
     eval "W_PID_$1="
 }
 
 kafka_alive() {
     if [ -n "$KAFKA_PID" ] && ! alive "$KAFKA_PID"; then
-        st=0
-        wait "$KAFKA_PID" || st=$?
+        _ka_st=0
+        wait "$KAFKA_PID" || _ka_st=$?
         KAFKA_PID=
-        die "eoc-kafka-dev exited unexpectedly with status $st (killed from outside?)"
+        die "eoc-kafka-dev exited unexpectedly with status $_ka_st (killed from outside?)"
     fi
 }
 
@@ -504,13 +486,13 @@ kafka_alive() {
 # exited.
 workers_alive() {
     kafka_alive
-    for name in $WORKERS; do
-        pid=$(worker_pid "$name")
-        [ -z "$pid" ] || alive "$pid" || {
-            st=0
-            wait "$pid" || st=$?
-            eval "W_PID_$name="
-            die "worker $name (pid $pid) exited unexpectedly with status $st"
+    for _wsa_name in $WORKERS; do
+        _wsa_pid=$(worker_pid "$_wsa_name")
+        [ -z "$_wsa_pid" ] || alive "$_wsa_pid" || {
+            _wsa_st=0
+            wait "$_wsa_pid" || _wsa_st=$?
+            eval "W_PID_$_wsa_name="
+            die "worker $_wsa_name (pid $_wsa_pid) exited unexpectedly with status $_wsa_st"
         }
     done
 }
@@ -525,41 +507,34 @@ data_dirs() {
         echo "$DATA_DIRS"
         return
     fi
-    dirs=
-    for name in $WORKERS; do
-        d=$(worker_data "$name")
-        case " $dirs " in *" $d "*) ;; *) dirs="$dirs $d" ;; esac
+    _dd_dirs=
+    for _dd_name in $WORKERS; do
+        _dd_d=$(worker_data "$_dd_name")
+        case " $_dd_dirs " in *" $_dd_d "*) ;; *) _dd_dirs="$_dd_dirs $_dd_d" ;; esac
     done
-    echo "$dirs"
+    echo "$_dd_dirs"
 }
 
 data_args() {
-    for d in $(data_dirs); do
-        printf ' --data %s' "$d"
+    for _da_d in $(data_dirs); do
+        printf ' --data %s' "$_da_d"
     done
 }
 
-# progress: one `eoc-check --progress`; sets CONSUMED and TOTAL and OUTBOX;
-# status 0 when caught up and drained.
+# progress: one `eoc-check --progress` (check_progress); sets CONSUMED and
+# TOTAL and OUTBOX; status 0 when caught up and drained.
 progress() {
-    st=0
     # shellcheck disable=SC2046
-    timeout -k 5 30 "$CHECK" --progress --brokers "$BROKERS" --input "$IN" $(data_args) >"$RUN/progress.out" 2>&1 ||
-        st=$?
-    CONSUMED=$(sed -n 's/^progress: consumed \([0-9]*\) of.*/\1/p' "$RUN/progress.out")
-    TOTAL=$(sed -n 's/^progress: consumed [0-9]* of \([0-9]*\).*/\1/p' "$RUN/progress.out")
-    OUTBOX=$(sed -n 's/.*, outbox \([0-9]*\).*/\1/p' "$RUN/progress.out")
-    CONSUMED=${CONSUMED:-0} TOTAL=${TOTAL:-0} OUTBOX=${OUTBOX:-0}
-    return "$st"
+    check_progress --brokers "$BROKERS" --input "$IN" $(data_args)
 }
 
 # wait_progress SECONDS [--no-alive]: until every input record is consumed
 # and every outbox drained; checks that the running workers stay alive.
 wait_progress() {
-    deadline=$(($(date +%s) + $1))
+    _wp_deadline=$(($(date +%s) + $1))
     until progress; do
         [ "${2:-}" = --no-alive ] || workers_alive
-        [ "$(date +%s)" -lt "$deadline" ] ||
+        [ "$(date +%s)" -lt "$_wp_deadline" ] ||
             die "not caught up within $1 s: $(cat "$RUN/progress.out")"
         sleep 0.3
     done
@@ -568,10 +543,10 @@ wait_progress() {
 
 # wait_consumed N SECONDS: until at least N input records are consumed.
 wait_consumed() {
-    deadline=$(($(date +%s) + $2))
+    _wcn_deadline=$(($(date +%s) + $2))
     while progress; [ "$CONSUMED" -lt "$1" ]; do
         workers_alive
-        [ "$(date +%s)" -lt "$deadline" ] ||
+        [ "$(date +%s)" -lt "$_wcn_deadline" ] ||
             die "fewer than $1 records consumed within $2 s: $(cat "$RUN/progress.out")"
         sleep 0.2
     done
@@ -580,13 +555,13 @@ wait_consumed() {
 # wait_for SECONDS DESCRIPTION COMMAND...: until COMMAND succeeds; checks
 # that the running workers stay alive.
 wait_for() {
-    secs=$1
-    what=$2
+    _wf_secs=$1
+    _wf_what=$2
     shift 2
-    deadline=$(($(date +%s) + secs))
+    _wf_deadline=$(($(date +%s) + _wf_secs))
     until "$@"; do
         workers_alive
-        [ "$(date +%s)" -lt "$deadline" ] || die "timed out after $secs s waiting for $what"
+        [ "$(date +%s)" -lt "$_wf_deadline" ] || die "timed out after $_wf_secs s waiting for $_wf_what"
         sleep 0.2
     done
 }
@@ -598,36 +573,39 @@ log_has() {
 
 # outbox_backlog DIR: the store's pending outbox rows (eoc inspect --json).
 outbox_backlog() {
-    timeout -k 5 30 "$TOOL" inspect "$1" --json 2>/dev/null |
-        sed -n '/"outbox"/,/}/s/.*"backlog":[[:space:]]*\([0-9]*\).*/\1/p'
+    timeout -k 5 30 "$TOOL" inspect "$1" --json 2>/dev/null | check_field - outbox.backlog 2>/dev/null
 }
 
 # store_consumed DIR: input records the store has consumed (the sum of its
 # next offsets), from the store alone: safe while brokers are down.
 store_consumed() {
-    timeout -k 5 30 "$TOOL" inspect "$1" --json 2>/dev/null |
-        awk '/"next_offset":/ { gsub(/[^0-9]/, ""); s += $0 } END { print s + 0 }'
+    _sc_sum=0
+    for _sc_n in $(timeout -k 5 30 "$TOOL" inspect "$1" --json 2>/dev/null |
+        check_field - 'offsets.*.next_offset' 2>/dev/null); do
+        _sc_sum=$((_sc_sum + _sc_n))
+    done
+    echo "$_sc_sum"
 }
 
 # check_final [eoc-check flags...]: the verdict over every data directory,
 # with the merged ground truth (unless NO_EXPECT=1) and --finished (unless
-# NOT_FINISHED=1). Sets VERDICT and CHECK_RC; prints the verdict.
+# NOT_FINISHED=1). Sets VERDICT and CHECK_RC; prints the verdict. The JSON
+# report is $RUN/check.json: check_count NAME and check_failed INVARIANT
+# read it.
 check_final() {
-    ret=$(kafka_cmd retention) || true
-    [ "$ret" = ok ] || say "WARNING: the development Kafka dropped records: $ret"
-    exp=
+    _cfi_ret=$(kafka_cmd retention) || true
+    [ "$_cfi_ret" = ok ] || say "WARNING: the development Kafka dropped records: $_cfi_ret"
+    _cfi_exp=
     if [ "${NO_EXPECT:-0}" != 1 ]; then
         merge_expect
-        exp="--expect $RUN/expect.json"
+        _cfi_exp="--expect $RUN/expect.json"
     fi
-    fin=--finished
-    [ "${NOT_FINISHED:-0}" != 1 ] || fin=
-    CHECK_RC=0
+    _cfi_fin=--finished
+    [ "${NOT_FINISHED:-0}" != 1 ] || _cfi_fin=
     # shellcheck disable=SC2046,SC2086
-    timeout -k 5 180 "$CHECK" --brokers "$BROKERS" --input "$IN" --output "$OUT" --dlq "$DLQ" \
-        --group "$GROUP" \
-        $(data_args) $exp $fin "$@" >"$RUN/check.out" 2>&1 || CHECK_RC=$?
-    VERDICT=$(grep '^verdict:' "$RUN/check.out" || true)
+    check_run 180 --brokers "$BROKERS" --input "$IN" --output "$OUT" --dlq "$DLQ" \
+        --group "$GROUP" $(data_args) $_cfi_exp $_cfi_fin "$@"
+    VERDICT=$CHECK_LINE
     [ -n "$VERDICT" ] || VERDICT="verdict: none (eoc-check exit $CHECK_RC: $(tail -n 1 "$RUN/check.out"))"
     grep -v '^verdict:' "$RUN/check.out" | sed 's/^/  check: /' | head -n 40
     say "$VERDICT"
@@ -640,6 +618,7 @@ round_verdict() {
 }[$1] $VERDICT"
     [ "$CHECK_RC" = 0 ] || ROUND_RC=$CHECK_RC
     cp "$RUN/check.out" "$RUN/check.$1.out"
+    [ ! -f "$RUN/check.json" ] || cp "$RUN/check.json" "$RUN/check.$1.json"
     VERDICT=$ROUND_VERDICTS
     CHECK_RC=${ROUND_RC:-0}
 }
