@@ -46,7 +46,7 @@ wait_progress 60
 say "relay: $(cat "$RUN/w1.log" "$RUN/w2.log" | grep -c 'relay: delivery of outbox row') failed deliveries logged (resent from the oldest unacked row)"
 stop_all_workers 30
 check_final
-tdups=$(echo "$VERDICT" | sed -n 's/.*unique, \([0-9]*\) transport duplicates.*/\1/p')
+tdups=$(check_count transport_duplicates)
 say "relay: $(cat "$RUN/w1.log" "$RUN/w2.log" | grep -c 'Timed out ProduceRequest in flight') Produce requests timed out in flight and were retried"
 if [ "$CHECK_RC" = 0 ] && [ "${tdups:-0}" -eq 0 ]; then
     VERDICT="$VERDICT

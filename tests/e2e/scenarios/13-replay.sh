@@ -24,7 +24,8 @@ worker_start w2 "$RUN/data"
 wait_progress 90
 stop_all_workers 30
 check_final
-outputs0=$(echo "$VERDICT" | sed -n 's/.*outputs \([0-9]*\) (.*/\1/p')
+outputs0=$(check_count outputs)
+[ -n "$outputs0" ] || die "the first verdict has no output count (see check.out)"
 say "first pass: $VERDICT"
 
 fault_note "eoc replay $RUN/data --group $GROUP --topic $IN --to-beginning"
@@ -43,7 +44,7 @@ dead=$(stats_sum dead_letters)
 consumed=$(stats_sum consumed)
 say "replay pass: consumed $consumed, applied $applied, duplicates $dups, dead letters $dead"
 check_final
-outputs1=$(echo "$VERDICT" | sed -n 's/.*outputs \([0-9]*\) (.*/\1/p')
+outputs1=$(check_count outputs)
 [ "$applied" -eq 0 ] || die "the replay applied $applied records again"
 [ "$outputs1" = "$outputs0" ] || die "the output topic grew from $outputs0 to $outputs1 records"
 [ $((dups + dead)) -eq 20000 ] || die "replayed records: $dups duplicates + $dead dead letters != 20000"
