@@ -54,7 +54,7 @@ EOF
 run() {
     cases=$((cases + 1))
     st=0
-    PATH="$TMP/$1:$PATH" EOC_BUILD_ROOT= sh "$CHECK" >"$TMP/$1.out" 2>&1 || st=$?
+    PATH="$TMP/$1:$PATH" EOC_BUILD_ROOT='' sh "$CHECK" >"$TMP/$1.out" 2>&1 || st=$?
     if [ "$st" -ne "$2" ]; then
         echo "FAIL $1: exit $st, want $2:"
         sed 's/^/    /' "$TMP/$1.out"
@@ -76,7 +76,7 @@ expect() {
 
 # calls NAME WANT: the config calls the fakes of case NAME logged.
 calls() {
-    got=$(cat "$TMP/$1/calls" 2>/dev/null | sed 's/ -f [^ ]*/ -f F/g' | tr '\n' ';')
+    got=$(sed 's/ -f [^ ]*/ -f F/g' "$TMP/$1/calls" 2>/dev/null | tr '\n' ';')
     [ "$got" = "$2" ] || {
         echo "FAIL $1: config calls \"$got\", want \"$2\""
         fails=$((fails + 1))

@@ -11,10 +11,10 @@ fails=0
 want() {
     exp=$1
     shift
-    got=$("$CHECK" "$@" 2>&1) && [ "$got" = "$exp" ] || {
+    if ! got=$("$CHECK" "$@" 2>&1) || [ "$got" != "$exp" ]; then
         echo "FAIL: eoc-check $*: got '$got', want '$exp'"
         fails=$((fails + 1))
-    }
+    fi
 }
 
 # refuse ARGS...: eoc-check ARGS exits 2.
