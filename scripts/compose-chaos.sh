@@ -42,7 +42,15 @@ dc() {
     docker compose -f docker-compose.yml -f docker-compose.chaos.yml "$@"
 }
 
-docker compose version >/dev/null 2>&1 || die "needs Docker's compose plugin (docker compose)"
+# Compose v2.21 or later (attach: false; Debian 12's docker-compose package
+# is Compose v1 and cannot read the files: install docker-compose-plugin).
+cv=$(docker compose version 2>/dev/null |
+    sed -n '1s/^[^0-9]*\([0-9][0-9]*\)\.\([0-9][0-9]*\).*/\1 \2/p')
+[ -n "$cv" ] || die "needs Docker's compose plugin (docker compose)"
+# shellcheck disable=SC2086 # two numbers
+set -- $cv
+[ "$1" -gt 2 ] || { [ "$1" -eq 2 ] && [ "$2" -ge 21 ]; } ||
+    die "needs Compose v2.21 or later; 'docker compose' is $1.$2 (install docker-compose-plugin from Docker's apt repository)"
 docker info >/dev/null 2>&1 || die "no Docker engine answers (docker info)"
 
 # One progress line from the store (through the pidns service, which mounts
