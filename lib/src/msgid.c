@@ -4,6 +4,8 @@
 #include "jsontext.h"
 
 #include <cjson/cJSON.h>
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,4 +158,39 @@ eoc__id_status_t eoc__msgid_extract(const eoc__msgid_t *st, const rd_kafka_messa
         return EOC__ID_FOUND;
     }
     return EOC__ID_MISSING;
+}
+
+size_t eoc__id_derive(char *out, const char *base, size_t base_len, const char *suffix,
+                      size_t suffix_len)
+{
+    if (base_len + 1 + suffix_len <= EOC_ID_MAX) {
+        memcpy(out, base, base_len);
+        out[base_len] = '/';
+        memcpy(out + base_len + 1, suffix, suffix_len);
+        return base_len + 1 + suffix_len;
+    }
+    /* <head of base>~<XXH3-128 of all of base, 32 hex digits>/<suffix>, at
+     * most EOC_ID_MAX bytes; the head is cut back to a UTF-8 boundary. */
+    static const char hex[] = "0123456789abcdef";
+    enum { DIGEST = 1 + 32 };
+    if (suffix_len > EOC_ID_MAX - DIGEST - 1)
+        suffix_len = EOC_ID_MAX - DIGEST - 1; /* suffixes are eoc's own and short */
+    size_t head = EOC_ID_MAX - DIGEST - 1 - suffix_len;
+    if (head > base_len)
+        head = base_len;
+    while (head > 0 && head < base_len && ((unsigned char)base[head] & 0xC0) == 0x80)
+        head--;
+    XXH128_hash_t h = XXH3_128bits(base, base_len);
+    XXH128_canonical_t c;
+    XXH128_canonicalFromHash(&c, h);
+    size_t n = head;
+    memcpy(out, base, head);
+    out[n++] = '~';
+    for (size_t i = 0; i < sizeof(c.digest); i++) {
+        out[n++] = hex[c.digest[i] >> 4];
+        out[n++] = hex[c.digest[i] & 15];
+    }
+    out[n++] = '/';
+    memcpy(out + n, suffix, suffix_len);
+    return n + suffix_len;
 }

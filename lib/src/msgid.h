@@ -48,4 +48,19 @@ eoc__id_status_t eoc__msgid_extract(const eoc__msgid_t *st, const rd_kafka_messa
 /** Writes the position form topic/partition/offset into buf; returns length. */
 size_t eoc__msgid_position(const rd_kafka_message_t *msg, char *buf);
 
+/**
+ * The ID of something derived from the record whose ID is `base`: an
+ * output (suffix "<n>") or a dead letter (suffix "dlq"). Writes into out
+ * (EOC_ID_MAX + 1 bytes) and returns the length, which is never more than
+ * EOC_ID_MAX, so the next eoc worker of a chain accepts it:
+ *   - "<base>/<suffix>" when that fits in EOC_ID_MAX bytes;
+ *   - else "<head>~<h>/<suffix>": h is the XXH3-128 digest of all of base
+ *     (32 lower-case hex digits), head the longest start of base that fills
+ *     the rest (cut back to a UTF-8 boundary).
+ * Deterministic; two different long bases collide only if their 128-bit
+ * digests do.
+ */
+size_t eoc__id_derive(char *out, const char *base, size_t base_len, const char *suffix,
+                      size_t suffix_len);
+
 #endif

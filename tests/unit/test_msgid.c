@@ -131,6 +131,47 @@ static void test_refusals_say_what_is_wrong(void **state)
         assert_non_null(eoc__msgid_status_text((eoc__id_status_t)s));
 }
 
+static void test_derived_ids_stay_within_the_limit(void **state)
+{
+    (void)state;
+    char a[EOC_ID_MAX + 1], b[EOC_ID_MAX + 1], base[EOC_ID_MAX + 1];
+    size_t n;
+    /* plain while it fits */
+    assert_int_equal(eoc__id_derive(a, "t3", 2, "0", 1), 4);
+    assert_memory_equal(a, "t3/0", 4);
+    memset(base, 'x', sizeof(base));
+    n = eoc__id_derive(a, base, EOC_ID_MAX - 2, "0", 1);
+    assert_int_equal(n, EOC_ID_MAX);
+    assert_memory_equal(a + EOC_ID_MAX - 2, "/0", 2);
+    /* past it: bounded, deterministic, apart when only the last byte differs */
+    for (size_t len = EOC_ID_MAX - 1; len <= EOC_ID_MAX; len++) {
+        n = eoc__id_derive(a, base, len, "dlq", 3);
+        assert_true(n <= EOC_ID_MAX);
+        assert_memory_equal(a + n - 4, "/dlq", 4);
+        assert_int_equal(a[n - 4 - 33], '~');
+        assert_int_equal(eoc__id_derive(b, base, len, "dlq", 3), n);
+        assert_memory_equal(a, b, n);
+        base[len - 1] = 'y';
+        assert_int_equal(eoc__id_derive(b, base, len, "dlq", 3), n);
+        assert_memory_not_equal(a, b, n);
+        base[len - 1] = 'x';
+    }
+    /* a chain of hops stays at the limit */
+    memcpy(a, base, EOC_ID_MAX);
+    n = EOC_ID_MAX;
+    for (int hop = 0; hop < 10; hop++) {
+        n = eoc__id_derive(b, a, n, "12345678901234567890", 20);
+        assert_true(n <= EOC_ID_MAX);
+        memcpy(a, b, n);
+    }
+    /* the head is not cut inside a UTF-8 sequence */
+    for (size_t i = 0; i + 1 < EOC_ID_MAX; i += 2)
+        memcpy(base + i, "\xc3\xa9", 2);
+    n = eoc__id_derive(a, base, EOC_ID_MAX, "0", 1);
+    assert_int_equal(a[n - 2 - 33] & 0xff, '~');
+    assert_int_equal((n - 2 - 33) % 2, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -140,6 +181,7 @@ int main(void)
         cmocka_unit_test(test_nested_paths),
         cmocka_unit_test(test_lengths_are_checked_after_decoding),
         cmocka_unit_test(test_refusals_say_what_is_wrong),
+        cmocka_unit_test(test_derived_ids_stay_within_the_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
