@@ -739,11 +739,119 @@ static void test_maximal_ids_pass_a_chain_of_three_forward_hops(void **state)
         krecs_free(&rs);
     }
 }
+/* Item 4 (and 10): ledger strings keep their length; non-UTF-8 is refused. */
+static void test_ledger_keeps_nul_inside_strings_and_refuses_invalid_utf8(void **state)
+{
+    fx_t *f = *state;
+    static const char *const topics[] = {"in:1", "out:1", "dlq:1", NULL};
+    static const char *const values[] = {
+        "{\"id\":\"t3\\u0000a\",\"account\":\"alice\\u0000mallory\",\"amount\":5}",
+        "{\"id\":\"t3\\u0000b\",\"account\":\"alice\",\"amount\":7}",
+        "{\"id\":\"t3\\u0000a\",\"account\":\"alice\\u0000mallory\",\"amount\":5}", /* dup */
+        "{\"id\":\"u1\",\"account\":\"bad\xff\",\"amount\":1}",
+        "{\"id\":\"u2\",\"account\":\"caf\xc3\xa9\",\"amount\":2}",
+    };
+    enum { N = sizeof(values) / sizeof(values[0]) };
+    const char *bs = fx_kafka(f, 0, topics);
+    char data[PATH_MAX], buf[600];
+    proc_t w;
+
+    fx_path(f, data, sizeof(data), "data");
+    rd_kafka_t *p = producer_new(bs);
+    for (int i = 0; i < N; i++)
+        produce(p, "in", "k", values[i], strlen(values[i]), NULL, NULL);
+    producer_done(p);
+    start_ledger(f, &w, bs, data, NULL, "--group", "ledger-nul", NULL);
+    wait_progress(f, &w, data, N);
+    assert_int_equal(proc_signal(f, &w, SIGTERM), 0);
+    char *got = ledger_balances(f, data);
+    assert_string_equal(got, "alice 7\nalice\\x00mallory 5\ncaf\xc3\xa9 2\n");
+    free(got);
+
+    krecs_t rs = read_topic(bs, "out", 3);
+    assert_int_equal(rs.n, 3);
+    assert_string_equal(rs.v[0].value, "{\"id\":\"t3\\u0000a\",\"account\":\"alice\\u0000mallory\","
+                                       "\"amount\":5,\"balance\":5}");
+    assert_int_equal(rs.v[0].key_len, 13);
+    assert_memory_equal(rs.v[0].key, "alice\0mallory", 13);
+    const void *v;
+    size_t len;
+    assert_int_equal(rd_kafka_header_get_last(rs.v[0].hdrs, "message-id", &v, &len), 0);
+    assert_int_equal(len, 6);
+    assert_memory_equal(v, "t3\0a/0", 6);
+    assert_string_equal(rs.v[1].value,
+                        "{\"id\":\"t3\\u0000b\",\"account\":\"alice\",\"amount\":7,\"balance\":7}");
+    assert_string_equal(rs.v[2].value, "{\"id\":\"u2\",\"account\":\"caf\xc3\xa9\",\"amount\":2,"
+                                       "\"balance\":2}");
+    krecs_free(&rs);
+    rs = read_topic(bs, "dlq", 1);
+    assert_int_equal(rs.n, 1);
+    assert_string_equal(krec_header(&rs.v[0], "eoc-dlq-reason", buf, sizeof(buf)),
+                        "handler_error");
+    assert_non_null(strstr(krec_header(&rs.v[0], "eoc-error", buf, sizeof(buf)),
+                           "\"account\" is not valid UTF-8"));
+    krecs_free(&rs);
+}
+
+/* Item 3: json:FIELD numbers are IDs as written, integers only. */
+static void test_json_number_ids_are_exact(void **state)
+{
+    fx_t *f = *state;
+    static const char *const topics[] = {"in:1", "out:1", "dlq:1", NULL};
+    static const char *const values[] = {
+        "{\"id\":1234567890123456789}", "{\"id\":1234567890123456790}",
+        "{\"id\":\"100\"}",             "{\"id\":100}", /* the same ID: a collision */
+        "{\"id\":1e2}",                 "{\"id\":100.0}",
+        "not json",
+    };
+    enum { N = sizeof(values) / sizeof(values[0]) };
+    const char *bs = fx_kafka(f, 0, topics);
+    char exe[PATH_MAX], data[PATH_MAX], buf[600];
+    const char *argv[] = {program(exe, sizeof(exe), "consumers/eoc-forward"),
+                          "--brokers", bs, "--input", "in", "--output", "out", "--dlq", "dlq",
+                          "--data", fx_path(f, data, sizeof(data), "data"), "--id", "json:id",
+                          "--batch-ms", "20", NULL};
+    proc_t w;
+
+    rd_kafka_t *p = producer_new(bs);
+    for (int i = 0; i < N; i++)
+        produce(p, "in", NULL, values[i], strlen(values[i]), NULL, NULL);
+    producer_done(p);
+    proc_start(f, &w, argv, NULL);
+    wait_progress(f, &w, data, N);
+    assert_int_equal(proc_signal(f, &w, SIGTERM), 0);
+    char *log = slurp(w.err);
+    if (!strstr(log, "duplicates=0") || !strstr(log, "dead_letters=4"))
+        fail_msg("unexpected counters:\n%s", log);
+    free(log);
+    krecs_t rs = read_topic(bs, "out", 3);
+    assert_int_equal(rs.n, 3);
+    assert_string_equal(krec_header(&rs.v[0], "message-id", buf, sizeof(buf)),
+                        "1234567890123456789/0");
+    assert_string_equal(krec_header(&rs.v[1], "message-id", buf, sizeof(buf)),
+                        "1234567890123456790/0");
+    assert_string_equal(krec_header(&rs.v[2], "message-id", buf, sizeof(buf)), "100/0");
+    krecs_free(&rs);
+    rs = read_topic(bs, "dlq", 4);
+    assert_int_equal(rs.n, 4);
+    assert_string_equal(krec_header(&rs.v[0], "eoc-dlq-reason", buf, sizeof(buf)),
+                        "id_collision");
+    for (size_t i = 1; i < rs.n; i++)
+        assert_string_equal(krec_header(&rs.v[i], "eoc-dlq-reason", buf, sizeof(buf)),
+                            "invalid_id");
+    krecs_free(&rs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_maximal_ids_pass_a_chain_of_three_forward_hops,
                                         fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_ledger_keeps_nul_inside_strings_and_refuses_invalid_utf8, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_json_number_ids_are_exact, fx_setup, fx_teardown),
     };
+    if (getenv("EOC_TEST_FILTER")) /* e.g. "*ledger*" */
+        cmocka_set_test_filter(getenv("EOC_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
