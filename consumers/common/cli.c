@@ -13,6 +13,7 @@
  * takes it.
  */
 #include "cli.h"
+#include "numparse.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -301,10 +302,35 @@ static cli_token_t *tokenize(const cli_spec_t *spec, int argc, char **argv, size
 /* Pass 2: applying                                                    */
 /* ------------------------------------------------------------------ */
 
+/* Finds the type name of a configuration key (eoc_conf_describe). */
+struct key_type {
+    const char *key, *type;
+};
+
+static void key_type_cb(void *opaque, const char *key, const char *type, const char *defval,
+                        const char *doc)
+{
+    struct key_type *kt = opaque;
+
+    (void)defval;
+    (void)doc;
+    if (strcmp(key, kt->key) == 0)
+        kt->type = type;
+}
+
 static int conf_set(eoc_conf_t *conf, const char *flag, const char *key, const char *value)
 {
-    char err[512];
+    char err[512], what[300];
+    struct key_type kt = {key, NULL};
+    int64_t v;
 
+    /* Integers go through the one strict parser every command line uses
+     * (lib/util/numparse); the configuration then checks the range. */
+    eoc_conf_describe(key_type_cb, &kt);
+    snprintf(what, sizeof(what), "%s%s%s", flag ? flag : "", flag ? ": " : "", key);
+    if (kt.type && strcmp(kt.type, "int") == 0 &&
+        eoc__num_flag_i64(PROG, what, value, INT64_MIN, INT64_MAX, &v) != 0)
+        return -1;
     if (eoc_conf_set(conf, key, value, err, sizeof(err)) == EOC_OK)
         return 0;
     fprintf(stderr, "%s: %s%s%s\n", PROG, flag ? flag : "", flag ? ": " : "", err);

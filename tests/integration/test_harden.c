@@ -842,6 +842,54 @@ static void test_json_number_ids_are_exact(void **state)
     krecs_free(&rs);
 }
 
+/* Item 7: one strict number parser; a bad number names its flag, exit 2. */
+static void test_every_command_line_refuses_bad_numbers(void **state)
+{
+    fx_t *f = *state;
+    char eoc[PATH_MAX], fwd[PATH_MAX], dir[PATH_MAX];
+    program(eoc, sizeof(eoc), "tools/eoc/eoc");
+    program(fwd, sizeof(fwd), "consumers/eoc-forward");
+    fx_path(f, dir, sizeof(dir), "store");
+    /* no Kafka: every case must fail before anything connects */
+#define REPLAY eoc, "replay", dir, "--brokers", "127.0.0.1:1", "--group", "g", "--topic", "t"
+    struct {
+        const char *argv[16];
+        const char *says;
+    } cases[] = {
+        {{REPLAY, "--to-offset", "abc", NULL}, "--to-offset: 'abc' is not a decimal integer"},
+        {{REPLAY, "--to-offset", "12abc", NULL}, "--to-offset: '12abc'"},
+        {{REPLAY, "--to-offset", "-3", NULL}, "--to-offset: -3 is outside"},
+        {{REPLAY, "--to-beginning", "--partition", "foo", NULL}, "--partition: 'foo'"},
+        {{REPLAY, "--to-beginning", "--partition", "0x1", NULL}, "--partition: '0x1'"},
+        {{REPLAY, "--to-beginning", "--partition", "-1", NULL}, "--partition: -1 is outside"},
+        {{REPLAY, "--to-beginning", "--partition", "4294967296", NULL}, "--partition: 4294967296"},
+        {{REPLAY, "--by-duration", "99999999999999999d", NULL}, "--by-duration: 99999999999999999d"},
+        {{REPLAY, "--by-duration", "1h1", NULL}, "--by-duration: '1h1' is not a duration"},
+        {{REPLAY, "--by-duration", "1h", "--to-beginning", NULL},
+         "--by-duration and --to-beginning both choose the target"},
+        {{REPLAY, "--to-offset", "5", "--to-time", "2026-01-01T00:00:00Z", NULL},
+         "--to-offset and --to-time both choose the target"},
+        {{eoc, "outbox", dir, "--limit", "10x", NULL}, "--limit: '10x'"},
+        {{eoc, "watch", dir, "--brokers", "127.0.0.1:1", "--interval-ms", "1e3", NULL},
+         "--interval-ms: '1e3'"},
+        {{eoc, "watch", dir, "--brokers", "127.0.0.1:1", "--timeout-ms", " 5", NULL},
+         "--timeout-ms: ' 5'"},
+        {{fwd, "--brokers", "127.0.0.1:1", "--batch", "+5", NULL}, "--batch: batch.max.records: '+5'"},
+        {{fwd, "--brokers", "127.0.0.1:1", "--set", "batch.max.ms=0x10", NULL},
+         "--set: batch.max.ms: '0x10'"},
+    };
+#undef REPLAY
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *out, *err;
+        int rc = run(f, cases[i].argv, &out, &err);
+        if (rc != 2 || !strstr(err, cases[i].says))
+            fail_msg("case %zu: exit %d, stderr:\n%s(wanted exit 2 and \"%s\")", i, rc, err,
+                     cases[i].says);
+        free(out);
+        free(err);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -850,6 +898,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_ledger_keeps_nul_inside_strings_and_refuses_invalid_utf8, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_json_number_ids_are_exact, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_every_command_line_refuses_bad_numbers, fx_setup,
+                                        fx_teardown),
     };
     if (getenv("EOC_TEST_FILTER")) /* e.g. "*ledger*" */
         cmocka_set_test_filter(getenv("EOC_TEST_FILTER"));
