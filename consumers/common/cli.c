@@ -529,7 +529,8 @@ static void on_stop_signal(int sig)
         eoc_worker_stop(cli_signal_worker);
 }
 
-/* SA_RESETHAND: the first signal stops gracefully, a second one kills. */
+/* SIGINT, SIGTERM and SIGHUP (a closed terminal or session) stop with a
+ * drain; SA_RESETHAND: the first signal stops gracefully, a second one kills. */
 static void signals_install(void (*fn)(int))
 {
     struct sigaction sa;
@@ -540,6 +541,7 @@ static void signals_install(void (*fn)(int))
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
 }
 
 /* Refuses to run without Kafka or the keys a consumer's worker needs
@@ -575,6 +577,9 @@ int cli_run(eoc_conf_t *conf, eoc_handler_fn handler, void *opaque)
         eoc_conf_destroy(conf);
         return rc;
     }
+    /* A closed stderr pipe (a log shipper gone) must not kill a worker:
+     * writes then fail with EPIPE, and the log line is lost, not the run. */
+    signal(SIGPIPE, SIG_IGN);
     /* Creation fails on configuration or on the environment (store
      * directory, librdkafka properties): the run never started. */
     if (!(w = eoc_worker_new(conf, handler, opaque, err, sizeof(err)))) {

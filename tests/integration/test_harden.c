@@ -890,6 +890,92 @@ static void test_every_command_line_refuses_bad_numbers(void **state)
     }
 }
 
+/* A running eoc-forward on in -> out that has handled 3 records; its
+ * stderr goes to `err_fd` (-1: the proc's file). */
+static void forward_running(fx_t *f, proc_t *w, const char *bs, int err_fd)
+{
+    char exe[PATH_MAX], data[PATH_MAX];
+    const char *argv[] = {program(exe, sizeof(exe), "consumers/eoc-forward"),
+                          "--brokers", bs, "--input", "in", "--output", "out", "--dlq", "dlq",
+                          "--data", fx_path(f, data, sizeof(data), "data"), "--batch-ms", "20",
+                          NULL};
+    rd_kafka_t *p = producer_new(bs);
+    for (int i = 0; i < 3; i++) {
+        char id[8];
+        snprintf(id, sizeof(id), "r%d", i);
+        const char *hdrs[] = {"message-id", id, NULL};
+        produce(p, "in", NULL, "v", 1, hdrs, NULL);
+    }
+    producer_done(p);
+    if (err_fd < 0) {
+        proc_start(f, w, argv, NULL);
+    } else {
+        posix_spawn_file_actions_t fa;
+        snprintf(w->out, sizeof(w->out), "/dev/null");
+        snprintf(w->err, sizeof(w->err), "/dev/null");
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+        posix_spawn_file_actions_adddup2(&fa, err_fd, 2);
+        /* the default SIGPIPE, as from a shell (a test runner may ignore it) */
+        posix_spawnattr_t at;
+        sigset_t dfl;
+        posix_spawnattr_init(&at);
+        sigemptyset(&dfl);
+        sigaddset(&dfl, SIGPIPE);
+        posix_spawnattr_setsigdefault(&at, &dfl);
+        posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF);
+        assert_int_equal(posix_spawn(&w->pid, argv[0], &fa, &at, (char *const *)argv, environ),
+                         0);
+        posix_spawnattr_destroy(&at);
+        posix_spawn_file_actions_destroy(&fa);
+        f->kids[f->nkids++] = w->pid;
+    }
+    wait_progress(f, w, data, 3);
+}
+
+/* Item 10: SIGHUP stops like SIGTERM, with a drain and the final counters. */
+static void test_sighup_stops_a_worker_with_a_drain(void **state)
+{
+    fx_t *f = *state;
+    static const char *const topics[] = {"in:1", "out:1", "dlq:1", NULL};
+    const char *bs = fx_kafka(f, 0, topics);
+    proc_t w;
+
+    forward_running(f, &w, bs, -1);
+    int rc = proc_signal(f, &w, SIGHUP);
+    char *log = slurp(w.err);
+    if (rc != 0 || !strstr(log, "stopped: consumed=3"))
+        fail_msg("exit %d after SIGHUP:\n%s", rc, log);
+    free(log);
+    krecs_t rs = read_topic(bs, "out", 3);
+    assert_int_equal(rs.n, 3);
+    krecs_free(&rs);
+}
+
+/* Item 10: a worker whose stderr pipe was closed keeps running and stops cleanly. */
+static void test_a_closed_stderr_pipe_does_not_kill_a_worker(void **state)
+{
+    fx_t *f = *state;
+    static const char *const topics[] = {"in:1", "out:1", "dlq:1", NULL};
+    const char *bs = fx_kafka(f, 0, topics);
+    int fds[2];
+    proc_t w;
+
+    assert_int_equal(pipe2(fds, O_CLOEXEC), 0); /* the worker must not hold the read end */
+    forward_running(f, &w, bs, fds[1]);
+    close(fds[1]);
+    close(fds[0]); /* the reader is gone: the next log line meets EPIPE */
+    rd_kafka_t *p = producer_new(bs);
+    const char *hdrs[] = {"message-id", "", NULL}; /* an empty ID: a logged dead letter */
+    produce(p, "in", NULL, "v", 1, hdrs, NULL);
+    producer_done(p);
+    char data[PATH_MAX];
+    wait_progress(f, &w, fx_path(f, data, sizeof(data), "data"), 4);
+    assert_int_equal(proc_wait(f, &w, 200), -1); /* still running */
+    assert_int_equal(proc_signal(f, &w, SIGTERM), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -900,6 +986,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_json_number_ids_are_exact, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_every_command_line_refuses_bad_numbers, fx_setup,
                                         fx_teardown),
+        cmocka_unit_test_setup_teardown(test_sighup_stops_a_worker_with_a_drain, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_a_closed_stderr_pipe_does_not_kill_a_worker,
+                                        fx_setup, fx_teardown),
     };
     if (getenv("EOC_TEST_FILTER")) /* e.g. "*ledger*" */
         cmocka_set_test_filter(getenv("EOC_TEST_FILTER"));

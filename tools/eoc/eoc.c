@@ -475,7 +475,7 @@ int cmd_state(int argc, char **argv)
 /* ------------------------------------------------------------------ */
 
 /*
- * The relay SIGINT/SIGTERM stop: a signal handler has no other way to
+ * The relay SIGINT/SIGTERM/SIGHUP stop: a signal handler has no other way to
  * reach it. Set before the handlers are installed, cleared after they are
  * removed; eoc_relay_stop is async-signal-safe.
  */
@@ -498,6 +498,7 @@ static void relay_signals(void (*fn)(int))
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL); /* a closed session stops with a drain too */
 }
 
 static int relay_set(eoc_conf_t *conf, const char *key, const char *value)
@@ -594,7 +595,8 @@ int cmd_relay(int argc, char **argv)
         eoc_conf_destroy(conf);
         return TOOL_EXIT_USAGE;
     }
-    relay_to_stop = r; /* r owns conf from here */
+    signal(SIGPIPE, SIG_IGN); /* a closed stderr pipe must not kill the relay */
+    relay_to_stop = r;        /* r owns conf from here */
     relay_signals(on_stop_signal);
     eoc_err_t rc = eoc_relay_run(r);
     relay_signals(SIG_DFL);
