@@ -650,7 +650,8 @@ static char *ledger_balances(fx_t *f, const char *data)
 /* The tests                                                           */
 /* ------------------------------------------------------------------ */
 
-#include "msgid.h" /* eoc__id_derive: the IDs a chain must produce */
+#include "jsontext.h" /* eoc__utf8_valid */
+#include "msgid.h"    /* eoc__id_derive: the IDs a chain must produce */
 
 /* eoc-forward from `in` to `out`, its own group and store; runs until stopped. */
 static void start_forward(fx_t *f, proc_t *p, const char *bs, const char *in, const char *out,
@@ -976,6 +977,65 @@ static void test_a_closed_stderr_pipe_does_not_kill_a_worker(void **state)
     assert_int_equal(proc_signal(f, &w, SIGTERM), 0);
 }
 
+/* Item 10: `eoc dlq list --json` writes valid UTF-8 JSON whatever the IDs'
+ * bytes; `eoc dlq resubmit --id` of an ID that is not there fails. */
+static void test_dlq_list_json_escapes_and_resubmit_of_a_missing_id_fails(void **state)
+{
+    fx_t *f = *state;
+    static const char *const topics[] = {"in:1", "out:1", "dlq:1", NULL};
+    const char *bs = fx_kafka(f, 0, topics);
+    char exe[PATH_MAX], eoc[PATH_MAX], data[PATH_MAX];
+    const char *argv[] = {program(exe, sizeof(exe), "consumers/eoc-forward"),
+                          "--brokers", bs, "--input", "in", "--output", "out", "--dlq", "dlq",
+                          "--data", fx_path(f, data, sizeof(data), "data"), "--batch-ms", "20",
+                          NULL};
+    proc_t w;
+
+    rd_kafka_t *p = producer_new(bs);
+    const char *h1[] = {"message-id", "bad\xffid", NULL}, *h2[] = {"message-id", "t3\0a", NULL};
+    size_t l1 = 6, l2 = 4;
+    produce(p, "in", NULL, "", 0, h1, &l1); /* empty values: dead letters with these IDs */
+    produce(p, "in", NULL, "", 0, h2, &l2);
+    producer_done(p);
+    proc_start(f, &w, argv, NULL);
+    wait_progress(f, &w, data, 2);
+    assert_int_equal(proc_signal(f, &w, SIGTERM), 0);
+    krecs_t rs = read_topic(bs, "dlq", 2);
+    assert_int_equal(rs.n, 2);
+    krecs_free(&rs);
+
+    program(eoc, sizeof(eoc), "tools/eoc/eoc");
+    const char *list[] = {eoc, "dlq", "list", "--brokers", bs, "--topic", "dlq", "--json", NULL};
+    char *out, *err;
+    assert_int_equal(run(f, list, &out, &err), 0);
+    if (!eoc__utf8_valid(out, strlen(out)))
+        fail_msg("not UTF-8:\n%s", out);
+    char *line2 = strchr(out, '\n');
+    assert_non_null(line2);
+    *line2++ = 0;
+    cJSON *a = cJSON_Parse(out), *b = cJSON_Parse(line2);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_string_equal(cJSON_GetObjectItem(a, "id")->valuestring, "bad\xef\xbf\xbdid");
+    assert_string_equal(cJSON_GetObjectItem(a, "id_hex")->valuestring, "626164ff6964");
+    assert_string_equal(cJSON_GetObjectItem(a, "reason")->valuestring, "empty_value");
+    assert_int_equal(cJSON_GetObjectItem(a, "source_offset")->valuedouble, 0);
+    assert_non_null(strstr(line2, "\"id\":\"t3\\u0000a\""));
+    assert_null(cJSON_GetObjectItem(b, "id_hex"));
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    free(out);
+    free(err);
+
+    const char *missing[] = {eoc, "dlq", "resubmit", "--brokers", bs, "--topic", "dlq",
+                             "--id", "not-there", "--dry-run", NULL};
+    int rc = run(f, missing, &out, &err);
+    if (rc != 1 || !strstr(err, "no dead letter with id 'not-there'"))
+        fail_msg("exit %d:\n%s", rc, err);
+    free(out);
+    free(err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -990,6 +1050,8 @@ int main(void)
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_a_closed_stderr_pipe_does_not_kill_a_worker,
                                         fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_dlq_list_json_escapes_and_resubmit_of_a_missing_id_fails, fx_setup, fx_teardown),
     };
     if (getenv("EOC_TEST_FILTER")) /* e.g. "*ledger*" */
         cmocka_set_test_filter(getenv("EOC_TEST_FILTER"));
