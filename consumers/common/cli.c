@@ -13,6 +13,7 @@
  * takes it.
  */
 #include "cli.h"
+#include "numparse.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -301,10 +302,35 @@ static cli_token_t *tokenize(const cli_spec_t *spec, int argc, char **argv, size
 /* Pass 2: applying                                                    */
 /* ------------------------------------------------------------------ */
 
+/* Finds the type name of a configuration key (eoc_conf_describe). */
+struct key_type {
+    const char *key, *type;
+};
+
+static void key_type_cb(void *opaque, const char *key, const char *type, const char *defval,
+                        const char *doc)
+{
+    struct key_type *kt = opaque;
+
+    (void)defval;
+    (void)doc;
+    if (strcmp(key, kt->key) == 0)
+        kt->type = type;
+}
+
 static int conf_set(eoc_conf_t *conf, const char *flag, const char *key, const char *value)
 {
-    char err[512];
+    char err[512], what[300];
+    struct key_type kt = {key, NULL};
+    int64_t v;
 
+    /* Integers go through the one strict parser every command line uses
+     * (lib/util/numparse); the configuration then checks the range. */
+    eoc_conf_describe(key_type_cb, &kt);
+    snprintf(what, sizeof(what), "%s%s%s", flag ? flag : "", flag ? ": " : "", key);
+    if (kt.type && strcmp(kt.type, "int") == 0 &&
+        eoc__num_flag_i64(PROG, what, value, INT64_MIN, INT64_MAX, &v) != 0)
+        return -1;
     if (eoc_conf_set(conf, key, value, err, sizeof(err)) == EOC_OK)
         return 0;
     fprintf(stderr, "%s: %s%s%s\n", PROG, flag ? flag : "", flag ? ": " : "", err);
@@ -503,7 +529,8 @@ static void on_stop_signal(int sig)
         eoc_worker_stop(cli_signal_worker);
 }
 
-/* SA_RESETHAND: the first signal stops gracefully, a second one kills. */
+/* SIGINT, SIGTERM and SIGHUP (a closed terminal or session) stop with a
+ * drain; SA_RESETHAND: the first signal stops gracefully, a second one kills. */
 static void signals_install(void (*fn)(int))
 {
     struct sigaction sa;
@@ -514,6 +541,7 @@ static void signals_install(void (*fn)(int))
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
 }
 
 /* Refuses to run without Kafka or the keys a consumer's worker needs
@@ -549,6 +577,9 @@ int cli_run(eoc_conf_t *conf, eoc_handler_fn handler, void *opaque)
         eoc_conf_destroy(conf);
         return rc;
     }
+    /* A closed stderr pipe (a log shipper gone) must not kill a worker:
+     * writes then fail with EPIPE, and the log line is lost, not the run. */
+    signal(SIGPIPE, SIG_IGN);
     /* Creation fails on configuration or on the environment (store
      * directory, librdkafka properties): the run never started. */
     if (!(w = eoc_worker_new(conf, handler, opaque, err, sizeof(err)))) {

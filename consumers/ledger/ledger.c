@@ -20,8 +20,12 @@
  * Bad input is dead-lettered with a precise reason and the partition goes
  * on: not JSON or trailing garbage, not an object, a missing or wrongly
  * typed field, an empty account, an amount that is not an integer literal
- * (1.5, 1e3, "10") or lies outside the int64 range. The amount is read from
- * the record's own text, not from cJSON's double, so every int64 is exact.
+ * (1.5, 1e3, "10") or lies outside the int64 range, an "id" or "account"
+ * that is not valid UTF-8 (they are written back into the output's JSON).
+ * Fields are read from the record's own text (lib/util/jsontext), not from
+ * cJSON's values: the amount is exact for every int64, and strings keep
+ * their length, so "alice\u0000mallory" is an account of its own (shown as
+ * alice\x00mallory by --balances), never alice's.
  *
  *     eoc-ledger --data DIR --balances
  *
@@ -29,6 +33,7 @@
  * store, read-only and safe while a worker runs, and exits.
  */
 #include "cli.h"
+#include "jsontext.h"
 
 #include <eoc/eoc.h>
 
@@ -46,13 +51,14 @@
 #define ACCOUNT_MAX        (EOC_ID_MAX - BALANCE_PREFIX_LEN) /* state keys are <= 511 bytes */
 #define INT64_TEXT         24 /* "-9223372036854775808" and a NUL, rounded up */
 
-/* One parsed input record. Strings point into the cJSON document. */
+/* One parsed input record. Strings are bytes with a length. */
 typedef struct entry {
-    const char *id; /* the record's message ID when the JSON has no "id" */
+    const char *id; /* id_buf, or the record's message ID when the JSON has no "id" */
     size_t id_len;
-    const char *account;
+    const char *account; /* account_buf */
     size_t account_len;
     int64_t amount;
+    char *id_buf, *account_buf; /* decoded, owned */
 } entry_t;
 
 /* ------------------------------------------------------------------ */
@@ -87,207 +93,114 @@ static int parse_int64(const char *s, size_t len, int64_t *out)
 }
 
 /* ------------------------------------------------------------------ */
-/* Raw member text                                                     */
-/* ------------------------------------------------------------------ */
-
-/* What cJSON skips as whitespace: every byte up to the space. */
-static int is_ws(char c)
-{
-    return (unsigned char)c <= ' ';
-}
-
-static const char *skip_ws(const char *p, const char *end)
-{
-    while (p < end && is_ws(*p))
-        p++;
-    return p;
-}
-
-/* Past the string starting at the quote `p`. */
-static const char *skip_string(const char *p, const char *end)
-{
-    for (p++; p < end && *p != '"'; p++) {
-        if (*p == '\\')
-            p++;
-    }
-    return p < end ? p + 1 : end;
-}
-
-/* Past the value starting at `p`: a string, an object or array, or a scalar. */
-static const char *skip_value(const char *p, const char *end)
-{
-    int depth = 0;
-
-    if (p < end && *p == '"')
-        return skip_string(p, end);
-    if (p < end && (*p == '{' || *p == '[')) {
-        while (p < end) {
-            if (*p == '"') {
-                p = skip_string(p, end);
-                continue;
-            }
-            if (*p == '{' || *p == '[')
-                depth++;
-            else if ((*p == '}' || *p == ']') && --depth == 0)
-                return p + 1;
-            p++;
-        }
-        return end;
-    }
-    while (p < end && *p != ',' && *p != '}' && *p != ']' && !is_ws(*p))
-        p++; /* number, true, false, null */
-    return p;
-}
-
-/*
- * The raw text of the `index`-th member value of the top-level object in
- * `doc`, which cJSON has already accepted as valid JSON (members in
- * document order, as cJSON keeps them). Returns 0 with *start and *len set,
- * or -1 when the text does not have that many members.
- */
-static int member_raw(const char *doc, size_t doc_len, int index, const char **start, size_t *len)
-{
-    const char *end = doc + doc_len, *p = doc;
-
-    if (doc_len >= 3 && memcmp(doc, "\xEF\xBB\xBF", 3) == 0)
-        p += 3; /* a UTF-8 byte order mark, which cJSON skips too */
-    p = skip_ws(p, end);
-    if (p == end || *p != '{')
-        return -1;
-    p++;
-    for (int i = 0;; i++) {
-        p = skip_ws(p, end);
-        if (p == end || *p != '"')
-            return -1;
-        p = skip_ws(skip_string(p, end), end); /* the name */
-        if (p == end || *p != ':')
-            return -1;
-        p = skip_ws(p + 1, end);
-        const char *v = p;
-        p = skip_value(p, end);
-        if (i == index) {
-            *start = v;
-            *len = (size_t)(p - v);
-            return 0;
-        }
-        p = skip_ws(p, end);
-        if (p == end || *p != ',')
-            return -1;
-        p++;
-    }
-}
-
-/* ------------------------------------------------------------------ */
 /* Parsing a record                                                    */
 /* ------------------------------------------------------------------ */
 
-/* The first member named `name` (NULL when absent), its position and how many have the name. */
-static const cJSON *member(const cJSON *obj, const char *name, int *index, int *count)
+/*
+ * cJSON decides whether the value is one JSON document; the fields are then
+ * read from the document's own text (jsontext): strings with their length
+ * (a "\u0000" inside is part of the string, never its end), the amount as
+ * written. Member names are compared decoded and whole.
+ */
+
+/* The member `name` of the top-level object: FAIL (reason set) when it is
+ * repeated or (required) missing; *found says whether it is there. */
+static eoc_result_t field(eoc_txn_t *txn, const eoc__json_val_t *obj, const char *name,
+                          int required, eoc__json_val_t *v, int *found)
 {
-    const cJSON *found = NULL;
-    int i = 0;
+    int count;
+    int rc = eoc__json_member(obj, name, strlen(name), v, &count);
 
-    *count = 0;
-    for (const cJSON *c = obj->child; c; c = c->next, i++) {
-        if (c->string && strcmp(c->string, name) == 0) {
-            if (!found) {
-                found = c;
-                *index = i;
-            }
-            (*count)++;
-        }
-    }
-    return found;
-}
-
-/* "a string", "an object", ... for error texts. */
-static const char *type_name(const cJSON *f)
-{
-    if (cJSON_IsString(f))
-        return "a string";
-    if (cJSON_IsBool(f))
-        return "a boolean";
-    if (cJSON_IsNull(f))
-        return "null";
-    if (cJSON_IsArray(f))
-        return "an array";
-    if (cJSON_IsObject(f))
-        return "an object";
-    return "a number";
-}
-
-/* Reads "amount" as an exact int64. EOC_HANDLER_OK or FAIL with the reason set. */
-static eoc_result_t parse_amount(eoc_txn_t *txn, const cJSON *obj, const char *text, size_t len,
-                                 int64_t *amount)
-{
-    int index = 0, count;
-    const cJSON *f = member(obj, "amount", &index, &count);
-    const char *raw;
-    size_t raw_len;
-
-    if (!f) {
-        eoc_txn_set_error(txn, "field \"amount\" is missing");
+    *found = rc == 1;
+    if (rc < 0) {
+        eoc_txn_set_error(txn, "value is not valid JSON");
         return EOC_HANDLER_FAIL;
     }
     if (count > 1) {
-        eoc_txn_set_error(txn, "field \"amount\" appears %d times", count);
+        eoc_txn_set_error(txn, "field \"%s\" appears %d times", name, count);
         return EOC_HANDLER_FAIL;
     }
-    if (!cJSON_IsNumber(f)) {
-        eoc_txn_set_error(txn, "field \"amount\" must be an integer, got %s", type_name(f));
+    if (!*found && required) {
+        eoc_txn_set_error(txn, "field \"%s\" is missing", name);
         return EOC_HANDLER_FAIL;
     }
-    if (member_raw(text, len, index, &raw, &raw_len) != 0) {
-        eoc_txn_set_error(txn, "field \"amount\": cannot locate its text");
+    return EOC_HANDLER_OK;
+}
+
+/* Reads "amount" as an exact int64 from its text. OK or FAIL with the reason set. */
+static eoc_result_t parse_amount(eoc_txn_t *txn, const eoc__json_val_t *obj, int64_t *amount)
+{
+    eoc__json_val_t v;
+    int found;
+    eoc_result_t r = field(txn, obj, "amount", 1, &v, &found);
+
+    if (r != EOC_HANDLER_OK)
+        return r;
+    if (v.type != EOC__JSON_NUMBER) {
+        eoc_txn_set_error(txn, "field \"amount\" must be an integer, got %s",
+                          eoc__json_type_name(v.type));
         return EOC_HANDLER_FAIL;
     }
-    int rc = parse_int64(raw, raw_len, amount);
+    int rc = parse_int64(v.raw, v.len, amount);
     if (rc == 0)
         return EOC_HANDLER_OK;
     eoc_txn_set_error(txn,
                       rc == ERANGE ? "field \"amount\" %.*s is outside the 64-bit integer range"
                                    : "field \"amount\" %.*s is not an integer",
-                      (int)(raw_len > 40 ? 40 : raw_len), raw);
+                      (int)(v.len > 40 ? 40 : v.len), v.raw);
     return EOC_HANDLER_FAIL;
 }
 
-/* A string member: required ones must be present; all must be strings. */
-static eoc_result_t parse_string(eoc_txn_t *txn, const cJSON *obj, const char *name, int required,
-                                 const char **out, size_t *out_len)
+/* A string member, decoded into *out (malloc'd, the caller frees) with its
+ * length. Required ones must be present; all must be strings of UTF-8
+ * (they are written back into the output's JSON). */
+static eoc_result_t parse_string(eoc_txn_t *txn, const eoc__json_val_t *obj, const char *name,
+                                 int required, char **out, size_t *out_len)
 {
-    int index, count;
-    const cJSON *f = member(obj, name, &index, &count);
+    eoc__json_val_t v;
+    int found;
+    eoc_result_t r = field(txn, obj, name, required, &v, &found);
 
-    if (!f && !required)
-        return EOC_HANDLER_OK;
-    if (!f)
-        eoc_txn_set_error(txn, "field \"%s\" is missing", name);
-    else if (count > 1)
-        eoc_txn_set_error(txn, "field \"%s\" appears %d times", name, count);
-    else if (!cJSON_IsString(f))
-        eoc_txn_set_error(txn, "field \"%s\" must be a string, got %s", name, type_name(f));
-    if (!f || count > 1 || !cJSON_IsString(f))
+    if (r != EOC_HANDLER_OK || !found)
+        return r;
+    if (v.type != EOC__JSON_STRING) {
+        eoc_txn_set_error(txn, "field \"%s\" must be a string, got %s", name,
+                          eoc__json_type_name(v.type));
         return EOC_HANDLER_FAIL;
-    *out = f->valuestring;
-    *out_len = strlen(f->valuestring);
+    }
+    if (!(*out = malloc(v.len ? v.len : 1))) { /* decoding never lengthens */
+        eoc_txn_set_error(txn, "out of memory reading field \"%s\"", name);
+        return EOC_HANDLER_RETRY;
+    }
+    if (eoc__json_string(&v, *out, v.len, out_len) != 0) {
+        eoc_txn_set_error(txn, "field \"%s\" is not a valid JSON string", name);
+        return EOC_HANDLER_FAIL;
+    }
+    if (!eoc__utf8_valid(*out, *out_len)) {
+        eoc_txn_set_error(txn, "field \"%s\" is not valid UTF-8", name);
+        return EOC_HANDLER_FAIL;
+    }
     return EOC_HANDLER_OK;
 }
 
 /* Validates the document and fills *e. FAIL with the reason set on bad input. */
-static eoc_result_t parse_entry(eoc_txn_t *txn, const cJSON *doc, const char *text, size_t len,
-                                entry_t *e)
+static eoc_result_t parse_entry(eoc_txn_t *txn, const char *text, size_t len, entry_t *e)
 {
+    eoc__json_val_t obj;
     eoc_result_t r;
 
-    if (!cJSON_IsObject(doc)) {
+    if (eoc__json_value(text, len, &obj) != 0 || obj.type != EOC__JSON_OBJECT) {
         eoc_txn_set_error(txn, "value is not a JSON object");
         return EOC_HANDLER_FAIL;
     }
-    if ((r = parse_string(txn, doc, "id", 0, &e->id, &e->id_len)) != EOC_HANDLER_OK ||
-        (r = parse_string(txn, doc, "account", 1, &e->account, &e->account_len)) !=
+    if ((r = parse_string(txn, &obj, "id", 0, &e->id_buf, &e->id_len)) != EOC_HANDLER_OK ||
+        (r = parse_string(txn, &obj, "account", 1, &e->account_buf, &e->account_len)) !=
             EOC_HANDLER_OK ||
-        (r = parse_amount(txn, doc, text, len, &e->amount)) != EOC_HANDLER_OK)
+        (r = parse_amount(txn, &obj, &e->amount)) != EOC_HANDLER_OK)
         return r;
+    if (e->id_buf)
+        e->id = e->id_buf;
+    e->account = e->account_buf;
     if (e->account_len == 0) {
         eoc_txn_set_error(txn, "field \"account\" is empty");
         return EOC_HANDLER_FAIL;
@@ -296,22 +209,30 @@ static eoc_result_t parse_entry(eoc_txn_t *txn, const cJSON *doc, const char *te
         eoc_txn_set_error(txn, "field \"account\" is longer than %zu bytes", ACCOUNT_MAX);
         return EOC_HANDLER_FAIL;
     }
+    if (!eoc__utf8_valid(e->id, e->id_len)) {
+        eoc_txn_set_error(txn, "the message ID is not valid UTF-8 (the output's \"id\" is JSON)");
+        return EOC_HANDLER_FAIL;
+    }
     return EOC_HANDLER_OK;
 }
 
-/* Parses the record's value; NULL (reason set) when it is not one JSON document. */
-static cJSON *parse_json(eoc_txn_t *txn, const char *text, size_t len)
+/* 0 when the record's value is one JSON document (whitespace around it);
+ * -1 with the reason set. */
+static int check_json(eoc_txn_t *txn, const char *text, size_t len)
 {
     const char *end = NULL;
     cJSON *doc = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    int ok = doc != NULL;
 
-    if (doc && skip_ws(end, text + len) != text + len) {
-        cJSON_Delete(doc);
-        doc = NULL;
+    if (ok) {
+        while (end < text + len && (unsigned char)*end <= ' ')
+            end++;
+        ok = end == text + len;
     }
-    if (!doc)
+    cJSON_Delete(doc);
+    if (!ok)
         eoc_txn_set_error(txn, "value is not valid JSON");
-    return doc;
+    return ok ? 0 : -1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -346,34 +267,32 @@ static int add_int64(int64_t a, int64_t b, int64_t *sum)
     return 0;
 }
 
-/* Emits {"id", "account", "amount", "balance"} keyed by the account. */
+/* Emits {"id", "account", "amount", "balance"} keyed by the account, written
+ * as cJSON_PrintUnformatted would, but with the strings' lengths ("\u0000"
+ * stays in) and the integers exact. */
 static eoc_result_t emit_entry(eoc_txn_t *txn, const entry_t *e, int64_t balance)
 {
-    char amount[INT64_TEXT], bal[INT64_TEXT], id[EOC_ID_MAX + 1];
-    cJSON *out = cJSON_CreateObject();
-    char *text = NULL;
+    size_t cap = EOC__JSON_QUOTED_MAX(e->id_len) + EOC__JSON_QUOTED_MAX(e->account_len) + 96;
+    char *text = malloc(cap);
 
-    snprintf(amount, sizeof(amount), "%" PRId64, e->amount);
-    snprintf(bal, sizeof(bal), "%" PRId64, balance);
-    snprintf(id, sizeof(id), "%.*s", (int)e->id_len, e->id);
-    /* Raw members keep the integers exact (cJSON numbers are doubles). */
-    if (out && cJSON_AddStringToObject(out, "id", id) &&
-        cJSON_AddStringToObject(out, "account", e->account) &&
-        cJSON_AddRawToObject(out, "amount", amount) && cJSON_AddRawToObject(out, "balance", bal))
-        text = cJSON_PrintUnformatted(out);
-    cJSON_Delete(out);
     if (!text) {
         eoc_txn_set_error(txn, "out of memory building the output");
         return EOC_HANDLER_RETRY;
     }
+    size_t n = (size_t)snprintf(text, cap, "{\"id\":");
+    n += eoc__json_quote(text + n, e->id, e->id_len);
+    n += (size_t)snprintf(text + n, cap - n, ",\"account\":");
+    n += eoc__json_quote(text + n, e->account, e->account_len);
+    n += (size_t)snprintf(text + n, cap - n, ",\"amount\":%" PRId64 ",\"balance\":%" PRId64 "}",
+                          e->amount, balance);
     eoc_msg_t msg = {.topic = NULL, /* output.topic */
                      .partition = EOC_PARTITION_ANY,
                      .key = e->account,
                      .key_len = e->account_len,
                      .value = text,
-                     .value_len = strlen(text)};
+                     .value_len = n};
     eoc_err_t err = eoc_emit(txn, &msg);
-    cJSON_free(text);
+    free(text);
     if (err == EOC_OK)
         return EOC_HANDLER_OK;
     if (err == EOC_ERR_TOO_LARGE || err == EOC_ERR_INVALID_ARG)
@@ -385,20 +304,22 @@ static eoc_result_t emit_entry(eoc_txn_t *txn, const entry_t *e, int64_t balance
 static eoc_result_t apply_entry(eoc_txn_t *txn, const entry_t *e)
 {
     char key[EOC_ID_MAX + 1], text[INT64_TEXT];
-    int key_len =
-        snprintf(key, sizeof(key), BALANCE_PREFIX "%.*s", (int)e->account_len, e->account);
+    size_t key_len = BALANCE_PREFIX_LEN + e->account_len; /* account: <= ACCOUNT_MAX bytes */
     int64_t balance;
-    eoc_result_t r = balance_get(txn, key, (size_t)key_len, &balance);
+
+    memcpy(key, BALANCE_PREFIX, BALANCE_PREFIX_LEN);
+    memcpy(key + BALANCE_PREFIX_LEN, e->account, e->account_len);
+    eoc_result_t r = balance_get(txn, key, key_len, &balance);
 
     if (r != EOC_HANDLER_OK)
         return r;
     if (add_int64(balance, e->amount, &balance) != 0) {
-        eoc_txn_set_error(txn, "balance overflow: account %s holds %" PRId64 ", amount %" PRId64,
-                          e->account, balance, e->amount);
+        eoc_txn_set_error(txn, "balance overflow: account %.*s holds %" PRId64 ", amount %" PRId64,
+                          (int)e->account_len, e->account, balance, e->amount);
         return EOC_HANDLER_FAIL;
     }
     int len = snprintf(text, sizeof(text), "%" PRId64, balance);
-    if (eoc_state_put(txn, key, (size_t)key_len, text, (size_t)len) != EOC_OK)
+    if (eoc_state_put(txn, key, key_len, text, (size_t)len) != EOC_OK)
         return EOC_HANDLER_RETRY; /* the worker fails the batch on a store error */
     return emit_entry(txn, e, balance);
 }
@@ -409,20 +330,20 @@ static eoc_result_t ledger_handle(eoc_txn_t *txn, const eoc_record_t *rec, void 
     const char *text = eoc_record_value(rec, &len);
     entry_t e = {0};
     eoc_result_t r;
-    cJSON *doc;
 
     (void)opaque;
     if (!text || !len) {
         eoc_txn_set_error(txn, "value is empty");
         return EOC_HANDLER_FAIL;
     }
-    if (!(doc = parse_json(txn, text, len)))
+    if (check_json(txn, text, len) != 0)
         return EOC_HANDLER_FAIL;
     e.id = eoc_record_id(rec, &e.id_len);
-    r = parse_entry(txn, doc, text, len, &e);
+    r = parse_entry(txn, text, len, &e);
     if (r == EOC_HANDLER_OK)
         r = apply_entry(txn, &e);
-    cJSON_Delete(doc);
+    free(e.id_buf);
+    free(e.account_buf);
     return r;
 }
 

@@ -1,7 +1,11 @@
 /* msgid.c - see msgid.h. */
 #include "msgid.h"
 
+#include "jsontext.h"
+
 #include <cjson/cJSON.h>
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,30 +58,25 @@ size_t eoc__msgid_position(const rd_kafka_message_t *msg, char *buf)
 
 static eoc__id_status_t check(const void *p, size_t n, const char **id, size_t *len)
 {
-    if (n == 0 || n > EOC_ID_MAX)
+    if (n == 0)
         return EOC__ID_INVALID;
+    if (n > EOC_ID_MAX)
+        return EOC__ID_TOO_LONG;
     *id = p;
     *len = n;
     return EOC__ID_FOUND;
 }
 
-/* Walks a dotted path ("a.b.c") through nested objects. */
-static const cJSON *json_path(const cJSON *node, const char *path)
-{
-    char name[256];
-    while (node && *path) {
-        const char *dot = strchr(path, '.');
-        size_t n = dot ? (size_t)(dot - path) : strlen(path);
-        if (n >= sizeof(name) || !cJSON_IsObject(node))
-            return NULL;
-        memcpy(name, path, n);
-        name[n] = 0;
-        node = cJSON_GetObjectItemCaseSensitive(node, name);
-        path += n + (dot ? 1 : 0);
-    }
-    return node;
-}
-
+/*
+ * json:FIELD. cJSON decides whether the value is JSON; the field is then
+ * found and read from the value's own text (jsontext), so that:
+ *  - a string is taken with its length: "t3\u0000a" and "t3\u0000b" are two
+ *    IDs, and a string longer than EOC_ID_MAX once decoded is invalid;
+ *  - a number is taken as written, and only as an integer literal
+ *    (-?(0|[1-9][0-9]*), not -0): 1234567890123456789 and
+ *    1234567890123456790 stay apart, 1e2 and 100.0 are refused. An integer
+ *    is the same ID as the string of its digits: 100 and "100" are one ID.
+ */
 static eoc__id_status_t from_json(const char *path, const rd_kafka_message_t *msg, char *buf,
                                   const char **id, size_t *len)
 {
@@ -85,22 +84,55 @@ static eoc__id_status_t from_json(const char *path, const rd_kafka_message_t *ms
         return EOC__ID_MISSING;
     cJSON *doc = cJSON_ParseWithLength(msg->payload, msg->len);
     if (!doc)
-        return EOC__ID_INVALID;
-    const cJSON *f = json_path(doc, path);
-    eoc__id_status_t st;
-    if (!f) {
-        st = cJSON_IsObject(doc) ? EOC__ID_MISSING : EOC__ID_INVALID;
-    } else if (cJSON_IsString(f)) {
-        size_t n = strlen(f->valuestring);
-        st = n <= EOC_ID_MAX ? check(memcpy(buf, f->valuestring, n), n, id, len) : EOC__ID_INVALID;
-    } else if (cJSON_IsNumber(f) && f->valuedouble == (double)(int64_t)f->valuedouble) {
-        int n = snprintf(buf, EOC_ID_MAX + 1, "%" PRId64, (int64_t)f->valuedouble);
-        st = check(buf, (size_t)n, id, len);
-    } else {
-        st = EOC__ID_INVALID;
-    }
+        return EOC__ID_NOT_JSON;
     cJSON_Delete(doc);
-    return st;
+    eoc__json_val_t root, f;
+    if (eoc__json_value(msg->payload, msg->len, &root) != 0)
+        return EOC__ID_NOT_JSON;
+    int rc = eoc__json_path(&root, path, &f);
+    if (rc < 0)
+        return EOC__ID_NOT_JSON;
+    if (rc == 0)
+        return root.type == EOC__JSON_OBJECT ? EOC__ID_MISSING : EOC__ID_NOT_OBJECT;
+    size_t n;
+    switch (f.type) {
+    case EOC__JSON_STRING:
+        rc = eoc__json_string(&f, buf, EOC_ID_MAX, &n);
+        if (rc == -2)
+            return EOC__ID_TOO_LONG;
+        return rc == 0 ? check(buf, n, id, len) : EOC__ID_NOT_JSON;
+    case EOC__JSON_NUMBER:
+        if (!eoc__json_is_integer(&f))
+            return EOC__ID_NOT_INTEGER;
+        if (f.len > EOC_ID_MAX)
+            return EOC__ID_TOO_LONG;
+        return check(memcpy(buf, f.raw, f.len), f.len, id, len);
+    default:
+        return EOC__ID_BAD_TYPE;
+    }
+}
+
+const char *eoc__msgid_status_text(eoc__id_status_t st)
+{
+    switch (st) {
+    case EOC__ID_FOUND:
+        return "message ID found";
+    case EOC__ID_MISSING:
+        return "no message ID";
+    case EOC__ID_INVALID:
+        return "message ID is empty";
+    case EOC__ID_TOO_LONG:
+        return "message ID longer than 511 bytes";
+    case EOC__ID_NOT_JSON:
+        return "the value is not JSON (the ID strategy is json:FIELD)";
+    case EOC__ID_NOT_OBJECT:
+        return "the value is JSON but not an object (the ID strategy is json:FIELD)";
+    case EOC__ID_NOT_INTEGER:
+        return "the ID field is a number but not an integer literal (1e2, 1.0 and -0 are refused)";
+    case EOC__ID_BAD_TYPE:
+        return "the ID field is neither a string nor an integer";
+    }
+    return "message ID unreadable";
 }
 
 eoc__id_status_t eoc__msgid_extract(const eoc__msgid_t *st, const rd_kafka_message_t *msg,
@@ -126,4 +158,39 @@ eoc__id_status_t eoc__msgid_extract(const eoc__msgid_t *st, const rd_kafka_messa
         return EOC__ID_FOUND;
     }
     return EOC__ID_MISSING;
+}
+
+size_t eoc__id_derive(char *out, const char *base, size_t base_len, const char *suffix,
+                      size_t suffix_len)
+{
+    if (base_len + 1 + suffix_len <= EOC_ID_MAX) {
+        memcpy(out, base, base_len);
+        out[base_len] = '/';
+        memcpy(out + base_len + 1, suffix, suffix_len);
+        return base_len + 1 + suffix_len;
+    }
+    /* <head of base>~<XXH3-128 of all of base, 32 hex digits>/<suffix>, at
+     * most EOC_ID_MAX bytes; the head is cut back to a UTF-8 boundary. */
+    static const char hex[] = "0123456789abcdef";
+    enum { DIGEST = 1 + 32 };
+    if (suffix_len > EOC_ID_MAX - DIGEST - 1)
+        suffix_len = EOC_ID_MAX - DIGEST - 1; /* suffixes are eoc's own and short */
+    size_t head = EOC_ID_MAX - DIGEST - 1 - suffix_len;
+    if (head > base_len)
+        head = base_len;
+    while (head > 0 && head < base_len && ((unsigned char)base[head] & 0xC0) == 0x80)
+        head--;
+    XXH128_hash_t h = XXH3_128bits(base, base_len);
+    XXH128_canonical_t c;
+    XXH128_canonicalFromHash(&c, h);
+    size_t n = head;
+    memcpy(out, base, head);
+    out[n++] = '~';
+    for (size_t i = 0; i < sizeof(c.digest); i++) {
+        out[n++] = hex[c.digest[i] >> 4];
+        out[n++] = hex[c.digest[i] & 15];
+    }
+    out[n++] = '/';
+    memcpy(out + n, suffix, suffix_len);
+    return n + suffix_len;
 }

@@ -14,7 +14,9 @@
  * dead-lettered once; a resubmission of an applied record stays a
  * duplicate. Dead letters without a payload (too_large) are refused.
  */
+#include "jsontext.h"
 #include "kafka_util.h"
+#include "numparse.h"
 #include "tool.h"
 
 #include <cjson/cJSON.h>
@@ -28,6 +30,7 @@
 struct dlq_args {
     const char *brokers, *topic, *reason;
     const char **ids;
+    long *id_hits; /* per --id: dead letters it chose */
     int nids, all, json, dry_run;
 };
 
@@ -37,19 +40,99 @@ struct dlq_ctx {
     long matched, sent, refused;
 };
 
+/* The last header `name` of m as bytes (NULL, 0 when absent). */
+static const void *header(const rd_kafka_message_t *m, const char *name, size_t *len)
+{
+    rd_kafka_headers_t *hs;
+    const void *v = NULL;
+
+    *len = 0;
+    if (rd_kafka_message_headers(m, &hs) || rd_kafka_header_get_last(hs, name, &v, len))
+        return NULL;
+    return v;
+}
+
 static int chosen(const struct dlq_args *a, const rd_kafka_message_t *m)
 {
     char buf[HDR];
     if (a->reason && strcmp(tool_kafka_header(m, "eoc-dlq-reason", buf, sizeof(buf)), a->reason))
         return 0;
     if (a->nids) {
-        tool_kafka_header(m, "eoc-source-id", buf, sizeof(buf));
+        size_t len;
+        const void *id = header(m, "eoc-source-id", &len);
+        int hit = 0;
         for (int i = 0; i < a->nids; i++)
-            if (strcmp(buf, a->ids[i]) == 0)
-                return 1;
-        return 0;
+            if (id && len == strlen(a->ids[i]) && memcmp(id, a->ids[i], len) == 0) {
+                a->id_hits[i]++;
+                hit = 1;
+            }
+        return hit;
     }
     return 1;
+}
+
+/*
+ * Writes `"name":<value>` for the header `hname` of m: a JSON string when
+ * it is UTF-8 (every byte kept, control bytes and NUL escaped); otherwise
+ * the string with U+FFFD for each byte that is not UTF-8, plus
+ * `"name_hex"` with all its bytes in hex. null when the header is absent.
+ */
+static void json_str(FILE *out, const char *name, const rd_kafka_message_t *m, const char *hname)
+{
+    size_t len;
+    const unsigned char *v = header(m, hname, &len);
+
+    fprintf(out, ",\"%s\":", name);
+    if (!v) {
+        fputs("null", out);
+        return;
+    }
+    char *q = malloc(EOC__JSON_QUOTED_MAX(3 * len)), *fixed = malloc(3 * len + 1);
+    if (!q || !fixed) {
+        fputs("null", out);
+        free(q);
+        free(fixed);
+        return;
+    }
+    int valid = eoc__utf8_valid(v, len);
+    size_t n = 0;
+    for (size_t i = 0; i < len;) { /* each byte that starts no valid sequence: U+FFFD */
+        size_t k = 1;
+        while (k <= 4 && i + k <= len && !eoc__utf8_valid(v + i, k))
+            k++;
+        if (k <= 4 && i + k <= len) {
+            memcpy(fixed + n, v + i, k);
+            n += k;
+            i += k;
+        } else {
+            memcpy(fixed + n, "\xef\xbf\xbd", 3);
+            n += 3;
+            i++;
+        }
+    }
+    eoc__json_quote(q, fixed, n);
+    fputs(q, out);
+    if (!valid) {
+        fprintf(out, ",\"%s_hex\":\"", name);
+        for (size_t i = 0; i < len; i++)
+            fprintf(out, "%02x", v[i]);
+        fputc('"', out);
+    }
+    free(q);
+    free(fixed);
+}
+
+/* `"name":<integer>` from a decimal header, or null. */
+static void json_int(FILE *out, const char *name, const rd_kafka_message_t *m, const char *hname)
+{
+    char buf[32];
+    int64_t v;
+    fprintf(out, ",\"%s\":", name);
+    if (eoc__num_i64(tool_kafka_header(m, hname, buf, sizeof(buf)), INT64_MIN, INT64_MAX, &v) ==
+        0)
+        fprintf(out, "%" PRId64, v);
+    else
+        fputs("null", out);
 }
 
 static int list_one(void *opaque, const rd_kafka_message_t *m)
@@ -58,43 +141,40 @@ static int list_one(void *opaque, const rd_kafka_message_t *m)
     if (!chosen(c->a, m))
         return 0;
     c->matched++;
-    char reason[HDR], st[HDR], sp[64], so[64], id[HDR], error[HDR];
+    if (c->a->json) {
+        printf("{\"dlq_partition\":%d,\"dlq_offset\":%" PRId64, (int)m->partition, m->offset);
+        json_str(stdout, "reason", m, "eoc-dlq-reason");
+        json_str(stdout, "source_topic", m, "eoc-source-topic");
+        json_int(stdout, "source_partition", m, "eoc-source-partition");
+        json_int(stdout, "source_offset", m, "eoc-source-offset");
+        json_str(stdout, "id", m, "eoc-source-id");
+        json_str(stdout, "error", m, "eoc-error");
+        puts("}");
+        return 0;
+    }
+    char reason[HDR], st[HDR], sp[64], so[64];
+    size_t id_len, error_len;
+    const void *id = header(m, "eoc-source-id", &id_len);
+    const void *error = header(m, "eoc-error", &error_len);
     tool_kafka_header(m, "eoc-dlq-reason", reason, sizeof(reason));
     tool_kafka_header(m, "eoc-source-topic", st, sizeof(st));
     tool_kafka_header(m, "eoc-source-partition", sp, sizeof(sp));
     tool_kafka_header(m, "eoc-source-offset", so, sizeof(so));
-    tool_kafka_header(m, "eoc-source-id", id, sizeof(id));
-    tool_kafka_header(m, "eoc-error", error, sizeof(error));
-    if (c->a->json) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "dlq_partition", m->partition);
-        cJSON_AddNumberToObject(o, "dlq_offset", (double)m->offset);
-        cJSON_AddStringToObject(o, "reason", reason);
-        cJSON_AddStringToObject(o, "source_topic", st);
-        cJSON_AddNumberToObject(o, "source_partition", atoi(sp));
-        cJSON_AddNumberToObject(o, "source_offset", (double)strtoll(so, NULL, 10));
-        cJSON_AddStringToObject(o, "id", id);
-        cJSON_AddStringToObject(o, "error", error);
-        char *txt = cJSON_PrintUnformatted(o);
-        puts(txt);
-        free(txt);
-        cJSON_Delete(o);
-    } else {
-        printf("%d@%" PRId64 "  %-14s %s[%s]@%s  id=", (int)m->partition, m->offset, reason, st, sp,
-               so);
-        tool_escape(stdout, id, strlen(id), 80, NULL);
-        if (*error) {
-            fputs("  ", stdout);
-            tool_escape(stdout, error, strlen(error), 120, NULL);
-        }
-        putchar('\n');
+    printf("%d@%" PRId64 "  %-14s %s[%s]@%s  id=", (int)m->partition, m->offset, reason, st, sp,
+           so);
+    tool_escape(stdout, id ? id : "", id_len, 80, NULL);
+    if (error_len) {
+        fputs("  ", stdout);
+        tool_escape(stdout, error, error_len, 120, NULL);
     }
+    putchar('\n');
     return 0;
 }
 
 /* The dead letter's headers minus eoc's own and message-id, plus the two
  * that make it a resubmission. */
-static rd_kafka_headers_t *resubmit_headers(const rd_kafka_message_t *m, const char *id)
+static rd_kafka_headers_t *resubmit_headers(const rd_kafka_message_t *m, const void *id,
+                                            size_t id_len)
 {
     rd_kafka_headers_t *in, *out = rd_kafka_headers_new(8);
     if (!rd_kafka_message_headers(m, &in)) {
@@ -105,7 +185,7 @@ static rd_kafka_headers_t *resubmit_headers(const rd_kafka_message_t *m, const c
             if (strncmp(name, "eoc-", 4) != 0 && strcmp(name, "message-id") != 0)
                 rd_kafka_header_add(out, name, -1, v, (ssize_t)n);
     }
-    rd_kafka_header_add(out, "message-id", -1, id, -1);
+    rd_kafka_header_add(out, "message-id", -1, id, (ssize_t)id_len);
     rd_kafka_header_add(out, "eoc-resubmitted", -1, "1", 1);
     return out;
 }
@@ -116,22 +196,25 @@ static int resubmit_one(void *opaque, const rd_kafka_message_t *m)
     if (!chosen(c->a, m))
         return 0;
     c->matched++;
-    char reason[HDR], st[HDR], id[HDR];
+    char reason[HDR], st[HDR];
+    size_t id_len;
+    const void *id = header(m, "eoc-source-id", &id_len);
     tool_kafka_header(m, "eoc-dlq-reason", reason, sizeof(reason));
     tool_kafka_header(m, "eoc-source-topic", st, sizeof(st));
-    tool_kafka_header(m, "eoc-source-id", id, sizeof(id));
-    if (!*st || !*id || (!m->payload && strcmp(reason, "too_large") == 0)) {
+    if (!*st || !id_len || (!m->payload && strcmp(reason, "too_large") == 0)) {
         fprintf(stderr, "eoc dlq: %d@%" PRId64 " (%s) cannot be resubmitted: %s\n",
                 (int)m->partition, m->offset, reason,
-                *st && *id ? "its payload is not in the dead letter" : "no source recorded");
+                *st && id_len ? "its payload is not in the dead letter" : "no source recorded");
         c->refused++;
         return 0;
     }
-    printf("%s %d@%" PRId64 " -> %s id=%s\n", c->a->dry_run ? "would resubmit" : "resubmit",
-           (int)m->partition, m->offset, st, id);
+    printf("%s %d@%" PRId64 " -> %s id=", c->a->dry_run ? "would resubmit" : "resubmit",
+           (int)m->partition, m->offset, st);
+    tool_escape(stdout, id, id_len, 0, NULL);
+    putchar('\n');
     if (c->a->dry_run)
         return 0;
-    rd_kafka_headers_t *hs = resubmit_headers(m, id);
+    rd_kafka_headers_t *hs = resubmit_headers(m, id, id_len);
     rd_kafka_resp_err_t e = rd_kafka_producev(
         c->producer, RD_KAFKA_V_TOPIC(st), RD_KAFKA_V_KEY(m->key, m->key_len),
         RD_KAFKA_V_VALUE(m->payload, m->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -168,6 +251,9 @@ static int parse_args(int argc, char **argv, struct dlq_args *a)
 {
     memset(a, 0, sizeof(*a));
     a->ids = calloc((size_t)argc, sizeof(*a->ids));
+    a->id_hits = calloc((size_t)argc, sizeof(*a->id_hits));
+    if (!a->ids || !a->id_hits)
+        return -1;
     for (int i = 2; i < argc; i++) {
         const char *o = argv[i];
         int has_value = i + 1 < argc;
@@ -199,11 +285,13 @@ int cmd_dlq(int argc, char **argv)
     int resubmit = argc > 1 && strcmp(argv[1], "resubmit") == 0;
     if (argc < 2 || (!resubmit && strcmp(argv[1], "list") != 0) || parse_args(argc, argv, &a)) {
         free(a.ids);
+        free(a.id_hits);
         return tool_usage("dlq");
     }
     if (resubmit && !a.all && !a.reason && !a.nids) {
         fprintf(stderr, "eoc dlq resubmit: choose with --id, --reason or --all\n");
         free(a.ids);
+        free(a.id_hits);
         return TOOL_EXIT_USAGE;
     }
     struct dlq_ctx c = {&a, NULL, 0, 0, 0};
@@ -229,9 +317,16 @@ int cmd_dlq(int argc, char **argv)
             fprintf(stderr, "%ld dead letter(s)\n", c.matched);
         if (c.refused)
             rc = TOOL_EXIT_FAIL;
+        for (int i = 0; i < a.nids && rc == TOOL_EXIT_OK; i++)
+            if (!a.id_hits[i]) { /* a resubmission that did not happen is a failure */
+                fprintf(stderr, "eoc dlq: no dead letter with id '%s' in %s\n", a.ids[i],
+                        a.topic);
+                rc = TOOL_EXIT_FAIL;
+            }
     }
     if (rk)
         rd_kafka_destroy(rk);
     free(a.ids);
+    free(a.id_hits);
     return rc;
 }

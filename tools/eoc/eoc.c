@@ -14,6 +14,7 @@
  * The subcommands are the rows of EOC_TOOL_COMMANDS (tool.h); this file
  * dispatches to them and holds the shared helpers and the four above.
  */
+#include "numparse.h"
 #include "tool.h"
 
 #include <cjson/cJSON.h>
@@ -172,19 +173,6 @@ void tool_escape(FILE *out, const void *p, size_t len, size_t max, const char *a
     }
     if (n < len)
         fprintf(out, "...(%zu bytes)", len);
-}
-
-/* Parses a non-negative decimal count; -1 when `s` is not one. */
-static long long parse_count(const char *s)
-{
-    char *end;
-    long long v;
-
-    if (*s < '0' || *s > '9')
-        return -1;
-    errno = 0;
-    v = strtoll(s, &end, 10);
-    return *end || errno ? -1 : v;
 }
 
 /* ------------------------------------------------------------------ */
@@ -408,8 +396,11 @@ int cmd_outbox(int argc, char **argv)
 
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc) {
-            if ((w.limit = parse_count(argv[++i])) < 0)
-                return tool_usage(argv[0]);
+            int64_t v;
+            if (eoc__num_flag_i64("eoc outbox", argv[i], argv[i + 1], 0, INT64_MAX, &v))
+                return TOOL_EXIT_USAGE;
+            w.limit = (long long)v;
+            i++;
         } else if (argv[i][0] != '-' && !dir) {
             dir = argv[i];
         } else {
@@ -484,7 +475,7 @@ int cmd_state(int argc, char **argv)
 /* ------------------------------------------------------------------ */
 
 /*
- * The relay SIGINT/SIGTERM stop: a signal handler has no other way to
+ * The relay SIGINT/SIGTERM/SIGHUP stop: a signal handler has no other way to
  * reach it. Set before the handlers are installed, cleared after they are
  * removed; eoc_relay_stop is async-signal-safe.
  */
@@ -507,6 +498,7 @@ static void relay_signals(void (*fn)(int))
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL); /* a closed session stops with a drain too */
 }
 
 static int relay_set(eoc_conf_t *conf, const char *key, const char *value)
@@ -603,7 +595,8 @@ int cmd_relay(int argc, char **argv)
         eoc_conf_destroy(conf);
         return TOOL_EXIT_USAGE;
     }
-    relay_to_stop = r; /* r owns conf from here */
+    signal(SIGPIPE, SIG_IGN); /* a closed stderr pipe must not kill the relay */
+    relay_to_stop = r;        /* r owns conf from here */
     relay_signals(on_stop_signal);
     eoc_err_t rc = eoc_relay_run(r);
     relay_signals(SIG_DFL);

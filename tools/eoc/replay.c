@@ -17,6 +17,7 @@
  * already applied as a duplicate: nothing is applied twice.
  */
 #include "kafka_util.h"
+#include "numparse.h"
 #include "tool.h"
 
 #include <ctype.h>
@@ -36,34 +37,6 @@ struct replay_args {
     int64_t value; /* offset, or time in ms */
     int dry_run;
 };
-
-/* Parses "1h30m", "90s", "2d", "500ms" into milliseconds; -1 when bad. */
-static int64_t parse_duration(const char *s)
-{
-    int64_t total = 0;
-    while (*s) {
-        char *end;
-        long long n = strtoll(s, &end, 10);
-        if (end == s || n < 0)
-            return -1;
-        int64_t unit;
-        if (strncmp(end, "ms", 2) == 0)
-            unit = 1, end += 2;
-        else if (*end == 's')
-            unit = 1000, end++;
-        else if (*end == 'm')
-            unit = 60000, end++;
-        else if (*end == 'h')
-            unit = 3600000, end++;
-        else if (*end == 'd')
-            unit = 86400000, end++;
-        else
-            return -1;
-        total += n * unit;
-        s = end;
-    }
-    return total;
-}
 
 /* Parses YYYY-MM-DDTHH:MM:SS[.fff](Z|+HH:MM|-HH:MM) into ms since the
  * epoch; -1 when bad. */
@@ -99,18 +72,38 @@ static int64_t parse_time(const char *s)
     return ((int64_t)timegm(&tm) - offset_s) * 1000 + ms;
 }
 
+/* Records which flag chose the target; a second one is a usage error. */
+static int target_set(struct replay_args *a, const char **chosen_by, const char *flag,
+                      enum target_kind kind)
+{
+    if (*chosen_by) {
+        fprintf(stderr, "eoc replay: %s and %s both choose the target; give one of them\n",
+                *chosen_by, flag);
+        return -1;
+    }
+    *chosen_by = flag;
+    a->kind = kind;
+    return 0;
+}
+
+/* Every number goes through the one strict parser (lib/util/numparse):
+ * a bad value names its flag and is a usage error (exit 2). */
 static int parse_args(int argc, char **argv, struct replay_args *a)
 {
+    const char *chosen_by = NULL;
+    int64_t v;
+
     memset(a, 0, sizeof(*a));
     a->partition = -1;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(o, "--dry-run") == 0) {
             a->dry_run = 1;
         } else if (strcmp(o, "--to-beginning") == 0) {
-            a->kind = TO_BEGINNING;
-        } else if (!v && o[0] == '-') {
+            if (target_set(a, &chosen_by, o, TO_BEGINNING))
+                return -1;
+        } else if (!val && o[0] == '-') {
             fprintf(stderr, "eoc replay: %s needs a value\n", o);
             return -1;
         } else if (strcmp(o, "--brokers") == 0) {
@@ -120,25 +113,27 @@ static int parse_args(int argc, char **argv, struct replay_args *a)
         } else if (strcmp(o, "--topic") == 0) {
             a->topic = argv[++i];
         } else if (strcmp(o, "--partition") == 0) {
-            a->partition = (int32_t)atoi(argv[++i]);
+            if (eoc__num_flag_i64("eoc replay", o, argv[++i], 0, INT32_MAX, &v))
+                return -1;
+            a->partition = (int32_t)v;
         } else if (strcmp(o, "--to-offset") == 0) {
-            a->kind = TO_OFFSET;
-            a->value = strtoll(argv[++i], NULL, 10);
+            if (target_set(a, &chosen_by, o, TO_OFFSET) ||
+                eoc__num_flag_i64("eoc replay", o, argv[++i], 0, INT64_MAX, &a->value))
+                return -1;
         } else if (strcmp(o, "--to-time") == 0) {
-            a->kind = TO_TIME;
+            if (target_set(a, &chosen_by, o, TO_TIME))
+                return -1;
             if ((a->value = parse_time(argv[++i])) < 0) {
                 fprintf(stderr, "eoc replay: --to-time wants ISO-8601 with a zone, e.g. "
                                 "2026-11-29T08:00:00Z\n");
                 return -1;
             }
         } else if (strcmp(o, "--by-duration") == 0) {
-            a->kind = TO_TIME;
-            int64_t d = parse_duration(argv[++i]);
-            if (d < 0) {
-                fprintf(stderr, "eoc replay: --by-duration wants e.g. 90s, 15m, 1h30m, 2d\n");
+            int64_t now = tool_now_ms();
+            if (target_set(a, &chosen_by, o, TO_TIME) ||
+                eoc__num_flag_duration_ms("eoc replay", o, argv[++i], now, &v))
                 return -1;
-            }
-            a->value = tool_now_ms() - d;
+            a->value = now - v;
         } else if (o[0] != '-' && !a->dir) {
             a->dir = o;
         } else {

@@ -12,6 +12,7 @@
  * The store is opened read-only; safe while workers run.
  */
 #include "kafka_util.h"
+#include "numparse.h"
 #include "tool.h"
 
 #include <inttypes.h>
@@ -93,16 +94,22 @@ int cmd_watch(int argc, char **argv)
 {
     const char *dir = NULL, *brokers = NULL;
     long interval = 1000, timeout = 0;
+    int64_t v;
     int until = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--until-caught-up") == 0)
             until = 1;
         else if (strcmp(argv[i], "--brokers") == 0 && i + 1 < argc)
             brokers = argv[++i];
-        else if (strcmp(argv[i], "--interval-ms") == 0 && i + 1 < argc)
-            interval = atol(argv[++i]);
-        else if (strcmp(argv[i], "--timeout-ms") == 0 && i + 1 < argc)
-            timeout = atol(argv[++i]);
+        else if (strcmp(argv[i], "--interval-ms") == 0 && i + 1 < argc) {
+            if (eoc__num_flag_i64("eoc watch", argv[i], argv[i + 1], 1, 86400000, &v))
+                return TOOL_EXIT_USAGE;
+            interval = (long)v, i++;
+        } else if (strcmp(argv[i], "--timeout-ms") == 0 && i + 1 < argc) {
+            if (eoc__num_flag_i64("eoc watch", argv[i], argv[i + 1], 0, INT32_MAX, &v))
+                return TOOL_EXIT_USAGE;
+            timeout = (long)v, i++;
+        }
         else if (argv[i][0] != '-' && !dir)
             dir = argv[i];
         else
