@@ -63,8 +63,8 @@ static void print_help(FILE *out)
                 tool_commands[i].summary);
     fprintf(out, "\n  eoc COMMAND --help   the usage of one command\n"
                  "  eoc --version\n\n"
-                 "Read-only commands are safe while a worker runs. Exit status: 0 done, 1 "
-                 "error, 2 usage.\n");
+                 "Read-only commands are safe while a worker runs.\n\n"
+                 "Exit status: 0 done, 1 runtime error, 2 usage.\n");
 }
 
 /* `eoc NAME --help`, in the consumers' style: usage, summary, options, exit status. */
