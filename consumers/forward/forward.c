@@ -148,8 +148,8 @@ static rd_kafka_t *metadata_client(const eoc_conf_t *conf, const char *brokers)
     rd_kafka_conf_t *kc = rd_kafka_conf_new();
     rd_kafka_t *rk = NULL;
 
-    if (kc && rd_kafka_conf_set(kc, "bootstrap.servers", brokers, err, sizeof(err)) ==
-                  RD_KAFKA_CONF_OK &&
+    if (kc &&
+        rd_kafka_conf_set(kc, "bootstrap.servers", brokers, err, sizeof(err)) == RD_KAFKA_CONF_OK &&
         rd_kafka_conf_set(kc, "log_level", "3", err, sizeof(err)) == RD_KAFKA_CONF_OK)
         rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, err, sizeof(err));
     else

@@ -30,10 +30,10 @@
 
 #include "devkafka.h"
 
-#define N         24
-#define T0        1600000000000LL /* input timestamps: T0 + i s, far from "now" */
-#define WAIT_MS   60000
-#define STOP_MS   30000
+#define N       24
+#define T0      1600000000000LL /* input timestamps: T0 + i s, far from "now" */
+#define WAIT_MS 60000
+#define STOP_MS 30000
 
 /* One output record, as read back. */
 typedef struct out_rec {
@@ -86,9 +86,9 @@ static rd_kafka_t *client(const fixture_t *f, rd_kafka_type_t type)
     char err[512];
     rd_kafka_conf_t *kc = rd_kafka_conf_new();
 
-    assert_int_equal(rd_kafka_conf_set(kc, "bootstrap.servers", devkafka_bootstraps(f->dk), err,
-                                       sizeof(err)),
-                     RD_KAFKA_CONF_OK);
+    assert_int_equal(
+        rd_kafka_conf_set(kc, "bootstrap.servers", devkafka_bootstraps(f->dk), err, sizeof(err)),
+        RD_KAFKA_CONF_OK);
     if (type == RD_KAFKA_CONSUMER) {
         assert_int_equal(rd_kafka_conf_set(kc, "group.id", "test-forward-reader", err, sizeof(err)),
                          RD_KAFKA_CONF_OK);
@@ -184,8 +184,8 @@ static void start_forward(fixture_t *f)
     if (f->forward == 0) {
         if (!freopen(log, "w", stderr))
             _exit(127);
-        execl(exe, exe, "--brokers", devkafka_bootstraps(f->dk), "--input", "in", "--output",
-              "out", "--data", data, "--batch-ms", "20", "--set", "kafka.session.timeout.ms=6000",
+        execl(exe, exe, "--brokers", devkafka_bootstraps(f->dk), "--input", "in", "--output", "out",
+              "--data", data, "--batch-ms", "20", "--set", "kafka.session.timeout.ms=6000",
               (char *)NULL);
         _exit(127);
     }
@@ -223,8 +223,8 @@ static int setup(void **state, const char *out_spec)
     if (!f)
         return -1;
     snprintf(f->dir, sizeof(f->dir), "/tmp/eoc-test-forward-XXXXXX");
-    if (!mkdtemp(f->dir) || !(f->dk = devkafka_start(devkafka_exe_from_env(), 1, topics, err,
-                                                    sizeof(err)))) {
+    if (!mkdtemp(f->dir) ||
+        !(f->dk = devkafka_start(devkafka_exe_from_env(), 1, topics, err, sizeof(err)))) {
         fprintf(stderr, "setup: %s\n", err);
         free(f);
         return -1;
@@ -351,8 +351,7 @@ int main(int argc, char **argv)
                                         setup_fewer, teardown),
     };
     const struct CMUnitTest timestamp[] = {
-        cmocka_unit_test_setup_teardown(test_copies_keep_the_input_timestamp, setup_same,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_copies_keep_the_input_timestamp, setup_same, teardown),
     };
 
     if (argc == 2 && strcmp(argv[1], "placement") == 0)

@@ -25,7 +25,7 @@
 #include <string.h>
 #include <time.h>
 
-#define TOOL_VALUE_MAX    80  /* bytes of a key or value `eoc outbox` shows */
+#define TOOL_VALUE_MAX 80 /* bytes of a key or value `eoc outbox` shows */
 
 /* ------------------------------------------------------------------ */
 /* The subcommand table                                                */

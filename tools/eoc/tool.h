@@ -31,8 +31,11 @@
 #define TOOL_WATCH_INTERVAL_MS 1000 /* `eoc watch` redraw interval */
 #define TOOL_WATCH_TIMEOUT_MS  0    /* `eoc watch --until-caught-up` limit; 0: none */
 
-#define TOOL_STR_(x) #x
-#define TOOL_STR(x)  TOOL_STR_(x)
+#define TOOL_STR_(x)             #x
+#define TOOL_STR(x)              TOOL_STR_(x)
+#define TOOL_OUTBOX_LIMIT_S      TOOL_STR(TOOL_OUTBOX_LIMIT)
+#define TOOL_WATCH_INTERVAL_MS_S TOOL_STR(TOOL_WATCH_INTERVAL_MS)
+#define TOOL_WATCH_TIMEOUT_MS_S  TOOL_STR(TOOL_WATCH_TIMEOUT_MS)
 
 /*
  * X(name, arguments, one-line summary, options): one row per subcommand, in
@@ -46,8 +49,7 @@
       "  --json                     one JSON object instead of text\n")                            \
     X(outbox, "DIR [--limit N]", "pending outbox rows, oldest first",                              \
       "  DIR                        the worker's data.dir (opened read-only)\n"                    \
-      "  --limit N                  rows to show, 0: all (default: " TOOL_STR(                    \
-          TOOL_OUTBOX_LIMIT) ")\n")                                                                \
+      "  --limit N                  rows to show, 0: all (default: " TOOL_OUTBOX_LIMIT_S ")\n")    \
     X(state, "DIR [PREFIX]", "state keys and values, in key order",                                \
       "  DIR                        the worker's data.dir (opened read-only)\n"                    \
       "  PREFIX                     only keys starting with PREFIX (default: all)\n")              \
@@ -55,7 +57,7 @@
       "run a standalone outbox relay for a store until SIGINT/SIGTERM",                            \
       "  DIR                        the worker's data.dir (also: --data DIR)\n"                    \
       "  --brokers HOST:PORT[,...]  Kafka to publish to (kafka.bootstrap.servers)\n"               \
-      "  --config FILE              JSON configuration, applied before the other flags\n"         \
+      "  --config FILE              JSON configuration, applied before the other flags\n"          \
       "  --set KEY=VALUE            a configuration key (eoc-ledger --help lists them)\n"          \
       "  -v                         debug logging (log.level=debug; default: info)\n")             \
     X(replay,                                                                                      \
@@ -66,21 +68,20 @@
       "  --brokers B                Kafka bootstrap servers\n"                                     \
       "  --group G                  the worker's group.id\n"                                       \
       "  --topic T                  the input topic to rewind\n"                                   \
-      "  --partition P              one partition (default: every partition in the store)\n"       \
+      "  --partition P              one partition (default: all)\n"                                \
       "  --to-beginning             to the oldest offset Kafka still has\n"                        \
       "  --to-offset N              to offset N\n"                                                 \
       "  --to-time ISO-8601         to the first record at or after the time\n"                    \
-      "  --by-duration 1h30m        to the first record of that long ago\n"                        \
+      "  --by-duration 1h30m        to the first record of the last 1h30m (d, h, m, s, ms)\n"      \
       "  --dry-run                  print the plan, change nothing\n")                             \
     X(watch, "DIR --brokers B [--interval-ms N] [--until-caught-up] [--timeout-ms N]",             \
       "per-partition lag and progress of a store, redrawn until Ctrl-C (or caught up)",            \
       "  DIR                        the worker's data.dir (opened read-only)\n"                    \
       "  --brokers B                Kafka bootstrap servers\n"                                     \
-      "  --interval-ms N            redraw interval (default: " TOOL_STR(                          \
-          TOOL_WATCH_INTERVAL_MS) ")\n"                                                            \
+      "  --interval-ms N            redraw interval (default: " TOOL_WATCH_INTERVAL_MS_S ")\n"     \
       "  --until-caught-up          exit 0 once every lag is 0 and the outbox is empty\n"          \
       "  --timeout-ms N             with --until-caught-up: exit 1 after N ms, 0: never "          \
-      "(default: " TOOL_STR(TOOL_WATCH_TIMEOUT_MS) ")\n")                                          \
+      "(default: " TOOL_WATCH_TIMEOUT_MS_S ")\n")                                                  \
     X(dlq,                                                                                         \
       "list --brokers B --topic DLQ [--reason R] [--json] | resubmit --brokers B --topic DLQ "     \
       "(--id ID | --reason R | --all)... [--dry-run]",                                             \

@@ -178,8 +178,8 @@ int bind(int fd, __CONST_SOCKADDR_ARG addr, socklen_t addr_len)
     if (!sym)
         return -1;
     memcpy(&real, &sym, sizeof(real));
-    if (port && in && addr_len >= sizeof(*in) && in->sin_family == AF_INET &&
-        in->sin_port == 0 && in->sin_addr.s_addr == htonl(INADDR_LOOPBACK) &&
+    if (port && in && addr_len >= sizeof(*in) && in->sin_family == AF_INET && in->sin_port == 0 &&
+        in->sin_addr.s_addr == htonl(INADDR_LOOPBACK) &&
         port <= atomic_load(&accept_hook.listen_last)) {
         struct sockaddr_in chosen = *in;
         __CONST_SOCKADDR_ARG chosen_arg = {.__sockaddr_in__ = &chosen};
@@ -793,8 +793,7 @@ static bool parse_listen(const char *s, struct listen_addr *out)
  * Makes sure the `brokers` ports from listen->port can be bound (the mock
  * cannot report a failed bind cleanly), so a busy port is a one-line error.
  */
-static int check_listen(const struct listen_addr *la, int brokers, char *errstr,
-                        size_t errstr_size)
+static int check_listen(const struct listen_addr *la, int brokers, char *errstr, size_t errstr_size)
 {
     if (la->port + (unsigned)brokers - 1 > 65535) {
         snprintf(errstr, errstr_size, "--listen %s: %d brokers need ports up to %u", la->text,
@@ -829,9 +828,8 @@ static int check_listen(const struct listen_addr *la, int brokers, char *errstr,
 }
 
 /* Starts the mock cluster (on `la` when given), its topics and the query handle. */
-static int start_cluster(struct server *srv, const struct listen_addr *la,
-                         char *const *topic_specs, size_t topic_count, char *errstr,
-                         size_t errstr_size)
+static int start_cluster(struct server *srv, const struct listen_addr *la, char *const *topic_specs,
+                         size_t topic_count, char *errstr, size_t errstr_size)
 {
     struct strbuf err = {0};
     char name[256];
@@ -1380,7 +1378,7 @@ struct options {
     const char *bootstrap_file;
     const char *control_path;
     struct listen_addr listen; /* --listen; port 0 when not given */
-    const char *send_path; /* client mode: --send PATH COMMAND... */
+    const char *send_path;     /* client mode: --send PATH COMMAND... */
     char **send_words;
     int send_word_count;
     bool quiet;
@@ -1481,7 +1479,8 @@ static int parse_options(int argc, char **argv, struct options *o)
             break;
         case 'l':
             if (!parse_listen(optarg, &o->listen)) {
-                fprintf(stderr, "%s: --listen wants IPV4ADDRESS:PORT such as 127.0.0.1:9092, got '%s'\n",
+                fprintf(stderr,
+                        "%s: --listen wants IPV4ADDRESS:PORT such as 127.0.0.1:9092, got '%s'\n",
                         PROG, optarg);
                 return -1;
             }
