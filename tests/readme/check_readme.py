@@ -3,6 +3,8 @@
 
     check_readme.py README CC INCLUDE_DIR LIB_DIR KAFKA_DEV EOC PRODUCE_RAW
 
+CC is the C compiler's command line (split like a shell would: "ccache cc").
+
 Every ```c block of README is compiled against the built library with
 -Wall -Wextra -Werror. A block with main() is a program: it is linked and
 compiled exactly as written. A block without one is a fragment of a
@@ -22,6 +24,7 @@ Every wait is bounded.
 import json
 import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -65,10 +68,10 @@ def compile_block(cc, inc, libdir, line, code, work):
         f.write(code)
     if is_program:
         out = os.path.join(work, f"readme_{line}")
-        cmd = [cc] + flags + ["-o", out, src, "-L" + libdir, "-Wl,-rpath," + libdir, "-leoc"]
+        cmd = shlex.split(cc) + flags + ["-o", out, src, "-L" + libdir, "-Wl,-rpath," + libdir, "-leoc"]
     else:
         out = None
-        cmd = [cc] + flags + ["-c", "-o", os.devnull, src]
+        cmd = shlex.split(cc) + flags + ["-c", "-o", os.devnull, src]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         fail(f"README.md:{line}: the C block does not compile:\n{' '.join(cmd)}\n{r.stderr}")
