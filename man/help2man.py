@@ -37,9 +37,15 @@ def help_text(argv):
 
 
 def split_help(lines):
-    """(usage line, summary paragraph, rest, exit-status lines)."""
-    usage = lines[0][len("Usage: "):] if lines[0].startswith("Usage: ") else lines[0]
-    rest = lines[1:]
+    """(usage lines, the rest, exit-status lines). The usage is the first line
+    and the indented lines under it (eoc-kafka-dev's has several)."""
+    n = 1
+    while n < len(lines) and lines[n][:1] in (" ", "\t"):
+        n += 1
+    usage = [l[len("Usage: "):] if l.startswith("Usage: ") else l for l in lines[:n]]
+    indent = len(lines[0]) - len(lines[0].lstrip()) + len("Usage: ")
+    usage = usage[:1] + [l[indent:] if l[:indent].isspace() else l.strip() for l in usage[1:]]
+    rest = lines[n:]
     exit_at = next((i for i, l in enumerate(rest) if l.startswith("Exit status:")), len(rest))
     return usage, rest[:exit_at], rest[exit_at:]
 
@@ -56,13 +62,13 @@ def main():
         f"{esc(name)} \\- {esc(description)}",
         ".SH SYNOPSIS",
     ]
-    page += verbatim([usage])
+    page += verbatim(usage)
     page.append(".SH DESCRIPTION")
     page += verbatim(body)
     for sub in subcommands:
         sub_usage, sub_body, _ = split_help(help_text([program, sub, "--help"]))
         page.append(f".SH {name.upper()} {sub.upper()}")
-        page += verbatim([sub_usage] + sub_body)
+        page += verbatim(sub_usage + sub_body)
     if exit_lines:
         page.append(".SH EXIT STATUS")
         page += verbatim(exit_lines)
