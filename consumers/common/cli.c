@@ -37,7 +37,8 @@ typedef enum cli_action {
     ACT_SET,     /* KEY=VALUE */
     ACT_VERBOSE, /* log.level = debug */
     ACT_HELP,
-    ACT_VERSION
+    ACT_VERSION,
+    ACT_PRINT_CONFIG /* print the configuration a run would use, exit */
 } cli_action_t;
 
 typedef struct cli_flag {
@@ -51,11 +52,11 @@ typedef struct cli_flag {
 
 static const cli_flag_t common_flags[] = {
     {"brokers", 0, "HOST:PORT[,...]", ACT_KEY, "kafka.bootstrap.servers",
-     "Kafka bootstrap servers (required to run)"},
+     "Kafka bootstrap servers; required to run"},
     {"group", 0, "ID", ACT_KEY, "group.id", "consumer group"},
     {"input", 0, "TOPIC[,TOPIC...]", ACT_INPUT, "input.topics", "input topic(s); repeatable"},
     {"output", 0, "TOPIC", ACT_KEY, "output.topic", "output topic"},
-    {"dlq", 0, "TOPIC", ACT_KEY, "dlq.topic", "dead-letter topic (default <group>.dlq)"},
+    {"dlq", 0, "TOPIC", ACT_KEY, "dlq.topic", "dead-letter topic (empty: <group.id>.dlq)"},
     {"data", 0, "DIR", ACT_KEY, "data.dir", "directory of the LMDB store"},
     {"config", 0, "FILE.json", ACT_CONFIG, NULL,
      "JSON configuration, applied before every other flag"},
@@ -66,6 +67,8 @@ static const cli_flag_t common_flags[] = {
     {"set", 0, "KEY=VALUE", ACT_SET, NULL, "any configuration key below; repeatable"},
     {"metrics", 0, "HOST:PORT", ACT_KEY, "metrics.listen", "serve /metrics and /healthz"},
     {"verbose", 'v', NULL, ACT_VERBOSE, "log.level", "debug logging"},
+    {"print-config", 0, NULL, ACT_PRINT_CONFIG, NULL,
+     "print the KEY=VALUE lines a run would use, and exit"},
     {"help", 'h', NULL, ACT_HELP, NULL, "this text"},
     {"version", 0, NULL, ACT_VERSION, NULL, "print the version"},
 };
@@ -144,59 +147,88 @@ void cli_log(const eoc_conf_t *conf, int level, const char *fmt, ...)
 /* --help and --version                                                */
 /* ------------------------------------------------------------------ */
 
-static void help_flag(const char *name, char short_name, const char *arg, const char *doc,
-                      const char *key)
+/*
+ * A key's default as this program applies it: the value in a configuration
+ * that holds the library's defaults and the consumer's own (apply_defaults,
+ * the function a run starts with), so --help cannot disagree with a run.
+ */
+static const char *shown_default(const eoc_conf_t *defaults, const char *key)
 {
-    char left[80];
+    const char *v = strchr(key, '*') ? NULL : eoc_conf_get(defaults, key);
+
+    return v == NULL ? "none" : *v == '\0' ? "\"\"" : v;
+}
+
+static void help_flag(const eoc_conf_t *defaults, const char *name, char short_name,
+                      const char *arg, const char *doc, const char *key)
+{
+    char left[80], right[512];
 
     if (short_name)
         snprintf(left, sizeof(left), "-%c, --%s%s%s", short_name, name, arg ? " " : "",
                  arg ? arg : "");
     else
         snprintf(left, sizeof(left), "    --%s%s%s", name, arg ? " " : "", arg ? arg : "");
-    if (key && strlen(left) < 34)
-        printf("  %-34s %s (%s)\n", left, doc, key);
-    else if (key)
-        printf("  %s\n  %-34s %s (%s)\n", left, "", doc, key);
-    else if (strlen(left) < 34)
-        printf("  %-34s %s\n", left, doc);
+    if (key)
+        snprintf(right, sizeof(right), "%s (%s, default: %s)", doc, key,
+                 shown_default(defaults, key));
     else
-        printf("  %s\n  %-34s %s\n", left, "", doc);
+        snprintf(right, sizeof(right), "%s", doc);
+    if (strlen(left) < 34)
+        printf("  %-34s %s\n", left, right);
+    else
+        printf("  %s\n  %-34s %s\n", left, "", right);
 }
 
 static void help_key(void *opaque, const char *key, const char *type, const char *defval,
                      const char *doc)
 {
-    (void)opaque;
-    printf("  %s (%s, default: %s)\n      %s\n", key, type,
-           defval == NULL    ? "none"
-           : *defval == '\0' ? "\"\""
-                             : defval,
-           doc);
+    (void)defval; /* the library's; shown_default has this program's */
+    printf("  %s (%s, default: %s)\n      %s\n", key, type, shown_default(opaque, key), doc);
 }
+
+static int apply_defaults(const cli_spec_t *spec, eoc_conf_t *conf);
 
 static void print_help(const cli_spec_t *spec)
 {
+    eoc_conf_t *defaults = eoc_conf_new();
+
+    if (!defaults || apply_defaults(spec, defaults) != 0) {
+        eoc_conf_destroy(defaults);
+        defaults = NULL; /* shows "none"; apply_defaults has said why */
+    }
     printf("Usage: %s [OPTION]...\n%s\n", PROG, spec->summary);
     if (spec->description)
         printf("\n%s\n", spec->description);
     printf("\nOptions:\n");
     for (size_t i = 0; i < COMMON_FLAGS; i++) {
         const cli_flag_t *f = &common_flags[i];
-        help_flag(f->name, f->short_name, f->arg, f->doc,
+        help_flag(defaults, f->name, f->short_name, f->arg, f->doc,
                   f->action == ACT_KEY || f->action == ACT_INPUT ? f->key : NULL);
     }
     if (spec->nopts) {
         printf("\n%s options:\n", PROG);
         for (size_t i = 0; i < spec->nopts; i++)
-            help_flag(spec->opts[i].name, 0, spec->opts[i].arg, spec->opts[i].doc,
+            help_flag(defaults, spec->opts[i].name, 0, spec->opts[i].arg, spec->opts[i].doc,
                       spec->opts[i].key);
     }
     printf("\nConfiguration keys (--set KEY=VALUE, or members of --config FILE.json):\n");
-    eoc_conf_describe(help_key, NULL);
+    eoc_conf_describe(help_key, defaults);
     printf("\nExit status: 0 clean stop, 1 fatal runtime error, 2 usage or configuration "
            "error.\nWithout Kafka at hand, run the development Kafka eoc-kafka-dev (see "
            "README) and pass its bootstrap servers to --brokers.\n");
+    eoc_conf_destroy(defaults);
+}
+
+/* --print-config: "KEY=VALUE" per documented key that has a value. */
+static void print_config_key(void *opaque, const char *key, const char *type, const char *defval,
+                             const char *doc)
+{
+    const char *v = strchr(key, '*') ? NULL : eoc_conf_get(opaque, key);
+
+    (void)type, (void)defval, (void)doc;
+    if (v)
+        printf("%s=%s\n", key, v);
 }
 
 static void print_version(void)
@@ -404,9 +436,20 @@ static int apply_token(eoc_conf_t *conf, const cli_token_t *t, char **inputs)
     case ACT_CONFIG:
     case ACT_HELP:
     case ACT_VERSION:
+    case ACT_PRINT_CONFIG:
         break;
     }
     return 0;
+}
+
+/* The consumer's own defaults (its cli_spec_t table): what a run starts with. */
+static int apply_defaults(const cli_spec_t *spec, eoc_conf_t *conf)
+{
+    int rc = 0;
+
+    for (size_t i = 0; i < spec->ndefaults && rc == 0; i++)
+        rc = conf_set(conf, NULL, spec->defaults[i].key, spec->defaults[i].value);
+    return rc;
 }
 
 /* Defaults, then every --config file, then the other flags in order. */
@@ -414,10 +457,8 @@ static int apply_all(const cli_spec_t *spec, const cli_token_t *toks, size_t n, 
 {
     char err[512];
     char *inputs = NULL;
-    int rc = 0;
+    int rc = apply_defaults(spec, conf);
 
-    for (size_t i = 0; i < spec->ndefaults && rc == 0; i++)
-        rc = conf_set(conf, NULL, spec->defaults[i].key, spec->defaults[i].value);
     for (size_t i = 0; i < n && rc == 0; i++) {
         if (toks[i].flag && toks[i].flag->action == ACT_CONFIG &&
             eoc_conf_load_json(conf, toks[i].value, err, sizeof(err)) != EOC_OK) {
@@ -431,6 +472,15 @@ static int apply_all(const cli_spec_t *spec, const cli_token_t *toks, size_t n, 
         rc = conf_set(conf, "--input", "input.topics", inputs);
     free(inputs);
     return rc;
+}
+
+static int wants_print_config(const cli_token_t *toks, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (toks[i].flag && toks[i].flag->action == ACT_PRINT_CONFIG)
+            return 1;
+    }
+    return 0;
 }
 
 int cli_parse(const cli_spec_t *spec, int argc, char **argv, eoc_conf_t **confp)
@@ -460,6 +510,10 @@ int cli_parse(const cli_spec_t *spec, int argc, char **argv, eoc_conf_t **confp)
         } else if (apply_all(spec, toks, n, conf) != 0) {
             eoc_conf_destroy(conf);
             rc = CLI_EXIT_USAGE;
+        } else if (wants_print_config(toks, n)) {
+            eoc_conf_describe(print_config_key, conf);
+            eoc_conf_destroy(conf);
+            rc = CLI_EXIT_OK;
         } else {
             *confp = conf;
         }

@@ -3,11 +3,11 @@
  *
  * One parser turns a consumer's flags into an eoc_conf_t: the common flags
  * (--brokers, --group, --input, --output, --dlq, --data, --config, --id,
- * --batch, --batch-ms, --set, --metrics, -v, --help, --version) plus a
- * small table of flags the consumer declares itself (cli_opt_t). The
- * configuration file given with --config is applied first, whatever its
- * place on the command line; every other flag overrides it, in command
- * line order.
+ * --batch, --batch-ms, --set, --metrics, -v, --print-config, --help,
+ * --version) plus a small table of flags the consumer declares itself
+ * (cli_opt_t). The configuration file given with --config is applied
+ * first, whatever its place on the command line; every other flag
+ * overrides it, in command line order.
  *
  * cli_run() then runs a worker until SIGINT/SIGTERM and maps the outcome
  * to the exit status shared by all consumers:

@@ -178,6 +178,9 @@ void eoc__outrow_encode(eoc__buf_t *b, const eoc__outrow_t *row)
     eoc__buf_bytes(b, row->src_topic, row->src_topic ? row->src_topic_len : 0);
     put_partition(b, row->src_partition);
     eoc__buf_uv(b, (uint64_t)row->src_offset);
+    /* Optional trailer: rows without a timestamp stay as schema 3 wrote them. */
+    if (row->timestamp > 0)
+        eoc__buf_uv(b, (uint64_t)row->timestamp);
 }
 
 /* Appends the decimal form of v and a NUL to b; returns where it starts. */
@@ -235,7 +238,9 @@ int eoc__outrow_decode(const void *val, size_t len, eoc__outrow_t *row, eoc__buf
     const char *topic = eoc__rd_bytes(&r, &tlen);
     int32_t part = rd_partition(&r);
     int64_t off = (int64_t)eoc__rd_uv(&r);
-    if (r.bad || r.p != r.end)
+    if (!r.bad && r.p != r.end)
+        row->timestamp = (int64_t)eoc__rd_uv(&r);
+    if (r.bad || r.p != r.end || row->timestamp < 0)
         return -1;
     if (topic) {
         pat = put_decimal(scratch, part, &plen);

@@ -118,6 +118,7 @@ typedef struct eoc__outrow {
     size_t src_topic_len;
     int32_t src_partition;
     int64_t src_offset;
+    int64_t timestamp; /* the message's Kafka timestamp; 0: none (the producer's) */
 } eoc__outrow_t;
 
 /* The provenance headers a decoded row carries. */

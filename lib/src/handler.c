@@ -124,9 +124,10 @@ void eoc_txn_set_error(eoc_txn_t *txn, const char *fmt, ...)
     va_end(ap);
 }
 
-eoc_err_t eoc__outbox_append(eoc__store_t *store, const eoc_record_t *rec, const char *id,
-                             size_t id_len, const eoc_msg_t *msg, const eoc_header_t *extra,
-                             size_t nextra)
+/* Appends one outbox row; `timestamp` 0: the producer's clock. */
+static eoc_err_t outbox_append(eoc__store_t *store, const eoc_record_t *rec, const char *id,
+                               size_t id_len, const eoc_msg_t *msg, const eoc_header_t *extra,
+                               size_t nextra, int64_t timestamp)
 {
     /* Headers: the caller's, then extras; the row keeps provenance apart
      * (see eoc__outrow_t). The relay adds `message-id` (the outbox ID). */
@@ -155,11 +156,24 @@ eoc_err_t eoc__outbox_append(eoc__store_t *store, const eoc_record_t *rec, const
                          .src_topic = rec->topic,
                          .src_topic_len = strlen(rec->topic),
                          .src_partition = rec->msg->partition,
-                         .src_offset = rec->msg->offset};
+                         .src_offset = rec->msg->offset,
+                         .timestamp = timestamp};
     return eoc__store_outbox_add(store, &row);
 }
 
+eoc_err_t eoc__outbox_append(eoc__store_t *store, const eoc_record_t *rec, const char *id,
+                             size_t id_len, const eoc_msg_t *msg, const eoc_header_t *extra,
+                             size_t nextra)
+{
+    return outbox_append(store, rec, id, id_len, msg, extra, nextra, 0);
+}
+
 eoc_err_t eoc_emit(eoc_txn_t *txn, const eoc_msg_t *msg)
+{
+    return eoc_emit_at(txn, msg, 0);
+}
+
+eoc_err_t eoc_emit_at(eoc_txn_t *txn, const eoc_msg_t *msg, int64_t timestamp_ms)
 {
     eoc_msg_t m = *msg;
     if (!m.topic || !*m.topic)
@@ -176,10 +190,19 @@ eoc_err_t eoc_emit(eoc_txn_t *txn, const eoc_msg_t *msg)
                           (long long)txn->max_bytes);
         return EOC_ERR_TOO_LARGE;
     }
+<<<<<<< HEAD
     char id[EOC_ID_MAX + 1], nth[24]; /* <input-id>/<n>, at most EOC_ID_MAX bytes */
     size_t n = eoc__id_derive(id, txn->rec->id, txn->rec->id_len, nth,
                               eoc__fmt_i64(nth, txn->emits));
     eoc_err_t err = eoc__outbox_append(txn->store, txn->rec, id, n, &m, NULL, 0);
+=======
+    char id[EOC_ID_MAX + 24]; /* <input-id>/<n> */
+    memcpy(id, txn->rec->id, txn->rec->id_len);
+    id[txn->rec->id_len] = '/';
+    size_t n = txn->rec->id_len + 1 + eoc__fmt_i64(id + txn->rec->id_len + 1, txn->emits);
+    eoc_err_t err = outbox_append(txn->store, txn->rec, id, n, &m, NULL, 0,
+                                  timestamp_ms > 0 ? timestamp_ms : 0);
+>>>>>>> operator
     if (err == EOC_OK)
         txn->emits++;
     return track(txn, err);

@@ -317,7 +317,8 @@ static int produce_row(void *opaque, uint64_t seq, const eoc__outrow_t *row)
         RD_KAFKA_V_PARTITION(row->partition < 0 ? RD_KAFKA_PARTITION_UA : row->partition),
         RD_KAFKA_V_KEY(row->key, row->key_len),
         RD_KAFKA_V_VALUE((void *)row->value, row->value_len),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hs),
+        RD_KAFKA_V_TIMESTAMP(row->timestamp), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_HEADERS(hs),
         RD_KAFKA_V_OPAQUE((void *)(uintptr_t)seq), RD_KAFKA_V_END);
     if (err) {
         rd_kafka_headers_destroy(hs);

@@ -60,6 +60,7 @@ static void assert_rows_equal(const eoc__outrow_t *got, const eoc__outrow_t *wan
     assert_bytes(got->topic, got->topic_len, want->topic, want->topic_len);
     assert_bytes(got->key, got->key_len, want->key, want->key_len);
     assert_bytes(got->value, got->value_len, want->value, want->value_len);
+    assert_int_equal(got->timestamp, want->timestamp);
     assert_int_equal(got->header_count, want->header_count);
     if (!want->header_count) {
         assert_null(got->headers);
@@ -301,6 +302,31 @@ static void an_outbox_row_with_headers_survives_a_round_trip(void **state)
     assert_rows_equal(&got, &row);
     free(val);
     eoc__buf_free(&b);
+    eoc__buf_free(&scratch);
+}
+
+static void a_timestamp_survives_a_round_trip_and_rows_without_one_are_unchanged(void **state)
+{
+    (void)state;
+    eoc__outrow_t row = full_row(), got;
+    eoc__buf_t without = {0}, with = {0}, scratch = {0};
+
+    eoc__outrow_encode(&without, &row);
+    row.timestamp = 1700000000999;
+    eoc__outrow_encode(&with, &row);
+    /* The timestamp is a trailer: a row without one is encoded as before
+     * (schema 3), so rows written before it existed decode with 0. */
+    assert_true(with.len > without.len);
+    assert_memory_equal(with.p, without.p, without.len);
+    assert_int_equal(eoc__outrow_decode(with.p, with.len, &got, &scratch), 0);
+    assert_rows_equal(&got, &row);
+    assert_int_equal(eoc__outrow_decode(without.p, without.len, &got, &scratch), 0);
+    assert_int_equal(got.timestamp, 0);
+    /* Anything after the trailer is malformed. */
+    eoc__buf_put(&with, "\1", 1);
+    assert_int_equal(eoc__outrow_decode(with.p, with.len, &got, &scratch), -1);
+    eoc__buf_free(&without);
+    eoc__buf_free(&with);
     eoc__buf_free(&scratch);
 }
 
@@ -580,6 +606,7 @@ int main(void)
         cmocka_unit_test(every_truncation_of_a_row_is_rejected_without_reading_past_it),
         cmocka_unit_test(provenance_comes_back_as_the_last_three_headers),
         cmocka_unit_test(a_row_without_id_or_topic_is_rejected),
+        cmocka_unit_test(a_timestamp_survives_a_round_trip_and_rows_without_one_are_unchanged),
         cmocka_unit_test(a_header_count_larger_than_the_value_is_rejected),
         cmocka_unit_test(a_header_with_a_null_name_is_rejected),
         cmocka_unit_test(randomly_corrupted_rows_decode_or_fail_but_never_read_outside),

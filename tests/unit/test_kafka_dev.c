@@ -18,8 +18,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "devkafka.h"
 
@@ -321,6 +328,123 @@ static void test_nodelay_on_broker_connections(void **state)
     assert_true(n > 0);
 }
 
+/* ------------------------------------------------------------------ */
+/* --listen: a cluster of its own, on ports the test chooses           */
+/* ------------------------------------------------------------------ */
+
+/* 0 when a TCP socket can bind (or connect, when `connect_to`) 127.0.0.1:port. */
+static int try_port(int port, int connect_to)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0), on = 1, rc;
+
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+    rc = connect_to ? connect(fd, (struct sockaddr *)&sin, sizeof(sin))
+                    : bind(fd, (struct sockaddr *)&sin, sizeof(sin));
+    close(fd);
+    return rc;
+}
+
+/* A port P with P and P+1 free on loopback right now (others may race: rarely). */
+static int free_port_pair(void)
+{
+    for (int i = 0; i < 50; i++) {
+        struct sockaddr_in sin = {.sin_family = AF_INET};
+        socklen_t len = sizeof(sin);
+        int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+        sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+        assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+        close(fd);
+        port = ntohs(sin.sin_port);
+        if (port < 65535 && try_port(port, 0) == 0 && try_port(port + 1, 0) == 0)
+            return port;
+    }
+    fail_msg("no two consecutive free loopback ports");
+    return -1;
+}
+
+/* Runs `eoc-kafka-dev --send CTL WORDS` and expects "ok". */
+static void send_ok(const char *ctl, const char *words)
+{
+    char cmd[1024];
+
+    snprintf(cmd, sizeof(cmd), "'%s' --send '%s' %s >/dev/null", devkafka_exe_from_env(), ctl,
+             words);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void test_listen_puts_brokers_on_the_given_ports(void **state)
+{
+    char dir[] = "/tmp/kd-listen-XXXXXX", ctl[64], listen_arg[32], want[64], line[256] = "";
+    int port = free_port_pair(), out[2], status = 0;
+    const struct rd_kafka_metadata *md = NULL;
+    char errstr[512];
+    pid_t pid;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(ctl, sizeof(ctl), "%s/ctl", dir);
+    snprintf(listen_arg, sizeof(listen_arg), "127.0.0.1:%d", port);
+    assert_int_equal(pipe(out), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_RDONLY);
+
+        dup2(devnull, STDIN_FILENO);
+        dup2(out[1], STDOUT_FILENO);
+        close(out[0]);
+        execl(devkafka_exe_from_env(), "eoc-kafka-dev", "--brokers", "2", "--listen", listen_arg,
+              "--topic", "kl:2", "--control", ctl, "--quiet", (char *)NULL);
+        _exit(127);
+    }
+    close(out[1]);
+
+    /* The bootstrap line names the chosen ports: broker 1 on P, broker 2 on P+1. */
+    struct pollfd pfd = {.fd = out[0], .events = POLLIN};
+    size_t len = 0;
+    while (!strchr(line, '\n') && len < sizeof(line) - 1 && poll(&pfd, 1, 10000) == 1) {
+        ssize_t n = read(out[0], line + len, sizeof(line) - 1 - len);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        line[len] = '\0';
+    }
+    snprintf(want, sizeof(want), "127.0.0.1:%d,127.0.0.1:%d\n", port, port + 1);
+    assert_string_equal(line, want);
+
+    /* A client given only P learns both brokers at the addresses they listen on. */
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    assert_int_equal(
+        rd_kafka_conf_set(conf, "bootstrap.servers", listen_arg, errstr, sizeof(errstr)),
+        RD_KAFKA_CONF_OK);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    assert_non_null(rk);
+    assert_int_equal(rd_kafka_metadata(rk, 1, NULL, &md, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(md->broker_cnt, 2);
+    for (int i = 0; i < md->broker_cnt; i++) {
+        assert_string_equal(md->brokers[i].host, "127.0.0.1");
+        assert_int_equal(md->brokers[i].port, port + md->brokers[i].id - 1);
+    }
+    rd_kafka_metadata_destroy(md);
+    rd_kafka_destroy(rk);
+
+    /* A broker that goes down and comes back listens on its port again. */
+    send_ok(ctl, "broker down 1");
+    send_ok(ctl, "broker up 1");
+    assert_int_equal(try_port(port, 1), 0);
+
+    kill(pid, SIGTERM);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    close(out[0]);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -334,5 +458,10 @@ int main(void)
         cmocka_unit_test(test_send_client),
     };
 
-    return cmocka_run_group_tests(tests, start_cluster, stop_cluster);
+    const struct CMUnitTest own_cluster[] = {
+        cmocka_unit_test(test_listen_puts_brokers_on_the_given_ports),
+    };
+    int failed = cmocka_run_group_tests(tests, start_cluster, stop_cluster);
+
+    return failed + cmocka_run_group_tests(own_cluster, NULL, NULL);
 }

@@ -5,7 +5,7 @@
  *   eoc inspect DIR [--json]
  *   eoc outbox DIR [--limit N]
  *   eoc state DIR [PREFIX]
- *   eoc relay --data DIR --brokers HOST:PORT[,...] [--config FILE] [--set K=V]... [-v]
+ *   eoc relay DIR --brokers HOST:PORT[,...] [--config FILE] [--set K=V]... [-v]
  *
  * inspect, outbox and state open the store read-only through the public
  * API (eoc_store_open_readonly): they never write and are safe while a
@@ -26,8 +26,7 @@
 #include <string.h>
 #include <time.h>
 
-#define TOOL_VALUE_MAX    80  /* bytes of a key or value `eoc outbox` shows */
-#define TOOL_OUTBOX_LIMIT 100 /* rows `eoc outbox` shows by default */
+#define TOOL_VALUE_MAX 80 /* bytes of a key or value `eoc outbox` shows */
 
 /* ------------------------------------------------------------------ */
 /* The subcommand table                                                */
@@ -37,10 +36,11 @@ typedef struct tool_command {
     const char *name;
     const char *args;
     const char *summary;
+    const char *options;
     int (*run)(int argc, char **argv);
 } tool_command_t;
 
-#define TOOL_ROW(name, args, summary) {#name, args, summary, cmd_##name},
+#define TOOL_ROW(name, args, summary, options) {#name, args, summary, options, cmd_##name},
 static const tool_command_t tool_commands[] = {EOC_TOOL_COMMANDS(TOOL_ROW)};
 #undef TOOL_ROW
 
@@ -64,8 +64,18 @@ static void print_help(FILE *out)
                 tool_commands[i].summary);
     fprintf(out, "\n  eoc COMMAND --help   the usage of one command\n"
                  "  eoc --version\n\n"
-                 "Read-only commands are safe while a worker runs. Exit status: 0 done, 1 "
-                 "error, 2 usage.\n");
+                 "Read-only commands are safe while a worker runs.\n\n"
+                 "Exit status: 0 done, 1 runtime error, 2 usage.\n");
+}
+
+/* `eoc NAME --help`, in the consumers' style: usage, summary, options, exit status. */
+static void print_command_help(const tool_command_t *c)
+{
+    printf("Usage: eoc %s %s\n%s\n", c->name, c->args, c->summary);
+    if (*c->options)
+        printf("\nOptions:\n%s", c->options);
+    printf("  -h, --help                 this text\n"
+           "\nExit status: 0 done, 1 runtime error, 2 usage.\n");
 }
 
 int tool_usage(const char *name)
@@ -73,7 +83,8 @@ int tool_usage(const char *name)
     const tool_command_t *c = command_find(name);
 
     if (c)
-        fprintf(stderr, "usage: eoc %s %s\n", c->name, c->args);
+        fprintf(stderr, "Usage: eoc %s %s\n(eoc %s --help explains it)\n", c->name, c->args,
+                c->name);
     return TOOL_EXIT_USAGE;
 }
 
@@ -110,7 +121,7 @@ int main(int argc, char **argv)
         return TOOL_EXIT_USAGE;
     }
     if (wants_help(argc - 1, argv + 1)) {
-        printf("usage: eoc %s %s\n%s\n", c->name, c->args, c->summary);
+        print_command_help(c);
         return TOOL_EXIT_OK;
     }
     return c->run(argc - 1, argv + 1);
@@ -550,6 +561,10 @@ static eoc_conf_t *relay_conf(int argc, char **argv)
             rc = relay_set(conf, "log.level", "debug");
             continue;
         }
+        if (a[0] != '-') { /* DIR, like the other subcommands; --data DIR says the same */
+            rc = relay_set(conf, "data.dir", a);
+            continue;
+        }
         if (!v || (strcmp(a, "--data") && strcmp(a, "--brokers") && strcmp(a, "--config") &&
                    strcmp(a, "--set"))) {
             tool_usage("relay");
@@ -585,7 +600,7 @@ int cmd_relay(int argc, char **argv)
 
         if (!v || !*v) {
             fprintf(stderr, "eoc relay: %s is required (%s)\n", required[i],
-                    i ? "--brokers HOST:PORT; for a local run: eoc-kafka-dev" : "--data DIR");
+                    i ? "--brokers HOST:PORT; for a local run: eoc-kafka-dev" : "DIR");
             eoc_conf_destroy(conf);
             return TOOL_EXIT_USAGE;
         }

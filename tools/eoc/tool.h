@@ -26,26 +26,75 @@
 #define TOOL_EXIT_FAIL  1 /* runtime error (no store, I/O, ...), one line on stderr */
 #define TOOL_EXIT_USAGE 2 /* bad arguments */
 
-/* X(name, arguments, one-line summary): one row per subcommand, in --help order. */
+/* Defaults of subcommand options: the code and the --help text below use these. */
+#define TOOL_OUTBOX_LIMIT      100  /* rows `eoc outbox` shows */
+#define TOOL_WATCH_INTERVAL_MS 1000 /* `eoc watch` redraw interval */
+#define TOOL_WATCH_TIMEOUT_MS  0    /* `eoc watch --until-caught-up` limit; 0: none */
+
+#define TOOL_STR_(x)             #x
+#define TOOL_STR(x)              TOOL_STR_(x)
+#define TOOL_OUTBOX_LIMIT_S      TOOL_STR(TOOL_OUTBOX_LIMIT)
+#define TOOL_WATCH_INTERVAL_MS_S TOOL_STR(TOOL_WATCH_INTERVAL_MS)
+#define TOOL_WATCH_TIMEOUT_MS_S  TOOL_STR(TOOL_WATCH_TIMEOUT_MS)
+
+/*
+ * X(name, arguments, one-line summary, options): one row per subcommand, in
+ * --help order. `options` are the lines of `eoc NAME --help` under
+ * "Options:", each "  --flag ARG  what it does (default: X)" when it has a
+ * default; "" when none.
+ */
 #define EOC_TOOL_COMMANDS(X)                                                                       \
-    X(inspect, "DIR [--json]", "offsets, inbox, outbox backlog, state and map usage of a store")   \
-    X(outbox, "DIR [--limit N]",                                                                   \
-      "pending outbox rows, oldest first (--limit 0: all; default 100)")                           \
-    X(state, "DIR [PREFIX]", "state keys and values, in key order")                                \
-    X(relay, "--data DIR --brokers HOST:PORT[,...] [--config FILE] [--set KEY=VALUE]... [-v]",     \
-      "run a standalone outbox relay for a store until SIGINT/SIGTERM")                            \
+    X(inspect, "DIR [--json]", "offsets, inbox, outbox backlog, state and map usage of a store",   \
+      "  DIR                        the worker's data.dir (opened read-only)\n"                    \
+      "  --json                     one JSON object instead of text\n")                            \
+    X(outbox, "DIR [--limit N]", "pending outbox rows, oldest first",                              \
+      "  DIR                        the worker's data.dir (opened read-only)\n"                    \
+      "  --limit N                  rows to show, 0: all (default: " TOOL_OUTBOX_LIMIT_S ")\n")    \
+    X(state, "DIR [PREFIX]", "state keys and values, in key order",                                \
+      "  DIR                        the worker's data.dir (opened read-only)\n"                    \
+      "  PREFIX                     only keys starting with PREFIX (default: all)\n")              \
+    X(relay, "DIR --brokers HOST:PORT[,...] [--config FILE] [--set KEY=VALUE]... [-v]",            \
+      "run a standalone outbox relay for a store until SIGINT/SIGTERM",                            \
+      "  DIR                        the worker's data.dir (also: --data DIR)\n"                    \
+      "  --brokers HOST:PORT[,...]  Kafka to publish to (kafka.bootstrap.servers)\n"               \
+      "  --config FILE              JSON configuration, applied before the other flags\n"          \
+      "  --set KEY=VALUE            a configuration key (eoc-ledger --help lists them)\n"          \
+      "  -v                         debug logging (log.level=debug; default: info)\n")             \
     X(replay,                                                                                      \
       "DIR --brokers B --group G --topic T [--partition P] (--to-beginning | --to-offset N | "     \
       "--to-time ISO-8601 | --by-duration 1h30m) [--dry-run]",                                     \
-      "rewind a stopped worker group (Kafka and store offsets); re-read records are duplicates")   \
+      "rewind a stopped worker group (Kafka and store offsets); re-read records are duplicates",   \
+      "  DIR                        the group's data.dir (the worker must be stopped)\n"           \
+      "  --brokers B                Kafka bootstrap servers\n"                                     \
+      "  --group G                  the worker's group.id\n"                                       \
+      "  --topic T                  the input topic to rewind\n"                                   \
+      "  --partition P              one partition (default: all)\n"                                \
+      "  --to-beginning             to the oldest offset Kafka still has\n"                        \
+      "  --to-offset N              to offset N\n"                                                 \
+      "  --to-time ISO-8601         to the first record at or after the time\n"                    \
+      "  --by-duration 1h30m        to the first record of the last 1h30m (d, h, m, s, ms)\n"      \
+      "  --dry-run                  print the plan, change nothing\n")                             \
     X(watch, "DIR --brokers B [--interval-ms N] [--until-caught-up] [--timeout-ms N]",             \
-      "per-partition lag and progress of a store, redrawn until Ctrl-C (or caught up)")            \
+      "per-partition lag and progress of a store, redrawn until Ctrl-C (or caught up)",            \
+      "  DIR                        the worker's data.dir (opened read-only)\n"                    \
+      "  --brokers B                Kafka bootstrap servers\n"                                     \
+      "  --interval-ms N            redraw interval (default: " TOOL_WATCH_INTERVAL_MS_S ")\n"     \
+      "  --until-caught-up          exit 0 once every lag is 0 and the outbox is empty\n"          \
+      "  --timeout-ms N             with --until-caught-up: exit 1 after N ms, 0: never "          \
+      "(default: " TOOL_WATCH_TIMEOUT_MS_S ")\n")                                                  \
     X(dlq,                                                                                         \
       "list --brokers B --topic DLQ [--reason R] [--json] | resubmit --brokers B --topic DLQ "     \
       "(--id ID | --reason R | --all)... [--dry-run]",                                             \
-      "list dead letters, or send chosen ones back to their source topic")
+      "list dead letters, or send chosen ones back to their source topic",                         \
+      "  --brokers B                Kafka bootstrap servers\n"                                     \
+      "  --topic DLQ                the dead-letter topic (a worker's default: <group.id>.dlq)\n"  \
+      "  --reason R                 only dead letters with this reason (default: all)\n"           \
+      "  --json                     list: one JSON object per line\n"                              \
+      "  --id ID                    resubmit: the dead letter of this message ID; repeatable\n"    \
+      "  --all                      resubmit: every dead letter\n"                                 \
+      "  --dry-run                  resubmit: print what would be sent, send nothing\n")
 
-#define TOOL_DECLARE(name, args, summary) int cmd_##name(int argc, char **argv);
+#define TOOL_DECLARE(name, args, summary, options) int cmd_##name(int argc, char **argv);
 EOC_TOOL_COMMANDS(TOOL_DECLARE)
 #undef TOOL_DECLARE
 

@@ -93,7 +93,7 @@ static int print_table(rd_kafka_t *rk, struct snapshot *s, const eoc_store_info_
 int cmd_watch(int argc, char **argv)
 {
     const char *dir = NULL, *brokers = NULL;
-    long interval = 1000, timeout = 0;
+    long interval = TOOL_WATCH_INTERVAL_MS, timeout = TOOL_WATCH_TIMEOUT_MS;
     int64_t v;
     int until = 0;
     for (int i = 1; i < argc; i++) {

@@ -26,6 +26,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -83,10 +84,14 @@
  * has to be file-scope: this struct is the program's only global. `nagle` is
  * written once by main() before the mock cluster starts; `nodelay_conns` is
  * incremented on the mock thread and read by the main thread (`nodelay`).
+ * `listen_*` serve the bind() wrapper below (--listen).
  */
 static struct {
-    atomic_bool nagle;         /* true: leave Nagle's algorithm on */
-    atomic_uint nodelay_conns; /* accepted TCP sockets given TCP_NODELAY */
+    atomic_bool nagle;          /* true: leave Nagle's algorithm on */
+    atomic_uint nodelay_conns;  /* accepted TCP sockets given TCP_NODELAY */
+    atomic_uint listen_next;    /* --listen: port of the next broker; 0: off */
+    atomic_uint listen_last;    /* --listen: port of the last broker */
+    _Atomic uint32_t listen_ip; /* --listen: IPv4 address, network order */
 } accept_hook;
 
 _Static_assert(sizeof(void *) == sizeof(void (*)(void)),
@@ -149,6 +154,42 @@ int accept4(int fd, __SOCKADDR_ARG addr, socklen_t *restrict addr_len, int flags
     s = real(fd, addr, addr_len, flags);
     accept_hook_apply(s);
     return s;
+}
+
+/*
+ * --listen HOST:PORT. librdkafka 2.0.2's mock has no listener setting: each
+ * broker binds 127.0.0.1 port 0 (rd_kafka_mock_broker_new_listener, which
+ * sets SO_REUSEADDR first), then reads the port the kernel chose with
+ * getsockname() and advertises that address in its Metadata and
+ * FindCoordinator responses. So this bind() wrapper, armed only while
+ * rd_kafka_mock_cluster_new() creates the brokers on the main thread, gives
+ * the N brokers HOST:PORT .. HOST:PORT+N-1 instead; every broker then
+ * advertises the address it really listens on and a client needs no
+ * forwarder. Binds that name a port (a broker coming back after `broker up`
+ * reuses its own address) and non-IPv4 binds pass through unchanged.
+ */
+int bind(int fd, __CONST_SOCKADDR_ARG addr, socklen_t addr_len)
+{
+    int (*real)(int, __CONST_SOCKADDR_ARG, socklen_t);
+    void *sym = next_symbol("bind");
+    const struct sockaddr_in *in = addr.__sockaddr_in__;
+    unsigned port = atomic_load(&accept_hook.listen_next);
+
+    if (!sym)
+        return -1;
+    memcpy(&real, &sym, sizeof(real));
+    if (port && in && addr_len >= sizeof(*in) && in->sin_family == AF_INET && in->sin_port == 0 &&
+        in->sin_addr.s_addr == htonl(INADDR_LOOPBACK) &&
+        port <= atomic_load(&accept_hook.listen_last)) {
+        struct sockaddr_in chosen = *in;
+        __CONST_SOCKADDR_ARG chosen_arg = {.__sockaddr_in__ = &chosen};
+
+        chosen.sin_port = htons((uint16_t)port);
+        chosen.sin_addr.s_addr = atomic_load(&accept_hook.listen_ip);
+        atomic_store(&accept_hook.listen_next, port + 1);
+        return real(fd, chosen_arg, sizeof(chosen));
+    }
+    return real(fd, addr, addr_len);
 }
 
 /* ------------------------------------------------------------------ */
@@ -714,9 +755,81 @@ static int check_retention(struct server *srv, struct strbuf *out, struct strbuf
     return rc;
 }
 
-/* Starts the mock cluster, its topics and the query handle. */
-static int start_cluster(struct server *srv, char *const *topic_specs, size_t topic_count,
-                         char *errstr, size_t errstr_size)
+/* --listen HOST:PORT, parsed. */
+struct listen_addr {
+    uint32_t ip;   /* IPv4 address, network order */
+    unsigned port; /* 0: the kernel chooses (no --listen) */
+    char text[64]; /* as given, for messages */
+};
+
+/*
+ * Parses "HOST:PORT" (HOST an IPv4 address other than 0.0.0.0: a broker
+ * advertises the address it is bound to, and 0.0.0.0 is nothing a client can
+ * connect to; "localhost" is taken as 127.0.0.1).
+ */
+static bool parse_listen(const char *s, struct listen_addr *out)
+{
+    const char *colon = strrchr(s, ':');
+    char host[64];
+    struct in_addr a;
+    long port;
+
+    if (!colon || (size_t)(colon - s) >= sizeof(host) || strlen(s) >= sizeof(out->text))
+        return false;
+    memcpy(host, s, (size_t)(colon - s));
+    host[colon - s] = '\0';
+    if (strcmp(host, "localhost") == 0)
+        snprintf(host, sizeof(host), "127.0.0.1");
+    if (inet_pton(AF_INET, host, &a) != 1 || a.s_addr == htonl(INADDR_ANY) ||
+        !parse_long(colon + 1, 1, 65535, &port))
+        return false;
+    out->ip = a.s_addr;
+    out->port = (unsigned)port;
+    snprintf(out->text, sizeof(out->text), "%s", s);
+    return true;
+}
+
+/*
+ * Makes sure the `brokers` ports from listen->port can be bound (the mock
+ * cannot report a failed bind cleanly), so a busy port is a one-line error.
+ */
+static int check_listen(const struct listen_addr *la, int brokers, char *errstr, size_t errstr_size)
+{
+    if (la->port + (unsigned)brokers - 1 > 65535) {
+        snprintf(errstr, errstr_size, "--listen %s: %d brokers need ports up to %u", la->text,
+                 brokers, la->port + (unsigned)brokers - 1);
+        return -1;
+    }
+    for (int i = 0; i < brokers; i++) {
+        struct sockaddr_in sin = {.sin_family = AF_INET,
+                                  .sin_port = htons((uint16_t)(la->port + (unsigned)i)),
+                                  .sin_addr = {.s_addr = la->ip}};
+        int on = 1;
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int rc = fd < 0 ? -1 : 0;
+
+        if (rc == 0)
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+        if (rc == 0)
+            rc = bind(fd, (struct sockaddr *)&sin, sizeof(sin));
+        if (rc != 0) {
+            char host[INET_ADDRSTRLEN] = "?";
+
+            inet_ntop(AF_INET, &sin.sin_addr, host, sizeof(host));
+            snprintf(errstr, errstr_size, "cannot listen on %s:%u: %s", host,
+                     la->port + (unsigned)i, strerror(errno));
+        }
+        if (fd >= 0)
+            close(fd);
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Starts the mock cluster (on `la` when given), its topics and the query handle. */
+static int start_cluster(struct server *srv, const struct listen_addr *la, char *const *topic_specs,
+                         size_t topic_count, char *errstr, size_t errstr_size)
 {
     struct strbuf err = {0};
     char name[256];
@@ -725,7 +838,15 @@ static int start_cluster(struct server *srv, char *const *topic_specs, size_t to
     srv->host = new_handle(srv, RD_KAFKA_PRODUCER, NULL, log_host_line, errstr, errstr_size);
     if (!srv->host)
         return -1;
+    if (la && la->port) {
+        if (check_listen(la, srv->brokers, errstr, errstr_size) != 0)
+            return -1;
+        atomic_store(&accept_hook.listen_ip, la->ip);
+        atomic_store(&accept_hook.listen_last, la->port + (unsigned)srv->brokers - 1);
+        atomic_store(&accept_hook.listen_next, la->port);
+    }
     srv->mcluster = rd_kafka_mock_cluster_new(srv->host, srv->brokers);
+    atomic_store(&accept_hook.listen_next, 0);
     if (!srv->mcluster) {
         snprintf(errstr, errstr_size, "could not create the mock cluster");
         return -1;
@@ -1256,7 +1377,8 @@ struct options {
     size_t topic_count;
     const char *bootstrap_file;
     const char *control_path;
-    const char *send_path; /* client mode: --send PATH COMMAND... */
+    struct listen_addr listen; /* --listen; port 0 when not given */
+    const char *send_path;     /* client mode: --send PATH COMMAND... */
     char **send_words;
     int send_word_count;
     bool quiet;
@@ -1265,8 +1387,8 @@ struct options {
 static void usage(FILE *f)
 {
     fprintf(f,
-            "Usage: %s [--brokers N] [--topic NAME:PARTITIONS]... [--bootstrap-file PATH]\n"
-            "          [--control PATH] [--quiet]\n"
+            "Usage: %s [--brokers N] [--topic NAME:PARTITIONS]... [--listen HOST:PORT]\n"
+            "          [--bootstrap-file PATH] [--control PATH] [--quiet]\n"
             "       %s --send PATH COMMAND...\n"
             "\n"
             "An IN-MEMORY DEVELOPMENT Kafka cluster (librdkafka's mock cluster) for tests\n"
@@ -1277,10 +1399,14 @@ static void usage(FILE *f)
             "Prints the bootstrap servers alone on one line on stdout, then serves commands,\n"
             "one per line with one reply line each (\"ok ...\" or \"err REASON\"), from stdin\n"
             "(EOF on stdin does not stop it) and from the control socket, until SIGTERM,\n"
-            "SIGINT or `quit`. Brokers listen on 127.0.0.1 only.\n"
+            "SIGINT or `quit`. Brokers listen on 127.0.0.1, on ports the kernel chooses,\n"
+            "unless --listen says where.\n"
             "\n"
             "  -b, --brokers N            number of brokers, IDs 1..N (default 1)\n"
             "  -t, --topic NAME:PARTS     create a topic (replication factor 1); repeatable\n"
+            "  -l, --listen HOST:PORT     broker 1 listens on HOST:PORT, broker N on PORT+N-1\n"
+            "                             (HOST: an IPv4 address such as 127.0.0.1; each\n"
+            "                             broker advertises its own address to clients)\n"
             "      --bootstrap-file PATH  also write the bootstrap line to PATH (atomically;\n"
             "                             removed at exit)\n"
             "      --control PATH         serve commands on a UNIX stream socket at PATH\n"
@@ -1316,6 +1442,7 @@ static int parse_options(int argc, char **argv, struct options *o)
     static const struct option longopts[] = {
         {"brokers", required_argument, NULL, 'b'},
         {"topic", required_argument, NULL, 't'},
+        {"listen", required_argument, NULL, 'l'},
         {"bootstrap-file", required_argument, NULL, OPT_BOOTSTRAP_FILE},
         {"control", required_argument, NULL, OPT_CONTROL},
         {"send", required_argument, NULL, OPT_SEND},
@@ -1333,7 +1460,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         return -1;
     }
     /* "+": stop at the first non-option, so a --send COMMAND may hold "-1". */
-    while ((opt = getopt_long(argc, argv, "+b:t:qh", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "+b:t:l:qh", longopts, NULL)) != -1) {
         switch (opt) {
         case 'b':
             if (!parse_long(optarg, 1, MAX_BROKERS, &v)) {
@@ -1349,6 +1476,14 @@ static int parse_options(int argc, char **argv, struct options *o)
                 return -1;
             }
             o->topics[o->topic_count++] = optarg;
+            break;
+        case 'l':
+            if (!parse_listen(optarg, &o->listen)) {
+                fprintf(stderr,
+                        "%s: --listen wants IPV4ADDRESS:PORT such as 127.0.0.1:9092, got '%s'\n",
+                        PROG, optarg);
+                return -1;
+            }
             break;
         case OPT_BOOTSTRAP_FILE:
             o->bootstrap_file = optarg;
@@ -1416,7 +1551,7 @@ static int server_start(struct server *srv, const struct options *o)
     char errstr[512];
     const char *bootstraps;
 
-    if (start_cluster(srv, o->topics, o->topic_count, errstr, sizeof(errstr)) != 0)
+    if (start_cluster(srv, &o->listen, o->topics, o->topic_count, errstr, sizeof(errstr)) != 0)
         goto fail;
     if (o->control_path) {
         srv->listen_fd = listen_control(o->control_path, errstr, sizeof(errstr));

@@ -236,6 +236,14 @@ typedef struct eoc_msg {
 EOC_API eoc_err_t eoc_emit(eoc_txn_t *txn, const eoc_msg_t *msg);
 
 /**
+ * eoc_emit with the message's Kafka timestamp (CreateTime) in ms since the
+ * epoch; eoc_emit's messages get the producer's clock when the relay sends
+ * them. A copy keeps its input's time with eoc_record_timestamp(rec).
+ * `timestamp_ms` <= 0 is the same as eoc_emit.
+ */
+EOC_API eoc_err_t eoc_emit_at(eoc_txn_t *txn, const eoc_msg_t *msg, int64_t timestamp_ms);
+
+/**
  * Attaches an error text to the current attempt (printf format). It is
  * logged and, if the record is dead-lettered, sent in the `eoc-error`
  * header.
