@@ -190,19 +190,11 @@ eoc_err_t eoc_emit_at(eoc_txn_t *txn, const eoc_msg_t *msg, int64_t timestamp_ms
                           (long long)txn->max_bytes);
         return EOC_ERR_TOO_LARGE;
     }
-<<<<<<< HEAD
     char id[EOC_ID_MAX + 1], nth[24]; /* <input-id>/<n>, at most EOC_ID_MAX bytes */
     size_t n = eoc__id_derive(id, txn->rec->id, txn->rec->id_len, nth,
                               eoc__fmt_i64(nth, txn->emits));
-    eoc_err_t err = eoc__outbox_append(txn->store, txn->rec, id, n, &m, NULL, 0);
-=======
-    char id[EOC_ID_MAX + 24]; /* <input-id>/<n> */
-    memcpy(id, txn->rec->id, txn->rec->id_len);
-    id[txn->rec->id_len] = '/';
-    size_t n = txn->rec->id_len + 1 + eoc__fmt_i64(id + txn->rec->id_len + 1, txn->emits);
     eoc_err_t err = outbox_append(txn->store, txn->rec, id, n, &m, NULL, 0,
                                   timestamp_ms > 0 ? timestamp_ms : 0);
->>>>>>> operator
     if (err == EOC_OK)
         txn->emits++;
     return track(txn, err);
