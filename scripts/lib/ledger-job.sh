@@ -8,8 +8,8 @@
 #   scripts/demo.sh          the development Kafka, one worker, a SIGKILL
 #   scripts/e2e-against.sh   any bootstrap servers, two workers
 #   the docker compose services (docker-compose.yml; the image installs this
-#   file as /usr/local/share/eoc/ledger-job.sh): supervise_worker, run_gen,
-#   compose_check, compose_progress
+#   file as /usr/local/share/eoc/ledger-job.sh, common.sh beside it):
+#   supervise_worker, run_gen, compose_check, compose_progress
 #
 # The caller sets, before calling the functions that use them:
 #   LJ_NAME   prefix of messages ("demo" prints "demo: ...")

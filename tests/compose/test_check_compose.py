@@ -18,6 +18,7 @@ import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "scripts", "compose"))
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 
 import check_compose  # noqa: E402
 

@@ -102,6 +102,7 @@ chmod +x "$TMP/fake-ledger"
     worker_start w2 "$RUN/data2"
     mine worker_start
     wait_for 10 "w1 assigned" worker_assigned w1
+    wait_for 10 "w2 assigned" worker_assigned w2
     mine wait_for
     workers_alive
     mine workers_alive
@@ -112,6 +113,8 @@ chmod +x "$TMP/fake-ledger"
     worker_stop_ok w2 10
     mine worker_stop_ok
     worker_start w1 "$RUN/data1"
+    # (the fake exits 0 on SIGTERM once it has said "assigned")
+    wait_for 10 "w1 assigned again" worker_assigned w1
     stop_all_workers 10
     mine stop_all_workers
     FAKE_RC=0 FAKE_JSON='{"readable":true,"caught_up":true,"consumed":5,"total":5,"behind":0,"outbox":0,"line":"progress: consumed 5 of 5"}'

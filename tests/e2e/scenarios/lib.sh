@@ -24,6 +24,8 @@
 # st...) nor each other's.
 #
 # Environment:
+#   EOC_SOURCE_ROOT    the source tree (default: the first directory above the
+#                      sourcing script that has scripts/lib/common.sh)
 #   EOC_BUILD_ROOT     the build directory (default: <source>/build); the
 #                      executables are found there unless named by
 #                      EOC_KAFKA_DEV, EOC_LEDGER, EOC_CHECK, EOC_LEDGER_GEN,
