@@ -23,6 +23,7 @@
 #include "codec.h"
 #include "idindex.h"
 #include "prefill.h"
+#include "util.h"
 #include "store.h"
 
 #include <errno.h>

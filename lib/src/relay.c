@@ -4,6 +4,7 @@
 #include "conf.h"
 #include "crash.h"
 #include "kafka.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>

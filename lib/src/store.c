@@ -4,9 +4,11 @@
 #include "crash.h"
 #include "error.h"
 #include "idindex.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <lmdb.h>
 #include <stdarg.h>
@@ -71,20 +73,6 @@ struct eoc_store {
     size_t ntps, captps, last_tp;
     eoc__buf_t enc; /* encode scratch */
 };
-
-int64_t eoc__now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t eoc__mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void set_errstr(char *errstr, size_t size, const char *fmt, ...)
 {
@@ -1103,6 +1091,85 @@ eoc_err_t eoc__store_meta_put(eoc__store_t *s, const char *name, const void *buf
     MDB_val k = {strlen(name), (void *)name}, d = {len, (void *)buf};
     int rc = len ? mdb_put(cur_txn(s), s->meta, &k, &d, 0) : mdb_del(cur_txn(s), s->meta, &k, NULL);
     return rc && rc != MDB_NOTFOUND ? mdb_fail(s, rc, "meta put") : EOC_OK;
+}
+
+/* ---- careful mode's records (careful.c): meta keys per partition */
+
+#define CAREFUL_NAME_MAX 600 /* "attempt/" + a topic (at most 249) + numbers */
+
+static void careful_name(char *buf, const char *kind, const char *topic, int32_t partition)
+{
+    snprintf(buf, CAREFUL_NAME_MAX, "%s/%s/%d", kind, topic, partition);
+}
+
+eoc_err_t eoc__store_live_get(eoc__store_t *s, const char *topic, int32_t partition, int *live)
+{
+    char name[CAREFUL_NAME_MAX];
+    unsigned char v[16];
+    size_t len = sizeof(v);
+    careful_name(name, "live", topic, partition);
+    eoc_err_t err = eoc__store_meta_get(s, name, v, &len);
+    *live = err == EOC_OK || err == EOC_ERR_TOO_LARGE;
+    return err == EOC_ERR_NOT_FOUND || err == EOC_ERR_TOO_LARGE ? EOC_OK : err;
+}
+
+eoc_err_t eoc__store_live_set(eoc__store_t *s, const char *topic, int32_t partition, int live)
+{
+    char name[CAREFUL_NAME_MAX];
+    careful_name(name, "live", topic, partition);
+    return eoc__store_meta_put(s, name, live ? "1" : NULL, live ? 1 : 0);
+}
+
+eoc_err_t eoc__store_crashes_get(eoc__store_t *s, const char *topic, int32_t partition,
+                                 uint64_t *at, uint64_t *n)
+{
+    char name[CAREFUL_NAME_MAX];
+    unsigned char v[16];
+    size_t len = sizeof(v);
+    careful_name(name, "crash", topic, partition);
+    eoc_err_t err = eoc__store_meta_get(s, name, v, &len);
+    int ok = err == EOC_OK && len == 16;
+    *at = ok ? eoc__be64_get(v) : 0;
+    *n = ok ? eoc__be64_get(v + 8) : 0;
+    return err == EOC_ERR_NOT_FOUND || err == EOC_ERR_TOO_LARGE ? EOC_OK : err;
+}
+
+eoc_err_t eoc__store_crashes_set(eoc__store_t *s, const char *topic, int32_t partition,
+                                 uint64_t at, uint64_t n)
+{
+    char name[CAREFUL_NAME_MAX];
+    unsigned char v[16];
+    careful_name(name, "crash", topic, partition);
+    eoc__be64_put(v, at);
+    eoc__be64_put(v + 8, n);
+    return eoc__store_meta_put(s, name, v, sizeof(v));
+}
+
+static void attempt_name(char *buf, const char *topic, int32_t partition, int64_t offset)
+{
+    snprintf(buf, CAREFUL_NAME_MAX, "attempt/%s/%d/%" PRId64, topic, partition, offset);
+}
+
+eoc_err_t eoc__store_attempts_get(eoc__store_t *s, const char *topic, int32_t partition,
+                                  int64_t offset, uint64_t *n)
+{
+    char name[CAREFUL_NAME_MAX];
+    unsigned char v[8];
+    size_t len = sizeof(v);
+    attempt_name(name, topic, partition, offset);
+    eoc_err_t err = eoc__store_meta_get(s, name, v, &len);
+    *n = err == EOC_OK && len == 8 ? eoc__be64_get(v) : 0;
+    return err == EOC_ERR_NOT_FOUND || err == EOC_ERR_TOO_LARGE ? EOC_OK : err;
+}
+
+eoc_err_t eoc__store_attempts_set(eoc__store_t *s, const char *topic, int32_t partition,
+                                  int64_t offset, uint64_t n)
+{
+    char name[CAREFUL_NAME_MAX];
+    unsigned char v[8];
+    attempt_name(name, topic, partition, offset);
+    eoc__be64_put(v, n);
+    return eoc__store_meta_put(s, name, v, sizeof(v));
 }
 
 /* ------------------------------------------------------------------ */

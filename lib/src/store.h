@@ -133,6 +133,24 @@ eoc_err_t eoc__store_offset_set(eoc__store_t *s, const char *topic, int32_t part
 eoc_err_t eoc__store_meta_get(eoc__store_t *s, const char *name, void *buf, size_t *len);
 eoc_err_t eoc__store_meta_put(eoc__store_t *s, const char *name, const void *buf, size_t len);
 
+/* ---- careful mode's records (careful.c), in the open write transaction.
+ * A value that is missing (or not of the expected size) reads as 0. */
+
+/** Whether the partition's live marker is set: a worker owns it and has
+ *  not yet released it cleanly. */
+eoc_err_t eoc__store_live_get(eoc__store_t *s, const char *topic, int32_t partition, int *live);
+eoc_err_t eoc__store_live_set(eoc__store_t *s, const char *topic, int32_t partition, int live);
+/** The offset the partition's owners last crashed at, and how many times. */
+eoc_err_t eoc__store_crashes_get(eoc__store_t *s, const char *topic, int32_t partition,
+                                 uint64_t *at, uint64_t *n);
+eoc_err_t eoc__store_crashes_set(eoc__store_t *s, const char *topic, int32_t partition,
+                                 uint64_t at, uint64_t n);
+/** Handler attempts at one record in careful mode. */
+eoc_err_t eoc__store_attempts_get(eoc__store_t *s, const char *topic, int32_t partition,
+                                  int64_t offset, uint64_t *n);
+eoc_err_t eoc__store_attempts_set(eoc__store_t *s, const char *topic, int32_t partition,
+                                  int64_t offset, uint64_t n);
+
 /* ---- read side (own read transaction; any thread) ---- */
 
 /** The stored next offset, or EOC_ERR_NOT_FOUND. Reads through the open
@@ -178,11 +196,5 @@ void eoc__store_map_usage(eoc__store_t *s, uint64_t *used, uint64_t *size);
 
 /** The data directory (NUL-terminated, valid while the store is open). */
 const char *eoc__store_dir(const eoc__store_t *s);
-
-/** Wall-clock milliseconds: for times that are stored or shown. */
-int64_t eoc__now_ms(void);
-/** Monotonic milliseconds: for intervals, ages and deadlines, which a step
- *  of the wall clock must not stretch or cut. */
-int64_t eoc__mono_ms(void);
 
 #endif

@@ -13,6 +13,7 @@
 #include "store.h"
 
 #include "idindex.h"
+#include "util.h"
 
 #include <errno.h>
 #include <ftw.h>
