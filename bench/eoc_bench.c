@@ -494,7 +494,7 @@ static void job_prefill(const struct job *j, struct result *r)
     if (e != EOC_OK)
         fail(r, "prefill: %s: %s", what, eoc_strerror(e));
     r->records = j->records - dups;
-    eoc_store_close(s);
+    eoc__store_close(s);
 }
 
 /* ---- A and B: librdkafka consumers --------------------------------- */

@@ -53,7 +53,7 @@ static const eoc__msgid_t *strat_for(const eoc_worker_t *w, const char *topic)
 void eoc__apply_key(const eoc_worker_t *w, const rd_kafka_message_t *m, eoc__key_t *k, char *idbuf,
                     const char **id)
 {
-    int too_large = (int64_t)m->len > w->record_max;
+    int too_large = (int64_t)m->len > w->set.record_max_bytes;
     int empty = !m->payload || !m->len;
     const eoc__msgid_t *strat = strat_for(w, rd_kafka_topic_name(m->rkt));
     size_t len = 0;
@@ -61,7 +61,7 @@ void eoc__apply_key(const eoc_worker_t *w, const rd_kafka_message_t *m, eoc__key
     *id = NULL;
     if (!(too_large && strat->kind == EOC__MSGID_JSON))
         st = eoc__msgid_extract(strat, m, idbuf, id, &len);
-    if (st == EOC__ID_MISSING && w->missing_position) {
+    if (st == EOC__ID_MISSING && w->set.id_missing == EOC__ID_MISSING_POSITION) {
         len = eoc__msgid_position(m, idbuf);
         *id = idbuf;
         st = EOC__ID_FOUND;
@@ -192,7 +192,7 @@ static eoc_err_t handle_isolated(eoc_worker_t *w, eoc__part_t *p, eoc_txn_t *txn
 {
     for (int64_t attempt = first;; attempt++) {
         if (attempt > 1) {
-            if (attempt > w->retry_max) {
+            if (attempt > w->set.retry_max_attempts) {
                 snprintf(txn->error, sizeof(txn->error),
                          "handler asked to retry %" PRId64 " time(s)", attempt - 1);
                 return dead_letter(w, p, rec, "handler_error", txn->error, 1, 1);
@@ -200,9 +200,9 @@ static eoc_err_t handle_isolated(eoc_worker_t *w, eoc__part_t *p, eoc_txn_t *txn
             p->pend.retries++;
             eoc__log(&w->log, EOC_LOG_INFO,
                      "retry %" PRId64 "/%" PRId64 " of %s[%d]@%" PRId64 "%s%s", attempt - 1,
-                     w->retry_max - 1, rec->topic, rec->msg->partition, rec->msg->offset,
-                     txn->error[0] ? ": " : "", txn->error);
-            eoc__sleep_ms(w->backoff_ms << (attempt - 2 < 10 ? attempt - 2 : 10));
+                     w->set.retry_max_attempts - 1, rec->topic, rec->msg->partition,
+                     rec->msg->offset, txn->error[0] ? ": " : "", txn->error);
+            eoc__sleep_ms(w->set.retry_backoff_ms << (attempt - 2 < 10 ? attempt - 2 : 10));
         }
         eoc_err_t err = eoc__store_rec_begin(w->store);
         if (err)
@@ -226,7 +226,7 @@ static eoc_err_t handle_isolated(eoc_worker_t *w, eoc__part_t *p, eoc_txn_t *txn
             return err;
         }
         eoc__store_rec_abort(w->store);
-        if (res == EOC_HANDLER_RETRY && attempt < w->retry_max)
+        if (res == EOC_HANDLER_RETRY && attempt < w->set.retry_max_attempts)
             continue;
         if (!txn->error[0])
             snprintf(txn->error, sizeof(txn->error),
@@ -276,9 +276,9 @@ static eoc_err_t dispose(eoc_worker_t *w, eoc__part_t *p, eoc_txn_t *txn, eoc_re
     const rd_kafka_message_t *m = rec->msg;
     eoc__id_status_t st = (eoc__id_status_t)k->st;
     int empty = !m->payload || !m->len;
-    if ((int64_t)m->len > w->record_max)
+    if ((int64_t)m->len > w->set.record_max_bytes)
         return dead_letter(w, p, rec, "too_large", "record larger than record.max.bytes", 0, 1);
-    if (empty && w->empty_skip) {
+    if (empty && w->set.empty_value == EOC__EMPTY_SKIP) {
         p->pend.skipped++;
         return EOC_OK;
     }
@@ -330,8 +330,9 @@ static eoc_err_t apply_one(eoc_worker_t *w, eoc_txn_t *txn, const eoc__batch_t *
  * transaction was aborted). */
 static eoc_err_t apply_pass(eoc_worker_t *w, eoc__batch_t *b, int crashed, int *rerun)
 {
-    eoc_txn_t txn = {
-        .store = w->store, .default_topic = w->output_topic, .max_bytes = w->output_max};
+    eoc_txn_t txn = {.store = w->store,
+                     .default_topic = w->set.output_topic,
+                     .max_bytes = w->set.output_max_bytes};
     *rerun = 0;
     eoc__apply_tallies_reset(b);
     eoc_err_t err = eoc__store_begin(w->store);

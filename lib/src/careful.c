@@ -42,7 +42,7 @@ eoc_err_t eoc__careful_assign(eoc_worker_t *w, eoc__part_t *p, const char *topic
                  " time(s) there)",
                  topic, partition, off, n);
         if (n >= CRASHES_FOR_CAREFUL && p && off >= 0)
-            p->careful_until = off + w->batch_max;
+            p->careful_until = off + w->set.batch_max_records;
         else if (n >= CRASHES_FOR_CAREFUL && p)
             p->careful_first = 1; /* from the first record it gets */
     }
@@ -60,7 +60,7 @@ int eoc__careful_wants(eoc_worker_t *w, const rd_kafka_message_t *m)
 {
     eoc__part_t *p = eoc__worker_part(w, rd_kafka_topic_name(m->rkt), m->partition);
     if (p && p->careful_first) {
-        p->careful_until = m->offset + w->batch_max;
+        p->careful_until = m->offset + w->set.batch_max_records;
         p->careful_first = 0;
     }
     return p && p->careful_until >= 0 && m->offset < p->careful_until;
@@ -101,7 +101,7 @@ void eoc__careful_apply(eoc_worker_t *w, rd_kafka_message_t *m, int64_t now)
         return;
     }
     int r = eoc__careful_attempt(w->store, rd_kafka_topic_name(m->rkt), m->partition, m->offset,
-                                 w->max_crashes);
+                                 w->set.handler_max_crashes);
     if (r < 0) {
         eoc__log(&w->log, EOC_LOG_ERR, "could not record a handler attempt");
         eoc__pipe_rewind_batch(w, w->fill);

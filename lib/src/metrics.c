@@ -552,8 +552,8 @@ eoc__metrics_t *eoc__metrics_start(eoc_worker_t *w, char *errstr, size_t errstr_
 {
     eoc__metrics_src_t src;
     eoc__worker_metrics_src(w, &src);
-    const eoc_conf_t *conf = src.conf;
-    const char *spec = eoc__conf_str(conf, "metrics.listen");
+    const eoc__settings_t *st = src.settings;
+    const char *spec = st->metrics_listen;
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof(ss));
     if (resolve_listen(spec, &ss, errstr, errstr_size) != 0)
@@ -564,9 +564,9 @@ eoc__metrics_t *eoc__metrics_start(eoc_worker_t *w, char *errstr, size_t errstr_
         return NULL;
     }
     m->src = src;
-    eoc__log_init(&m->log, conf, "metrics");
-    m->stuck_ms = eoc__conf_int(conf, "health.relay.stuck.ms");
-    m->map_limit = eoc__conf_double(conf, "health.map.usage");
+    eoc__log_init(&m->log, st, "metrics");
+    m->stuck_ms = st->health_relay_stuck_ms;
+    m->map_limit = st->health_map_usage;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;

@@ -21,6 +21,7 @@
 #ifndef EOC_METRICS_H
 #define EOC_METRICS_H
 
+#include "conf.h"
 #include "eoc/eoc.h"
 #include "store.h"
 
@@ -88,14 +89,14 @@ typedef struct eoc__metrics_src {
     const eoc__stats_t *stats;
     eoc__store_t *store;
     rd_kafka_t *rk; /* thread-safe calls only (cached watermarks) */
-    const eoc_conf_t *conf;
+    const eoc__settings_t *settings;
 } eoc__metrics_src_t;
 
 /** Fills `out` from `w` (worker.c). */
 void eoc__worker_metrics_src(eoc_worker_t *w, eoc__metrics_src_t *out);
 
 /**
- * Starts serving `w`'s metrics on the conf key metrics.listen: "host:port",
+ * Starts serving `w`'s metrics on its setting metrics.listen: "host:port",
  * "[ipv6]:port" or ":port" (all IPv4 interfaces); port 0 picks a free one
  * (see eoc__metrics_port). Returns NULL with the reason in errstr on a bad
  * address, an address in use, or a build without libmicrohttpd.

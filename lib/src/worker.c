@@ -83,13 +83,17 @@ static int add_strat(eoc_worker_t *w, const char *topic, const char *spec, char 
                      size_t errstr_size)
 {
     struct eoc__strat *s = realloc(w->strats, (w->nstrats + 1) * sizeof(*s));
-    if (!s)
-        return eoc__errf(errstr, errstr_size, -1, "out of memory");
+    if (!s) {
+        eoc__errf(errstr, errstr_size, EOC_ERR_NOMEM, "out of memory");
+        return -1;
+    }
     w->strats = s;
     s = &w->strats[w->nstrats];
     s->topic = NULL;
-    if (topic && !(s->topic = strdup(topic)))
-        return eoc__errf(errstr, errstr_size, -1, "out of memory");
+    if (topic && !(s->topic = strdup(topic))) {
+        eoc__errf(errstr, errstr_size, EOC_ERR_NOMEM, "out of memory");
+        return -1;
+    }
     if (eoc__msgid_parse(&s->id, spec, errstr, errstr_size) != EOC_OK) {
         free(s->topic);
         return -1;
@@ -124,7 +128,7 @@ static eoc_err_t setup_consumer(eoc_worker_t *w, char *errstr, size_t errstr_siz
     };
     for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
         rd_kafka_conf_set(kc, defaults[i][0], defaults[i][1], NULL, 0);
-    if (rd_kafka_conf_set(kc, "group.id", eoc__conf_str(w->conf, "group.id"), err, sizeof(err)) ||
+    if (rd_kafka_conf_set(kc, "group.id", w->set.group_id, err, sizeof(err)) ||
         eoc__kafka_conf_apply(kc, w->conf, "kafka.", err, sizeof(err))) {
         rd_kafka_conf_destroy(kc);
         return eoc__errf(errstr, errstr_size, EOC_ERR_CONFIG, "%s", err);
@@ -142,7 +146,7 @@ static eoc_err_t setup_consumer(eoc_worker_t *w, char *errstr, size_t errstr_siz
     }
     rd_kafka_poll_set_consumer(w->rk);
 
-    const char *topics = eoc__conf_str(w->conf, "input.topics");
+    const char *topics = w->set.input_topics;
     rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(4);
     char *copy = strdup(topics), *save = NULL;
     for (char *t = copy ? strtok_r(copy, ",", &save) : NULL; t; t = strtok_r(NULL, ",", &save))
@@ -162,12 +166,15 @@ eoc_worker_t *eoc_worker_new(eoc_conf_t *conf, eoc_handler_fn handler, void *opa
         eoc__errf(errstr, errstr_size, EOC_ERR_INVALID_ARG, "conf and handler are required");
         return NULL;
     }
-    static const char *const required[] = {"data.dir", "group.id", "input.topics"};
-    for (size_t i = 0; i < 3; i++) {
-        if (!*eoc__conf_str(conf, required[i])) {
-            eoc__errf(errstr, errstr_size, EOC_ERR_CONFIG, "%s is required", required[i]);
-            return NULL;
-        }
+    eoc__settings_t set;
+    eoc__settings_read(conf, &set);
+    const char *missing = !*set.data_dir       ? "data.dir"
+                          : !*set.group_id     ? "group.id"
+                          : !*set.input_topics ? "input.topics"
+                                               : NULL;
+    if (missing) {
+        eoc__errf(errstr, errstr_size, EOC_ERR_CONFIG, "%s is required", missing);
+        return NULL;
     }
     if (!eoc_conf_get(conf, "kafka.bootstrap.servers")) {
         eoc__errf(errstr, errstr_size, EOC_ERR_CONFIG,
@@ -185,48 +192,33 @@ eoc_worker_t *eoc_worker_new(eoc_conf_t *conf, eoc_handler_fn handler, void *opa
     w->conf = conf;
     w->handler = handler;
     w->opaque = opaque;
-    eoc__log_init(&w->log, conf, "worker");
+    w->set = set;
+    eoc__log_init(&w->log, &w->set, "worker");
     atomic_init(&w->logp, &w->log);
-    w->batch_max = eoc__conf_int(conf, "batch.max.records");
     w->fill = &w->bat[0];
-    if (eoc__batch_init(&w->bat[0], 0, (size_t)w->batch_max) != 0 ||
-        eoc__batch_init(&w->bat[1], 1, (size_t)w->batch_max) != 0) {
+    if (eoc__batch_init(&w->bat[0], 0, (size_t)set.batch_max_records) != 0 ||
+        eoc__batch_init(&w->bat[1], 1, (size_t)set.batch_max_records) != 0) {
         eoc__errf(errstr, errstr_size, EOC_ERR_NOMEM, "out of memory");
         goto fail;
     }
-    w->batch_ms = eoc__conf_int(conf, "batch.max.ms");
-    w->retry_max = eoc__conf_int(conf, "retry.max.attempts");
-    w->backoff_ms = eoc__conf_int(conf, "retry.backoff.ms");
-    w->max_crashes = eoc__conf_int(conf, "handler.max.crashes");
-    w->record_max = eoc__conf_int(conf, "record.max.bytes");
-    w->empty_skip = strcmp(eoc__conf_str(conf, "empty.value"), "skip") == 0;
-    w->missing_position = strcmp(eoc__conf_str(conf, "id.missing"), "position") == 0;
-    w->prune_age = eoc__conf_int(conf, "inbox.retention.ms");
-    w->prune_count = eoc__conf_int(conf, "inbox.retention.count");
-    w->prune_every = eoc__conf_int(conf, "inbox.prune.interval.ms");
-    w->output_topic = eoc__conf_str(conf, "output.topic");
-    w->output_max = eoc__conf_int(conf, "output.max.bytes");
-    const char *dlq = eoc__conf_str(conf, "dlq.topic");
-    if (*dlq)
-        snprintf(w->dlq, sizeof(w->dlq), "%s", dlq);
+    if (*set.dlq_topic)
+        snprintf(w->dlq, sizeof(w->dlq), "%s", set.dlq_topic);
     else
-        snprintf(w->dlq, sizeof(w->dlq), "%s.dlq", eoc__conf_str(conf, "group.id"));
+        snprintf(w->dlq, sizeof(w->dlq), "%s.dlq", set.group_id);
 
     struct strat_ctx sc = {w, errstr, errstr_size};
-    if (add_strat(w, NULL, eoc__conf_str(conf, "id.strategy"), errstr, errstr_size) != 0 ||
+    if (add_strat(w, NULL, set.id_strategy, errstr, errstr_size) != 0 ||
         eoc__conf_foreach_prefix(conf, "id.strategy.", strat_one, &sc) != 0)
         goto fail;
-    if (eoc__store_open(eoc__conf_str(conf, "data.dir"),
-                        (uint64_t)eoc__conf_int(conf, "store.map.size"), 0, &w->log, &w->store,
-                        errstr, errstr_size) != EOC_OK)
+    if (eoc__store_open(set.data_dir, (uint64_t)set.store_map_size, 0, &w->log, &w->store, errstr,
+                        errstr_size) != EOC_OK)
         goto fail;
-    if (eoc__conf_bool(conf, "relay.enable") &&
-        !(w->relay = eoc__relay_create(w->store, conf, &w->log, errstr, errstr_size)))
+    if (set.relay_enable &&
+        !(w->relay = eoc__relay_create(w->store, conf, &w->set, &w->log, errstr, errstr_size)))
         goto fail;
     if (setup_consumer(w, errstr, errstr_size) != EOC_OK)
         goto fail;
-    if (*eoc__conf_str(conf, "metrics.listen") &&
-        !(w->metrics = eoc__metrics_start(w, errstr, errstr_size)))
+    if (*set.metrics_listen && !(w->metrics = eoc__metrics_start(w, errstr, errstr_size)))
         goto fail;
     return w;
 fail:
@@ -252,12 +244,14 @@ static void *relay_main(void *arg)
 static void maybe_prune(eoc_worker_t *w)
 {
     int64_t now = eoc__mono_ms();
-    if ((w->prune_age <= 0 && w->prune_count <= 0) ||
-        (w->last_prune && now - w->last_prune < w->prune_every))
+    if ((w->set.inbox_retention_ms <= 0 && w->set.inbox_retention_count <= 0) ||
+        (w->last_prune && now - w->last_prune < w->set.inbox_prune_interval_ms))
         return;
     w->last_prune = now;
     uint64_t n = 0;
-    if (eoc__store_prune(w->store, w->prune_age, w->prune_count, 10000, &n) == EOC_OK && n) {
+    if (eoc__store_prune(w->store, w->set.inbox_retention_ms, w->set.inbox_retention_count, 10000,
+                         &n) == EOC_OK &&
+        n) {
         eoc__count(&w->stats.inbox_pruned, n);
         eoc__log(&w->log, EOC_LOG_DEBUG, "inbox retention pruned %" PRIu64 " entries", n);
     }
@@ -295,7 +289,8 @@ static void consumer_close(eoc_worker_t *w)
 static int batch_due(const eoc_worker_t *w, int64_t now)
 {
     const eoc__batch_t *b = w->fill;
-    return b->n && ((int64_t)b->n >= w->batch_max || now - b->first_ms >= w->batch_ms);
+    return b->n &&
+           ((int64_t)b->n >= w->set.batch_max_records || now - b->first_ms >= w->set.batch_max_ms);
 }
 
 eoc_err_t eoc_worker_run(eoc_worker_t *w)
@@ -307,7 +302,7 @@ eoc_err_t eoc_worker_run(eoc_worker_t *w)
     while (!atomic_load(&w->stop)) {
         int timeout = POLL_IDLE_MS;
         if (w->fill->n) {
-            int64_t left = w->fill->first_ms + w->batch_ms - now;
+            int64_t left = w->fill->first_ms + w->set.batch_max_ms - now;
             timeout = left > 0 ? (int)left : 0;
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(w->rk, timeout);
@@ -394,7 +389,7 @@ void eoc_worker_destroy(eoc_worker_t *w)
     if (w->rk && !leak)
         rd_kafka_destroy_flags(w->rk, w->closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
     eoc__relay_destroy(w->relay);
-    eoc_store_close(w->store);
+    eoc__store_close(w->store);
     for (size_t i = 0; i < w->nstrats; i++) {
         free(w->strats[i].topic);
         eoc__msgid_clear(&w->strats[i].id);
@@ -428,5 +423,5 @@ void eoc__worker_metrics_src(eoc_worker_t *w, eoc__metrics_src_t *out)
     out->stats = &w->stats;
     out->store = w->store;
     out->rk = w->rk;
-    out->conf = w->conf;
+    out->settings = &w->set;
 }

@@ -23,6 +23,7 @@
 #define EOC_WORKER_H
 
 #include "batch.h"
+#include "conf.h"
 #include "eoc/eoc.h"
 #include "log.h"
 #include "metrics.h"
@@ -61,7 +62,8 @@ struct eoc__strat {
 struct eoc_worker {
     const eoc_log_t *_Atomic logp; /* first member: see kafka.h; NULL once destroyed */
     eoc_log_t log;
-    eoc_conf_t *conf; /* owned */
+    eoc_conf_t *conf;    /* owned */
+    eoc__settings_t set; /* read from conf at creation; strings point into it */
     eoc_handler_fn handler;
     void *opaque;
     eoc__store_t *store; /* owned */
@@ -78,11 +80,7 @@ struct eoc_worker {
     struct eoc__strat *strats;
     size_t nstrats;
     char dlq[256];
-    const char *output_topic;
-    int64_t output_max;
-    int64_t batch_max, batch_ms, retry_max, backoff_ms, max_crashes, record_max;
-    int empty_skip, missing_position;
-    int64_t prune_age, prune_count, prune_every, last_prune;
+    int64_t last_prune;
 
     /* Batches (pipeline.c): `fill` is the polling thread's; the other is
      * handed to the apply thread through `pending`. */
