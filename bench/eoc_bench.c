@@ -41,7 +41,7 @@
 #include "kclient.h"
 #include "prefill.h"
 #include "store.h"
-#include "worker.h"
+#include "metrics.h"
 
 #include <librdkafka/rdkafka.h>
 
@@ -494,7 +494,7 @@ static void job_prefill(const struct job *j, struct result *r)
     if (e != EOC_OK)
         fail(r, "prefill: %s: %s", what, eoc_strerror(e));
     r->records = j->records - dups;
-    eoc_store_close(s);
+    eoc__store_close(s);
 }
 
 /* ---- A and B: librdkafka consumers --------------------------------- */
@@ -829,7 +829,9 @@ struct commits {
 
 static struct commits commits_now(eoc_worker_t *w)
 {
-    const eoc__histo_t *h = eoc__worker_commit_latency(w);
+    eoc__metrics_src_t src;
+    eoc__worker_metrics_src(w, &src);
+    const eoc__histo_t *h = &src.stats->commit_latency;
     struct commits c = {atomic_load(&h->count), atomic_load(&h->sum_us)};
     return c;
 }

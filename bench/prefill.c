@@ -61,7 +61,8 @@ static eoc_err_t batch_record(eoc__store_t *s, const bench_target_t *t, const ch
     int32_t p = (int32_t)(i % (size_t)t->partitions);
     int64_t off = t->next_offset[p]++;
     eoc__inbox_entry_t e;
-    eoc_err_t err = eoc__store_inbox_find(s, id, BENCH_ID_LEN, &e);
+    eoc_err_t err = eoc__store_inbox_find_hashed(s, id, BENCH_ID_LEN,
+                                                 eoc__store_id_hash(id, BENCH_ID_LEN), &e);
     if (err == EOC_OK) {
         (*dups)++;
     } else if (err != EOC_ERR_NOT_FOUND) {

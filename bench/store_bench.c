@@ -23,6 +23,7 @@
 #include "codec.h"
 #include "idindex.h"
 #include "prefill.h"
+#include "util.h"
 #include "store.h"
 
 #include <errno.h>
@@ -346,7 +347,7 @@ int main(int argc, char **argv)
            PREFILL_BATCH, lt, btt);
 
     /* Open time: the log layout rebuilds its ID index from the inbox log. */
-    eoc_store_close(ls);
+    eoc__store_close(ls);
     btree_close(&bt);
     double t0 = now_s();
     ls = log_open(log_dir);
@@ -389,7 +390,7 @@ int main(int argc, char **argv)
     if (dups)
         printf("note: %zu duplicate IDs met (random collisions)\n", dups);
 
-    eoc_store_close(ls);
+    eoc__store_close(ls);
     btree_close(&bt);
     free(lb.ids);
     free(bb.ids);

@@ -1,5 +1,6 @@
 /* batch.c - see batch.h. */
 #include "batch.h"
+#include "worker.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -94,7 +95,7 @@ rd_kafka_topic_partition_list_t *eoc__batch_list(const eoc__batch_t *b, int firs
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)b->npos + 1);
     for (size_t i = 0; i < b->npos; i++) {
         const eoc__bpos_t *ps = &b->pos[i];
-        rd_kafka_topic_partition_list_add(l, ps->part->topic, ps->part->partition)->offset =
+        rd_kafka_topic_partition_list_add(l, ps->part->st.topic, ps->part->st.partition)->offset =
             first ? ps->first : ps->next;
     }
     return l;

@@ -13,11 +13,13 @@
 
 #include "codec.h"
 #include "msgid.h"
-#include "worker.h"
 
 #include <librdkafka/rdkafka.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* A partition of the worker (worker.h). */
+typedef struct eoc__part eoc__part_t;
 
 /* A message's ID and digests, worked out once when it is buffered (so a
  * rerun does not redo them). */
@@ -43,7 +45,7 @@ typedef struct eoc__batch {
     size_t nspent;             /* applied messages not yet destroyed */
     eoc__part_t **parts;       /* per message */
     eoc__key_t *keys;          /* per message */
-    unsigned char *isolate;    /* per message: how it is applied (worker.c) */
+    unsigned char *isolate;    /* per message: how it is applied (apply.c) */
     eoc__buf_t ids;            /* the IDs, back to back */
     size_t n;
     int64_t first_ms; /* when the first message was added */

@@ -1,6 +1,7 @@
 /* codec.c - see codec.h. */
 #include "codec.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -259,4 +260,127 @@ int eoc__outrow_decode(const void *val, size_t len, eoc__outrow_t *row, eoc__buf
     row->headers = nh ? hs : NULL;
     row->header_count = nh;
     return 0;
+}
+
+/* ---- meta counters */
+
+void eoc__u64_encode(unsigned char out[8], uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        out[i] = (unsigned char)(v >> (8 * i));
+}
+
+int eoc__u64_decode(const void *val, size_t len, uint64_t *v)
+{
+    eoc__rd_t r;
+    eoc__rd_init(&r, val, len);
+    *v = eoc__rd_u64(&r);
+    return r.bad ? -1 : 0;
+}
+
+/* ---- offsets rows */
+
+size_t eoc__tp_key(unsigned char *buf, size_t cap, const char *topic, int32_t partition)
+{
+    size_t n = strlen(topic);
+    if (n + 5 > cap)
+        n = cap - 5;
+    memcpy(buf, topic, n);
+    buf[n] = 0;
+    eoc__be32_put(buf + n + 1, (uint32_t)partition);
+    return n + 5;
+}
+
+int eoc__tp_key_decode(const void *key, size_t len, char *topic, size_t cap, int32_t *partition)
+{
+    if (len < 6 || len - 5 >= cap)
+        return -1;
+    size_t n = len - 5;
+    memcpy(topic, key, n);
+    topic[n] = 0;
+    *partition = (int32_t)eoc__be32_get((const unsigned char *)key + n + 1);
+    return 0;
+}
+
+void eoc__offset_encode(eoc__buf_t *b, int64_t next_offset, uint32_t tp_id)
+{
+    eoc__buf_u64(b, (uint64_t)next_offset);
+    eoc__buf_u32(b, tp_id);
+}
+
+int eoc__offset_decode(const void *val, size_t len, int64_t *next_offset, uint32_t *tp_id)
+{
+    eoc__rd_t r;
+    eoc__rd_init(&r, val, len);
+    *next_offset = (int64_t)eoc__rd_u64(&r);
+    uint32_t id = eoc__rd_u32(&r);
+    if (tp_id)
+        *tp_id = id;
+    return r.bad ? -1 : 0;
+}
+
+void eoc__tp_id_encode(unsigned char out[4], uint32_t id)
+{
+    for (int i = 0; i < 4; i++)
+        out[i] = (unsigned char)(id >> (8 * i));
+}
+
+int eoc__tp_id_decode(const void *val, size_t len, uint32_t *id)
+{
+    eoc__rd_t r;
+    eoc__rd_init(&r, val, len);
+    *id = eoc__rd_u32(&r);
+    return r.bad ? -1 : 0;
+}
+
+/* ---- inbox rows */
+
+void eoc__inrow_encode(eoc__buf_t *b, const eoc__inrow_t *row)
+{
+    eoc__buf_uv(b, (uint64_t)row->disposition);
+    eoc__buf_uv(b, row->tp_id);
+    eoc__buf_uv(b, (uint64_t)row->offset);
+    eoc__buf_uv(b, (uint64_t)row->time_ms);
+    eoc__buf_u64(b, row->digest);
+    eoc__buf_bytes(b, row->id, row->id_len);
+}
+
+int eoc__inrow_decode(const void *val, size_t len, eoc__inrow_t *row)
+{
+    eoc__rd_t r;
+    eoc__rd_init(&r, val, len);
+    uint64_t disp = eoc__rd_uv(&r), tp = eoc__rd_uv(&r);
+    row->offset = (int64_t)eoc__rd_uv(&r);
+    row->time_ms = (int64_t)eoc__rd_uv(&r);
+    row->digest = eoc__rd_u64(&r);
+    row->id = eoc__rd_bytes(&r, &row->id_len);
+    row->disposition = (int)disp;
+    row->tp_id = (uint32_t)tp;
+    return r.bad || !row->id || disp > INT_MAX || tp > UINT32_MAX ? -1 : 0;
+}
+
+/* ---- the inbox position index */
+
+void eoc__pos_key(unsigned char out[EOC__POS_KEY_LEN], uint32_t tp_id, int64_t offset)
+{
+    eoc__be32_put(out, tp_id);
+    eoc__be64_put(out + 4, (uint64_t)offset);
+}
+
+void eoc__pos_key_decode(const unsigned char in[EOC__POS_KEY_LEN], uint32_t *tp_id, int64_t *offset)
+{
+    *tp_id = eoc__be32_get(in);
+    *offset = (int64_t)eoc__be64_get(in + 4);
+}
+
+void eoc__pos_val(unsigned char out[EOC__POS_VAL_LEN], uint64_t seq, int64_t time_ms)
+{
+    eoc__be64_put(out, seq);
+    eoc__be64_put(out + 8, (uint64_t)time_ms);
+}
+
+void eoc__pos_val_decode(const unsigned char in[EOC__POS_VAL_LEN], uint64_t *seq, int64_t *time_ms)
+{
+    *seq = eoc__be64_get(in);
+    *time_ms = (int64_t)eoc__be64_get(in + 8);
 }

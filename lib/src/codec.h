@@ -90,6 +90,57 @@ uint32_t eoc__be32_get(const unsigned char in[4]);
  *  snprintf's cost shows at a few calls per record. */
 size_t eoc__fmt_i64(char *out, int64_t v);
 
+/* ---- meta counters: 8 bytes little-endian; a missing value reads as 0 */
+void eoc__u64_encode(unsigned char out[8], uint64_t v);
+/** 0, or -1 when the value is shorter than 8 bytes. */
+int eoc__u64_decode(const void *val, size_t len, uint64_t *v);
+
+/* ---- offsets rows: key = topic bytes, NUL, partition (big-endian: the
+ * keys sort by topic, then partition); value = the next offset (u64) and
+ * the partition's compact id (u32, used by inbox position keys) */
+
+#define EOC__TP_KEY_MAX 512 /* longer topics are cut (Kafka allows 249 bytes) */
+
+/** Writes the key of (topic, partition) into buf (cap >= 6) and returns its length. */
+size_t eoc__tp_key(unsigned char *buf, size_t cap, const char *topic, int32_t partition);
+/** Reads a key written by eoc__tp_key: the topic NUL-terminated into `topic`
+ *  (cap bytes). 0, or -1 when malformed or the topic does not fit. */
+int eoc__tp_key_decode(const void *key, size_t len, char *topic, size_t cap, int32_t *partition);
+void eoc__offset_encode(eoc__buf_t *b, int64_t next_offset, uint32_t tp_id);
+/** 0, or -1 on a malformed value. tp_id may be NULL. */
+int eoc__offset_decode(const void *val, size_t len, int64_t *next_offset, uint32_t *tp_id);
+
+/** A partition's compact id, as meta "tp/<offsets key>" holds it: 4 bytes
+ *  little-endian. */
+void eoc__tp_id_encode(unsigned char out[4], uint32_t id);
+int eoc__tp_id_decode(const void *val, size_t len, uint32_t *id);
+
+/* ---- inbox rows (keyed by a big-endian sequence number) */
+
+typedef struct eoc__inrow {
+    int disposition;
+    uint32_t tp_id; /* the partition's compact id (offsets value) */
+    int64_t offset;
+    int64_t time_ms;
+    uint64_t digest; /* of the payload; random, so fixed size */
+    const char *id;  /* points into the value; not NUL-terminated */
+    size_t id_len;
+} eoc__inrow_t;
+
+void eoc__inrow_encode(eoc__buf_t *b, const eoc__inrow_t *row);
+/** 0, or -1 on a malformed value. */
+int eoc__inrow_decode(const void *val, size_t len, eoc__inrow_t *row);
+
+/* ---- the inbox position index: (tp id, offset) -> (inbox seq, time) */
+
+#define EOC__POS_KEY_LEN 12
+#define EOC__POS_VAL_LEN 16
+void eoc__pos_key(unsigned char out[EOC__POS_KEY_LEN], uint32_t tp_id, int64_t offset);
+void eoc__pos_key_decode(const unsigned char in[EOC__POS_KEY_LEN], uint32_t *tp_id,
+                         int64_t *offset);
+void eoc__pos_val(unsigned char out[EOC__POS_VAL_LEN], uint64_t seq, int64_t time_ms);
+void eoc__pos_val_decode(const unsigned char in[EOC__POS_VAL_LEN], uint64_t *seq, int64_t *time_ms);
+
 /* ---- outbox rows */
 
 /**

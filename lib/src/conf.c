@@ -17,7 +17,9 @@
  * table and its defaults are static. Thread rules: see eoc.h (no lock) and
  * conf.h (concurrent readers are fine).
  */
-#include "conf.h"
+#include "conf_int.h"
+
+#include "util.h"
 
 #include <assert.h>
 #include <ctype.h>
@@ -25,6 +27,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,44 +35,14 @@
 
 #include <cjson/cJSON.h>
 
-#if defined(__GNUC__)
-#define CONF_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
-#else
-#define CONF_PRINTF(fmt, args)
-#endif
-
 /* ------------------------------------------------------------------ */
 /* The table                                                           */
 /* ------------------------------------------------------------------ */
-
-typedef enum conf_type {
-    CONF_STRING,
-    CONF_INT,    /* int64 within [min, max] */
-    CONF_SIZE,   /* int64 bytes within [min, max], K/M/G/T suffixes */
-    CONF_BOOL,   /* true/false/1/0/yes/no */
-    CONF_DOUBLE, /* finite double within [fmin, fmax] */
-    CONF_ENUM,   /* one of `values` */
-    CONF_LIST    /* comma-separated, items trimmed and non-empty */
-} conf_type_t;
 
 static const char *const conf_type_name[] = {
     [CONF_STRING] = "string", [CONF_INT] = "int",   [CONF_SIZE] = "size", [CONF_BOOL] = "bool",
     [CONF_DOUBLE] = "double", [CONF_ENUM] = "enum", [CONF_LIST] = "list",
 };
-
-/* Row flag: a JSON number or boolean is accepted and stored as its text. */
-#define CONF_F_ANY_SCALAR 0x1u
-
-typedef struct conf_row {
-    const char *name; /* ends with ".*" for a pattern row */
-    conf_type_t type;
-    const char *defval; /* text form; NULL when the key has no default */
-    int64_t min, max;   /* CONF_INT, CONF_SIZE: inclusive range */
-    double fmin, fmax;  /* CONF_DOUBLE: inclusive range */
-    const char *values; /* CONF_ENUM: allowed values, comma-separated */
-    unsigned flags;     /* CONF_F_* */
-    const char *doc;
-} conf_row_t;
 
 #define KIB    ((int64_t)1 << 10)
 #define MIB    ((int64_t)1 << 20)
@@ -77,77 +50,91 @@ typedef struct conf_row {
 #define TIB    ((int64_t)1 << 40)
 #define NO_MAX INT64_MAX
 
-/* One macro per type keeps each row of the table on a line or two. */
+/* One macro per type keeps each row of the table on a line or two; `f` is
+ * the row's field in eoc__settings_t. F() also checks that the field has
+ * the C type the row's type reads as: comparing pointers to different
+ * types does not compile (-Werror). */
 /* clang-format off */
-#define ROW_STRING(n, d, doc_) {.name = n, .type = CONF_STRING, .defval = d, .doc = doc_}
-#define ROW_INT(n, d, lo, hi, doc_)                                                                \
-    {.name = n, .type = CONF_INT, .defval = d, .min = lo, .max = hi, .doc = doc_}
-#define ROW_SIZE(n, d, lo, hi, doc_)                                                               \
-    {.name = n, .type = CONF_SIZE, .defval = d, .min = lo, .max = hi, .doc = doc_}
-#define ROW_BOOL(n, d, doc_) {.name = n, .type = CONF_BOOL, .defval = d, .doc = doc_}
-#define ROW_DOUBLE(n, d, lo, hi, doc_)                                                             \
-    {.name = n, .type = CONF_DOUBLE, .defval = d, .fmin = lo, .fmax = hi, .doc = doc_}
-#define ROW_ENUM(n, d, vals, doc_)                                                                 \
-    {.name = n, .type = CONF_ENUM, .defval = d, .values = vals, .doc = doc_}
-#define ROW_LIST(n, d, doc_) {.name = n, .type = CONF_LIST, .defval = d, .doc = doc_}
+#define F(f, T) (offsetof(eoc__settings_t, f) + 0 * sizeof((T *)0 == &((eoc__settings_t *)0)->f))
+#define ROW_STRING(n, f, d, doc_)                                                                  \
+    {.name = n, .type = CONF_STRING, .defval = d, .doc = doc_, .off = F(f, const char *)}
+#define ROW_INT(n, f, d, lo, hi, doc_)                                                             \
+    {.name = n, .type = CONF_INT, .defval = d, .min = lo, .max = hi, .doc = doc_,                  \
+     .off = F(f, int64_t)}
+#define ROW_SIZE(n, f, d, lo, hi, doc_)                                                            \
+    {.name = n, .type = CONF_SIZE, .defval = d, .min = lo, .max = hi, .doc = doc_,                 \
+     .off = F(f, int64_t)}
+#define ROW_BOOL(n, f, d, doc_)                                                                    \
+    {.name = n, .type = CONF_BOOL, .defval = d, .doc = doc_, .off = F(f, int)}
+#define ROW_DOUBLE(n, f, d, lo, hi, doc_)                                                          \
+    {.name = n, .type = CONF_DOUBLE, .defval = d, .fmin = lo, .fmax = hi, .doc = doc_,             \
+     .off = F(f, double)}
+#define ROW_ENUM(n, f, d, vals, doc_)                                                              \
+    {.name = n, .type = CONF_ENUM, .defval = d, .values = vals, .doc = doc_, .off = F(f, int)}
+#define ROW_LIST(n, f, d, doc_)                                                                    \
+    {.name = n, .type = CONF_LIST, .defval = d, .doc = doc_, .off = F(f, const char *)}
+#define ROW_PATTERN(n, doc_) {.name = n, .type = CONF_STRING, .doc = doc_}
 #define ROW_PASSTHROUGH(n, doc_)                                                                   \
     {.name = n, .type = CONF_STRING, .flags = CONF_F_ANY_SCALAR, .doc = doc_}
 /* clang-format on */
 
 static const conf_row_t conf_table[] = {
-    ROW_STRING("data.dir", NULL, "directory of the worker's LMDB store (created if missing)"),
-    ROW_STRING("group.id", NULL, "Kafka consumer group"),
-    ROW_LIST("input.topics", NULL, "comma-separated input topics"),
-    ROW_STRING("output.topic", "", "default topic for eoc_emit() without a topic"),
-    ROW_STRING("dlq.topic", "", "dead-letter topic (empty: \"<group.id>.dlq\")"),
-    ROW_STRING("id.strategy", "header:message-id",
+    ROW_STRING("data.dir", data_dir, NULL,
+               "directory of the worker's LMDB store (created if missing)"),
+    ROW_STRING("group.id", group_id, NULL, "Kafka consumer group"),
+    ROW_LIST("input.topics", input_topics, NULL, "comma-separated input topics"),
+    ROW_STRING("output.topic", output_topic, "", "default topic for eoc_emit() without a topic"),
+    ROW_STRING("dlq.topic", dlq_topic, "", "dead-letter topic (empty: \"<group.id>.dlq\")"),
+    ROW_STRING("id.strategy", id_strategy, "header:message-id",
                "how a record's message ID is found: header:NAME, json:FIELD[.FIELD...], key or "
                "position"),
-    ROW_STRING("id.strategy.*", NULL, "per-topic override of id.strategy (id.strategy.<topic>)"),
-    ROW_ENUM("id.missing", "dlq", "dlq,position",
+    ROW_PATTERN("id.strategy.*", "per-topic override of id.strategy (id.strategy.<topic>)"),
+    ROW_ENUM("id.missing", id_missing, "dlq", "dlq,position",
              "record without an ID: dead-letter (missing_id) or use topic/partition/offset"),
-    ROW_ENUM("empty.value", "dlq", "dlq,skip",
+    ROW_ENUM("empty.value", empty_value, "dlq", "dlq,skip",
              "null or empty value: dead-letter (empty_value) or skip and count"),
-    ROW_INT("batch.max.records", "1000", 1, 1000000, "records per LMDB transaction"),
-    ROW_INT("batch.max.ms", "100", 1, 60000, "longest time a batch stays open"),
-    ROW_SIZE("store.map.size", "8GiB", 64 * KIB, TIB,
+    ROW_INT("batch.max.records", batch_max_records, "1000", 1, 1000000,
+            "records per LMDB transaction"),
+    ROW_INT("batch.max.ms", batch_max_ms, "100", 1, 60000, "longest time a batch stays open"),
+    ROW_SIZE("store.map.size", store_map_size, "8GiB", 64 * KIB, TIB,
              "LMDB map size (address space; disk grows as used)"),
-    ROW_INT("retry.max.attempts", "3", 1, 100, "handler attempts before a record is dead-lettered"),
-    ROW_INT("retry.backoff.ms", "100", 0, 60000, "first retry delay, doubled per attempt"),
-    ROW_INT("handler.max.crashes", "3", 1, 100,
+    ROW_INT("retry.max.attempts", retry_max_attempts, "3", 1, 100,
+            "handler attempts before a record is dead-lettered"),
+    ROW_INT("retry.backoff.ms", retry_backoff_ms, "100", 0, 60000,
+            "first retry delay, doubled per attempt"),
+    ROW_INT("handler.max.crashes", handler_max_crashes, "3", 1, 100,
             "process crashes while handling one record before it is dead-lettered unhandled"),
-    ROW_SIZE("record.max.bytes", "1MiB", 1, GIB,
+    ROW_SIZE("record.max.bytes", record_max_bytes, "1MiB", 1, GIB,
              "larger input records are dead-lettered (too_large)"),
-    ROW_SIZE("output.max.bytes", "1000000", 1, GIB, "eoc_emit() refuses larger messages"),
-    ROW_BOOL("relay.enable", "true", "run the outbox relay in the worker process"),
-    ROW_INT("relay.commit.ms", "20", 1, 60000,
+    ROW_SIZE("output.max.bytes", output_max_bytes, "1000000", 1, GIB,
+             "eoc_emit() refuses larger messages"),
+    ROW_BOOL("relay.enable", relay_enable, "true", "run the outbox relay in the worker process"),
+    ROW_INT("relay.commit.ms", relay_commit_ms, "20", 1, 60000,
             "longest wait of delivered outbox rows for removal (with the next batch, else by "
             "the relay)"),
-    ROW_INT("relay.flush.timeout.ms", "10000", 0, 3600000,
+    ROW_INT("relay.flush.timeout.ms", relay_flush_timeout_ms, "10000", 0, 3600000,
             "how long a stop waits for the outbox to drain"),
-    ROW_INT("inbox.retention.ms", "0", 0, NO_MAX, "prune inbox entries older than this (0: keep)"),
-    ROW_INT("inbox.retention.count", "0", 0, NO_MAX,
+    ROW_INT("inbox.retention.ms", inbox_retention_ms, "0", 0, NO_MAX,
+            "prune inbox entries older than this (0: keep)"),
+    ROW_INT("inbox.retention.count", inbox_retention_count, "0", 0, NO_MAX,
             "prune entries more than this many offsets behind the committed offset (0: off)"),
-    ROW_INT("inbox.prune.interval.ms", "1000", 10, 3600000, "how often retention runs"),
-    ROW_STRING("metrics.listen", "", "host:port for /metrics and /healthz (empty: off)"),
-    ROW_INT("health.relay.stuck.ms", "60000", 1, NO_MAX,
+    ROW_INT("inbox.prune.interval.ms", inbox_prune_interval_ms, "1000", 10, 3600000,
+            "how often retention runs"),
+    ROW_STRING("metrics.listen", metrics_listen, "",
+               "host:port for /metrics and /healthz (empty: off)"),
+    ROW_INT("health.relay.stuck.ms", health_relay_stuck_ms, "60000", 1, NO_MAX,
             "/healthz fails when the oldest outbox row is older"),
-    ROW_DOUBLE("health.map.usage", "0.9", 0.0, 1.0, "/healthz fails above this LMDB map usage"),
-    ROW_ENUM("log.level", "info", "err,warning,notice,info,debug",
+    ROW_DOUBLE("health.map.usage", health_map_usage, "0.9", 0.0, 1.0,
+               "/healthz fails above this LMDB map usage"),
+    ROW_ENUM("log.level", log_level, "info", "err,warning,notice,info,debug",
              "most verbose severity that is logged"),
-    ROW_ENUM("log.format", "text", "text,json",
+    ROW_ENUM("log.format", log_format, "text", "text,json",
              "format of log lines on stderr (when no log callback is set)"),
     ROW_PASSTHROUGH("kafka.*", "passed to librdkafka (consumer and producer)"),
     ROW_PASSTHROUGH("relay.kafka.*", "passed to the relay's producer only (overrides kafka.*)"),
 };
 
-#define CONF_ROWS (sizeof(conf_table) / sizeof(conf_table[0]))
-
-/* Longest dotted key a JSON file may produce. */
-#define CONF_KEY_MAX 256
-
-/* Largest configuration file eoc_conf_load_json reads. */
-#define CONF_FILE_MAX (16 * 1024 * 1024)
+#define CONF_ROWS COUNTOF(conf_table)
 
 static int row_is_pattern(const conf_row_t *row)
 {
@@ -156,8 +143,7 @@ static int row_is_pattern(const conf_row_t *row)
     return n >= 2 && strcmp(row->name + n - 2, ".*") == 0;
 }
 
-/* The row that accepts `key`, or NULL when the key is unknown. */
-static const conf_row_t *conf_row_find(const char *key)
+const conf_row_t *eoc__conf_row_find(const char *key)
 {
     for (size_t i = 0; i < CONF_ROWS; i++) {
         const conf_row_t *row = &conf_table[i];
@@ -238,24 +224,8 @@ static int conf_kv_put(eoc_conf_t *conf, const char *key, char *value)
 }
 
 /* ------------------------------------------------------------------ */
-/* Errors                                                              */
+/* Text                                                                */
 /* ------------------------------------------------------------------ */
-
-/* Writes the message to errstr (which may be NULL) and returns `err`. */
-static eoc_err_t conf_fail(eoc_err_t err, char *errstr, size_t errstr_size, const char *fmt, ...)
-    CONF_PRINTF(4, 5);
-
-static eoc_err_t conf_fail(eoc_err_t err, char *errstr, size_t errstr_size, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (errstr != NULL && errstr_size > 0) {
-        va_start(ap, fmt);
-        vsnprintf(errstr, errstr_size, fmt, ap);
-        va_end(ap);
-    }
-    return err;
-}
 
 /* A byte count with the largest binary suffix that divides it: "64KiB", "1000000". */
 static void format_size(int64_t v, char *buf, size_t size)
@@ -470,16 +440,16 @@ static eoc_err_t conf_check_integer(const conf_row_t *row, const char *key, cons
     int rc = parse_integer(row, value, out);
 
     if (rc == EINVAL && row->type == CONF_SIZE)
-        return conf_fail(EOC_ERR_CONFIG, errstr, errstr_size,
+        return eoc__errf(errstr, errstr_size, EOC_ERR_CONFIG,
                          "%s: expected a size in bytes (suffixes K, M, G, T, KiB, MiB, GiB, TiB), "
                          "got \"%s\"",
                          key, value);
     if (rc == EINVAL)
-        return conf_fail(EOC_ERR_CONFIG, errstr, errstr_size, "%s: expected an integer, got \"%s\"",
+        return eoc__errf(errstr, errstr_size, EOC_ERR_CONFIG, "%s: expected an integer, got \"%s\"",
                          key, value);
     if (rc == ERANGE || *out < row->min || *out > row->max) {
         format_range(row, range, sizeof(range));
-        return conf_fail(EOC_ERR_CONFIG, errstr, errstr_size, "%s: %s is out of range %s", key,
+        return eoc__errf(errstr, errstr_size, EOC_ERR_CONFIG, "%s: %s is out of range %s", key,
                          value, range);
     }
     return EOC_OK;
@@ -493,11 +463,11 @@ static eoc_err_t conf_check_double(const conf_row_t *row, const char *key, const
     int rc = parse_double(value, &v);
 
     if (rc == EINVAL)
-        return conf_fail(EOC_ERR_CONFIG, errstr, errstr_size, "%s: expected a number, got \"%s\"",
+        return eoc__errf(errstr, errstr_size, EOC_ERR_CONFIG, "%s: expected a number, got \"%s\"",
                          key, value);
     if (rc == ERANGE || v < row->fmin || v > row->fmax) {
         format_range(row, range, sizeof(range));
-        return conf_fail(EOC_ERR_CONFIG, errstr, errstr_size, "%s: %s is out of range %s", key,
+        return eoc__errf(errstr, errstr_size, EOC_ERR_CONFIG, "%s: %s is out of range %s", key,
                          value, range);
     }
     return EOC_OK;
@@ -529,7 +499,7 @@ static eoc_err_t conf_normalize(const conf_row_t *row, const char *key, const ch
         break;
     case CONF_BOOL:
         if (parse_bool(value, &b) != 0)
-            return conf_fail(EOC_ERR_CONFIG, errstr, errstr_size,
+            return eoc__errf(errstr, errstr_size, EOC_ERR_CONFIG,
                              "%s: expected true, false, yes, no, 1 or 0, got \"%s\"", key, value);
         text = b ? "true" : "false";
         break;
@@ -541,22 +511,22 @@ static eoc_err_t conf_normalize(const conf_row_t *row, const char *key, const ch
     case CONF_ENUM:
         if (!enum_has(row->values, value)) {
             join_values(row->values, ", ", values, sizeof(values));
-            return conf_fail(EOC_ERR_CONFIG, errstr, errstr_size, "%s: \"%s\" is not one of %s",
+            return eoc__errf(errstr, errstr_size, EOC_ERR_CONFIG, "%s: \"%s\" is not one of %s",
                              key, value, values);
         }
         break;
     case CONF_LIST:
         rc = list_normalize(value, out);
         if (rc == EINVAL)
-            return conf_fail(EOC_ERR_CONFIG, errstr, errstr_size, "%s: empty item in list \"%s\"",
+            return eoc__errf(errstr, errstr_size, EOC_ERR_CONFIG, "%s: empty item in list \"%s\"",
                              key, value);
         if (rc != 0)
-            return conf_fail(EOC_ERR_NOMEM, errstr, errstr_size, "out of memory");
+            return eoc__errf(errstr, errstr_size, EOC_ERR_NOMEM, "out of memory");
         return EOC_OK;
     }
     *out = strdup(text);
     if (*out == NULL)
-        return conf_fail(EOC_ERR_NOMEM, errstr, errstr_size, "out of memory");
+        return eoc__errf(errstr, errstr_size, EOC_ERR_NOMEM, "out of memory");
     return EOC_OK;
 }
 
@@ -611,17 +581,17 @@ eoc_err_t eoc_conf_set(eoc_conf_t *conf, const char *key, const char *value, cha
     eoc_err_t err;
 
     if (conf == NULL || key == NULL || value == NULL)
-        return conf_fail(EOC_ERR_INVALID_ARG, errstr, errstr_size,
+        return eoc__errf(errstr, errstr_size, EOC_ERR_INVALID_ARG,
                          "eoc_conf_set: conf, key and value must not be NULL");
-    row = conf_row_find(key);
+    row = eoc__conf_row_find(key);
     if (row == NULL)
-        return conf_fail(EOC_ERR_CONFIG, errstr, errstr_size, "unknown configuration key \"%s\"",
+        return eoc__errf(errstr, errstr_size, EOC_ERR_CONFIG, "unknown configuration key \"%s\"",
                          key);
     err = conf_normalize(row, key, value, &text, errstr, errstr_size);
     if (err != EOC_OK)
         return err;
     if (conf_kv_put(conf, key, text) != 0)
-        return conf_fail(EOC_ERR_NOMEM, errstr, errstr_size, "out of memory");
+        return eoc__errf(errstr, errstr_size, EOC_ERR_NOMEM, "out of memory");
     return EOC_OK;
 }
 
@@ -632,7 +602,7 @@ const char *eoc_conf_get(const eoc_conf_t *conf, const char *key)
 
     if (conf == NULL || key == NULL)
         return NULL;
-    row = conf_row_find(key);
+    row = eoc__conf_row_find(key);
     if (row == NULL)
         return NULL;
     kv = conf_kv_find(conf, key);
@@ -667,353 +637,67 @@ void eoc_conf_set_log_cb(eoc_conf_t *conf, eoc_log_cb *cb, void *opaque)
 }
 
 /* ------------------------------------------------------------------ */
-/* JSON files                                                          */
+/* Settings (conf.h)                                                   */
 /* ------------------------------------------------------------------ */
 
-/* State of one eoc_conf_load_json call. */
-typedef struct conf_json {
-    eoc_conf_t *conf;
-    const char *path;
-    char *errstr;
-    size_t errstr_size;
-    char key[CONF_KEY_MAX]; /* dotted name of the member being applied */
-} conf_json_t;
-
-/* Like conf_fail, with "<path>: " in front of the message. */
-static eoc_err_t json_fail(const conf_json_t *cj, eoc_err_t err, const char *fmt, ...)
-    CONF_PRINTF(3, 4);
-
-static eoc_err_t json_fail(const conf_json_t *cj, eoc_err_t err, const char *fmt, ...)
+/* Index of `s` in the comma-separated `values` (0 when absent). */
+static int enum_index(const char *values, const char *s)
 {
-    char msg[512];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    return conf_fail(err, cj->errstr, cj->errstr_size, "%s: %s", cj->path, msg);
-}
-
-/* Reads the whole file into *out (malloc'd, NUL-terminated, caller frees). */
-static eoc_err_t json_read_file(const char *path, char **out, size_t *len, char *errstr,
-                                size_t errstr_size)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL, *grown;
-    size_t n = 0, cap = 0, got;
-    eoc_err_t err;
-
-    if (f == NULL)
-        return conf_fail(errno == ENOENT ? EOC_ERR_NOT_FOUND : EOC_ERR_IO, errstr, errstr_size,
-                         "%s: %s", path, strerror(errno));
-    do {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 4096;
-            if (cap > CONF_FILE_MAX) {
-                err = conf_fail(EOC_ERR_CONFIG, errstr, errstr_size,
-                                "%s: file too large (limit %d bytes)", path, CONF_FILE_MAX);
-                goto fail;
-            }
-            grown = realloc(buf, cap + 1);
-            if (grown == NULL) {
-                err = conf_fail(EOC_ERR_NOMEM, errstr, errstr_size, "out of memory");
-                goto fail;
-            }
-            buf = grown;
-        }
-        got = fread(buf + n, 1, cap - n, f);
-        n += got;
-    } while (got > 0);
-    if (ferror(f)) {
-        err = conf_fail(EOC_ERR_IO, errstr, errstr_size, "%s: %s", path, strerror(errno));
-        goto fail;
+    size_t n = strlen(s);
+    int i = 0;
+    for (const char *p = values; *p; i++) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == n && strncmp(p, s, n) == 0)
+            return i;
+        if (!end)
+            break;
+        p = end + 1;
     }
-    fclose(f);
-    buf[n] = '\0';
-    *out = buf;
-    *len = n;
-    return EOC_OK;
-
-fail:
-    free(buf);
-    fclose(f);
-    return err;
+    return 0;
 }
 
-/* 1-based line and column of `at` in `text`. */
-static void json_position(const char *text, const char *at, int *line, int *col)
+void eoc__settings_read(const eoc_conf_t *c, eoc__settings_t *out)
 {
-    *line = 1;
-    *col = 1;
-    for (const char *p = text; p < at; p++) {
-        if (*p == '\n') {
-            (*line)++;
-            *col = 1;
-        } else {
-            (*col)++;
+    memset(out, 0, sizeof(*out));
+    for (size_t i = 0; i < CONF_ROWS; i++) {
+        const conf_row_t *row = &conf_table[i];
+        if (row_is_pattern(row))
+            continue;
+        const conf_kv_t *kv = c ? conf_kv_find(c, row->name) : NULL;
+        const char *text = kv ? kv->value : row->defval ? row->defval : "";
+        char *field = (char *)out + row->off;
+        int64_t v = 0;
+        double d = 0;
+        int b = 0;
+        switch (row->type) { /* the values were validated when set */
+        case CONF_STRING:
+        case CONF_LIST:
+            *(const char **)field = text;
+            break;
+        case CONF_INT:
+        case CONF_SIZE:
+            parse_integer(row, text, &v);
+            *(int64_t *)field = v;
+            break;
+        case CONF_DOUBLE:
+            parse_double(text, &d);
+            *(double *)field = d;
+            break;
+        case CONF_BOOL:
+            parse_bool(text, &b);
+            *(int *)field = b;
+            break;
+        case CONF_ENUM:
+            *(int *)field = enum_index(row->values, text);
+            break;
         }
     }
-}
-
-static const char *json_type_name(const cJSON *item)
-{
-    if (cJSON_IsString(item))
-        return "a string";
-    if (cJSON_IsNumber(item))
-        return "a number";
-    if (cJSON_IsBool(item))
-        return "a boolean";
-    if (cJSON_IsNull(item))
-        return "null";
-    if (cJSON_IsArray(item))
-        return "an array";
-    return "an object";
-}
-
-/* What a JSON value for `row` may be, for type errors. */
-static const char *json_expected(const conf_row_t *row)
-{
-    if (row->flags & CONF_F_ANY_SCALAR)
-        return "a string, a number or a boolean";
-    switch (row->type) {
-    case CONF_INT:
-        return "an integer or a string";
-    case CONF_SIZE:
-        return "a whole number of bytes or a string";
-    case CONF_DOUBLE:
-        return "a number or a string";
-    case CONF_BOOL:
-        return "a boolean or a string";
-    case CONF_LIST:
-        return "an array of strings or a string";
-    default:
-        return "a string";
+    out->log_level += EOC_LOG_ERR; /* log.level's values start at "err" */
+    if (c) {
+        out->log_cb = c->log_cb;
+        out->log_opaque = c->log_opaque;
     }
-}
-
-/* Shortest "%g" text that reads back as `v`. */
-static void format_double(double v, char *buf, size_t size)
-{
-    snprintf(buf, size, "%.15g", v);
-    if (strtod(buf, NULL) != v)
-        snprintf(buf, size, "%.17g", v);
-}
-
-/* The text of a JSON number for `row` into buf; NULL after an error. */
-static const char *json_number(const conf_json_t *cj, const conf_row_t *row, double v, char *buf,
-                               size_t size, eoc_err_t *err)
-{
-    /* Without libm: the cast is defined because of the range check. */
-    int integral = v > -9.0e18 && v < 9.0e18 && v == (double)(int64_t)v;
-
-    if (row->type == CONF_INT || row->type == CONF_SIZE) {
-        if (!integral) {
-            *err = json_fail(cj, EOC_ERR_CONFIG, "%s: expected an integer, got %g", cj->key, v);
-            return NULL;
-        }
-        snprintf(buf, size, "%.0f", v);
-    } else if (row->type == CONF_DOUBLE || (row->flags & CONF_F_ANY_SCALAR)) {
-        if (integral)
-            snprintf(buf, size, "%.0f", v);
-        else
-            format_double(v, buf, size);
-    } else {
-        return NULL;
-    }
-    return buf;
-}
-
-/* An array of strings joined with commas into *out (malloc'd); NULL after an error. */
-static char *json_join(const conf_json_t *cj, const cJSON *array, eoc_err_t *err)
-{
-    const cJSON *el;
-    size_t total = 1;
-    char *buf, *o;
-
-    cJSON_ArrayForEach(el, array)
-    {
-        if (!cJSON_IsString(el)) {
-            *err = json_fail(cj, EOC_ERR_CONFIG, "%s: expected an array of strings, found %s in it",
-                             cj->key, json_type_name(el));
-            return NULL;
-        }
-        total += strlen(el->valuestring) + 1;
-    }
-    buf = o = malloc(total);
-    if (buf == NULL) {
-        *err = json_fail(cj, EOC_ERR_NOMEM, "out of memory");
-        return NULL;
-    }
-    cJSON_ArrayForEach(el, array)
-    {
-        size_t n = strlen(el->valuestring);
-
-        if (o != buf)
-            *o++ = ',';
-        memcpy(o, el->valuestring, n);
-        o += n;
-    }
-    *o = '\0';
-    return buf;
-}
-
-/* Applies one non-object member, whose dotted name is in cj->key. */
-static eoc_err_t json_apply_value(conf_json_t *cj, const cJSON *item)
-{
-    const conf_row_t *row = conf_row_find(cj->key);
-    char num[64], msg[512];
-    char *joined = NULL;
-    const char *text = NULL;
-    eoc_err_t err = EOC_OK;
-
-    if (row == NULL)
-        return json_fail(cj, EOC_ERR_CONFIG, "unknown configuration key \"%s\"", cj->key);
-    if (cJSON_IsString(item))
-        text = item->valuestring;
-    else if (cJSON_IsNumber(item))
-        text = json_number(cj, row, item->valuedouble, num, sizeof(num), &err);
-    else if (cJSON_IsBool(item) && (row->type == CONF_BOOL || (row->flags & CONF_F_ANY_SCALAR)))
-        text = cJSON_IsTrue(item) ? "true" : "false";
-    else if (cJSON_IsArray(item) && row->type == CONF_LIST)
-        text = joined = json_join(cj, item, &err);
-    if (err != EOC_OK)
-        return err;
-    if (text == NULL)
-        return json_fail(cj, EOC_ERR_CONFIG, "%s: expected %s, got %s", cj->key, json_expected(row),
-                         json_type_name(item));
-    err = eoc_conf_set(cj->conf, cj->key, text, msg, sizeof(msg));
-    free(joined);
-    if (err != EOC_OK)
-        return json_fail(cj, err, "%s", msg);
-    return EOC_OK;
-}
-
-/* Applies the members of `obj`, whose dotted name (keylen bytes) is in cj->key. */
-static eoc_err_t json_apply_object(conf_json_t *cj, const cJSON *obj, size_t keylen)
-{
-    const cJSON *it;
-
-    cJSON_ArrayForEach(it, obj)
-    {
-        size_t dot = keylen > 0 ? 1 : 0;
-        size_t n = strlen(it->string);
-        eoc_err_t err;
-
-        if (keylen + dot + n >= sizeof(cj->key))
-            return json_fail(cj, EOC_ERR_CONFIG, "key \"%s.%s\" is too long", cj->key, it->string);
-        if (dot)
-            cj->key[keylen] = '.';
-        memcpy(cj->key + keylen + dot, it->string, n + 1);
-        if (cJSON_IsObject(it))
-            err = json_apply_object(cj, it, keylen + dot + n);
-        else
-            err = json_apply_value(cj, it);
-        cj->key[keylen] = '\0';
-        if (err != EOC_OK)
-            return err;
-    }
-    return EOC_OK;
-}
-
-eoc_err_t eoc_conf_load_json(eoc_conf_t *conf, const char *path, char *errstr, size_t errstr_size)
-{
-    conf_json_t cj = {.conf = conf, .path = path, .errstr = errstr, .errstr_size = errstr_size};
-    const char *end = NULL;
-    cJSON *root;
-    char *text = NULL;
-    size_t len = 0;
-    int line, col;
-    eoc_err_t err;
-
-    if (conf == NULL || path == NULL)
-        return conf_fail(EOC_ERR_INVALID_ARG, errstr, errstr_size,
-                         "eoc_conf_load_json: conf and path must not be NULL");
-    err = json_read_file(path, &text, &len, errstr, errstr_size);
-    if (err != EOC_OK)
-        return err;
-    root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-    if (root == NULL) {
-        json_position(text, end != NULL ? end : text, &line, &col);
-        err = json_fail(&cj, EOC_ERR_CONFIG, "invalid JSON near line %d, column %d", line, col);
-    } else if (!cJSON_IsObject(root)) {
-        err = json_fail(&cj, EOC_ERR_CONFIG, "expected a JSON object at the top level, got %s",
-                        json_type_name(root));
-    } else {
-        err = json_apply_object(&cj, root, 0);
-    }
-    cJSON_Delete(root);
-    free(text);
-    return err;
-}
-
-/* ------------------------------------------------------------------ */
-/* Internal getters (conf.h)                                           */
-/* ------------------------------------------------------------------ */
-
-#define TYPE_BIT(t) (1u << (t))
-
-/*
- * The row of `key` in *rowp and the key's current text (NULL when unset
- * without a default). The key must exist and have one of `types`.
- */
-static const char *conf_read(const eoc_conf_t *c, const char *key, unsigned types,
-                             const conf_row_t **rowp)
-{
-    const conf_row_t *row = conf_row_find(key);
-    const conf_kv_t *kv;
-
-    assert(row != NULL && "unknown configuration key");
-    assert((row == NULL || (types & TYPE_BIT(row->type))) && "configuration key of another type");
-    (void)types;
-    *rowp = row;
-    if (row == NULL)
-        return NULL;
-    kv = conf_kv_find(c, key);
-    return kv != NULL ? kv->value : row->defval;
-}
-
-int64_t eoc__conf_int(const eoc_conf_t *c, const char *key)
-{
-    const conf_row_t *row;
-    const char *text = conf_read(c, key, TYPE_BIT(CONF_INT) | TYPE_BIT(CONF_SIZE), &row);
-    int64_t v = 0;
-
-    if (text == NULL || parse_integer(row, text, &v) != 0)
-        return 0;
-    return v;
-}
-
-double eoc__conf_double(const eoc_conf_t *c, const char *key)
-{
-    const conf_row_t *row;
-    const char *text = conf_read(c, key, TYPE_BIT(CONF_DOUBLE), &row);
-    double v = 0;
-
-    if (text == NULL || parse_double(text, &v) != 0)
-        return 0;
-    return v;
-}
-
-int eoc__conf_bool(const eoc_conf_t *c, const char *key)
-{
-    const conf_row_t *row;
-    const char *text = conf_read(c, key, TYPE_BIT(CONF_BOOL), &row);
-    int v = 0;
-
-    if (text == NULL || parse_bool(text, &v) != 0)
-        return 0;
-    return v;
-}
-
-const char *eoc__conf_str(const eoc_conf_t *c, const char *key)
-{
-    const conf_row_t *row;
-    const char *text =
-        conf_read(c, key, TYPE_BIT(CONF_STRING) | TYPE_BIT(CONF_ENUM) | TYPE_BIT(CONF_LIST), &row);
-
-    if (text != NULL)
-        return text;
-    return row != NULL && row_is_pattern(row) ? NULL : "";
 }
 
 int eoc__conf_foreach_prefix(const eoc_conf_t *c, const char *prefix,
@@ -1033,10 +717,4 @@ int eoc__conf_foreach_prefix(const eoc_conf_t *c, const char *prefix,
             return rc;
     }
     return 0;
-}
-
-void eoc__conf_log_cb(const eoc_conf_t *c, eoc_log_cb **cb, void **opaque)
-{
-    *cb = c->log_cb;
-    *opaque = c->log_opaque;
 }

@@ -1,15 +1,17 @@
 /*
- * conf.h - internal, typed view of an eoc_conf_t (see conf.c).
+ * conf.h - internal view of an eoc_conf_t: its settings parsed once into a
+ * typed struct (see conf.c for the table of keys).
  *
- * The getters read values that eoc_conf_set already validated, so they
- * cannot fail: an unset key reads as its default. Asking for an unknown key,
- * or for a key through a getter of another type, is a programming error and
- * trips an assert().
+ * eoc__settings_read reads values that eoc_conf_set already validated, so
+ * it cannot fail: an unset key reads as its default. Each field is bound
+ * to its key in conf.c's table, so a misspelt field does not compile. The
+ * open-ended keys (id.strategy.<topic>, kafka.*, relay.kafka.*) are read
+ * with eoc__conf_foreach_prefix.
  *
  * Thread rules: a conf has no lock. While nobody calls eoc_conf_set on it,
- * any number of threads may call these getters concurrently. Returned
- * strings point into the conf (or its static defaults) and stay valid until
- * the key is set again or the conf is destroyed.
+ * any number of threads may read it. The strings of an eoc__settings_t
+ * point into the conf (or its static defaults) and stay valid until the
+ * key is set again or the conf is destroyed.
  */
 #ifndef EOC_CONF_H
 #define EOC_CONF_H
@@ -18,33 +20,55 @@
 
 #include <stdint.h>
 
-/** Value of an int or size key (sizes in bytes). */
-int64_t eoc__conf_int(const eoc_conf_t *c, const char *key);
+/* The enum keys' values, in the order of their table rows. */
+enum { EOC__ID_MISSING_DLQ, EOC__ID_MISSING_POSITION }; /* id.missing */
+enum { EOC__EMPTY_DLQ, EOC__EMPTY_SKIP };               /* empty.value */
+enum { EOC__LOG_FORMAT_TEXT, EOC__LOG_FORMAT_JSON };    /* log.format */
 
-/** Value of a double key. */
-double eoc__conf_double(const eoc_conf_t *c, const char *key);
+typedef struct eoc__settings {
+    const char *data_dir;     /* "" when unset */
+    const char *group_id;     /* "" when unset */
+    const char *input_topics; /* comma-separated; "" when unset */
+    const char *output_topic;
+    const char *dlq_topic;
+    const char *id_strategy;
+    int id_missing;  /* EOC__ID_MISSING_* */
+    int empty_value; /* EOC__EMPTY_* */
+    int64_t batch_max_records;
+    int64_t batch_max_ms;
+    int64_t store_map_size;
+    int64_t retry_max_attempts;
+    int64_t retry_backoff_ms;
+    int64_t handler_max_crashes;
+    int64_t record_max_bytes;
+    int64_t output_max_bytes;
+    int relay_enable;
+    int64_t relay_commit_ms;
+    int64_t relay_flush_timeout_ms;
+    int64_t inbox_retention_ms;
+    int64_t inbox_retention_count;
+    int64_t inbox_prune_interval_ms;
+    const char *metrics_listen;
+    int64_t health_relay_stuck_ms;
+    double health_map_usage;
+    int log_level;      /* EOC_LOG_ERR .. EOC_LOG_DEBUG */
+    int log_format;     /* EOC__LOG_FORMAT_* */
+    eoc_log_cb *log_cb; /* eoc_conf_set_log_cb; NULL: stderr */
+    void *log_opaque;
+} eoc__settings_t;
 
-/** Value of a bool key: 0 or 1. */
-int eoc__conf_bool(const eoc_conf_t *c, const char *key);
-
-/**
- * Text of a string, enum or list key (lists are comma-separated, items
- * trimmed); "" when unset and without a default. For a key matched by a
- * pattern row ("id.strategy.orders", "kafka.acks") NULL when unset.
- */
-const char *eoc__conf_str(const eoc_conf_t *c, const char *key);
+/** Every setting of `c` (NULL: all defaults). */
+void eoc__settings_read(const eoc_conf_t *c, eoc__settings_t *out);
 
 /**
  * Calls `cb` for every set key that starts with `prefix` ("kafka.",
- * "relay.kafka."), in the order the keys were first set, passing the key
- * without the prefix and its value. Stops at, and returns, the first
- * non-zero value `cb` returns; 0 otherwise. `cb` must not modify `c`.
+ * "relay.kafka.", "id.strategy."), in the order the keys were first set,
+ * passing the key without the prefix and its value. Stops at, and returns,
+ * the first non-zero value `cb` returns; 0 otherwise. `cb` must not modify
+ * `c`.
  */
 int eoc__conf_foreach_prefix(const eoc_conf_t *c, const char *prefix,
                              int (*cb)(void *opaque, const char *key, const char *value),
                              void *opaque);
-
-/** The log callback and its opaque set by eoc_conf_set_log_cb (NULLs when none). */
-void eoc__conf_log_cb(const eoc_conf_t *c, eoc_log_cb **cb, void **opaque);
 
 #endif /* EOC_CONF_H */

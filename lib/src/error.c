@@ -1,15 +1,13 @@
 /*
- * error.c - error texts, the version string and the boundary mappers.
+ * error.c - error texts, the version string and the LMDB code mapper.
  *
- * This is the only file that includes lmdb.h and rdkafka.h for their
- * error codes; everything else speaks eoc_err_t. All data here is static
- * and read-only, so every function is safe from any thread.
+ * All data here is static and read-only, so every function is safe from
+ * any thread.
  */
 #include "error.h"
 
 #include <errno.h>
 
-#include <librdkafka/rdkafka.h>
 #include <lmdb.h>
 
 /* Indexed by eoc_err_t; every code has a distinct, static text. */
@@ -67,26 +65,5 @@ eoc_err_t eoc__err_from_mdb(int mdb_rc)
     default:
         /* LMDB's own codes are negative; positive ones are errno values. */
         return mdb_rc > 0 ? EOC_ERR_IO : EOC_ERR_STORE;
-    }
-}
-
-eoc_err_t eoc__err_from_kafka(int rd_kafka_resp_err)
-{
-    switch ((rd_kafka_resp_err_t)rd_kafka_resp_err) {
-    case RD_KAFKA_RESP_ERR_NO_ERROR:
-        return EOC_OK;
-    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
-        return EOC_ERR_TOO_LARGE;
-    case RD_KAFKA_RESP_ERR__INVALID_ARG:
-        return EOC_ERR_INVALID_ARG;
-    case RD_KAFKA_RESP_ERR__NOENT:
-    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
-    case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
-    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
-        return EOC_ERR_NOT_FOUND;
-    case RD_KAFKA_RESP_ERR__FATAL:
-        return EOC_ERR_FATAL;
-    default:
-        return EOC_ERR_KAFKA;
     }
 }

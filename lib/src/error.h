@@ -1,11 +1,13 @@
 /*
- * error.h - mapping of LMDB and librdkafka return codes to eoc_err_t.
+ * error.h - mapping of LMDB return codes to eoc_err_t.
  *
- * Codes from the libraries eoc builds on are translated here, at the
- * boundary, so that no other module compares against MDB_* or
- * RD_KAFKA_RESP_ERR_* values and no public function returns them. The
- * detailed text of the original error (mdb_strerror, rd_kafka_err2str)
- * belongs in the log line of the caller; the mapping keeps only the class.
+ * No public function returns an LMDB or librdkafka code. The store's files
+ * (store_int.h) work with MDB_* codes inside and map them here when they
+ * return; the worker and the relay look at librdkafka's codes where they
+ * decide something (a fatal error, a message too large) and report eoc_err_t
+ * values. The detailed text of the original error (mdb_strerror,
+ * rd_kafka_err2str) belongs in the log line of the caller; the mapping
+ * keeps only the class.
  *
  * Thread rules: pure functions, callable from any thread.
  */
@@ -22,14 +24,5 @@
  * other LMDB code -> EOC_ERR_STORE.
  */
 eoc_err_t eoc__err_from_mdb(int mdb_rc);
-
-/**
- * Maps an rd_kafka_resp_err_t (passed as int so that callers need not
- * include rdkafka.h): 0 -> EOC_OK, MSG_SIZE_TOO_LARGE -> EOC_ERR_TOO_LARGE,
- * _INVALID_ARG -> EOC_ERR_INVALID_ARG, _NOENT, _UNKNOWN_TOPIC,
- * _UNKNOWN_PARTITION and UNKNOWN_TOPIC_OR_PART -> EOC_ERR_NOT_FOUND,
- * _FATAL -> EOC_ERR_FATAL, anything else -> EOC_ERR_KAFKA.
- */
-eoc_err_t eoc__err_from_kafka(int rd_kafka_resp_err);
 
 #endif /* EOC_ERROR_H */

@@ -40,25 +40,17 @@ static int level_index(int level)
     return level < LEVELS ? level : LEVELS - 1;
 }
 
-static int level_from_name(const char *name)
-{
-    for (int i = 0; i < LEVELS; i++) {
-        if (strcmp(level_lower[i], name) == 0)
-            return i;
-    }
-    return EOC_LOG_INFO;
-}
-
-void eoc__log_init(eoc_log_t *lg, const eoc_conf_t *conf, const char *name)
+void eoc__log_init(eoc_log_t *lg, const eoc__settings_t *st, const char *name)
 {
     memset(lg, 0, sizeof(*lg));
     lg->level = EOC_LOG_INFO;
     snprintf(lg->name, sizeof(lg->name), "%s", name != NULL ? name : "eoc");
-    if (conf == NULL)
+    if (st == NULL)
         return;
-    eoc__conf_log_cb(conf, &lg->cb, &lg->opaque);
-    lg->level = level_from_name(eoc__conf_str(conf, "log.level"));
-    lg->json = strcmp(eoc__conf_str(conf, "log.format"), "json") == 0;
+    lg->cb = st->log_cb;
+    lg->opaque = st->log_opaque;
+    lg->level = st->log_level;
+    lg->json = st->log_format == EOC__LOG_FORMAT_JSON;
 }
 
 /*

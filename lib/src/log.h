@@ -13,6 +13,7 @@
 #ifndef EOC_LOG_H
 #define EOC_LOG_H
 
+#include "conf.h"
 #include "eoc/eoc.h"
 
 typedef struct eoc_log {
@@ -24,11 +25,11 @@ typedef struct eoc_log {
 } eoc_log_t;
 
 /**
- * Sets up `lg` from `conf` (log callback, log.level, log.format) for the
- * component `name` (truncated to 31 bytes). `conf` is only read during the
- * call; NULL means the defaults (info, text, stderr).
+ * Sets up `lg` from the settings (log callback, log.level, log.format) for
+ * the component `name` (truncated to 31 bytes). `st` is only read during
+ * the call; NULL means the defaults (info, text, stderr).
  */
-void eoc__log_init(eoc_log_t *lg, const eoc_conf_t *conf, const char *name);
+void eoc__log_init(eoc_log_t *lg, const eoc__settings_t *st, const char *name);
 
 /**
  * Logs one line at syslog `level` (EOC_LOG_*). The message must not need a

@@ -1,13 +1,66 @@
 /* metrics.c - see metrics.h. */
 #include "metrics.h"
 
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ */
+/* what the worker publishes                                           */
+/* ------------------------------------------------------------------ */
+
+static const double histo_bounds[EOC__HISTO_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                        0.05,   0.1,   0.25,   0.5,   1.0,  2.5};
+
+void eoc__histo_add(eoc__histo_t *h, double seconds)
+{
+    size_t i = 0;
+    while (i < EOC__HISTO_BUCKETS && seconds > histo_bounds[i])
+        i++;
+    eoc__count(&h->bucket[i], 1);
+    eoc__count(&h->count, 1);
+    eoc__count(&h->sum_us, (uint64_t)(seconds * 1e6));
+}
+
+int eoc__stats_add_part(eoc__stats_t *s, eoc__part_stats_t *p)
+{
+    eoc__part_list_t *l = atomic_load_explicit(&s->parts, memory_order_relaxed);
+    size_t n = l ? atomic_load_explicit(&l->n, memory_order_relaxed) : 0;
+    if (!l || n == l->cap) {
+        size_t cap = l ? l->cap * 2 : 32;
+        eoc__part_list_t *g = malloc(sizeof(*g) + cap * sizeof(g->v[0]));
+        if (!g)
+            return -1;
+        g->older = l;
+        g->cap = cap;
+        if (n)
+            memcpy(g->v, l->v, n * sizeof(g->v[0]));
+        atomic_init(&g->n, n);
+        atomic_store_explicit(&s->parts, g, memory_order_release);
+        l = g;
+    }
+    l->v[n] = p;
+    atomic_store_explicit(&l->n, n + 1, memory_order_release);
+    return 0;
+}
+
+void eoc__stats_free(eoc__stats_t *s)
+{
+    eoc__part_list_t *l = atomic_load(&s->parts);
+    while (l) {
+        eoc__part_list_t *older = l->older;
+        free(l);
+        l = older;
+    }
+    atomic_store(&s->parts, NULL);
+}
+
 #ifdef EOC_HAVE_MHD
 
 #include "codec.h"
 #include "conf.h"
 #include "log.h"
 #include "store.h"
-#include "worker.h"
+#include "util.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -36,9 +89,9 @@ typedef enum MHD_Result mhd_result;
 #endif
 
 struct eoc__metrics {
-    eoc_worker_t *w;      /* borrowed: outlives the server */
-    eoc_log_t log;        /* "metrics", set up from the worker's conf */
-    struct MHD_Daemon *d; /* owned */
+    eoc__metrics_src_t src; /* borrowed: the worker outlives the server */
+    eoc_log_t log;          /* "metrics", set up from the worker's conf */
+    struct MHD_Daemon *d;   /* owned */
     int port;
     int64_t stuck_ms; /* health.relay.stuck.ms */
     double map_limit; /* health.map.usage */
@@ -105,7 +158,7 @@ static void put_family(eoc__buf_t *b, const char *name, const char *type, const 
 }
 
 /* "name{topic="t",partition="p"} " */
-static void put_tp(eoc__buf_t *b, const char *name, const eoc__part_t *p)
+static void put_tp(eoc__buf_t *b, const char *name, const eoc__part_stats_t *p)
 {
     putf(b, "%s{topic=\"", name);
     put_label_value(b, p->topic);
@@ -116,42 +169,34 @@ static void put_tp(eoc__buf_t *b, const char *name, const eoc__part_t *p)
 /* /metrics                                                            */
 /* ------------------------------------------------------------------ */
 
-/* Copies the partition table's pointers under its lock. Entries are never
- * freed before the worker, which outlives this server, so they may be read
- * after the lock is released (counters atomically, topic/partition are
- * immutable). Returns 0, or -1 out of memory. *v is owned by the caller. */
-static int parts_snapshot(eoc_worker_t *w, eoc__part_t ***v, size_t *n)
+/* The partitions the worker has published (metrics.h). Entries are never
+ * freed before the worker, which outlives this server: counters are read
+ * atomically, topic and partition never change. */
+static eoc__part_stats_t *const *parts_snapshot(const eoc__stats_t *st, size_t *n)
 {
-    eoc__ptab_t *t = eoc__worker_ptab(w);
-    int rc = 0;
-    pthread_mutex_lock(&t->lock);
-    *n = t->n;
-    *v = NULL;
-    if (t->n && !(*v = malloc(t->n * sizeof(**v))))
-        rc = -1;
-    else if (t->n)
-        memcpy(*v, t->v, t->n * sizeof(**v));
-    pthread_mutex_unlock(&t->lock);
-    return rc;
+    eoc__part_list_t *l = atomic_load_explicit(&((eoc__stats_t *)st)->parts, memory_order_acquire);
+    *n = l ? atomic_load_explicit(&l->n, memory_order_acquire) : 0;
+    return l ? l->v : NULL;
 }
 
 static const struct part_counter {
     const char *name, *help;
-    size_t off; /* of an atomic_uint_fast64_t in eoc__part_t */
+    size_t off; /* of an atomic_uint_fast64_t in eoc__part_stats_t */
 } part_counters[] = {
-    {"eoc_records_consumed_total", "Records polled from Kafka.", offsetof(eoc__part_t, consumed)},
+    {"eoc_records_consumed_total", "Records polled from Kafka.",
+     offsetof(eoc__part_stats_t, consumed)},
     {"eoc_records_applied_total", "Records whose handler effects were committed.",
-     offsetof(eoc__part_t, applied)},
+     offsetof(eoc__part_stats_t, applied)},
     {"eoc_records_duplicate_total", "Records skipped because their ID was already in the inbox.",
-     offsetof(eoc__part_t, duplicates)},
+     offsetof(eoc__part_stats_t, duplicates)},
     {"eoc_records_dead_lettered_total", "Records sent to the dead-letter topic.",
-     offsetof(eoc__part_t, dead_letters)},
-    {"eoc_records_retried_total", "Handler retries.", offsetof(eoc__part_t, retries)},
+     offsetof(eoc__part_stats_t, dead_letters)},
+    {"eoc_records_retried_total", "Handler retries.", offsetof(eoc__part_stats_t, retries)},
 };
 
-static void write_part_counters(eoc__buf_t *b, eoc__part_t *const *v, size_t n)
+static void write_part_counters(eoc__buf_t *b, eoc__part_stats_t *const *v, size_t n)
 {
-    for (size_t i = 0; i < sizeof(part_counters) / sizeof(part_counters[0]); i++) {
+    for (size_t i = 0; i < COUNTOF(part_counters); i++) {
         const struct part_counter *pc = &part_counters[i];
         put_family(b, pc->name, "counter", pc->help);
         for (size_t j = 0; j < n; j++) {
@@ -165,7 +210,7 @@ static void write_part_counters(eoc__buf_t *b, eoc__part_t *const *v, size_t n)
 /* Lag: the consumer's cached high watermark (no network) minus the offset
  * this worker last committed; partitions where either is unknown are left
  * out. */
-static void write_lag(eoc__buf_t *b, rd_kafka_t *rk, eoc__part_t *const *v, size_t n)
+static void write_lag(eoc__buf_t *b, rd_kafka_t *rk, eoc__part_stats_t *const *v, size_t n)
 {
     static const char name[] = "eoc_consumer_lag";
     put_family(b, name, "gauge",
@@ -205,7 +250,7 @@ static const struct worker_counter {
 
 static void write_worker_counters(eoc__buf_t *b, const eoc_stats_t *st)
 {
-    for (size_t i = 0; i < sizeof(worker_counters) / sizeof(worker_counters[0]); i++) {
+    for (size_t i = 0; i < COUNTOF(worker_counters); i++) {
         const struct worker_counter *wc = &worker_counters[i];
         uint64_t v;
         memcpy(&v, (const char *)st + wc->off, sizeof(v));
@@ -226,7 +271,7 @@ static void write_histo(eoc__buf_t *b, const eoc__histo_t *h)
     uint64_t cum = 0;
     for (size_t i = 0; i < EOC__HISTO_BUCKETS; i++) {
         cum += atomic_load_explicit(&h->bucket[i], memory_order_relaxed);
-        putf(b, "%s_bucket{le=\"%g\"} %" PRIu64 "\n", name, eoc__histo_bounds[i], cum);
+        putf(b, "%s_bucket{le=\"%g\"} %" PRIu64 "\n", name, histo_bounds[i], cum);
     }
     cum += atomic_load_explicit(&h->bucket[EOC__HISTO_BUCKETS], memory_order_relaxed);
     putf(b, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, cum);
@@ -248,24 +293,24 @@ static void write_map(eoc__buf_t *b, eoc__store_t *s)
     putf(b, "eoc_store_map_size_bytes %" PRIu64 "\n", size);
 }
 
+static eoc_err_t worker_fatal(const eoc__metrics_t *m)
+{
+    return atomic_load(&((eoc__stats_t *)m->src.stats)->fatal);
+}
+
 static void write_metrics(eoc__metrics_t *m, eoc__buf_t *b)
 {
-    eoc__part_t **v;
     size_t n;
-    if (parts_snapshot(m->w, &v, &n) != 0) {
-        b->oom = 1;
-        return;
-    }
+    eoc__part_stats_t *const *v = parts_snapshot(m->src.stats, &n);
     eoc_stats_t st;
-    eoc_worker_stats(m->w, &st);
+    eoc_worker_stats(m->src.worker, &st);
     write_part_counters(b, v, n);
-    write_lag(b, eoc__worker_consumer(m->w), v, n);
+    write_lag(b, m->src.rk, v, n);
     write_worker_counters(b, &st);
-    write_histo(b, eoc__worker_commit_latency(m->w));
-    write_map(b, eoc__worker_store(m->w));
+    write_histo(b, &m->src.stats->commit_latency);
+    write_map(b, m->src.store);
     put_family(b, "eoc_worker_fatal", "gauge", "1 when the worker stopped on a fatal error.");
-    putf(b, "eoc_worker_fatal %d\n", eoc__worker_fatal(m->w) != EOC_OK);
-    free(v);
+    putf(b, "eoc_worker_fatal %d\n", worker_fatal(m) != EOC_OK);
 }
 
 /* ------------------------------------------------------------------ */
@@ -275,12 +320,12 @@ static void write_metrics(eoc__metrics_t *m, eoc__buf_t *b)
 /* Returns 0 when healthy, else 1 with the first failing check in `why`. */
 static int health_check(eoc__metrics_t *m, char *why, size_t n)
 {
-    eoc_err_t fatal = eoc__worker_fatal(m->w);
+    eoc_err_t fatal = worker_fatal(m);
     if (fatal != EOC_OK) {
         snprintf(why, n, "worker stopped on a fatal error: %s", eoc_strerror(fatal));
         return 1;
     }
-    eoc__store_t *s = eoc__worker_store(m->w);
+    eoc__store_t *s = m->src.store;
     uint64_t used = 0, size = 0;
     eoc__store_map_usage(s, &used, &size);
     double ratio = size ? (double)used / (double)size : 0.0;
@@ -505,8 +550,10 @@ static int bound_port(struct MHD_Daemon *d)
 
 eoc__metrics_t *eoc__metrics_start(eoc_worker_t *w, char *errstr, size_t errstr_size)
 {
-    const eoc_conf_t *conf = eoc__worker_conf(w);
-    const char *spec = eoc__conf_str(conf, "metrics.listen");
+    eoc__metrics_src_t src;
+    eoc__worker_metrics_src(w, &src);
+    const eoc__settings_t *st = src.settings;
+    const char *spec = st->metrics_listen;
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof(ss));
     if (resolve_listen(spec, &ss, errstr, errstr_size) != 0)
@@ -516,10 +563,10 @@ eoc__metrics_t *eoc__metrics_start(eoc_worker_t *w, char *errstr, size_t errstr_
         snprintf(errstr, errstr_size, "out of memory");
         return NULL;
     }
-    m->w = w;
-    eoc__log_init(&m->log, conf, "metrics");
-    m->stuck_ms = eoc__conf_int(conf, "health.relay.stuck.ms");
-    m->map_limit = eoc__conf_double(conf, "health.map.usage");
+    m->src = src;
+    eoc__log_init(&m->log, st, "metrics");
+    m->stuck_ms = st->health_relay_stuck_ms;
+    m->map_limit = st->health_map_usage;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;

@@ -1,15 +1,19 @@
 /*
- * metrics - a small HTTP server for one worker: GET /metrics (Prometheus
- * text exposition format 0.0.4) and GET /healthz (200 or 503 with a JSON
- * reason). Built on libmicrohttpd; without it (EOC_HAVE_MHD undefined)
- * eoc__metrics_start() fails with "built without libmicrohttpd".
+ * metrics - what a worker publishes for readers on other threads (its
+ * counters, the commit-latency histogram, the partitions it has seen), and
+ * a small HTTP server that exposes it for one worker: GET /metrics
+ * (Prometheus text exposition format 0.0.4) and GET /healthz (200 or 503
+ * with a JSON reason). Built on libmicrohttpd; without it (EOC_HAVE_MHD
+ * undefined) eoc__metrics_start() fails with "built without libmicrohttpd".
  *
- * Threads: libmicrohttpd's one internal polling thread answers every
- * request, one at a time. It only reads the worker: relaxed atomic
- * counters, the partition table under its lock, the store through short
- * read transactions and librdkafka's cached watermarks (no network).
- * eoc__metrics_start() and eoc__metrics_stop() are called by the worker's
- * owner thread.
+ * Threads: the worker's threads write the counters (relaxed atomics) and
+ * publish partitions (eoc__stats_add_part, polling thread only).
+ * libmicrohttpd's one internal polling thread answers every request, one
+ * at a time, and only reads: the counters, the published partition list
+ * (no lock: a list is never changed but by appending behind its count),
+ * the store through short read transactions and librdkafka's cached
+ * watermarks (no network). eoc__metrics_start() and eoc__metrics_stop()
+ * are called by the worker's owner thread.
  *
  * Ownership: the server borrows the worker, which must outlive it: stop the
  * server before eoc_worker_destroy().
@@ -17,14 +21,82 @@
 #ifndef EOC_METRICS_H
 #define EOC_METRICS_H
 
+#include "conf.h"
 #include "eoc/eoc.h"
+#include "store.h"
 
+#include <librdkafka/rdkafka.h>
+#include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
+
+/* ---- what the worker publishes */
+
+/** One partition's counters. topic and partition never change. */
+typedef struct eoc__part_stats {
+    char *topic; /* owned by the worker */
+    int32_t partition;
+    atomic_uint_fast64_t consumed, applied, duplicates, dead_letters, retries;
+    atomic_int_fast64_t committed; /* next offset committed to LMDB by this worker, -1 */
+} eoc__part_stats_t;
+
+/** The partitions seen so far. A reader loads `n` (acquire) and reads
+ *  v[0, n). When the list is full a larger copy replaces it; the older
+ *  ones stay allocated until eoc__stats_free. */
+typedef struct eoc__part_list {
+    struct eoc__part_list *older;
+    size_t cap;
+    atomic_size_t n;
+    eoc__part_stats_t *v[];
+} eoc__part_list_t;
+
+/** Fixed-bucket latency histogram (seconds), Prometheus style. */
+#define EOC__HISTO_BUCKETS 12
+typedef struct eoc__histo {
+    atomic_uint_fast64_t bucket[EOC__HISTO_BUCKETS + 1]; /* last: +Inf */
+    atomic_uint_fast64_t count;
+    atomic_uint_fast64_t sum_us;
+} eoc__histo_t;
+
+void eoc__histo_add(eoc__histo_t *h, double seconds);
+
+typedef struct eoc__stats {
+    atomic_uint_fast64_t consumed, applied, duplicates, dead_letters, skipped, retries, batches,
+        commit_failures, rebalances, inbox_pruned;
+    eoc__histo_t commit_latency;
+    _Atomic(eoc__part_list_t *) parts; /* NULL until the first partition */
+    _Atomic eoc_err_t fatal;           /* EOC_OK, or the error that stopped the worker */
+} eoc__stats_t;
+
+/** Adds `p` to the published partitions (one thread only: the worker's
+ *  polling thread). 0, or -1 out of memory. */
+int eoc__stats_add_part(eoc__stats_t *s, eoc__part_stats_t *p);
+/** Frees the partition lists (not the partitions). */
+void eoc__stats_free(eoc__stats_t *s);
+
+static inline void eoc__count(atomic_uint_fast64_t *a, uint64_t n)
+{
+    atomic_fetch_add_explicit(a, n, memory_order_relaxed);
+}
+
+/* ---- the server */
 
 typedef struct eoc__metrics eoc__metrics_t;
 
+/** What the server reads of a worker (all borrowed from it). */
+typedef struct eoc__metrics_src {
+    eoc_worker_t *worker; /* for eoc_worker_stats */
+    const eoc__stats_t *stats;
+    eoc__store_t *store;
+    rd_kafka_t *rk; /* thread-safe calls only (cached watermarks) */
+    const eoc__settings_t *settings;
+} eoc__metrics_src_t;
+
+/** Fills `out` from `w` (worker.c). */
+void eoc__worker_metrics_src(eoc_worker_t *w, eoc__metrics_src_t *out);
+
 /**
- * Starts serving `w`'s metrics on the conf key metrics.listen: "host:port",
+ * Starts serving `w`'s metrics on its setting metrics.listen: "host:port",
  * "[ipv6]:port" or ":port" (all IPv4 interfaces); port 0 picks a free one
  * (see eoc__metrics_port). Returns NULL with the reason in errstr on a bad
  * address, an address in use, or a build without libmicrohttpd.

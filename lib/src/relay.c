@@ -4,6 +4,7 @@
 #include "conf.h"
 #include "crash.h"
 #include "kafka.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -40,6 +41,7 @@ struct eoc__relay {
     const eoc_log_t *log;          /* borrowed */
     eoc__store_t *store;           /* borrowed */
     const eoc_conf_t *conf;        /* borrowed */
+    int64_t commit_ms, flush_timeout_ms; /* relay.commit.ms, relay.flush.timeout.ms */
     int lock_fd;                   /* -1 until the relay lock is ours */
     int wake_fd;                   /* eventfd */
     atomic_int stop;
@@ -69,8 +71,9 @@ struct eoc__relay {
     atomic_int_fast64_t removed_ms;      /* when rows were last removed */
 };
 
-eoc__relay_t *eoc__relay_create(eoc__store_t *store, const eoc_conf_t *conf, const eoc_log_t *log,
-                                char *errstr, size_t errstr_size)
+eoc__relay_t *eoc__relay_create(eoc__store_t *store, const eoc_conf_t *conf,
+                                const eoc__settings_t *st, const eoc_log_t *log, char *errstr,
+                                size_t errstr_size)
 {
     eoc__relay_t *r = calloc(1, sizeof(*r));
     if (!r || !(r->ring = calloc(WINDOW, sizeof(*r->ring)))) {
@@ -80,6 +83,8 @@ eoc__relay_t *eoc__relay_create(eoc__store_t *store, const eoc_conf_t *conf, con
     }
     r->store = store;
     r->conf = conf;
+    r->commit_ms = st->relay_commit_ms;
+    r->flush_timeout_ms = st->relay_flush_timeout_ms;
     r->log = log;
     atomic_init(&r->logp, log);
     r->lock_fd = -1;
@@ -453,7 +458,7 @@ static int pass(eoc__relay_t *r, int64_t commit_ms)
 
 eoc_err_t eoc__relay_run(eoc__relay_t *r)
 {
-    int64_t commit_ms = eoc__conf_int(r->conf, "relay.commit.ms");
+    int64_t commit_ms = r->commit_ms;
     while (!atomic_load(&r->stop)) {
         if (!take_lock(r)) {
             idle(r, LOCK_RETRY_MS);
@@ -464,7 +469,7 @@ eoc_err_t eoc__relay_run(eoc__relay_t *r)
     }
     /* Drain: publish what is committed, bounded in time. */
     if (r->lock_fd >= 0) {
-        int64_t deadline = eoc__mono_ms() + eoc__conf_int(r->conf, "relay.flush.timeout.ms");
+        int64_t deadline = eoc__mono_ms() + r->flush_timeout_ms;
         while (eoc__mono_ms() < deadline && !pass(r, commit_ms))
             ;
         remove_acked(r);
@@ -490,8 +495,10 @@ struct eoc_relay {
 
 eoc_relay_t *eoc_relay_new(eoc_conf_t *conf, char *errstr, size_t errstr_size)
 {
-    const char *dir = conf ? eoc__conf_str(conf, "data.dir") : "";
-    if (!*dir) {
+    eoc__settings_t st;
+    eoc__settings_read(conf, &st);
+    const char *dir = st.data_dir;
+    if (!conf || !*dir) {
         snprintf(errstr, errstr_size, "data.dir is required");
         return NULL;
     }
@@ -500,11 +507,11 @@ eoc_relay_t *eoc_relay_new(eoc_conf_t *conf, char *errstr, size_t errstr_size)
         snprintf(errstr, errstr_size, "out of memory");
         return NULL;
     }
-    eoc__log_init(&pr->log, conf, "relay");
-    if (eoc__store_open(dir, (uint64_t)eoc__conf_int(conf, "store.map.size"), EOC__STORE_NOINDEX,
-                        &pr->log, &pr->store, errstr, errstr_size) != EOC_OK ||
-        !(pr->relay = eoc__relay_create(pr->store, conf, &pr->log, errstr, errstr_size))) {
-        eoc_store_close(pr->store);
+    eoc__log_init(&pr->log, &st, "relay");
+    if (eoc__store_open(dir, (uint64_t)st.store_map_size, EOC__STORE_NOINDEX, &pr->log, &pr->store,
+                        errstr, errstr_size) != EOC_OK ||
+        !(pr->relay = eoc__relay_create(pr->store, conf, &st, &pr->log, errstr, errstr_size))) {
+        eoc__store_close(pr->store);
         free(pr);
         return NULL;
     }
@@ -527,7 +534,7 @@ void eoc_relay_destroy(eoc_relay_t *pr)
     if (!pr)
         return;
     eoc__relay_destroy(pr->relay);
-    eoc_store_close(pr->store);
+    eoc__store_close(pr->store);
     eoc_conf_destroy(pr->conf);
     free(pr);
 }

@@ -18,6 +18,7 @@
 #ifndef EOC_RELAY_H
 #define EOC_RELAY_H
 
+#include "conf.h"
 #include "eoc/eoc.h"
 #include "log.h"
 #include "store.h"
@@ -26,9 +27,11 @@
 
 typedef struct eoc__relay eoc__relay_t;
 
-/** Borrows store, conf and log; all must outlive the relay. */
-eoc__relay_t *eoc__relay_create(eoc__store_t *store, const eoc_conf_t *conf, const eoc_log_t *log,
-                                char *errstr, size_t errstr_size);
+/** Borrows store, conf (kafka.*, relay.kafka.*) and log, which must
+ *  outlive the relay; reads its settings `st` during the call. */
+eoc__relay_t *eoc__relay_create(eoc__store_t *store, const eoc_conf_t *conf,
+                                const eoc__settings_t *st, const eoc_log_t *log, char *errstr,
+                                size_t errstr_size);
 void eoc__relay_destroy(eoc__relay_t *r);
 
 /** Runs until stopped; then drains for at most relay.flush.timeout.ms. */

@@ -1,11 +1,12 @@
 /*
  * store - owns the LMDB environment of one data directory: offsets, inbox,
- * inbox position index, outbox, user state and meta, as named databases.
+ * inbox position index, outbox, user state and meta, as named databases
+ * (one file per keyspace: see store_int.h).
  *
  * Write side (one batch at a time per handle, on one thread):
  *
  *   eoc__store_begin            one durable write transaction = one batch
- *     eoc__store_inbox_find     is this message ID already applied?
+ *     eoc__store_inbox_find_hashed  is this message ID already applied?
  *     eoc__store_rec_begin      nested transaction for one record
  *       eoc__store_state_*      handler state
  *       eoc__store_outbox_add   outgoing messages
@@ -13,6 +14,9 @@
  *     eoc__store_rec_commit / eoc__store_rec_abort
  *     eoc__store_offset_set     partition's next offset (never moves back)
  *   eoc__store_commit / eoc__store_abort
+ *
+ * (The worker's fast path calls the same functions without the nested
+ * record transaction.)
  *
  * Durability: a commit is atomic and leaves the store intact whatever
  * happens after it, and it survives the process dying at once. It is on
@@ -29,8 +33,9 @@
  * at each begin with rows other processes appended. Lookups confirm each
  * hash hit against the row's full ID, so the hash is never the truth.
  *
- * Read side (relay, tools, metrics): short read transactions; safe from
- * any thread and from other processes (the environment uses MDB_NOTLS).
+ * Read side (relay, metrics): short read transactions; safe from any
+ * thread and from other processes (the environment uses MDB_NOTLS). Tools
+ * use the public eoc_store_t (eoc.h), a wrapper of a read-only store.
  */
 #ifndef EOC_STORE_H
 #define EOC_STORE_H
@@ -41,16 +46,16 @@
 
 #include <stdint.h>
 
-typedef struct eoc_store eoc__store_t;
+typedef struct eoc__store eoc__store_t;
 
 enum {
-    EOC__STORE_RDONLY = 1, /* read-only: tools, metrics */
+    EOC__STORE_RDONLY = 1, /* read-only: eoc_store_t */
     EOC__STORE_NOINDEX = 2 /* writable, but no batches: a standalone relay */
 };
 
 /*
  * A store opened for batches holds a shared flock on <dir>/worker.lock for
- * its lifetime; administrative writes (eoc_store_rewind) take it
+ * its lifetime; administrative writes (eoc_store_admin_rewind) take it
  * exclusively, so they never run beside a worker.
  */
 
@@ -75,6 +80,8 @@ typedef struct eoc__inbox_entry {
  */
 eoc_err_t eoc__store_open(const char *dir, uint64_t map_size, int flags, const eoc_log_t *log,
                           eoc__store_t **out, char *errstr, size_t errstr_size);
+/** Aborts an open batch and closes the store. NULL is fine. */
+void eoc__store_close(eoc__store_t *s);
 
 /* ---- batch ---- */
 eoc_err_t eoc__store_begin(eoc__store_t *s);
@@ -90,17 +97,14 @@ int eoc__store_on_disk(eoc__store_t *s, size_t txnid);
 void eoc__store_abort(eoc__store_t *s);
 int eoc__store_in_batch(const eoc__store_t *s);
 
-/** EOC_OK and *out filled when `id` is in the inbox, else EOC_ERR_NOT_FOUND. */
-eoc_err_t eoc__store_inbox_find(eoc__store_t *s, const char *id, size_t id_len,
-                                eoc__inbox_entry_t *out);
-
 /** The hash the inbox files `id` under; the _hashed calls take it so that a
  *  caller hashes each ID once (and can prefetch its index slot). */
 uint64_t eoc__store_id_hash(const char *id, size_t id_len);
 /** Starts loading the index slot of `hash` (a hint; any time, any thread
  *  that owns the store). */
 void eoc__store_inbox_prefetch(const eoc__store_t *s, uint64_t hash);
-/** eoc__store_inbox_find with hash = eoc__store_id_hash(id, id_len). */
+/** EOC_OK and *out filled when `id` (whose eoc__store_id_hash is `hash`)
+ *  is in the inbox, else EOC_ERR_NOT_FOUND. */
 eoc_err_t eoc__store_inbox_find_hashed(eoc__store_t *s, const char *id, size_t id_len,
                                        uint64_t hash, eoc__inbox_entry_t *out);
 
@@ -132,6 +136,24 @@ eoc_err_t eoc__store_offset_set(eoc__store_t *s, const char *topic, int32_t part
 /** Meta values (small named blobs) in the current write transaction. */
 eoc_err_t eoc__store_meta_get(eoc__store_t *s, const char *name, void *buf, size_t *len);
 eoc_err_t eoc__store_meta_put(eoc__store_t *s, const char *name, const void *buf, size_t len);
+
+/* ---- careful mode's records (careful.c), in the open write transaction.
+ * A value that is missing (or not of the expected size) reads as 0. */
+
+/** Whether the partition's live marker is set: a worker owns it and has
+ *  not yet released it cleanly. */
+eoc_err_t eoc__store_live_get(eoc__store_t *s, const char *topic, int32_t partition, int *live);
+eoc_err_t eoc__store_live_set(eoc__store_t *s, const char *topic, int32_t partition, int live);
+/** The offset the partition's owners last crashed at, and how many times. */
+eoc_err_t eoc__store_crashes_get(eoc__store_t *s, const char *topic, int32_t partition,
+                                 uint64_t *at, uint64_t *n);
+eoc_err_t eoc__store_crashes_set(eoc__store_t *s, const char *topic, int32_t partition,
+                                 uint64_t at, uint64_t n);
+/** Handler attempts at one record in careful mode. */
+eoc_err_t eoc__store_attempts_get(eoc__store_t *s, const char *topic, int32_t partition,
+                                  int64_t offset, uint64_t *n);
+eoc_err_t eoc__store_attempts_set(eoc__store_t *s, const char *topic, int32_t partition,
+                                  int64_t offset, uint64_t n);
 
 /* ---- read side (own read transaction; any thread) ---- */
 
@@ -178,11 +200,5 @@ void eoc__store_map_usage(eoc__store_t *s, uint64_t *used, uint64_t *size);
 
 /** The data directory (NUL-terminated, valid while the store is open). */
 const char *eoc__store_dir(const eoc__store_t *s);
-
-/** Wall-clock milliseconds: for times that are stored or shown. */
-int64_t eoc__now_ms(void);
-/** Monotonic milliseconds: for intervals, ages and deadlines, which a step
- *  of the wall clock must not stretch or cut. */
-int64_t eoc__mono_ms(void);
 
 #endif

@@ -1,16 +1,34 @@
 /*
- * worker - internal view of eoc_worker_t for the metrics module: the
- * per-partition table and the commit-latency histogram.
+ * worker - the internals of eoc_worker_t, shared by the files a record
+ * passes through on its way from Kafka to the store and back:
  *
- * Threads: the polling thread adds partitions (under ptab.lock) and bumps
- * counters (relaxed atomics); readers take ptab.lock to walk the table. The
- * apply thread reaches the partitions of the batch it applies through the
- * batch (batch.h), never through the table.
+ *   worker.c     lifecycle (new, run, stop, destroy), the poll loop, the
+ *                partition table
+ *   pipeline.c   the hand-off of batches from the polling thread to the
+ *                apply thread; rewinds after a failed batch
+ *   apply.c      per record: ID, dedupe, handler, disposition; then the
+ *                batch's durable commit
+ *   offsets.c    committed offsets go to Kafka, once they are on disk
+ *   rebalance.c  assignment and revocation: positions from the store
+ *   careful.c    the crash-loop guard ("careful mode")
+ *
+ * Threads: the caller of eoc_worker_run is the polling thread: it owns the
+ * consumer, the rebalance callbacks, the partition table and the filling
+ * batch. The apply thread applies one handed-off batch at a time and
+ * reaches its partitions through the batch (batch.h), never through the
+ * table. Whatever both threads touch is either behind `mu` or owned by
+ * whichever thread currently owns the store (pipeline.c says when).
  */
 #ifndef EOC_WORKER_H
 #define EOC_WORKER_H
 
+#include "batch.h"
+#include "conf.h"
 #include "eoc/eoc.h"
+#include "log.h"
+#include "metrics.h"
+#include "msgid.h"
+#include "relay.h"
 #include "store.h"
 
 #include <librdkafka/rdkafka.h>
@@ -18,52 +36,168 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-typedef struct eoc__part {
-    char *topic; /* owned, immutable */
-    int32_t partition;
-    atomic_uint_fast64_t consumed, applied, duplicates, dead_letters, retries;
-    atomic_int_fast64_t committed; /* next offset committed to LMDB by this worker, -1 */
-    /* the batch threads only (see worker.c) */
-    int bidx[2];           /* its entry in each batch's positions (batch.h), -1 */
+#define EOC__DIGEST_SEED 0x5bd1e9955bd1e995ull
+
+/* A batch's tallies of one partition, published when it commits. */
+typedef struct eoc__tally {
+    uint64_t applied, duplicates, dead, retries, skipped;
+} eoc__tally_t;
+
+struct eoc__part {
+    eoc__part_stats_t st; /* published (metrics.h) */
+    /* the polling thread: careful mode (careful.c) */
     int64_t careful_until; /* careful mode below this offset, -1 when off */
     int careful_first;     /* careful mode from the first record received */
-    uint64_t pend_applied, pend_duplicates, pend_dead, pend_retries, pend_skipped;
-    /* the batch's tallies, published when it commits */
-} eoc__part_t;
+    /* the thread that holds the batch */
+    int bidx[2];       /* its entry in each batch's positions (batch.h), -1 */
+    eoc__tally_t pend; /* the applying batch's tallies */
+};
 
-typedef struct eoc__ptab {
-    pthread_mutex_t lock; /* guards v/n/cap against the worker's growth */
-    eoc__part_t **v;      /* owned; entries are never freed before the worker */
-    size_t n, cap, last;
-} eoc__ptab_t;
+/* A per-topic ID strategy. */
+struct eoc__strat {
+    char *topic; /* NULL: the default */
+    eoc__msgid_t id;
+};
 
-typedef struct eoc__worker_counters {
-    atomic_uint_fast64_t consumed, applied, duplicates, dead_letters, skipped, retries, batches,
-        commit_failures, rebalances, inbox_pruned;
-} eoc__worker_counters_t;
+struct eoc_worker {
+    const eoc_log_t *_Atomic logp; /* first member: see kafka.h; NULL once destroyed */
+    eoc_log_t log;
+    eoc_conf_t *conf;    /* owned */
+    eoc__settings_t set; /* read from conf at creation; strings point into it */
+    eoc_handler_fn handler;
+    void *opaque;
+    eoc__store_t *store; /* owned */
+    eoc__relay_t *relay; /* owned, NULL when relay.enable=false */
+    pthread_t relay_thread;
+    int relay_started;
+    rd_kafka_t *rk;          /* consumer, owned */
+    int assigned_once;       /* received an assignment (see eoc_worker_destroy) */
+    int closed;              /* the consumer closed cleanly */
+    eoc__metrics_t *metrics; /* owned; NULL when metrics.listen is empty */
 
-/* Fixed-bucket latency histogram (seconds), Prometheus style. */
-#define EOC__HISTO_BUCKETS 12
-typedef struct eoc__histo {
-    atomic_uint_fast64_t bucket[EOC__HISTO_BUCKETS + 1]; /* last: +Inf */
-    atomic_uint_fast64_t count;
-    atomic_uint_fast64_t sum_us;
-} eoc__histo_t;
+    atomic_int stop;
 
-extern const double eoc__histo_bounds[EOC__HISTO_BUCKETS];
-void eoc__histo_init(eoc__histo_t *h);
-void eoc__histo_add(eoc__histo_t *h, double seconds);
+    struct eoc__strat *strats;
+    size_t nstrats;
+    char dlq[256];
+    int64_t last_prune;
 
-eoc__ptab_t *eoc__worker_ptab(eoc_worker_t *w);
-const eoc__histo_t *eoc__worker_commit_latency(eoc_worker_t *w);
-eoc__store_t *eoc__worker_store(eoc_worker_t *w);
-/** The consumer (thread-safe librdkafka calls only, e.g.
- *  rd_kafka_get_watermark_offsets for lag). */
-rd_kafka_t *eoc__worker_consumer(eoc_worker_t *w);
-/** EOC_OK, or the fatal error that stopped the worker. */
-eoc_err_t eoc__worker_fatal(eoc_worker_t *w);
-/** The worker's configuration and logger (valid for its lifetime). */
-const eoc_conf_t *eoc__worker_conf(eoc_worker_t *w);
-const eoc_log_t *eoc__worker_log(eoc_worker_t *w);
+    /* Batches (pipeline.c): `fill` is the polling thread's; the other is
+     * handed to the apply thread through `pending`. */
+    eoc__batch_t bat[2];
+    eoc__batch_t *fill;
+    pthread_t apply_thread;
+    int apply_started;
+    pthread_mutex_t mu;    /* guards pending, apply_quit, rewind */
+    pthread_cond_t cv;     /* pending taken or finished, quit */
+    eoc__batch_t *pending; /* being applied; NULL when the apply thread idles */
+    int apply_quit;
+    rd_kafka_topic_partition_list_t *rewind; /* failed batches' first offsets, to seek */
+    atomic_int rewind_flag;                  /* rewind is set */
+
+    /* Touched by whichever thread owns the store (never both at once). */
+    int failures;           /* consecutive failed batches */
+    uint64_t removed_below; /* outbox rows below were removed by our batches */
+    /* Offsets of the last committed batch, owned: they go to Kafka once
+     * that commit is on disk (offsets.c). */
+    rd_kafka_topic_partition_list_t *undurable;
+
+    /* The partition table: the polling thread only. */
+    eoc__part_t **parts;
+    size_t nparts, capparts, lastpart;
+
+    eoc__stats_t stats;
+};
+
+/* ---- worker.c */
+/** The partition's entry, created on first sight (NULL out of memory).
+ *  Polling thread. */
+eoc__part_t *eoc__worker_part(eoc_worker_t *w, const char *topic, int32_t partition);
+
+/* ---- pipeline.c */
+/** Adds a polled message to the filling batch (ownership moves to it);
+ *  -1 when it could not (the caller rewinds it). */
+int eoc__pipe_add(eoc_worker_t *w, rd_kafka_message_t *m, int64_t now);
+/** Drops a batch that will not be applied: nothing of it is committed. */
+void eoc__pipe_drop(eoc__batch_t *b);
+/** The batch failed: drops it and queues its partitions' first offsets to
+ *  seek back to (eoc__pipe_rewind_run). Any thread. */
+void eoc__pipe_rewind_batch(eoc_worker_t *w, eoc__batch_t *b);
+/** A polled message that could not be buffered is read again. */
+void eoc__pipe_rewind_message(eoc_worker_t *w, rd_kafka_message_t *m);
+/** Seeks back after failed batches; drops the filling batch and, when it
+ *  is past a sought partition's position, *m (m may be NULL). Polling
+ *  thread. */
+void eoc__pipe_rewind_run(eoc_worker_t *w, rd_kafka_message_t **m);
+/** Waits until the apply thread idles; the caller then owns the store. */
+void eoc__pipe_wait(eoc_worker_t *w);
+/** Whether the apply thread idles. */
+int eoc__pipe_idle(eoc_worker_t *w);
+/** Applies the filling batch on this thread (after eoc__pipe_wait). */
+eoc_err_t eoc__pipe_flush_now(eoc_worker_t *w, int crashed);
+/** Hands the filling batch to the apply thread (or applies it here when
+ *  there is none); the other batch fills next. */
+void eoc__pipe_hand_off(eoc_worker_t *w);
+/** Starts the apply thread; 0, or -1 (batches are then applied on the
+ *  polling thread). */
+int eoc__pipe_start(eoc_worker_t *w);
+/** Waits for the applying batch and joins the apply thread. */
+void eoc__pipe_stop(eoc_worker_t *w);
+
+/* ---- apply.c */
+/* How a record is applied (eoc__batch_t.isolate) and the outcome of one
+ * application. */
+enum {
+    EOC__APPLY_DONE = 0,   /* disposition written (fast path) */
+    EOC__APPLY_RERUN = 1,  /* rerun isolated: its first isolated attempt is attempt 1 */
+    EOC__APPLY_RETRIED = 2 /* rerun isolated: the fast path was attempt 1 and asked to retry */
+};
+/** Works out m's ID (per the topic's strategy) and digest; *id points into
+ *  m or into idbuf (EOC_ID_MAX + 1 bytes). */
+void eoc__apply_key(const eoc_worker_t *w, const rd_kafka_message_t *m, eoc__key_t *k, char *idbuf,
+                    const char **id);
+/** Applies and durably commits batch `b` (crashed: dead-letter its one
+ *  record unhandled, careful.c). On a failure the batch is rewound;
+ *  persistent failures stop the worker. */
+eoc_err_t eoc__apply_batch(eoc_worker_t *w, eoc__batch_t *b, int crashed);
+/** Forgets the tallies of a batch that will not commit. */
+void eoc__apply_tallies_reset(eoc__batch_t *b);
+
+/* ---- offsets.c */
+/** After a batch's commit: sends the previous batch's offsets to Kafka
+ *  (this commit put them on disk) and keeps this batch's for later. */
+void eoc__offsets_committed(eoc_worker_t *w, const eoc__batch_t *b);
+/** Puts the last commit on disk, then its offsets in Kafka: for an idle
+ *  worker, a hand-over and a stop. */
+void eoc__offsets_sync(eoc_worker_t *w);
+/** Forgets offsets not yet sent (the assignment was lost). */
+void eoc__offsets_forget(eoc_worker_t *w);
+/** Commits `l`, already on disk, to Kafka now: synchronously unless the
+ *  worker is stopping (the commit is advisory). */
+void eoc__offsets_commit_now(eoc_worker_t *w, rd_kafka_topic_partition_list_t *l);
+/** librdkafka's offset commit callback. */
+void eoc__offsets_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                            rd_kafka_topic_partition_list_t *offsets, void *opaque);
+
+/* ---- rebalance.c */
+/** librdkafka's rebalance callback. */
+void eoc__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                       rd_kafka_topic_partition_list_t *parts, void *opaque);
+
+/* ---- careful.c */
+/** On assignment, in the open store transaction: counts an unclean
+ *  hand-over of `p` (stored next offset `off`, -1 when none) and turns on
+ *  careful mode after repeated crashes there; marks the partition live.
+ *  EOC_OK or a store error. */
+eoc_err_t eoc__careful_assign(eoc_worker_t *w, eoc__part_t *p, const char *topic, int32_t partition,
+                              int64_t off);
+/** On a clean revocation, in the open store transaction: clears the live
+ *  marker. */
+eoc_err_t eoc__careful_revoke(eoc_worker_t *w, const char *topic, int32_t partition);
+/** Whether `m` falls in its partition's careful range. Polling thread. */
+int eoc__careful_wants(eoc_worker_t *w, const rd_kafka_message_t *m);
+/** Applies the filling batch, then `m` alone after committing its attempt
+ *  count (ownership of m moves). Polling thread. */
+void eoc__careful_apply(eoc_worker_t *w, rd_kafka_message_t *m, int64_t now);
 
 #endif

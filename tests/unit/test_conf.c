@@ -18,6 +18,14 @@
 
 #include <cmocka.h>
 
+/* The typed settings of `conf`, as the worker reads them. */
+static eoc__settings_t settings(const eoc_conf_t *conf)
+{
+    eoc__settings_t st;
+    eoc__settings_read(conf, &st);
+    return st;
+}
+
 static int conf_setup(void **state)
 {
     *state = eoc_conf_new();
@@ -57,18 +65,18 @@ static void new_conf_reads_the_table_defaults(void **state)
     eoc_conf_t *conf = *state;
 
     assert_string_equal(eoc_conf_get(conf, "batch.max.records"), "1000");
-    assert_int_equal(eoc__conf_int(conf, "batch.max.records"), 1000);
-    assert_int_equal(eoc__conf_int(conf, "batch.max.ms"), 100);
+    assert_int_equal(settings(conf).batch_max_records, 1000);
+    assert_int_equal(settings(conf).batch_max_ms, 100);
     assert_string_equal(eoc_conf_get(conf, "store.map.size"), "8GiB");
-    assert_int_equal(eoc__conf_int(conf, "store.map.size"), INT64_C(8) << 30);
-    assert_int_equal(eoc__conf_int(conf, "record.max.bytes"), 1 << 20);
-    assert_int_equal(eoc__conf_int(conf, "output.max.bytes"), 1000000);
-    assert_int_equal(eoc__conf_int(conf, "inbox.retention.ms"), 0);
-    assert_int_equal(eoc__conf_bool(conf, "relay.enable"), 1);
-    assert_true(eoc__conf_double(conf, "health.map.usage") == 0.9);
-    assert_string_equal(eoc__conf_str(conf, "log.level"), "info");
-    assert_string_equal(eoc__conf_str(conf, "id.strategy"), "header:message-id");
-    assert_string_equal(eoc__conf_str(conf, "output.topic"), "");
+    assert_int_equal(settings(conf).store_map_size, INT64_C(8) << 30);
+    assert_int_equal(settings(conf).record_max_bytes, 1 << 20);
+    assert_int_equal(settings(conf).output_max_bytes, 1000000);
+    assert_int_equal(settings(conf).inbox_retention_ms, 0);
+    assert_int_equal(settings(conf).relay_enable, 1);
+    assert_true(settings(conf).health_map_usage == 0.9);
+    assert_int_equal(settings(conf).log_level, EOC_LOG_INFO);
+    assert_string_equal(settings(conf).id_strategy, "header:message-id");
+    assert_string_equal(settings(conf).output_topic, "");
 }
 
 static void keys_without_a_default_read_as_null_or_empty(void **state)
@@ -77,8 +85,8 @@ static void keys_without_a_default_read_as_null_or_empty(void **state)
 
     assert_null(eoc_conf_get(conf, "data.dir"));
     assert_null(eoc_conf_get(conf, "input.topics"));
-    assert_string_equal(eoc__conf_str(conf, "data.dir"), "");
-    assert_string_equal(eoc__conf_str(conf, "group.id"), "");
+    assert_string_equal(settings(conf).data_dir, "");
+    assert_string_equal(settings(conf).group_id, "");
     assert_null(eoc_conf_get(conf, "no.such.key"));
     assert_null(eoc_conf_get(conf, "kafka.acks"));
 }
@@ -191,7 +199,7 @@ static void int_key_is_parsed_and_stored_in_decimal(void **state)
     eoc_conf_t *conf = *state;
 
     set_reads_back(conf, "batch.max.records", "+0042", "42");
-    assert_int_equal(eoc__conf_int(conf, "batch.max.records"), 42);
+    assert_int_equal(settings(conf).batch_max_records, 42);
     set_reads_back(conf, "retry.backoff.ms", "0", "0");
     set_reads_back(conf, "inbox.retention.ms", "9223372036854775807", "9223372036854775807");
 }
@@ -240,8 +248,8 @@ static void size_key_accepts_binary_suffixes_and_stores_bytes(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
         set_reads_back(conf, "store.map.size", cases[i].text, cases[i].bytes);
     set_reads_back(conf, "record.max.bytes", "1", "1");
-    assert_int_equal(eoc__conf_int(conf, "record.max.bytes"), 1);
-    assert_int_equal(eoc__conf_int(conf, "store.map.size"), INT64_C(1) << 40);
+    assert_int_equal(settings(conf).record_max_bytes, 1);
+    assert_int_equal(settings(conf).store_map_size, INT64_C(1) << 40);
 }
 
 static void size_key_rejects_bad_suffixes_and_values_out_of_range(void **state)
@@ -268,9 +276,9 @@ static void bool_key_accepts_true_false_yes_no_one_zero(void **state)
     eoc_conf_t *conf = *state;
 
     set_reads_back(conf, "relay.enable", "false", "false");
-    assert_int_equal(eoc__conf_bool(conf, "relay.enable"), 0);
+    assert_int_equal(settings(conf).relay_enable, 0);
     set_reads_back(conf, "relay.enable", "yes", "true");
-    assert_int_equal(eoc__conf_bool(conf, "relay.enable"), 1);
+    assert_int_equal(settings(conf).relay_enable, 1);
     set_reads_back(conf, "relay.enable", "0", "false");
     set_reads_back(conf, "relay.enable", "1", "true");
     set_reads_back(conf, "relay.enable", "no", "false");
@@ -290,7 +298,7 @@ static void double_key_is_parsed_and_range_checked(void **state)
     eoc_conf_t *conf = *state;
 
     set_reads_back(conf, "health.map.usage", "0.5", "0.5");
-    assert_true(eoc__conf_double(conf, "health.map.usage") == 0.5);
+    assert_true(settings(conf).health_map_usage == 0.5);
     set_reads_back(conf, "health.map.usage", "1", "1");
     set_fails(conf, "health.map.usage", "1.5", "health.map.usage: 1.5 is out of range 0..1");
     set_fails(conf, "health.map.usage", "-0.1", "health.map.usage: -0.1 is out of range 0..1");
@@ -305,7 +313,7 @@ static void enum_key_accepts_only_listed_values(void **state)
     eoc_conf_t *conf = *state;
 
     set_reads_back(conf, "log.level", "debug", "debug");
-    assert_string_equal(eoc__conf_str(conf, "log.level"), "debug");
+    assert_int_equal(settings(conf).log_level, EOC_LOG_DEBUG);
     set_reads_back(conf, "empty.value", "skip", "skip");
     set_fails(conf, "log.level", "loud",
               "log.level: \"loud\" is not one of err, warning, notice, info, debug");
@@ -321,7 +329,7 @@ static void list_key_trims_items_and_keeps_their_order(void **state)
     eoc_conf_t *conf = *state;
 
     set_reads_back(conf, "input.topics", " orders , payments,refunds\t", "orders,payments,refunds");
-    assert_string_equal(eoc__conf_str(conf, "input.topics"), "orders,payments,refunds");
+    assert_string_equal(settings(conf).input_topics, "orders,payments,refunds");
     set_reads_back(conf, "input.topics", "one", "one");
 }
 
@@ -344,10 +352,10 @@ static void per_topic_id_strategy_is_a_pattern_key(void **state)
 
     set_reads_back(conf, "id.strategy.orders", "json:order.id", "json:order.id");
     set_reads_back(conf, "id.strategy.my.dotted.topic", "key", "key");
-    assert_string_equal(eoc__conf_str(conf, "id.strategy.orders"), "json:order.id");
-    assert_null(eoc__conf_str(conf, "id.strategy.payments"));
+    assert_string_equal(eoc_conf_get(conf, "id.strategy.orders"), "json:order.id");
     assert_null(eoc_conf_get(conf, "id.strategy.payments"));
-    assert_string_equal(eoc__conf_str(conf, "id.strategy"), "header:message-id");
+    assert_null(eoc_conf_get(conf, "id.strategy.payments"));
+    assert_string_equal(settings(conf).id_strategy, "header:message-id");
     set_fails(conf, "id.strategy.", "key", "unknown configuration key \"id.strategy.\"");
 }
 
@@ -358,8 +366,8 @@ static void kafka_prefixes_accept_any_subkey_verbatim(void **state)
     set_reads_back(conf, "kafka.bootstrap.servers", "localhost:9092", "localhost:9092");
     set_reads_back(conf, "kafka.anything.librdkafka.knows", " as is ", " as is ");
     set_reads_back(conf, "relay.kafka.acks", "all", "all");
-    assert_string_equal(eoc__conf_str(conf, "relay.kafka.acks"), "all");
-    assert_null(eoc__conf_str(conf, "relay.kafka.linger.ms"));
+    assert_string_equal(eoc_conf_get(conf, "relay.kafka.acks"), "all");
+    assert_null(eoc_conf_get(conf, "relay.kafka.linger.ms"));
     set_fails(conf, "kafka.", "x", "unknown configuration key \"kafka.\"");
     set_fails(conf, "kafka", "x", "unknown configuration key \"kafka\"");
     set_fails(conf, "relay.kafka.", "x", "unknown configuration key \"relay.kafka.\"");
@@ -423,8 +431,6 @@ static void test_log_cb(void *opaque, int level, const char *line)
 static void dup_copies_every_value_and_is_independent(void **state)
 {
     eoc_conf_t *conf = *state, *copy;
-    eoc_log_cb *cb;
-    void *opaque;
     int token;
 
     set_reads_back(conf, "group.id", "g1", "g1");
@@ -436,20 +442,15 @@ static void dup_copies_every_value_and_is_independent(void **state)
     assert_string_equal(eoc_conf_get(copy, "group.id"), "g1");
     assert_string_equal(eoc_conf_get(copy, "kafka.acks"), "all");
     assert_string_equal(eoc_conf_get(copy, "batch.max.records"), "1000");
-    eoc__conf_log_cb(copy, &cb, &opaque);
-    assert_ptr_equal(cb, test_log_cb);
-    assert_ptr_equal(opaque, &token);
+    assert_ptr_equal(settings(copy).log_cb, test_log_cb);
+    assert_ptr_equal(settings(copy).log_opaque, &token);
     eoc_conf_destroy(copy);
 }
 
 static void log_callback_is_unset_until_set(void **state)
 {
-    eoc_log_cb *cb;
-    void *opaque;
-
-    eoc__conf_log_cb(*state, &cb, &opaque);
-    assert_null(cb);
-    assert_null(opaque);
+    assert_null(settings(*state).log_cb);
+    assert_null(settings(*state).log_opaque);
 }
 
 static void many_keys_can_be_set(void **state)
@@ -521,16 +522,16 @@ static void json_file_sets_keys_of_every_type(void **state)
                      EOC_OK);
     assert_string_equal(err, "");
     assert_string_equal(eoc_conf_get(conf, "data.dir"), "/var/lib/eoc");
-    assert_int_equal(eoc__conf_int(conf, "batch.max.records"), 500);
-    assert_int_equal(eoc__conf_int(conf, "store.map.size"), 1048576);
-    assert_int_equal(eoc__conf_int(conf, "record.max.bytes"), 2 << 20);
-    assert_int_equal(eoc__conf_bool(conf, "relay.enable"), 0);
-    assert_true(eoc__conf_double(conf, "health.map.usage") == 0.75);
+    assert_int_equal(settings(conf).batch_max_records, 500);
+    assert_int_equal(settings(conf).store_map_size, 1048576);
+    assert_int_equal(settings(conf).record_max_bytes, 2 << 20);
+    assert_int_equal(settings(conf).relay_enable, 0);
+    assert_true(settings(conf).health_map_usage == 0.75);
     assert_string_equal(eoc_conf_get(conf, "health.map.usage"), "0.75");
-    assert_string_equal(eoc__conf_str(conf, "log.level"), "debug");
-    assert_string_equal(eoc__conf_str(conf, "input.topics"), "a,b");
-    assert_int_equal(eoc__conf_int(conf, "retry.max.attempts"), 5);
-    assert_string_equal(eoc__conf_str(conf, "output.topic"), "out");
+    assert_int_equal(settings(conf).log_level, EOC_LOG_DEBUG);
+    assert_string_equal(settings(conf).input_topics, "a,b");
+    assert_int_equal(settings(conf).retry_max_attempts, 5);
+    assert_string_equal(settings(conf).output_topic, "out");
 }
 
 static void json_nested_objects_are_flattened_with_dots(void **state)
@@ -551,9 +552,9 @@ static void json_nested_objects_are_flattened_with_dots(void **state)
     assert_string_equal(eoc_conf_get(conf, "kafka.enable.idempotence"), "true");
     assert_string_equal(eoc_conf_get(conf, "kafka.x"), "0.25");
     assert_string_equal(eoc_conf_get(conf, "relay.kafka.acks"), "all");
-    assert_int_equal(eoc__conf_bool(conf, "relay.enable"), 0);
-    assert_string_equal(eoc__conf_str(conf, "id.strategy.orders"), "key");
-    assert_int_equal(eoc__conf_int(conf, "batch.max.records"), 7);
+    assert_int_equal(settings(conf).relay_enable, 0);
+    assert_string_equal(eoc_conf_get(conf, "id.strategy.orders"), "key");
+    assert_int_equal(settings(conf).batch_max_records, 7);
 }
 
 static void json_value_of_the_wrong_type_names_the_key(void **state)

@@ -1,5 +1,5 @@
 /*
- * test_error.c - error texts, LMDB/librdkafka code mapping, and the
+ * test_error.c - error texts, LMDB code mapping, and the
  * per-instance logger (callback delivery, level filtering, stderr formats).
  */
 #include "conf.h"
@@ -18,7 +18,6 @@
 
 #include <cjson/cJSON.h>
 #include <cmocka.h>
-#include <librdkafka/rdkafka.h>
 #include <lmdb.h>
 
 /* ------------------------------------------------------------------ */
@@ -54,7 +53,7 @@ static void version_string_matches_the_header(void **state)
 }
 
 /* ------------------------------------------------------------------ */
-/* LMDB and librdkafka codes                                           */
+/* LMDB codes                                                          */
 /* ------------------------------------------------------------------ */
 
 static void lmdb_success_and_not_found_map_to_ok_and_not_found(void **state)
@@ -94,27 +93,6 @@ static void other_lmdb_codes_map_to_store(void **state)
     assert_int_equal(eoc__err_from_mdb(MDB_PANIC), EOC_ERR_STORE);
     assert_int_equal(eoc__err_from_mdb(MDB_READERS_FULL), EOC_ERR_STORE);
     assert_int_equal(eoc__err_from_mdb(MDB_BAD_TXN), EOC_ERR_STORE);
-}
-
-static void kafka_codes_map_to_their_eoc_class(void **state)
-{
-    (void)state;
-    assert_int_equal(eoc__err_from_kafka(RD_KAFKA_RESP_ERR_NO_ERROR), EOC_OK);
-    assert_int_equal(eoc__err_from_kafka(RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE), EOC_ERR_TOO_LARGE);
-    assert_int_equal(eoc__err_from_kafka(RD_KAFKA_RESP_ERR__INVALID_ARG), EOC_ERR_INVALID_ARG);
-    assert_int_equal(eoc__err_from_kafka(RD_KAFKA_RESP_ERR__NOENT), EOC_ERR_NOT_FOUND);
-    assert_int_equal(eoc__err_from_kafka(RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART),
-                     EOC_ERR_NOT_FOUND);
-    assert_int_equal(eoc__err_from_kafka(RD_KAFKA_RESP_ERR__FATAL), EOC_ERR_FATAL);
-}
-
-static void other_kafka_codes_map_to_kafka(void **state)
-{
-    (void)state;
-    assert_int_equal(eoc__err_from_kafka(RD_KAFKA_RESP_ERR__TRANSPORT), EOC_ERR_KAFKA);
-    assert_int_equal(eoc__err_from_kafka(RD_KAFKA_RESP_ERR__MSG_TIMED_OUT), EOC_ERR_KAFKA);
-    assert_int_equal(eoc__err_from_kafka(RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION),
-                     EOC_ERR_KAFKA);
 }
 
 /* ------------------------------------------------------------------ */
@@ -157,7 +135,9 @@ static void log_setup(eoc_log_t *lg, const char *level, const char *format, capt
     assert_int_equal(eoc_conf_set(conf, "log.format", format, NULL, 0), EOC_OK);
     if (cap != NULL)
         eoc_conf_set_log_cb(conf, capture_cb, cap);
-    eoc__log_init(lg, conf, "worker");
+    eoc__settings_t st;
+    eoc__settings_read(conf, &st);
+    eoc__log_init(lg, &st, "worker");
     eoc_conf_destroy(conf); /* the logger keeps no pointer into the conf */
 }
 
@@ -353,8 +333,6 @@ int main(void)
         cmocka_unit_test(lmdb_version_mismatch_and_invalid_file_map_to_version),
         cmocka_unit_test(errno_values_from_lmdb_map_to_nomem_read_only_or_io),
         cmocka_unit_test(other_lmdb_codes_map_to_store),
-        cmocka_unit_test(kafka_codes_map_to_their_eoc_class),
-        cmocka_unit_test(other_kafka_codes_map_to_kafka),
         cmocka_unit_test(log_drops_lines_more_verbose_than_log_level),
         cmocka_unit_test(log_level_debug_lets_every_line_through),
         cmocka_unit_test(log_callback_gets_the_formatted_message),

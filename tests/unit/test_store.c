@@ -13,6 +13,7 @@
 #include "store.h"
 
 #include "idindex.h"
+#include "util.h"
 
 #include <errno.h>
 #include <ftw.h>
@@ -43,6 +44,13 @@ struct fx {
     eoc__store_t *s;
 };
 
+/* The store's lookup, hashing the ID as the worker does. */
+static eoc_err_t inbox_find(eoc__store_t *s, const char *id, size_t id_len,
+                            eoc__inbox_entry_t *out)
+{
+    return eoc__store_inbox_find_hashed(s, id, id_len, eoc__store_id_hash(id, id_len), out);
+}
+
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof(*f));
@@ -68,7 +76,7 @@ static int rm_entry(const char *path, const struct stat *sb, int type, struct FT
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    eoc_store_close(f->s);
+    eoc__store_close(f->s);
     int rc = nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     free(f);
     return rc;
@@ -87,13 +95,13 @@ static eoc__store_t *open_at(const char *dir, uint64_t map_size, int flags)
 
 static void reopen(struct fx *f)
 {
-    eoc_store_close(f->s);
+    eoc__store_close(f->s);
     f->s = open_at(f->dir, 0, 0);
 }
 
 static void close_store(struct fx *f)
 {
-    eoc_store_close(f->s);
+    eoc__store_close(f->s);
     f->s = NULL;
 }
 
@@ -128,7 +136,7 @@ static void apply(eoc__store_t *s, const char *id, const char *topic, int32_t pa
     snprintf(out_id, sizeof(out_id), "%s/0", id);
     snprintf(value, sizeof(value), "v-%s", id);
 
-    assert_int_equal(eoc__store_inbox_find(s, id, strlen(id), &e), EOC_ERR_NOT_FOUND);
+    assert_int_equal(inbox_find(s, id, strlen(id), &e), EOC_ERR_NOT_FOUND);
     assert_int_equal(eoc__store_rec_begin(s), EOC_OK);
     assert_int_equal(eoc__store_state_put(s, key, strlen(key), id, strlen(id)), EOC_OK);
     eoc__outrow_t row = {0};
@@ -163,7 +171,7 @@ static void record_id(eoc__store_t *s, const char *id, const char *topic, int32_
 static int is_found(eoc__store_t *s, const char *id)
 {
     eoc__inbox_entry_t e;
-    eoc_err_t err = eoc__store_inbox_find(s, id, strlen(id), &e);
+    eoc_err_t err = inbox_find(s, id, strlen(id), &e);
     assert_true(err == EOC_OK || err == EOC_ERR_NOT_FOUND);
     return err == EOC_OK;
 }
@@ -172,7 +180,7 @@ static int is_found(eoc__store_t *s, const char *id)
 static void assert_applied(eoc__store_t *s, const char *id, int64_t offset)
 {
     eoc__inbox_entry_t e;
-    if (eoc__store_inbox_find(s, id, strlen(id), &e) != EOC_OK)
+    if (inbox_find(s, id, strlen(id), &e) != EOC_OK)
         fail_msg("inbox has no %s", id);
     assert_int_equal(e.offset, offset);
     assert_int_equal(e.disposition, EOC__DISP_APPLIED);
@@ -335,13 +343,13 @@ static void child_commits_ids(const char *dir)
         char id[32];
         snprintf(id, sizeof(id), "child-%d", i);
         eoc__inbox_entry_t e;
-        CHILD_CHECK(eoc__store_inbox_find(s, id, strlen(id), &e) == EOC_ERR_NOT_FOUND);
+        CHILD_CHECK(inbox_find(s, id, strlen(id), &e) == EOC_ERR_NOT_FOUND);
         CHILD_CHECK(eoc__store_inbox_add(s, id, strlen(id), "in", 1, i, digest_of(id),
                                          EOC__DISP_APPLIED) == EOC_OK);
     }
     CHILD_CHECK(eoc__store_offset_set(s, "in", 1, 100) == EOC_OK);
     CHILD_CHECK(eoc__store_commit(s) == EOC_OK);
-    eoc_store_close(s);
+    eoc__store_close(s);
 }
 
 /* Prunes everything more than 10 offsets behind each committed offset. */
@@ -351,7 +359,7 @@ static void child_prunes(const char *dir)
     uint64_t n = 0;
     CHILD_CHECK(eoc__store_prune(s, 0, 10, 100000, &n) == EOC_OK);
     CHILD_CHECK(n == 90);
-    eoc_store_close(s);
+    eoc__store_close(s);
 }
 
 /* ------------------------------------------------------------------ */
@@ -421,7 +429,7 @@ static void a_commit_persists_inbox_state_outbox_and_offsets_together(void **sta
     assert_applied(f->s, "b", 11);
     assert_applied(f->s, "c", 5);
     eoc__inbox_entry_t e;
-    assert_int_equal(eoc__store_inbox_find(f->s, "d", 1, &e), EOC_OK);
+    assert_int_equal(inbox_find(f->s, "d", 1, &e), EOC_OK);
     assert_int_equal(e.disposition, EOC__DISP_DEAD);
     assert_int_equal(e.offset, 12);
     assert_int_equal(offset_of(f->s, "in", 0), 13);
@@ -664,7 +672,7 @@ static void a_reopened_store_sees_the_last_commit_and_finds_ids_committed_before
         for (int i = 0; i < 1000; i++) {
             snprintf(id, sizeof(id), "batch-%d-record-%d", b, i);
             eoc__inbox_entry_t e;
-            if (eoc__store_inbox_find(f->s, id, strlen(id), &e) != EOC_OK)
+            if (inbox_find(f->s, id, strlen(id), &e) != EOC_OK)
                 fail_msg("%s not found after reopen", id);
             assert_int_equal(e.offset, b * 1000 + i);
         }
@@ -691,21 +699,21 @@ static void an_id_is_a_duplicate_in_its_own_batch_and_in_later_batches(void **st
     apply(f->s, "x", "in", 0, 0);
     /* Same batch, before the commit. */
     eoc__inbox_entry_t e;
-    assert_int_equal(eoc__store_inbox_find(f->s, "x", 1, &e), EOC_OK);
+    assert_int_equal(inbox_find(f->s, "x", 1, &e), EOC_OK);
     assert_int_equal(e.offset, 0);
     /* Inside the next record's transaction as well. */
     assert_int_equal(eoc__store_rec_begin(f->s), EOC_OK);
-    assert_int_equal(eoc__store_inbox_find(f->s, "x", 1, &e), EOC_OK);
+    assert_int_equal(inbox_find(f->s, "x", 1, &e), EOC_OK);
     record_id(f->s, "y", "in", 0, 1);
-    assert_int_equal(eoc__store_inbox_find(f->s, "y", 1, &e), EOC_OK);
+    assert_int_equal(inbox_find(f->s, "y", 1, &e), EOC_OK);
     assert_int_equal(eoc__store_rec_commit(f->s), EOC_OK);
-    assert_int_equal(eoc__store_inbox_find(f->s, "y", 1, &e), EOC_OK);
+    assert_int_equal(inbox_find(f->s, "y", 1, &e), EOC_OK);
     assert_int_equal(eoc__store_commit(f->s), EOC_OK);
 
     /* Later batch. */
     assert_int_equal(eoc__store_begin(f->s), EOC_OK);
-    assert_int_equal(eoc__store_inbox_find(f->s, "x", 1, &e), EOC_OK);
-    assert_int_equal(eoc__store_inbox_find(f->s, "y", 1, &e), EOC_OK);
+    assert_int_equal(inbox_find(f->s, "x", 1, &e), EOC_OK);
+    assert_int_equal(inbox_find(f->s, "y", 1, &e), EOC_OK);
     assert_int_equal(e.offset, 1);
     assert_true(e.digest == digest_of("y"));
     assert_false(is_found(f->s, "z"));
@@ -730,7 +738,7 @@ static void info_counts_dispositions_through_rollbacks_and_pruning(void **state)
     assert_int_equal(eoc__store_offset_set(f->s, "in", 0, 4), EOC_OK);
     assert_int_equal(eoc__store_commit(f->s), EOC_OK);
 
-    eoc_store_close(f->s); /* one handle per environment and process */
+    eoc__store_close(f->s); /* one handle per environment and process */
     f->s = NULL;
     eoc_store_t *ro = eoc_store_open_readonly(f->dir, err, sizeof(err));
     assert_non_null(ro);
@@ -746,7 +754,7 @@ static void info_counts_dispositions_through_rollbacks_and_pruning(void **state)
     uint64_t pruned;
     assert_int_equal(eoc__store_prune(f->s, 0, 3, 100, &pruned), EOC_OK); /* offset 0 only */
     assert_int_equal(pruned, 1);
-    eoc_store_close(f->s); /* one handle per environment and process */
+    eoc__store_close(f->s); /* one handle per environment and process */
     f->s = NULL;
     ro = eoc_store_open_readonly(f->dir, err, sizeof(err));
     assert_non_null(ro);
@@ -769,12 +777,12 @@ static void the_newest_disposition_of_an_id_decides_after_a_resubmission(void **
     assert_int_equal(eoc__store_begin(f->s), EOC_OK);
     record_id(f->s, "r", "in", 0, 9);
     assert_int_equal(eoc__store_commit(f->s), EOC_OK);
-    eoc_store_close(f->s);
+    eoc__store_close(f->s);
 
     f->s = open_at(f->dir, 0, 0); /* the rebuilt index holds both rows */
     assert_int_equal(eoc__store_begin(f->s), EOC_OK);
     eoc__inbox_entry_t e;
-    assert_int_equal(eoc__store_inbox_find(f->s, "r", 1, &e), EOC_OK);
+    assert_int_equal(inbox_find(f->s, "r", 1, &e), EOC_OK);
     assert_int_equal(e.disposition, EOC__DISP_APPLIED);
     assert_int_equal(e.offset, 9);
     eoc__store_abort(f->s);
@@ -886,7 +894,7 @@ static void a_rewind_moves_an_offset_back_but_never_forward_and_never_beside_a_w
     /* A worker has the store open: refused, and its offset is untouched. */
     assert_null(eoc_store_admin_open(f->dir, err, sizeof(err)));
     assert_non_null(strstr(err, "stop it first"));
-    eoc_store_close(f->s);
+    eoc__store_close(f->s);
     f->s = NULL;
 
     eoc_store_admin_t *a = eoc_store_admin_open(f->dir, err, sizeof(err));
@@ -1179,7 +1187,7 @@ static void a_full_map_fails_the_batch_and_the_store_stays_usable(void **state)
     assert_not_applied(f->s, "doomed");
     apply(f->s, "after", "in", 0, 1);
     assert_int_equal(eoc__store_commit(f->s), EOC_OK);
-    eoc_store_close(f->s);
+    eoc__store_close(f->s);
     f->s = open_at(f->dir, SMALL_MAP, 0);
     assert_int_equal(eoc__store_begin(f->s), EOC_OK);
     assert_applied(f->s, "before", 0);
@@ -1201,9 +1209,9 @@ static void invalid_ids_are_rejected_and_nothing_is_written(void **state)
     memset(longest, 'a', sizeof(longest));
     eoc__inbox_entry_t e;
     assert_int_equal(eoc__store_begin(f->s), EOC_OK);
-    assert_int_equal(eoc__store_inbox_find(f->s, "", 0, &e), EOC_ERR_INVALID_ID);
-    assert_int_equal(eoc__store_inbox_find(f->s, NULL, 0, &e), EOC_ERR_INVALID_ID);
-    assert_int_equal(eoc__store_inbox_find(f->s, longest, EOC_ID_MAX + 1, &e), EOC_ERR_INVALID_ID);
+    assert_int_equal(inbox_find(f->s, "", 0, &e), EOC_ERR_INVALID_ID);
+    assert_int_equal(inbox_find(f->s, NULL, 0, &e), EOC_ERR_INVALID_ID);
+    assert_int_equal(inbox_find(f->s, longest, EOC_ID_MAX + 1, &e), EOC_ERR_INVALID_ID);
     assert_int_equal(eoc__store_inbox_add(f->s, "", 0, "in", 0, 1, 0, EOC__DISP_APPLIED),
                      EOC_ERR_INVALID_ID);
     assert_int_equal(eoc__store_inbox_add(f->s, longest, EOC_ID_MAX + 1, "new-topic", 0, 1, 0,
@@ -1226,14 +1234,14 @@ static void invalid_ids_are_rejected_and_nothing_is_written(void **state)
     /* The limit itself is fine: 511 bytes. */
     f->s = open_at(f->dir, 0, 0);
     assert_int_equal(eoc__store_begin(f->s), EOC_OK);
-    assert_int_equal(eoc__store_inbox_find(f->s, longest, EOC_ID_MAX, &e), EOC_ERR_NOT_FOUND);
+    assert_int_equal(inbox_find(f->s, longest, EOC_ID_MAX, &e), EOC_ERR_NOT_FOUND);
     assert_int_equal(
         eoc__store_inbox_add(f->s, longest, EOC_ID_MAX, "in", 0, 1, 0, EOC__DISP_APPLIED), EOC_OK);
     assert_int_equal(eoc__store_commit(f->s), EOC_OK);
     reopen(f);
     assert_int_equal(eoc__store_begin(f->s), EOC_OK);
-    assert_int_equal(eoc__store_inbox_find(f->s, longest, EOC_ID_MAX, &e), EOC_OK);
-    assert_int_equal(eoc__store_inbox_find(f->s, longest, EOC_ID_MAX - 1, &e), EOC_ERR_NOT_FOUND);
+    assert_int_equal(inbox_find(f->s, longest, EOC_ID_MAX, &e), EOC_OK);
+    assert_int_equal(inbox_find(f->s, longest, EOC_ID_MAX - 1, &e), EOC_ERR_NOT_FOUND);
     eoc__store_abort(f->s);
 }
 
@@ -1340,7 +1348,7 @@ static void calls_out_of_order_fail_with_a_state_error(void **state)
     assert_int_equal(eoc__store_commit(f->s), EOC_ERR_STATE);
     assert_int_equal(eoc__store_rec_begin(f->s), EOC_ERR_STATE);
     assert_int_equal(eoc__store_rec_commit(f->s), EOC_ERR_STATE);
-    assert_int_equal(eoc__store_inbox_find(f->s, "a", 1, &e), EOC_ERR_STATE);
+    assert_int_equal(inbox_find(f->s, "a", 1, &e), EOC_ERR_STATE);
     assert_int_equal(eoc__store_inbox_add(f->s, "a", 1, "in", 0, 0, 0, 1), EOC_ERR_STATE);
     assert_int_equal(eoc__store_state_put(f->s, "k", 1, "v", 1), EOC_ERR_STATE);
     assert_int_equal(eoc__store_state_get(f->s, "k", 1, &v, &vlen), EOC_ERR_STATE);

@@ -1,0 +1,127 @@
+/*
+ * rebalance.c - partitions come and go.
+ *
+ * On assignment each partition starts where LMDB says it is (its stored
+ * next offset; Kafka's committed offset or auto.offset.reset when LMDB has
+ * none), and careful.c notes who owns it. On a clean revocation the open
+ * batch is committed, the partitions' offsets go to Kafka and their live
+ * markers are cleared: a clean hand-over. A lost assignment (the group
+ * moved on without us) commits nothing. Both run on the polling thread,
+ * inside rd_kafka_consumer_poll, after the apply thread idles.
+ */
+#include "worker.h"
+
+#include "util.h"
+
+#include <string.h>
+
+/* The positions from the store, then the careful-mode records, in one
+ * small durable transaction. */
+static void on_assign(eoc_worker_t *w, rd_kafka_topic_partition_list_t *parts)
+{
+    eoc__pipe_wait(w);
+    eoc_err_t err = eoc__store_begin(w->store);
+    if (err != EOC_OK) {
+        eoc__log(&w->log, EOC_LOG_ERR, "assign: store unavailable (%s); positions from Kafka",
+                 eoc_strerror(err));
+        return;
+    }
+    for (int i = 0; i < parts->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &parts->elems[i];
+        int64_t off;
+        if (eoc__store_offset_get(w->store, tp->topic, tp->partition, &off) == EOC_OK)
+            tp->offset = off;
+        else
+            tp->offset = RD_KAFKA_OFFSET_INVALID; /* Kafka committed / auto.offset.reset */
+    }
+    for (int i = 0; err == EOC_OK && i < parts->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &parts->elems[i];
+        int64_t off = tp->offset == RD_KAFKA_OFFSET_INVALID ? -1 : tp->offset;
+        eoc__part_t *p = eoc__worker_part(w, tp->topic, tp->partition);
+        if (p && off >= 0)
+            atomic_store(&p->st.committed, off);
+        err = eoc__careful_assign(w, p, tp->topic, tp->partition, off);
+    }
+    if (err == EOC_OK)
+        err = eoc__store_commit(w->store);
+    else
+        eoc__store_abort(w->store);
+    if (err != EOC_OK)
+        eoc__log(&w->log, EOC_LOG_ERR,
+                 "assign: could not record live markers (%s): a crash loop on these partitions "
+                 "goes unnoticed until the next assignment",
+                 eoc_strerror(err));
+}
+
+/* Commits the open batch, clears the live markers, then sends the
+ * partitions' offsets to Kafka once all of it is on disk. */
+static void on_revoke(eoc_worker_t *w, rd_kafka_topic_partition_list_t *parts, int lost)
+{
+    if (lost) {
+        eoc__pipe_wait(w);      /* a batch already handed off commits first */
+        eoc__offsets_forget(w); /* the group moved on: commit nothing */
+        if (w->fill->n) {
+            eoc__log(&w->log, EOC_LOG_WARNING,
+                     "assignment lost: dropping the unapplied batch of %zu records", w->fill->n);
+            eoc__pipe_drop(w->fill);
+        }
+        return; /* another member may own them now: leave markers, commit nothing */
+    }
+    if (eoc__pipe_flush_now(w, 0) != EOC_OK)
+        return;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(parts->cnt);
+    eoc_err_t err = eoc__store_begin(w->store);
+    for (int i = 0; err == EOC_OK && i < parts->cnt; i++) {
+        const char *topic = parts->elems[i].topic;
+        int32_t partition = parts->elems[i].partition;
+        int64_t off;
+        err = eoc__careful_revoke(w, topic, partition);
+        if (err == EOC_OK && eoc__store_offset_get(w->store, topic, partition, &off) == EOC_OK)
+            rd_kafka_topic_partition_list_add(l, topic, partition)->offset = off;
+    }
+    if (err == EOC_OK)
+        err = eoc__store_commit(w->store);
+    else if (eoc__store_in_batch(w->store))
+        eoc__store_abort(w->store);
+    if (err != EOC_OK)
+        eoc__log(&w->log, EOC_LOG_ERR,
+                 "revoke: could not clear live markers (%s): the next owner counts an unclean "
+                 "hand-over",
+                 eoc_strerror(err));
+    /* The offsets read are committed ones. Everything on disk before Kafka
+     * hears of it. */
+    if (eoc__store_sync(w->store) == EOC_OK)
+        eoc__offsets_commit_now(w, l);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+void eoc__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                       rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    eoc_worker_t *w = opaque;
+    int coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    eoc__count(&w->stats.rebalances, 1);
+    rd_kafka_error_t *e = NULL;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        w->assigned_once = 1;
+        on_assign(w, parts);
+        eoc__log(&w->log, EOC_LOG_INFO, "assigned %d partition(s)", parts->cnt);
+        if (coop)
+            e = rd_kafka_incremental_assign(rk, parts);
+        else
+            rd_kafka_assign(rk, parts);
+    } else {
+        int lost = rd_kafka_assignment_lost(rk);
+        on_revoke(w, parts, lost);
+        eoc__log(&w->log, EOC_LOG_INFO, "%s %d partition(s)", lost ? "lost" : "revoked",
+                 parts->cnt);
+        if (coop)
+            e = rd_kafka_incremental_unassign(rk, parts);
+        else
+            rd_kafka_assign(rk, NULL);
+    }
+    if (e) {
+        eoc__log(&w->log, EOC_LOG_ERR, "rebalance: %s", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+    }
+}
