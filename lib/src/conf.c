@@ -108,6 +108,11 @@ static const conf_row_t conf_table[] = {
              "larger input records are dead-lettered (too_large)"),
     ROW_SIZE("output.max.bytes", output_max_bytes, "1000000", 1, GIB,
              "eoc_emit() refuses larger messages"),
+    ROW_ENUM("eos.mode", eos_mode, "local", "local,kafka",
+             "commit point: local (the LMDB commit; one store per group) or kafka (a Kafka "
+             "transaction per batch; state and inbox per partition, restored from a changelog)"),
+    ROW_INT("eos.restore.timeout.ms", eos_restore_timeout_ms, "120000", 1000, NO_MAX,
+            "eos.mode=kafka: longest restore of one partition's changelog before giving up"),
     ROW_BOOL("relay.enable", relay_enable, "true", "run the outbox relay in the worker process"),
     ROW_INT("relay.commit.ms", relay_commit_ms, "20", 1, 60000,
             "longest wait of delivered outbox rows for removal (with the next batch, else by "

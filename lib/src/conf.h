@@ -24,6 +24,7 @@
 enum { EOC__ID_MISSING_DLQ, EOC__ID_MISSING_POSITION }; /* id.missing */
 enum { EOC__EMPTY_DLQ, EOC__EMPTY_SKIP };               /* empty.value */
 enum { EOC__LOG_FORMAT_TEXT, EOC__LOG_FORMAT_JSON };    /* log.format */
+enum { EOC__EOS_LOCAL, EOC__EOS_KAFKA };                /* eos.mode */
 
 typedef struct eoc__settings {
     const char *data_dir;     /* "" when unset */
@@ -42,6 +43,8 @@ typedef struct eoc__settings {
     int64_t handler_max_crashes;
     int64_t record_max_bytes;
     int64_t output_max_bytes;
+    int eos_mode; /* EOC__EOS_* */
+    int64_t eos_restore_timeout_ms;
     int relay_enable;
     int64_t relay_commit_ms;
     int64_t relay_flush_timeout_ms;
