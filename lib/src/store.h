@@ -195,6 +195,34 @@ eoc_err_t eoc__store_outbox_remove_in_batch(eoc__store_t *s, uint64_t upto);
 eoc_err_t eoc__store_prune(eoc__store_t *s, int64_t age_ms, int64_t count, size_t max,
                            uint64_t *pruned);
 
+/* ---- eos.mode=kafka (store_kafka.c) */
+
+/** A changelog partition's recorded position (the offset after the last
+ *  changelog record the store holds), in the open write transaction;
+ *  EOC_ERR_NOT_FOUND when none. */
+eoc_err_t eoc__store_clpos_get(eoc__store_t *s, const char *topic, int32_t partition,
+                               int64_t *pos);
+/** Records it with the open write transaction (pos < 0 forgets it). */
+eoc_err_t eoc__store_clpos_set(eoc__store_t *s, const char *topic, int32_t partition, int64_t pos);
+/** Every recorded changelog position, in a read snapshot. Any thread. */
+eoc_err_t eoc__store_clpos_list(eoc__store_t *s,
+                                void (*cb)(void *opaque, const char *topic, int32_t partition,
+                                           int64_t pos),
+                                void *opaque);
+/** Calls cb for each outbox row the open batch added, in order, and
+ *  deletes it in the batch; a non-zero cb stops with EOC_ERR_KAFKA. Outside
+ *  a record transaction. */
+eoc_err_t eoc__store_batch_rows_drain(eoc__store_t *s,
+                                      int (*cb)(void *opaque, const eoc__outrow_t *row),
+                                      void *opaque);
+/** Deletes every state key starting with `prefix` in the open batch. */
+eoc_err_t eoc__store_state_drop_prefix(eoc__store_t *s, const void *prefix, size_t len,
+                                       uint64_t *dropped);
+/** A state write (del: a delete) of a key as stored (no length check
+ *  beyond LMDB's). */
+eoc_err_t eoc__store_state_put_raw(eoc__store_t *s, const void *key, size_t klen, const void *v,
+                                   size_t vlen, int del);
+
 /** Map usage (bytes used by pages, map size). */
 void eoc__store_map_usage(eoc__store_t *s, uint64_t *used, uint64_t *size);
 
