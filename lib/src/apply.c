@@ -71,7 +71,13 @@ void eoc__apply_key(const eoc_worker_t *w, const rd_kafka_message_t *m, eoc__key
     k->digest = eoc__hash64(m->payload, empty ? 0 : m->len, EOC__DIGEST_SEED);
     if (st == EOC__ID_FOUND) {
         k->id_len = (uint16_t)len;
-        k->hash = eoc__store_id_hash(*id, len);
+        if (w->km) { /* eos.mode=kafka: the inbox is per input partition */
+            char sid[EOC__KM_SCOPE + EOC_ID_MAX];
+            size_t n = eoc__km_inbox_id(sid, rd_kafka_topic_name(m->rkt), m->partition, *id, len);
+            k->hash = eoc__store_id_hash(sid, n);
+        } else {
+            k->hash = eoc__store_id_hash(*id, len);
+        }
     }
 }
 
@@ -105,6 +111,22 @@ static void tallies_publish(eoc_worker_t *w, eoc__batch_t *b)
 /* ------------------------------------------------------------------ */
 /* dispositions                                                        */
 /* ------------------------------------------------------------------ */
+
+/* Records the disposition of `rec` in the inbox (in the record
+ * transaction when one is open) under its inbox ID; in eos.mode=kafka with
+ * its changelog entry too. */
+static eoc_err_t inbox_add(eoc_worker_t *w, const eoc_record_t *rec, uint64_t hash, uint64_t digest,
+                           int disposition)
+{
+    const rd_kafka_message_t *m = rec->msg;
+    eoc_err_t err = eoc__store_inbox_add_hashed(w->store, rec->inbox_id, rec->inbox_id_len, hash,
+                                                rec->topic, m->partition, m->offset, digest,
+                                                disposition);
+    if (err == EOC_OK && w->km)
+        err = eoc__km_stage_inbox(w->store, w->set.group_id, rec->topic, m->partition, rec->id,
+                                  rec->id_len, m->offset, digest, disposition);
+    return err;
+}
 
 /* Writes a dead-letter outbox row for `rec` into the batch transaction,
  * and, when `record` is set and the record has a valid ID, its inbox
@@ -153,9 +175,9 @@ static eoc_err_t dead_letter(eoc_worker_t *w, eoc__part_t *p, const eoc_record_t
                      nh};
     eoc_err_t err = eoc__outbox_append(w->store, rec, idbuf, (size_t)n, &out, extra, ne);
     if (err == EOC_OK && rec->id && record)
-        err = eoc__store_inbox_add(
-            w->store, rec->id, rec->id_len, rec->topic, m->partition, m->offset,
-            eoc__hash64(m->payload, m->payload ? m->len : 0, EOC__DIGEST_SEED), EOC__DISP_DEAD);
+        err = inbox_add(w, rec, eoc__store_id_hash(rec->inbox_id, rec->inbox_id_len),
+                        eoc__hash64(m->payload, m->payload ? m->len : 0, EOC__DIGEST_SEED),
+                        EOC__DISP_DEAD);
     if (err == EOC_OK) {
         p->pend.dead++;
         eoc__log(&w->log, EOC_LOG_WARNING, "dead letter %s[%d]@%" PRId64 " id=%.*s: %s%s%s",
@@ -177,9 +199,7 @@ static eoc_err_t handle_fast(eoc_worker_t *w, eoc__part_t *p, eoc_txn_t *txn, eo
             res == EOC_HANDLER_RETRY && !txn->store_err ? EOC__APPLY_RETRIED : EOC__APPLY_RERUN;
         return EOC_OK;
     }
-    eoc_err_t err = eoc__store_inbox_add_hashed(w->store, rec->id, rec->id_len, k->hash, rec->topic,
-                                                rec->msg->partition, rec->msg->offset, k->digest,
-                                                EOC__DISP_APPLIED);
+    eoc_err_t err = inbox_add(w, rec, k->hash, k->digest, EOC__DISP_APPLIED);
     if (err == EOC_OK)
         p->pend.applied++;
     return err;
@@ -214,9 +234,7 @@ static eoc_err_t handle_isolated(eoc_worker_t *w, eoc__part_t *p, eoc_txn_t *txn
             return txn->store_err;
         }
         if (res == EOC_HANDLER_OK) {
-            err = eoc__store_inbox_add_hashed(w->store, rec->id, rec->id_len, k->hash, rec->topic,
-                                              rec->msg->partition, rec->msg->offset, k->digest,
-                                              EOC__DISP_APPLIED);
+            err = inbox_add(w, rec, k->hash, k->digest, EOC__DISP_APPLIED);
             if (err == EOC_OK)
                 err = eoc__store_rec_commit(w->store);
             else
@@ -245,7 +263,8 @@ static eoc_err_t dedupe(eoc_worker_t *w, eoc__part_t *p, const eoc_record_t *rec
 {
     const rd_kafka_message_t *m = rec->msg;
     eoc__inbox_entry_t e;
-    eoc_err_t err = eoc__store_inbox_find_hashed(w->store, rec->id, rec->id_len, k->hash, &e);
+    eoc_err_t err =
+        eoc__store_inbox_find_hashed(w->store, rec->inbox_id, rec->inbox_id_len, k->hash, &e);
     if (err != EOC_OK)
         return err;
     const void *rv;
@@ -309,9 +328,14 @@ static eoc_err_t apply_one(eoc_worker_t *w, eoc_txn_t *txn, const eoc__batch_t *
     eoc_record_t rec;
     eoc__record_init(&rec, m);
     *outcome = EOC__APPLY_DONE;
+    char sid[EOC__KM_SCOPE + EOC_ID_MAX];
     if (k->st == EOC__ID_FOUND) {
-        rec.id = eoc__batch_id(b, i);
-        rec.id_len = k->id_len;
+        rec.id = rec.inbox_id = eoc__batch_id(b, i);
+        rec.id_len = rec.inbox_id_len = k->id_len;
+        if (w->km) {
+            rec.inbox_id = sid;
+            rec.inbox_id_len = eoc__km_inbox_id(sid, rec.topic, m->partition, rec.id, rec.id_len);
+        }
     }
     eoc_err_t err = rec.id ? dedupe(w, p, &rec, k) : EOC_ERR_NOT_FOUND;
     if (err == EOC_ERR_NOT_FOUND)
@@ -332,7 +356,8 @@ static eoc_err_t apply_pass(eoc_worker_t *w, eoc__batch_t *b, int crashed, int *
 {
     eoc_txn_t txn = {.store = w->store,
                      .default_topic = w->set.output_topic,
-                     .max_bytes = w->set.output_max_bytes};
+                     .max_bytes = w->set.output_max_bytes,
+                     .km_group = w->km ? w->set.group_id : NULL};
     *rerun = 0;
     eoc__apply_tallies_reset(b);
     eoc_err_t err = eoc__store_begin(w->store);
@@ -364,7 +389,8 @@ static eoc_err_t apply_pass(eoc_worker_t *w, eoc__batch_t *b, int crashed, int *
     }
     eoc__crash_point("worker.handled");
     double t0 = eoc__mono_s();
-    if ((err = eoc__store_commit(w->store)) != EOC_OK)
+    /* eos.mode=kafka: the Kafka transaction first, then LMDB (txn.h). */
+    if ((err = w->km ? eoc__km_commit(w, b) : eoc__store_commit(w->store)) != EOC_OK)
         return err;
     if (acked > w->removed_below) {
         w->removed_below = acked;
@@ -383,7 +409,8 @@ static void after_commit(eoc_worker_t *w, eoc__batch_t *b)
     eoc__crash_point("worker.committed");
     for (size_t i = 0; i < b->npos; i++)
         atomic_store(&b->pos[i].part->st.committed, b->pos[i].next);
-    eoc__offsets_committed(w, b);
+    if (!w->km) /* eos.mode=kafka: the offsets went with the transaction */
+        eoc__offsets_committed(w, b);
     if (w->relay)
         eoc__relay_wake(w->relay);
 }
@@ -410,7 +437,9 @@ eoc_err_t eoc__apply_batch(eoc_worker_t *w, eoc__batch_t *b, int crashed)
     eoc__pipe_rewind_batch(w, b);
     /* A full map may clear (the relay frees outbox pages); a disk that
      * refuses writes (EIO, ENOSPC, EFBIG) is not retried: fail-stop. */
-    if (++w->failures >= COMMIT_TRIES || err == EOC_ERR_IO) {
+    /* An aborted Kafka transaction (eos.mode=kafka) is retried for as long
+     * as it takes: a rebalance, a broker or a fencing passes. */
+    if ((++w->failures >= COMMIT_TRIES && err != EOC_ERR_KAFKA) || err == EOC_ERR_IO) {
         atomic_store(&w->stats.fatal, err);
         eoc__log(
             &w->log, EOC_LOG_ERR,
@@ -420,7 +449,7 @@ eoc_err_t eoc__apply_batch(eoc_worker_t *w, eoc__batch_t *b, int crashed)
             err == EOC_ERR_MAP_FULL ? "raise store.map.size" : "check disk space and I/O");
         atomic_store(&w->stop, 1);
     } else {
-        eoc__sleep_ms(200LL << w->failures);
+        eoc__sleep_ms(200LL << (w->failures < 5 ? w->failures : 5));
     }
     return err;
 }

@@ -1,6 +1,7 @@
 /* handler.c - see handler.h: record accessors, state access and emit. */
 #include "handler.h"
 #include "msgid.h"
+#include "txn.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -99,21 +100,56 @@ static eoc_err_t track(eoc_txn_t *txn, eoc_err_t err)
     return err;
 }
 
+/* eos.mode=kafka: the key as stored, prefixed with the record's partition
+ * (txn.h); 0 when the key does not fit. */
+static size_t scoped(const eoc_txn_t *txn, const void *key, size_t key_len, unsigned char *buf)
+{
+    if (!key_len || key_len > EOC_ID_MAX - EOC__KM_SCOPE)
+        return 0;
+    eoc__km_scope(buf, txn->rec->topic, txn->rec->msg->partition);
+    memcpy(buf + EOC__KM_SCOPE, key, key_len);
+    return EOC__KM_SCOPE + key_len;
+}
+
 eoc_err_t eoc_state_get(eoc_txn_t *txn, const void *key, size_t key_len, const void **value,
                         size_t *len)
 {
-    return track(txn, eoc__store_state_get(txn->store, key, key_len, value, len));
+    unsigned char sk[EOC_ID_MAX];
+    if (txn->km_group && !(key_len = scoped(txn, key, key_len, sk)))
+        return EOC_ERR_INVALID_ARG;
+    return track(txn,
+                 eoc__store_state_get(txn->store, txn->km_group ? sk : key, key_len, value, len));
 }
 
 eoc_err_t eoc_state_put(eoc_txn_t *txn, const void *key, size_t key_len, const void *value,
                         size_t len)
 {
-    return track(txn, eoc__store_state_put(txn->store, key, key_len, value, len));
+    unsigned char sk[EOC_ID_MAX];
+    if (!txn->km_group)
+        return track(txn, eoc__store_state_put(txn->store, key, key_len, value, len));
+    size_t n = scoped(txn, key, key_len, sk);
+    if (!n)
+        return EOC_ERR_INVALID_ARG;
+    eoc_err_t err = eoc__store_state_put(txn->store, sk, n, value, len);
+    if (err == EOC_OK)
+        err = eoc__km_stage_state(txn->store, txn->km_group, txn->rec->topic,
+                                  txn->rec->msg->partition, key, key_len, value, len, 0);
+    return track(txn, err);
 }
 
 eoc_err_t eoc_state_del(eoc_txn_t *txn, const void *key, size_t key_len)
 {
-    return track(txn, eoc__store_state_del(txn->store, key, key_len));
+    unsigned char sk[EOC_ID_MAX];
+    if (!txn->km_group)
+        return track(txn, eoc__store_state_del(txn->store, key, key_len));
+    size_t n = scoped(txn, key, key_len, sk);
+    if (!n)
+        return EOC_ERR_INVALID_ARG;
+    eoc_err_t err = eoc__store_state_del(txn->store, sk, n);
+    if (err == EOC_OK)
+        err = eoc__km_stage_state(txn->store, txn->km_group, txn->rec->topic,
+                                  txn->rec->msg->partition, key, key_len, NULL, 0, 1);
+    return track(txn, err);
 }
 
 void eoc_txn_set_error(eoc_txn_t *txn, const char *fmt, ...)

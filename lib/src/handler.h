@@ -19,6 +19,9 @@ struct eoc_record {
     rd_kafka_headers_t *headers;   /* borrowed, NULL when none */
     const char *id;                /* borrowed, not NUL-terminated */
     size_t id_len;
+    const char *inbox_id; /* the ID the inbox files it under: id, or in eos.mode=kafka id
+                             scoped to its partition (txn.h) */
+    size_t inbox_id_len;
 };
 
 struct eoc_txn {
@@ -26,6 +29,7 @@ struct eoc_txn {
     const eoc_record_t *rec;
     const char *default_topic; /* "" when none */
     int64_t max_bytes;         /* output.max.bytes */
+    const char *km_group;      /* eos.mode=kafka: group.id (state per partition, changelog) */
     uint32_t emits;            /* outputs of this attempt so far */
     eoc_err_t store_err;       /* first store failure (map full, I/O): fails the batch */
     char error[512];           /* eoc_txn_set_error text */

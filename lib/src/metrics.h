@@ -64,6 +64,10 @@ typedef struct eoc__stats {
     atomic_uint_fast64_t consumed, applied, duplicates, dead_letters, skipped, retries, batches,
         commit_failures, rebalances, inbox_pruned;
     eoc__histo_t commit_latency;
+    /* eos.mode=kafka (txn.c, changelog.c) */
+    atomic_uint_fast64_t km_commits, km_aborts, km_fencings, km_restores, km_restores_empty,
+        km_restored_records, km_restore_lag;
+    eoc__histo_t km_txn_latency;
     _Atomic(eoc__part_list_t *) parts; /* NULL until the first partition */
     _Atomic eoc_err_t fatal;           /* EOC_OK, or the error that stopped the worker */
 } eoc__stats_t;

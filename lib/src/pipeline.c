@@ -145,6 +145,10 @@ int eoc__pipe_idle(eoc_worker_t *w)
 eoc_err_t eoc__pipe_flush_now(eoc_worker_t *w, int crashed)
 {
     eoc__pipe_wait(w);
+    if (w->km && eoc__km_catch_up(w))
+        return EOC_OK; /* the filling batch was dropped */
+    if (w->km && w->fill->n)
+        eoc__km_batch_meta(w, w->fill);
     eoc_err_t err = eoc__apply_batch(w, w->fill, crashed);
     eoc__pipe_rewind_run(w, NULL);
     return err;
@@ -157,9 +161,13 @@ void eoc__pipe_hand_off(eoc_worker_t *w)
         return;
     }
     eoc__pipe_wait(w);
+    if (w->km && eoc__km_catch_up(w))
+        return; /* the filling batch was dropped */
     eoc__batch_t *b = w->fill;
     if (!b->n)
         return; /* a rewind dropped it */
+    if (w->km)
+        eoc__km_batch_meta(w, b); /* the group metadata of this moment */
     pthread_mutex_lock(&w->mu);
     w->pending = b;
     pthread_cond_broadcast(&w->cv);

@@ -104,7 +104,10 @@ void eoc__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     rd_kafka_error_t *e = NULL;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         w->assigned_once = 1;
-        on_assign(w, parts);
+        if (w->km)
+            eoc__km_on_assign(w, parts);
+        else
+            on_assign(w, parts);
         eoc__log(&w->log, EOC_LOG_INFO, "assigned %d partition(s)", parts->cnt);
         if (coop)
             e = rd_kafka_incremental_assign(rk, parts);
@@ -112,7 +115,10 @@ void eoc__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             rd_kafka_assign(rk, parts);
     } else {
         int lost = rd_kafka_assignment_lost(rk);
-        on_revoke(w, parts, lost);
+        if (w->km)
+            eoc__km_on_revoke(w, parts, lost);
+        else
+            on_revoke(w, parts, lost);
         eoc__log(&w->log, EOC_LOG_INFO, "%s %d partition(s)", lost ? "lost" : "revoked",
                  parts->cnt);
         if (coop)

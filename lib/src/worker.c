@@ -136,6 +136,8 @@ static eoc_err_t setup_consumer(eoc_worker_t *w, char *errstr, size_t errstr_siz
     /* These are the protocol: a user may not turn them back on. */
     rd_kafka_conf_set(kc, "enable.auto.commit", "false", NULL, 0);
     rd_kafka_conf_set(kc, "enable.auto.offset.store", "false", NULL, 0);
+    if (w->set.eos_mode == EOC__EOS_KAFKA)
+        eoc__km_consumer_conf(kc);
     rd_kafka_conf_set_opaque(kc, w);
     rd_kafka_conf_set_rebalance_cb(kc, eoc__rebalance_cb);
     rd_kafka_conf_set_offset_commit_cb(kc, eoc__offsets_commit_cb);
@@ -213,7 +215,10 @@ eoc_worker_t *eoc_worker_new(eoc_conf_t *conf, eoc_handler_fn handler, void *opa
     if (eoc__store_open(set.data_dir, (uint64_t)set.store_map_size, 0, &w->log, &w->store, errstr,
                         errstr_size) != EOC_OK)
         goto fail;
-    if (set.relay_enable &&
+    /* eos.mode=kafka: outputs go out in the batch's Kafka transaction; no relay. */
+    if (set.eos_mode == EOC__EOS_KAFKA && !eoc__km_create(w, errstr, errstr_size))
+        goto fail;
+    if (set.relay_enable && set.eos_mode != EOC__EOS_KAFKA &&
         !(w->relay = eoc__relay_create(w->store, conf, &w->set, &w->log, errstr, errstr_size)))
         goto fail;
     if (setup_consumer(w, errstr, errstr_size) != EOC_OK)
@@ -322,6 +327,8 @@ eoc_err_t eoc_worker_run(eoc_worker_t *w)
             eoc__careful_apply(w, m, now);
         else if (m && eoc__pipe_add(w, m, now) != 0)
             eoc__pipe_rewind_message(w, m); /* out of memory: read it again */
+        if (w->km && eoc__pipe_idle(w) && eoc__km_catch_up(w))
+            now = eoc__mono_ms();
         if (batch_due(w, now)) {
             eoc__pipe_hand_off(w); /* may wait for the apply thread */
             now = eoc__mono_ms();
@@ -334,8 +341,13 @@ eoc_err_t eoc_worker_run(eoc_worker_t *w)
 
     /* Drain: the batches, then the outbox, then offsets and the group. */
     eoc__pipe_wait(w);
-    if (!atomic_load(&w->stats.fatal))
+    if (!atomic_load(&w->stats.fatal) && w->km)
+        eoc__km_catch_up(w);
+    if (!atomic_load(&w->stats.fatal)) {
+        if (w->km && w->fill->n)
+            eoc__km_batch_meta(w, w->fill);
         eoc__apply_batch(w, w->fill, 0);
+    }
     eoc__pipe_drop(w->fill);
     eoc__pipe_stop(w);
     eoc__batch_drop(&w->bat[0]); /* messages go before the consumer */
@@ -389,6 +401,7 @@ void eoc_worker_destroy(eoc_worker_t *w)
     if (w->rk && !leak)
         rd_kafka_destroy_flags(w->rk, w->closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
     eoc__relay_destroy(w->relay);
+    eoc__km_destroy(w->km);
     eoc__store_close(w->store);
     for (size_t i = 0; i < w->nstrats; i++) {
         free(w->strats[i].topic);

@@ -30,6 +30,7 @@
 #include "msgid.h"
 #include "relay.h"
 #include "store.h"
+#include "txn.h"
 
 #include <librdkafka/rdkafka.h>
 #include <pthread.h>
@@ -67,7 +68,8 @@ struct eoc_worker {
     eoc_handler_fn handler;
     void *opaque;
     eoc__store_t *store; /* owned */
-    eoc__relay_t *relay; /* owned, NULL when relay.enable=false */
+    eoc__relay_t *relay; /* owned, NULL when relay.enable=false or eos.mode=kafka */
+    eoc__km_t *km;       /* owned, eos.mode=kafka only (txn.h) */
     pthread_t relay_thread;
     int relay_started;
     rd_kafka_t *rk;          /* consumer, owned */
