@@ -7,6 +7,15 @@
  *   eoc-check --progress --brokers B --input T --data DIR [--data DIR2 ...] [--json]
  *   eoc-check --field PATH [--field PATH ...] FILE
  *
+ * --eos kafka checks a run of eos.mode=kafka workers, where the Kafka
+ * transaction is the commit point: topics are read read_committed; the
+ * positions are the group's committed offsets (read before the output
+ * topics, and again after them), not the stores' (a store is a warm copy,
+ * possibly behind, possibly of another host); the balances are the last
+ * published ones (compared with the applied transfers and the ground
+ * truth); no outbox rows; and a transport duplicate fails the run (I3).
+ * --data is optional then.
+ *
  * Loads a history (history.h) and runs the checks (invariants.h) over it.
  * The order of the reads makes a check of a running worker sound:
  *   1. the input topic's watermarks (the snapshot: records below them);
@@ -68,7 +77,10 @@ typedef struct args {
     const char *fields[MAX_FIELDS];
     int nfields;
     int timeout_ms, json, finished, progress, examples, outputs;
+    int eos_kafka; /* --eos kafka */
 } args_t;
+
+static int g_read_committed; /* --eos kafka: every reader is read_committed */
 
 /* What the loader works with. */
 typedef struct loader {
@@ -103,7 +115,9 @@ static rd_kafka_t *consumer_new(const char *brokers, const char *group, char *er
                            {"auto.offset.reset", "earliest"},
                            {"fetch.wait.max.ms", "50"},
                            {"queued.max.messages.kbytes", "262144"},
-                           {"log_level", "3"}};
+                           {"log_level", "3"},
+                           {"isolation.level",
+                            g_read_committed ? "read_committed" : "read_uncommitted"}};
     for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++) {
         if (rd_kafka_conf_set(c, kv[i][0], kv[i][1], errstr, size) != RD_KAFKA_CONF_OK) {
             rd_kafka_conf_destroy(c);
@@ -187,6 +201,11 @@ static int read_topic(loader_t *l, const char *topic, int32_t n, const int64_t *
     if (err)
         snprintf(l->err, sizeof(l->err), "assign %s: %s", topic, rd_kafka_err2str(err));
     int64_t deadline = now_ms() + l->a->timeout_ms;
+    /* read_committed: control records and aborted records are never
+     * delivered, but the position passes them. */
+    rd_kafka_topic_partition_list_t *at = rd_kafka_topic_partition_list_new(n);
+    for (int32_t p = 0; p < n; p++)
+        rd_kafka_topic_partition_list_add(at, topic, p);
     while (!rc && remaining(n, next, high) > 0) {
         if (now_ms() > deadline) {
             snprintf(l->err, sizeof(l->err), "%s: %d partition(s) not read to the end within %d ms",
@@ -195,6 +214,14 @@ static int read_topic(loader_t *l, const char *topic, int32_t n, const int64_t *
             break;
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(l->rk, 200);
+        if (g_read_committed && next && !rd_kafka_position(l->rk, at))
+            for (int i = 0; i < at->cnt; i++) {
+                int32_t p = at->elems[i].partition;
+                /* only once the message before the position is handled */
+                if (at->elems[i].offset > next[p] &&
+                    (!m || m->partition != p || m->offset + 1 < at->elems[i].offset))
+                    next[p] = at->elems[i].offset;
+            }
         if (!m)
             continue;
         if (m->err) {
@@ -208,6 +235,7 @@ static int read_topic(loader_t *l, const char *topic, int32_t n, const int64_t *
         rd_kafka_message_destroy(m);
     }
     rd_kafka_assign(l->rk, NULL);
+    rd_kafka_topic_partition_list_destroy(at);
     free(next);
     return rc;
 }
@@ -515,11 +543,76 @@ static int load_begin(loader_t *l)
     return watermarks(l->rk, l->a->input, n, l->h->in_low, l->h->in_high, l->err, sizeof(l->err));
 }
 
+/* --eos kafka: the balances are the last published ones per account. */
+static int state_from_outputs(loader_t *l)
+{
+    hist_t *h = l->h;
+    hist_map_t last;
+    if (hist_map_init(&last, 4096))
+        return -1;
+    size_t *idx = malloc((h->nout ? h->nout : 1) * sizeof(*idx));
+    size_t n = 0;
+    int rc = idx ? 0 : -1;
+    for (size_t i = 0; !rc && i < h->nout; i++) {
+        const hist_output_t *o = &h->out[i];
+        if (o->kind != HIST_OUTPUT || !o->ledger.ok)
+            continue;
+        size_t k = hist_map_get(&last, o->ledger.account);
+        if (k == SIZE_MAX) {
+            if (hist_map_put(&last, o->ledger.account, n) == SIZE_MAX)
+                rc = -1;
+            else
+                idx[n++] = i;
+        } else {
+            idx[k] = i; /* sorted by (partition, offset): later wins */
+        }
+    }
+    for (size_t k = 0; !rc && k < n; k++) {
+        const hist_output_t *o = &h->out[idx[k]];
+        rc = hist_add_state(h, o->ledger.account, strlen(o->ledger.account), o->ledger.balance);
+    }
+    free(idx);
+    hist_map_free(&last);
+    if (rc)
+        snprintf(l->err, sizeof(l->err), "out of memory");
+    return rc;
+}
+
+static int load_kafka(loader_t *l)
+{
+    hist_t *h = l->h;
+    size_t size = (size_t)h->input_parts * sizeof(int64_t);
+    if (read_committed(l))
+        return -1;
+    memcpy(h->lmdb_before, h->kafka_committed, size);
+    if (read_topic(l, h->input_topic, h->input_parts, h->in_low, h->in_high, on_input) ||
+        read_output_topic(l, l->a->output, on_output) || read_output_topic(l, l->a->dlq, on_dlq))
+        return -1;
+    int64_t *first = malloc(size ? size : 1);
+    if (!first)
+        return -1;
+    memcpy(first, h->kafka_committed, size);
+    int rc = read_committed(l);
+    if (!rc)
+        memcpy(h->lmdb_after, h->kafka_committed, size);
+    memcpy(h->kafka_committed, first, size);
+    free(first);
+    if (rc)
+        return -1;
+    hist_finish(h);
+    if (l->ledger && state_from_outputs(l))
+        return -1;
+    hist_finish(h);
+    return 0;
+}
+
 static int load(loader_t *l)
 {
     hist_t *h;
     if (load_begin(l))
         return -1;
+    if (l->a->eos_kafka)
+        return load_kafka(l);
     h = l->h;
     if (read_before(l) || read_committed(l) ||
         read_topic(l, h->input_topic, h->input_parts, h->in_low, h->in_high, on_input) ||
@@ -539,7 +632,7 @@ static int run_check(loader_t *l, const hist_expect_t *x)
     }
     const args_t *a = l->a;
     int outputs = a->outputs >= 0 ? a->outputs : l->ledger;
-    chk_opts_t o = {a->finished, l->ledger, outputs, (size_t)a->examples};
+    chk_opts_t o = {a->finished, l->ledger, outputs, (size_t)a->examples, a->eos_kafka};
     chk_report_t *r = malloc(sizeof(*r));
     int failed = r ? chk_run(l->h, x, &o, r) : -1;
     if (failed < 0) {
@@ -609,7 +702,16 @@ static int progress_json(const args_t *a, int readable, int64_t done, int64_t to
 static int run_progress(loader_t *l)
 {
     char line[1400];
-    if (load_begin(l) || read_stores(l, READ_POSITIONS, l->h->lmdb_after)) {
+    int unreadable = load_begin(l);
+    if (!unreadable && l->a->eos_kafka) {
+        unreadable = read_committed(l);
+        if (!unreadable)
+            memcpy(l->h->lmdb_after, l->h->kafka_committed,
+                   (size_t)l->h->input_parts * sizeof(int64_t));
+    } else if (!unreadable) {
+        unreadable = read_stores(l, READ_POSITIONS, l->h->lmdb_after);
+    }
+    if (unreadable) {
         snprintf(line, sizeof(line), "progress: not readable yet (%s)", l->err);
         return progress_json(l->a, 0, 0, 0, 0, 0, line, l->err) ? EXIT_ERROR : EXIT_BEHIND;
     }
@@ -807,6 +909,10 @@ static void usage(FILE *f)
             "  --app A            ledger (default: balance checks) or generic\n"
             "  --outputs N        outputs per applied input (default 1 for ledger, 0 = any)\n"
             "  --examples N       examples printed per violation kind (default 5, max %d)\n"
+            "  --eos MODE         local (default) or kafka: the workers ran eos.mode=kafka;\n"
+            "                     read_committed, positions from the group's committed\n"
+            "                     offsets (--progress needs --group), transport duplicates\n"
+            "                     fail, --data optional\n"
             "  --progress         print consumed/total and pending outbox rows; exit 0 when\n"
             "                     caught up and drained, 3 otherwise\n"
             "  --field PATH       print the value at PATH of the JSON in FILE (- for stdin),\n"
@@ -869,6 +975,11 @@ static int parse_opt(args_t *a, int c, const char *arg)
     case 'j':
         a->json_out = arg;
         return 0;
+    case 'E':
+        if (strcmp(arg, "kafka") && strcmp(arg, "local"))
+            return -1;
+        a->eos_kafka = g_read_committed = strcmp(arg, "kafka") == 0;
+        return 0;
     case 'f':
         if (a->nfields == MAX_FIELDS)
             return -1;
@@ -896,6 +1007,7 @@ static int parse_args(int argc, char **argv, args_t *a)
                                        {"json", no_argument, NULL, 'J'},
                                        {"json-out", required_argument, NULL, 'j'},
                                        {"field", required_argument, NULL, 'f'},
+                                       {"eos", required_argument, NULL, 'E'},
                                        {"finished", no_argument, NULL, 'F'},
                                        {"progress", no_argument, NULL, 'P'},
                                        {"help", no_argument, NULL, 'h'},
@@ -922,7 +1034,10 @@ static int parse_args(int argc, char **argv, args_t *a)
         return 0;
     }
     int need_topics = !a->progress && (!a->output || !a->dlq || !a->group);
-    if (bad || optind != argc || !a->brokers || !a->input || !a->ndata || need_topics) {
+    if (a->eos_kafka && !a->group)
+        need_topics = 1;
+    if (bad || optind != argc || !a->brokers || !a->input || (!a->ndata && !a->eos_kafka) ||
+        need_topics) {
         fprintf(stderr, PROG ": bad or missing arguments\n");
         usage(stderr);
         return -1;

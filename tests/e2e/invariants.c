@@ -69,7 +69,7 @@ const char *chk_name(chk_inv_t inv)
 
 int chk_failed(const chk_report_t *r, chk_inv_t inv)
 {
-    return inv != CHK_I3 && r->violations[inv] > 0;
+    return (inv != CHK_I3 || r->transport_fails) && r->violations[inv] > 0;
 }
 
 static void note(struct ctx *c, chk_inv_t inv, const char *fmt, ...)
@@ -716,6 +716,7 @@ int chk_run(const hist_t *h, const hist_expect_t *x, const chk_opts_t *o, chk_re
 {
     memset(r, 0, sizeof(*r));
     r->max_examples = o->examples < CHK_MAX_EXAMPLES ? o->examples : CHK_MAX_EXAMPLES;
+    r->transport_fails = o->transport_fails;
     struct ctx c = {h, x, o, r, NULL, NULL, NULL, NULL, NULL, {0}};
     int rc = ctx_init(&c, h);
     for (size_t k = 0; !rc && k < h->nout; k++)

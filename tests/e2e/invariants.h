@@ -37,6 +37,8 @@ typedef struct chk_opts {
     int ledger;            /**< payloads are ledger JSON: balance sequence and state checks */
     int outputs_per_input; /**< outputs per applied input, 0: any contiguous 0..n-1 */
     size_t examples;       /**< examples kept per section (<= CHK_MAX_EXAMPLES) */
+    int transport_fails;   /**< a transport duplicate (I3) fails the run (eos.mode=kafka:
+                                outputs are exactly once for read_committed readers) */
 } chk_opts_t;
 
 typedef struct chk_counts {
@@ -62,6 +64,7 @@ typedef struct chk_report {
     char examples[CHK__COUNT][CHK_MAX_EXAMPLES][CHK_EXAMPLE_LEN];
     size_t nexamples[CHK__COUNT];
     size_t max_examples;
+    int transport_fails; /**< from chk_opts_t */
 } chk_report_t;
 
 /** "I1", "I2", ..., "EXPECT", "RETENTION". */
