@@ -315,6 +315,7 @@ eoc_err_t eoc__km_restore(eoc_worker_t *w, const char *topic, int32_t partition)
         return err;
     }
     int have = err == EOC_OK;
+    err = EOC_OK;
     int64_t from = pos;
     if (!have) {
         from = lo;
@@ -416,6 +417,8 @@ eoc_err_t eoc__km_restore(eoc_worker_t *w, const char *topic, int32_t partition)
             n = 0;
         }
     }
+    if (err == EOC_OK && !total)
+        eoc__count(&w->stats.km_restores_empty, 1);
     if (err == EOC_OK)
         eoc__log(&w->log, EOC_LOG_INFO,
                  "restore %s[%d]: restored %" PRIu64 " records in %" PRId64
