@@ -280,6 +280,53 @@ static void write_histo(eoc__buf_t *b, const eoc__histo_t *h)
     putf(b, "%s_count %" PRIu64 "\n", name, cum);
 }
 
+/* eos.mode=kafka: transactions, aborts, fencings and restores (txn.c,
+ * changelog.c); written only in that mode. */
+static void write_eos_kafka(eoc__buf_t *b, const eoc__stats_t *s)
+{
+    static const struct {
+        const char *name, *type, *help;
+        size_t off;
+    } c[] = {
+        {"eoc_txn_commits_total", "counter", "Kafka transactions committed (eos.mode=kafka).",
+         offsetof(eoc__stats_t, km_commits)},
+        {"eoc_txn_aborts_total", "counter", "Kafka transactions aborted and retried.",
+         offsetof(eoc__stats_t, km_aborts)},
+        {"eoc_txn_fencings_total", "counter",
+         "Transactional producer fenced or failed fatally, and re-created.",
+         offsetof(eoc__stats_t, km_fencings)},
+        {"eoc_restores_total", "counter", "Partition restores from the changelog.",
+         offsetof(eoc__stats_t, km_restores)},
+        {"eoc_restores_empty_total", "counter",
+         "Restores that found the store current (restored 0 records).",
+         offsetof(eoc__stats_t, km_restores_empty)},
+        {"eoc_restored_records_total", "counter", "Changelog records applied by restores.",
+         offsetof(eoc__stats_t, km_restored_records)},
+        {"eoc_restore_remaining", "gauge",
+         "Changelog offsets left to read by the restore in progress (0 when none).",
+         offsetof(eoc__stats_t, km_restore_lag)},
+    };
+    for (size_t i = 0; i < COUNTOF(c); i++) {
+        put_family(b, c[i].name, c[i].type, c[i].help);
+        putf(b, "%s %" PRIu64 "\n", c[i].name,
+             (uint64_t)atomic_load((const atomic_uint_fast64_t *)((const char *)s + c[i].off)));
+    }
+    static const char name[] = "eoc_txn_commit_seconds";
+    const eoc__histo_t *h = &s->km_txn_latency;
+    put_family(b, name, "histogram",
+               "Duration of a batch's Kafka transaction: produce, send offsets, commit.");
+    uint64_t cum = 0;
+    for (size_t i = 0; i < EOC__HISTO_BUCKETS; i++) {
+        cum += atomic_load_explicit(&h->bucket[i], memory_order_relaxed);
+        putf(b, "%s_bucket{le=\"%g\"} %" PRIu64 "\n", name, histo_bounds[i], cum);
+    }
+    cum += atomic_load_explicit(&h->bucket[EOC__HISTO_BUCKETS], memory_order_relaxed);
+    putf(b, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, cum);
+    putf(b, "%s_sum %.6f\n", name,
+         (double)atomic_load_explicit(&h->sum_us, memory_order_relaxed) / 1e6);
+    putf(b, "%s_count %" PRIu64 "\n", name, cum);
+}
+
 static void write_map(eoc__buf_t *b, eoc__store_t *s)
 {
     uint64_t used = 0, size = 0;
@@ -308,6 +355,8 @@ static void write_metrics(eoc__metrics_t *m, eoc__buf_t *b)
     write_lag(b, m->src.rk, v, n);
     write_worker_counters(b, &st);
     write_histo(b, &m->src.stats->commit_latency);
+    if (m->src.settings->eos_mode == EOC__EOS_KAFKA)
+        write_eos_kafka(b, m->src.stats);
     write_map(b, m->src.store);
     put_family(b, "eoc_worker_fatal", "gauge", "1 when the worker stopped on a fatal error.");
     putf(b, "eoc_worker_fatal %d\n", worker_fatal(m) != EOC_OK);
