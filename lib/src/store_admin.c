@@ -113,6 +113,27 @@ eoc_err_t eoc_store_offsets_foreach(eoc_store_t *p, int (*cb)(void *opaque, cons
     return ro_walk(s, s->offsets, NULL, offsets_step, &w);
 }
 
+struct clpos_walk {
+    int (*cb)(void *, const eoc_position_t *);
+    void *opaque;
+    int stop;
+};
+
+static void clpos_step(void *ctx, const char *topic, int32_t partition, int64_t pos)
+{
+    struct clpos_walk *w = ctx;
+    eoc_position_t p = {topic, partition, pos};
+    if (!w->stop)
+        w->stop = w->cb(w->opaque, &p);
+}
+
+eoc_err_t eoc_store_changelog_foreach(eoc_store_t *p, int (*cb)(void *opaque, const eoc_position_t *),
+                                      void *opaque)
+{
+    struct clpos_walk w = {cb, opaque, 0};
+    return eoc__store_clpos_list(p->s, clpos_step, &w);
+}
+
 struct outbox_walk {
     int (*cb)(void *, const eoc_outbox_row_t *);
     void *opaque;

@@ -195,6 +195,7 @@ typedef struct inspect {
     const char *dir;
     eoc_store_info_t info;
     cJSON *offsets; /* array of {topic, partition, next_offset}; owned */
+    cJSON *changelog; /* eos.mode=kafka: array of {topic, partition, position}; owned */
     int oom;        /* collect_offset ran out of memory */
     int64_t now_ms;
 } inspect_t;
@@ -208,6 +209,22 @@ static int collect_offset(void *opaque, const eoc_position_t *pos)
         !cJSON_AddNumberToObject(o, "partition", pos->partition) ||
         !cJSON_AddNumberToObject(o, "next_offset", (double)pos->next_offset) ||
         !cJSON_AddItemToArray(in->offsets, o)) {
+        cJSON_Delete(o);
+        in->oom = 1;
+        return 1;
+    }
+    return 0;
+}
+
+static int collect_changelog(void *opaque, const eoc_position_t *pos)
+{
+    inspect_t *in = opaque;
+    cJSON *o = cJSON_CreateObject();
+
+    if (!o || !cJSON_AddStringToObject(o, "topic", pos->topic) ||
+        !cJSON_AddNumberToObject(o, "partition", pos->partition) ||
+        !cJSON_AddNumberToObject(o, "position", (double)pos->next_offset) ||
+        !cJSON_AddItemToArray(in->changelog, o)) {
         cJSON_Delete(o);
         in->oom = 1;
         return 1;
@@ -246,6 +263,7 @@ static cJSON *inspect_json(const inspect_t *in)
 
     /* A reference: in->offsets stays owned by the caller. */
     ok = ok && cJSON_AddItemReferenceToObject(root, "offsets", in->offsets);
+    ok = ok && cJSON_AddItemReferenceToObject(root, "changelog", in->changelog);
     ok = ok && (o = add_object(root, "inbox")) &&
          cJSON_AddNumberToObject(o, "entries", (double)i->inbox_entries) &&
          cJSON_AddNumberToObject(o, "applied", (double)i->inbox_applied) &&
@@ -301,6 +319,15 @@ static void inspect_print_text(const inspect_t *in)
                cJSON_GetObjectItem(o, "partition")->valueint,
                cJSON_GetObjectItem(o, "next_offset")->valuedouble);
     }
+    if (cJSON_GetArraySize(in->changelog))
+        printf("changelog      %d partition(s), recorded position (eos.mode=kafka):\n",
+               cJSON_GetArraySize(in->changelog));
+    cJSON_ArrayForEach(o, in->changelog)
+    {
+        printf("  %s[%d] %.0f\n", cJSON_GetObjectItem(o, "topic")->valuestring,
+               cJSON_GetObjectItem(o, "partition")->valueint,
+               cJSON_GetObjectItem(o, "position")->valuedouble);
+    }
     tool_format_age(age_of(in, i->inbox_oldest_ms), age, sizeof(age));
     printf("inbox          %" PRIu64 " entries: %" PRIu64 " applied, %" PRIu64
            " dead-lettered; oldest %s%s\n",
@@ -332,10 +359,12 @@ int cmd_inspect(int argc, char **argv)
     if (!(s = tool_store_open(in.dir)))
         return TOOL_EXIT_FAIL;
     in.offsets = cJSON_CreateArray();
-    if (!in.offsets)
+    in.changelog = cJSON_CreateArray();
+    if (!in.offsets || !in.changelog)
         err = EOC_ERR_NOMEM;
-    else if ((err = eoc_store_info(s, &in.info)) == EOC_OK)
-        err = eoc_store_offsets_foreach(s, collect_offset, &in);
+    else if ((err = eoc_store_info(s, &in.info)) == EOC_OK &&
+             (err = eoc_store_offsets_foreach(s, collect_offset, &in)) == EOC_OK)
+        err = eoc_store_changelog_foreach(s, collect_changelog, &in);
     if (err == EOC_OK && in.oom)
         err = EOC_ERR_NOMEM;
     in.now_ms = tool_now_ms();
@@ -349,6 +378,7 @@ int cmd_inspect(int argc, char **argv)
         rc = TOOL_EXIT_OK;
     }
     cJSON_Delete(in.offsets);
+    cJSON_Delete(in.changelog);
     return rc;
 }
 

@@ -380,6 +380,16 @@ EOC_API eoc_err_t eoc_store_offsets_foreach(eoc_store_t *s,
                                             int (*cb)(void *opaque, const eoc_position_t *pos),
                                             void *opaque);
 
+/**
+ * eos.mode=kafka: calls `cb` for every changelog partition's recorded
+ * position (the offset after the last changelog record the store holds;
+ * `topic` is the changelog topic, "<group>.<input topic>.changelog").
+ * Stops at a non-zero return of `cb`.
+ */
+EOC_API eoc_err_t eoc_store_changelog_foreach(eoc_store_t *s,
+                                              int (*cb)(void *opaque, const eoc_position_t *pos),
+                                              void *opaque);
+
 /** A pending outbox row, as handed to eoc_store_outbox_foreach. */
 typedef struct eoc_outbox_row {
     uint64_t seq;
