@@ -78,10 +78,13 @@ host_data() {
 }
 
 # host_start NAME [flags...]: the worker of host NAME on its own store.
+# KM_HOST_FLAGS (e.g. "--set eos.mode=local": the negative control, which
+# must fail) come last.
 host_start() {
     _hs_name=$1
     shift
-    worker_start "$_hs_name" "$(host_data "$_hs_name")" "$@"
+    # shellcheck disable=SC2086
+    worker_start "$_hs_name" "$(host_data "$_hs_name")" "$@" ${KM_HOST_FLAGS:-}
 }
 
 # progress: the group's committed offsets against the input's end.
