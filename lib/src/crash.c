@@ -24,8 +24,13 @@ void eoc__crash_point(const char *name)
         return;
     long want = colon ? atol(colon + 1) : 1;
     if (atomic_fetch_add(&passes, 1) + 1 == want) {
-        fprintf(stderr, "eoc: crash point %s reached (pass %ld): SIGKILL\n", name, want);
-        kill(getpid(), SIGKILL);
+        /* EOC_CRASH_SIGNAL=STOP freezes the process there instead (a
+         * zombie in mid-step, resumed by SIGCONT from outside). */
+        const char *sig = getenv("EOC_CRASH_SIGNAL");
+        int stop = sig && strcmp(sig, "STOP") == 0;
+        fprintf(stderr, "eoc: crash point %s reached (pass %ld): %s\n", name, want,
+                stop ? "SIGSTOP" : "SIGKILL");
+        kill(getpid(), stop ? SIGSTOP : SIGKILL);
     }
 }
 #else
