@@ -64,6 +64,10 @@ enum {
 /** Dispositions recorded in the inbox. */
 enum { EOC__DISP_APPLIED = 1, EOC__DISP_DEAD = 2 };
 
+/** The longest inbox ID: a message ID, in eos.mode=kafka with its 8-byte
+ *  partition scope in front (txn.h, EOC__KM_SCOPE). */
+#define EOC__STORE_ID_MAX (EOC_ID_MAX + 8)
+
 /** What the inbox knows about one ID. */
 typedef struct eoc__inbox_entry {
     uint64_t seq;

@@ -6,7 +6,6 @@
  * against the row's full ID, so the hash is never the truth.
  */
 #include "store_int.h"
-#include "txn.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -90,7 +89,7 @@ eoc_err_t eoc__store_inbox_find_hashed(eoc__store_t *s, const char *id, size_t i
 {
     if (!s->batch)
         return EOC_ERR_STATE;
-    if (id_len == 0 || id_len > EOC_ID_MAX + EOC__KM_SCOPE) /* + eos.mode=kafka's scope */
+    if (id_len == 0 || id_len > EOC__STORE_ID_MAX)
         return EOC_ERR_INVALID_ID;
     /* The newest entry decides: a resubmitted dead letter that was then
      * applied has two rows, and the later one is its disposition. */
@@ -132,7 +131,7 @@ eoc_err_t eoc__store_inbox_add_hashed(eoc__store_t *s, const char *id, size_t id
 {
     if (!s->batch)
         return EOC_ERR_STATE;
-    if (id_len == 0 || id_len > EOC_ID_MAX + EOC__KM_SCOPE) /* + eos.mode=kafka's scope */
+    if (id_len == 0 || id_len > EOC__STORE_ID_MAX)
         return EOC_ERR_INVALID_ID;
     struct tp *t;
     int rc = eoc__store_tp_get(s, topic, partition, &t);

@@ -38,6 +38,7 @@ typedef struct eoc__batch eoc__batch_t;
 
 /* Length of the per-partition scope prefix of state keys and inbox IDs. */
 #define EOC__KM_SCOPE 8
+_Static_assert(EOC__STORE_ID_MAX == EOC_ID_MAX + EOC__KM_SCOPE, "inbox IDs carry the scope");
 
 /* The mode's objects of a worker. */
 struct eoc__km {

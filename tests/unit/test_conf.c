@@ -646,6 +646,8 @@ static void describe_lists_every_row_in_table_order(void **state)
         "handler.max.crashes",
         "record.max.bytes",
         "output.max.bytes",
+        "eos.mode",
+        "eos.restore.timeout.ms",
         "relay.enable",
         "relay.commit.ms",
         "relay.flush.timeout.ms",
@@ -682,7 +684,9 @@ static void describe_lists_every_row_in_table_order(void **state)
     assert_string_equal(rows.doc[8],
                         "null or empty value: dead-letter (empty_value) or skip and count "
                         "(dlq|skip)");
-    assert_non_null(strstr(rows.doc[26], "(err|warning|notice|info|debug)"));
+    assert_non_null(strstr(rows.doc[28], "(err|warning|notice|info|debug)"));
+    assert_string_equal(rows.key[17], "eos.mode");
+    assert_string_equal(rows.defval[17], "local");
     rows_free(&rows);
 }
 

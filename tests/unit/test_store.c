@@ -1205,21 +1205,21 @@ static void invalid_ids_are_rejected_and_nothing_is_written(void **state)
     record_id(f->s, "valid", "in", 0, 0);
     assert_int_equal(eoc__store_commit(f->s), EOC_OK);
 
-    static char longest[EOC_ID_MAX + 1];
+    static char longest[EOC__STORE_ID_MAX + 1]; /* eos.mode=kafka's scoped IDs are longer */
     memset(longest, 'a', sizeof(longest));
     eoc__inbox_entry_t e;
     assert_int_equal(eoc__store_begin(f->s), EOC_OK);
     assert_int_equal(inbox_find(f->s, "", 0, &e), EOC_ERR_INVALID_ID);
     assert_int_equal(inbox_find(f->s, NULL, 0, &e), EOC_ERR_INVALID_ID);
-    assert_int_equal(inbox_find(f->s, longest, EOC_ID_MAX + 1, &e), EOC_ERR_INVALID_ID);
+    assert_int_equal(inbox_find(f->s, longest, EOC__STORE_ID_MAX + 1, &e), EOC_ERR_INVALID_ID);
     assert_int_equal(eoc__store_inbox_add(f->s, "", 0, "in", 0, 1, 0, EOC__DISP_APPLIED),
                      EOC_ERR_INVALID_ID);
-    assert_int_equal(eoc__store_inbox_add(f->s, longest, EOC_ID_MAX + 1, "new-topic", 0, 1, 0,
+    assert_int_equal(eoc__store_inbox_add(f->s, longest, EOC__STORE_ID_MAX + 1, "new-topic", 0, 1, 0,
                                           EOC__DISP_APPLIED),
                      EOC_ERR_INVALID_ID);
     assert_int_equal(eoc__store_rec_begin(f->s), EOC_OK);
     assert_int_equal(
-        eoc__store_inbox_add(f->s, longest, EOC_ID_MAX + 1, "in", 0, 1, 0, EOC__DISP_APPLIED),
+        eoc__store_inbox_add(f->s, longest, EOC__STORE_ID_MAX + 1, "in", 0, 1, 0, EOC__DISP_APPLIED),
         EOC_ERR_INVALID_ID);
     assert_int_equal(eoc__store_rec_commit(f->s), EOC_OK);
     /* The batch is still good and commits. */
