@@ -34,6 +34,8 @@
 #define TXN_TIMEOUT_MS  60000 /* per transaction call */
 #define COMMIT_RETRIES  10    /* retriable commit/abort outcomes before re-creating */
 #define INSTANCE_FILE   "eos.instance"
+#define REJOIN_WAIT_MS  30000 /* no batch for this long after a generation error, unless a
+                                 rebalance callback comes first */
 
 /* ------------------------------------------------------------------ */
 /* the producer                                                        */
@@ -253,6 +255,11 @@ static int txn_err(eoc_worker_t *w, const char *what, rd_kafka_error_t *e, int *
         *retriable = 1;
     else if (!rd_kafka_error_txn_requires_abort(e))
         r = TXN_FATAL; /* a state the producer cannot leave: start it over */
+    rd_kafka_resp_err_t code = rd_kafka_error_code(e);
+    if (code == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION ||
+        code == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID ||
+        code == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID)
+        atomic_store(&w->km->rejoin, eoc__mono_ms());
     eoc__log(&w->log, r == TXN_FATAL ? EOC_LOG_ERR : EOC_LOG_WARNING, "transaction %s: %s%s", what,
              rd_kafka_error_string(e),
              retriable && *retriable ? " (retrying)"
@@ -357,6 +364,14 @@ eoc_err_t eoc__km_commit(eoc_worker_t *w, eoc__batch_t *b)
     double t0 = eoc__mono_s();
     km->npos = 0;
     km->dr_failed = 0;
+    int64_t since = atomic_load(&km->rejoin);
+    if (since && eoc__mono_ms() - since < REJOIN_WAIT_MS) {
+        /* Our generation is gone: a batch now would only be refused. The
+         * rebalance callback (eoc__km_on_assign/_revoke) lifts this; after
+         * REJOIN_WAIT_MS batches are tried again anyway. */
+        eoc__store_abort(w->store);
+        return EOC_ERR_KAFKA;
+    }
     if (!km->rk || (r = txn_err(w, "begin", rd_kafka_begin_transaction(km->rk), NULL))) {
         eoc__store_abort(w->store);
         fenced(w, km);
@@ -447,6 +462,7 @@ static int restore_all(eoc_worker_t *w, rd_kafka_topic_partition_list_t *parts)
 void eoc__km_on_assign(eoc_worker_t *w, rd_kafka_topic_partition_list_t *parts)
 {
     eoc__pipe_wait(w);
+    atomic_store(&w->km->rejoin, 0); /* a generation of ours again */
     restore_all(w, parts);
     /* The group's committed offset: fetched by the consumer on assignment,
      * require_stable (isolation.level=read_committed), so an open
@@ -461,10 +477,12 @@ void eoc__km_on_assign(eoc_worker_t *w, rd_kafka_topic_partition_list_t *parts)
 void eoc__km_on_revoke(eoc_worker_t *w, rd_kafka_topic_partition_list_t *parts, int lost)
 {
     (void)parts;
+    /* The batch in flight ends first (with a fencing or a generation error
+     * when the assignment was lost: aborted). */
+    eoc__pipe_wait(w);
+    atomic_store(&w->km->rejoin, 0); /* the group told us where we stand */
     if (lost) {
-        /* The batch in flight ends with a fencing or a generation error
-         * (aborted); the filling one is dropped. */
-        eoc__pipe_wait(w);
+        /* The filling batch is dropped. */
         if (w->fill->n) {
             eoc__log(&w->log, EOC_LOG_WARNING,
                      "assignment lost: dropping the unapplied batch of %zu records", w->fill->n);

@@ -57,6 +57,8 @@ struct eoc__km {
     size_t npos, cappos;
     int dr_failed;      /* a delivery of the batch failed */
     int _Atomic catch_up; /* restore and reposition every assigned partition */
+    int64_t _Atomic rejoin; /* when the group refused our generation or member id (0:
+                               not): no batch until the next rebalance callback */
 };
 
 /* ---- txn.c (the worker's side) */
