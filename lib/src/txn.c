@@ -110,11 +110,14 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     eoc__km_t *km = km_of(rk);
     if (!km)
         return;
+    uintptr_t op = (uintptr_t)m->_private;
+    if ((uint64_t)(op >> 1) != (km->txn_seq & (UINTPTR_MAX >> 1)))
+        return; /* an earlier transaction's */
     if (m->err) {
         km->dr_failed = 1;
         return;
     }
-    if (!m->_private) /* not a changelog record */
+    if (!(op & 1)) /* not a changelog record */
         return;
     const char *topic = rd_kafka_topic_name(m->rkt);
     for (size_t i = 0; i < km->npos; i++)
@@ -299,7 +302,7 @@ static int produce_row(void *opaque, const eoc__outrow_t *row)
             RD_KAFKA_V_KEY(row->key, row->key_len),
             RD_KAFKA_V_VALUE(tomb ? NULL : (void *)row->value, tomb ? 0 : row->value_len),
             RD_KAFKA_V_TIMESTAMP(cl ? 0 : row->timestamp), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_HEADERS(hs), RD_KAFKA_V_OPAQUE((void *)(uintptr_t)cl), RD_KAFKA_V_END);
+            RD_KAFKA_V_HEADERS(hs), RD_KAFKA_V_OPAQUE((void *)(((uintptr_t)km->txn_seq << 1) | (uintptr_t)cl)), RD_KAFKA_V_END);
         if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             rd_kafka_poll(km->rk, 50);
             continue;
@@ -364,6 +367,7 @@ eoc_err_t eoc__km_commit(eoc_worker_t *w, eoc__batch_t *b)
     double t0 = eoc__mono_s();
     km->npos = 0;
     km->dr_failed = 0;
+    km->txn_seq++;
     int64_t since = atomic_load(&km->rejoin);
     if (since && eoc__mono_ms() - since < REJOIN_WAIT_MS) {
         /* Our generation is gone: a batch now would only be refused. The
@@ -392,16 +396,17 @@ eoc_err_t eoc__km_commit(eoc_worker_t *w, eoc__batch_t *b)
     }
     eoc__crash_point("txn.produced");
     rd_kafka_topic_partition_list_t *offs = eoc__batch_list(b, 0);
+    int tries = 0;
     do {
         r = txn_err(w, "send_offsets",
                     rd_kafka_send_offsets_to_transaction(km->rk, offs, km->meta[b->slot],
                                                          TXN_TIMEOUT_MS),
                     &retriable);
-    } while (r == TXN_ABORT && retriable);
+    } while (r == TXN_ABORT && retriable && ++tries < COMMIT_RETRIES);
     rd_kafka_topic_partition_list_destroy(offs);
     if (r == TXN_OK) {
         eoc__crash_point("txn.offsets_sent");
-        int tries = 0;
+        tries = 0;
         do {
             r = txn_err(w, "commit", rd_kafka_commit_transaction(km->rk, TXN_TIMEOUT_MS),
                         &retriable);
