@@ -119,9 +119,9 @@ static eoc_err_t inbox_add(eoc_worker_t *w, const eoc_record_t *rec, uint64_t ha
                            int disposition)
 {
     const rd_kafka_message_t *m = rec->msg;
-    eoc_err_t err = eoc__store_inbox_add_hashed(w->store, rec->inbox_id, rec->inbox_id_len, hash,
-                                                rec->topic, m->partition, m->offset, digest,
-                                                disposition);
+    eoc_err_t err =
+        eoc__store_inbox_add_hashed(w->store, rec->inbox_id, rec->inbox_id_len, hash, rec->topic,
+                                    m->partition, m->offset, digest, disposition);
     if (err == EOC_OK && w->km)
         err = eoc__km_stage_inbox(w->store, w->set.group_id, rec->topic, m->partition, rec->id,
                                   rec->id_len, m->offset, digest, disposition);

@@ -29,8 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CL_HEADER "eoc-changelog" /* marks a staged changelog row: "1", or "t" (tombstone) */
-#define RESTORE_CHUNK 1000        /* changelog records per LMDB commit during a restore */
+#define CL_HEADER     "eoc-changelog" /* marks a staged changelog row: "1", or "t" (tombstone) */
+#define RESTORE_CHUNK 1000            /* changelog records per LMDB commit during a restore */
 
 void eoc__km_changelog_name(char *buf, size_t size, const char *group, const char *topic)
 {
@@ -43,8 +43,7 @@ void eoc__km_scope(unsigned char *out, const char *topic, int32_t partition)
     eoc__be64_put(out, ((uint64_t)(uint32_t)partition << 32) | (h & 0xffffffffu));
 }
 
-size_t eoc__km_inbox_id(char *buf, const char *topic, int32_t partition, const char *id,
-                        size_t len)
+size_t eoc__km_inbox_id(char *buf, const char *topic, int32_t partition, const char *id, size_t len)
 {
     eoc__km_scope((unsigned char *)buf, topic, partition);
     memcpy(buf + EOC__KM_SCOPE, id, len);
@@ -243,8 +242,7 @@ static eoc_err_t restore_one(eoc_worker_t *w, const char *topic, int32_t partiti
         if (err != EOC_ERR_NOT_FOUND)
             return err; /* already there (EOC_OK), or a store error */
         return eoc__store_inbox_add_hashed(w->store, id, n, h, topic, partition,
-                                           (int64_t)eoc__be64_get(v + 8), eoc__be64_get(v),
-                                           v[16]);
+                                           (int64_t)eoc__be64_get(v + 8), eoc__be64_get(v), v[16]);
     }
     return EOC_OK;
 }
@@ -302,8 +300,8 @@ eoc_err_t eoc__km_restore(eoc_worker_t *w, const char *topic, int32_t partition)
     rd_kafka_resp_err_t ke =
         rd_kafka_query_watermark_offsets(meta_rk, cl, partition, &lo, &hi, 30000);
     if (ke) {
-        eoc__log(&w->log, EOC_LOG_ERR, "restore %s[%d]: watermarks of %s: %s", topic, partition,
-                 cl, rd_kafka_err2str(ke));
+        eoc__log(&w->log, EOC_LOG_ERR, "restore %s[%d]: watermarks of %s: %s", topic, partition, cl,
+                 rd_kafka_err2str(ke));
         return EOC_ERR_KAFKA;
     }
     eoc_err_t err = eoc__store_begin(w->store);
@@ -337,9 +335,8 @@ eoc_err_t eoc__km_restore(eoc_worker_t *w, const char *topic, int32_t partition)
             return err;
         }
         eoc__log(&w->log, EOC_LOG_WARNING,
-                 "restore %s[%d]: recorded changelog position %" PRId64
-                 " is outside [%" PRId64 ", %" PRId64 "] of %s: full restore (%" PRIu64
-                 " state keys dropped)",
+                 "restore %s[%d]: recorded changelog position %" PRId64 " is outside [%" PRId64
+                 ", %" PRId64 "] of %s: full restore (%" PRIu64 " state keys dropped)",
                  topic, partition, pos, lo, hi, cl, dropped);
         from = lo;
         have = 0;

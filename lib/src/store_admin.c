@@ -127,8 +127,8 @@ static void clpos_step(void *ctx, const char *topic, int32_t partition, int64_t 
         w->stop = w->cb(w->opaque, &p);
 }
 
-eoc_err_t eoc_store_changelog_foreach(eoc_store_t *p, int (*cb)(void *opaque, const eoc_position_t *),
-                                      void *opaque)
+eoc_err_t eoc_store_changelog_foreach(eoc_store_t *p,
+                                      int (*cb)(void *opaque, const eoc_position_t *), void *opaque)
 {
     struct clpos_walk w = {cb, opaque, 0};
     return eoc__store_clpos_list(p->s, clpos_step, &w);

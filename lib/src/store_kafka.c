@@ -28,8 +28,7 @@ static void clpos_name(char *buf, const char *topic, int32_t partition)
     snprintf(buf, CLPOS_NAME_MAX, "clpos/%s/%d", topic, partition);
 }
 
-eoc_err_t eoc__store_clpos_get(eoc__store_t *s, const char *topic, int32_t partition,
-                               int64_t *pos)
+eoc_err_t eoc__store_clpos_get(eoc__store_t *s, const char *topic, int32_t partition, int64_t *pos)
 {
     char name[CLPOS_NAME_MAX];
     unsigned char v[8];

@@ -31,11 +31,12 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#define TXN_TIMEOUT_MS  60000 /* per transaction call */
-#define COMMIT_RETRIES  10    /* retriable commit/abort outcomes before re-creating */
-#define INSTANCE_FILE   "eos.instance"
-#define REJOIN_WAIT_MS  30000 /* no batch for this long after a generation error, unless a
-                                 rebalance callback comes first */
+#define TXN_TIMEOUT_MS 60000 /* per transaction call */
+#define COMMIT_RETRIES 10    /* retriable commit/abort outcomes before re-creating */
+#define INSTANCE_FILE  "eos.instance"
+#define REJOIN_WAIT_MS                                                                             \
+    30000 /* no batch for this long after a generation error, unless a                             \
+             rebalance callback comes first */
 
 /* ------------------------------------------------------------------ */
 /* the producer                                                        */
@@ -70,8 +71,7 @@ static int instance_id(eoc_worker_t *w, eoc__km_t *km, char *errstr, size_t errs
             if (rfd >= 0)
                 close(rfd);
             close(fd);
-            return eoc__errf(errstr, errstr_size, EOC_ERR_IO, "/dev/urandom: %s",
-                             strerror(errno)),
+            return eoc__errf(errstr, errstr_size, EOC_ERR_IO, "/dev/urandom: %s", strerror(errno)),
                    -1;
         }
         close(rfd);
@@ -79,16 +79,15 @@ static int instance_id(eoc_worker_t *w, eoc__km_t *km, char *errstr, size_t errs
         r[8] = (r[8] & 0x3f) | 0x80;
         snprintf(buf, sizeof(buf),
                  "%s-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-                 w->set.group_id, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
-                 r[10], r[11], r[12], r[13], r[14], r[15]);
+                 w->set.group_id, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
+                 r[11], r[12], r[13], r[14], r[15]);
         size_t len = strlen(buf);
         char line[310];
         snprintf(line, sizeof(line), "%s\n", buf);
         if (ftruncate(fd, 0) != 0 || pwrite(fd, line, len + 1, 0) != (ssize_t)(len + 1) ||
             fsync(fd) != 0) {
             close(fd);
-            return eoc__errf(errstr, errstr_size, EOC_ERR_IO, "%s: %s", path, strerror(errno)),
-                   -1;
+            return eoc__errf(errstr, errstr_size, EOC_ERR_IO, "%s: %s", path, strerror(errno)), -1;
         }
     }
     snprintf(km->txid, sizeof(km->txid), "%s", buf);
@@ -260,8 +259,7 @@ static int txn_err(eoc_worker_t *w, const char *what, rd_kafka_error_t *e, int *
         r = TXN_FATAL; /* a state the producer cannot leave: start it over */
     rd_kafka_resp_err_t code = rd_kafka_error_code(e);
     if (code == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION ||
-        code == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID ||
-        code == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID)
+        code == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID || code == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID)
         atomic_store(&w->km->rejoin, eoc__mono_ms());
     eoc__log(&w->log, r == TXN_FATAL ? EOC_LOG_ERR : EOC_LOG_WARNING, "transaction %s: %s%s", what,
              rd_kafka_error_string(e),
@@ -302,7 +300,9 @@ static int produce_row(void *opaque, const eoc__outrow_t *row)
             RD_KAFKA_V_KEY(row->key, row->key_len),
             RD_KAFKA_V_VALUE(tomb ? NULL : (void *)row->value, tomb ? 0 : row->value_len),
             RD_KAFKA_V_TIMESTAMP(cl ? 0 : row->timestamp), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_HEADERS(hs), RD_KAFKA_V_OPAQUE((void *)(((uintptr_t)km->txn_seq << 1) | (uintptr_t)cl)), RD_KAFKA_V_END);
+            RD_KAFKA_V_HEADERS(hs),
+            RD_KAFKA_V_OPAQUE((void *)(((uintptr_t)km->txn_seq << 1) | (uintptr_t)cl)),
+            RD_KAFKA_V_END);
         if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             rd_kafka_poll(km->rk, 50);
             continue;
@@ -350,8 +350,7 @@ static void abort_txn(eoc_worker_t *w, eoc__km_t *km)
     eoc__count(&w->stats.km_aborts, 1);
     for (int i = 0; i < COMMIT_RETRIES; i++) {
         int retriable;
-        int r = txn_err(w, "abort", rd_kafka_abort_transaction(km->rk, TXN_TIMEOUT_MS),
-                        &retriable);
+        int r = txn_err(w, "abort", rd_kafka_abort_transaction(km->rk, TXN_TIMEOUT_MS), &retriable);
         if (r == TXN_OK)
             return;
         if (!retriable)
@@ -398,10 +397,10 @@ eoc_err_t eoc__km_commit(eoc_worker_t *w, eoc__batch_t *b)
     rd_kafka_topic_partition_list_t *offs = eoc__batch_list(b, 0);
     int tries = 0;
     do {
-        r = txn_err(w, "send_offsets",
-                    rd_kafka_send_offsets_to_transaction(km->rk, offs, km->meta[b->slot],
-                                                         TXN_TIMEOUT_MS),
-                    &retriable);
+        r = txn_err(
+            w, "send_offsets",
+            rd_kafka_send_offsets_to_transaction(km->rk, offs, km->meta[b->slot], TXN_TIMEOUT_MS),
+            &retriable);
     } while (r == TXN_ABORT && retriable && ++tries < COMMIT_RETRIES);
     rd_kafka_topic_partition_list_destroy(offs);
     if (r == TXN_OK) {
@@ -427,8 +426,8 @@ eoc_err_t eoc__km_commit(eoc_worker_t *w, eoc__batch_t *b)
     eoc__histo_add(&w->stats.km_txn_latency, eoc__mono_s() - t0);
     eoc__crash_point("txn.committed");
     for (size_t i = 0; err == EOC_OK && i < km->npos; i++)
-        err = eoc__store_clpos_set(w->store, km->pos[i].topic, km->pos[i].partition,
-                                   km->pos[i].next);
+        err =
+            eoc__store_clpos_set(w->store, km->pos[i].topic, km->pos[i].partition, km->pos[i].next);
     if (err == EOC_OK)
         err = eoc__store_commit(w->store);
     else

@@ -53,12 +53,12 @@ struct eoc__km {
         char topic[256]; /* the changelog topic */
         int32_t partition;
         int64_t next;
-    } *pos;
+    } * pos;
     size_t npos, cappos;
-    int dr_failed;      /* a delivery of the batch failed */
-    uint64_t txn_seq;   /* the transaction in flight, in each message's opaque: a late
-                           report of an earlier (aborted) one moves no position */
-    int _Atomic catch_up; /* restore and reposition every assigned partition */
+    int dr_failed;          /* a delivery of the batch failed */
+    uint64_t txn_seq;       /* the transaction in flight, in each message's opaque: a late
+                               report of an earlier (aborted) one moves no position */
+    int _Atomic catch_up;   /* restore and reposition every assigned partition */
     int64_t _Atomic rejoin; /* when the group refused our generation or member id (0:
                                not): no batch until the next rebalance callback */
 };

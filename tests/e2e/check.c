@@ -107,6 +107,7 @@ static int64_t now_ms(void)
 static rd_kafka_t *consumer_new(const char *brokers, const char *group, char *errstr, size_t size)
 {
     rd_kafka_conf_t *c = rd_kafka_conf_new();
+    const char *iso = g_read_committed ? "read_committed" : "read_uncommitted";
     const char *kv[][2] = {{"bootstrap.servers", brokers},
                            {"group.id", group},
                            {"enable.auto.commit", "false"},
@@ -116,8 +117,7 @@ static rd_kafka_t *consumer_new(const char *brokers, const char *group, char *er
                            {"fetch.wait.max.ms", "50"},
                            {"queued.max.messages.kbytes", "262144"},
                            {"log_level", "3"},
-                           {"isolation.level",
-                            g_read_committed ? "read_committed" : "read_uncommitted"}};
+                           {"isolation.level", iso}};
     for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++) {
         if (rd_kafka_conf_set(c, kv[i][0], kv[i][1], errstr, size) != RD_KAFKA_CONF_OK) {
             rd_kafka_conf_destroy(c);

@@ -160,8 +160,7 @@ static int transport_fails; /* chk_opts_t.transport_fails of the next check */
 
 static unsigned check(struct world *w, int finished, int with_expect, chk_report_t *r)
 {
-    chk_opts_t o = {finished, w->outputs_per_input == 1, w->outputs_per_input, 3,
-                    transport_fails};
+    chk_opts_t o = {finished, w->outputs_per_input == 1, w->outputs_per_input, 3, transport_fails};
     int failed = chk_run(w->h, with_expect ? &w->x : NULL, &o, r);
     assert_true(failed >= 0);
     chk_print(stdout, r);

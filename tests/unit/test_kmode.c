@@ -242,14 +242,12 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(position_commits_and_rolls_back_with_its_batch, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(staged_rows_drain_in_order_and_leave_with_the_batch,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(staged_rows_drain_in_order_and_leave_with_the_batch, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(a_failed_hand_over_leaves_the_batch_to_abort, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(one_id_in_two_partitions_is_two_inbox_ids, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(a_full_restore_drops_one_partitions_state, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(one_id_in_two_partitions_is_two_inbox_ids, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_full_restore_drops_one_partitions_state, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

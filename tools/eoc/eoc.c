@@ -194,9 +194,9 @@ void tool_escape(FILE *out, const void *p, size_t len, size_t max, const char *a
 typedef struct inspect {
     const char *dir;
     eoc_store_info_t info;
-    cJSON *offsets; /* array of {topic, partition, next_offset}; owned */
+    cJSON *offsets;   /* array of {topic, partition, next_offset}; owned */
     cJSON *changelog; /* eos.mode=kafka: array of {topic, partition, position}; owned */
-    int oom;        /* collect_offset ran out of memory */
+    int oom;          /* collect_offset ran out of memory */
     int64_t now_ms;
 } inspect_t;
 
