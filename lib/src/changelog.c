@@ -11,6 +11,17 @@
  *                 an inbox row of the partition
  *   "s\0<key>" -> the state value; a tombstone (null value) for a delete
  *
+ * Restore runs on the polling thread, inside the rebalance callback (and
+ * in a catch-up after a fencing or a failed LMDB commit), synchronously:
+ * heartbeats go on (librdkafka's thread), but the consumer is not polled,
+ * so the restores of one assignment must end within max.poll.interval.ms
+ * (librdkafka's default 300000; raise kafka.max.poll.interval.ms for large
+ * state), and each partition's within eos.restore.timeout.ms (default
+ * 120000; keep it above transaction.timeout.ms, the longest a zombie's open
+ * transaction can hold the LSO below the end). A restore reads at most
+ * what was written since the store's recorded position: a current store
+ * reads the last commit marker and nothing else.
+ *
  * In the store, state keys and inbox IDs of the mode carry an 8-byte
  * prefix (the partition, big endian, and a hash of the topic), so a
  * handler sees only its record's partition and a partition's rows can
