@@ -5,7 +5,8 @@ set -eu
 
 PACKAGES="build-essential meson ninja-build pkg-config \
 librdkafka-dev liblmdb-dev libcjson-dev libxxhash-dev libcmocka-dev libmicrohttpd-dev \
-lmdb-utils curl python3 python3-yaml"
+lmdb-utils curl python3 python3-yaml \
+clang libclang-rt-14-dev"
 
 missing=""
 for p in $PACKAGES; do
