@@ -4,6 +4,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- records ---- */
@@ -124,24 +125,13 @@ void eoc_txn_set_error(eoc_txn_t *txn, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Appends one outbox row; `timestamp` 0: the producer's clock. */
-static eoc_err_t outbox_append(eoc__store_t *store, const eoc_record_t *rec, const char *id,
-                               size_t id_len, const eoc_msg_t *msg, const eoc_header_t *extra,
-                               size_t nextra, int64_t timestamp)
+/* Appends the row of msg for rec with the headers hs[0..n) (provenance is
+ * kept apart, see eoc__outrow_t; the relay adds `message-id`); `timestamp`
+ * 0: the producer's clock. */
+static eoc_err_t append_row(eoc__store_t *store, const eoc_record_t *rec, const char *id,
+                            size_t id_len, const eoc_msg_t *msg, const eoc_header_t *hs, size_t n,
+                            int64_t timestamp)
 {
-    /* Headers: the caller's, then extras; the row keeps provenance apart
-     * (see eoc__outrow_t). The relay adds `message-id` (the outbox ID). */
-    enum { MAXH = 64 };
-    size_t n = msg->header_count + nextra;
-    if (n > MAXH)
-        return EOC_ERR_INVALID_ARG;
-    eoc_header_t hs[MAXH];
-    size_t i = 0;
-    for (size_t j = 0; j < msg->header_count; j++)
-        if (strcmp(msg->headers[j].name, "message-id") != 0) /* the relay sets it */
-            hs[i++] = msg->headers[j];
-    for (size_t j = 0; j < nextra; j++)
-        hs[i++] = extra[j];
     eoc__outrow_t row = {.id = id,
                          .id_len = id_len,
                          .topic = msg->topic,
@@ -152,7 +142,7 @@ static eoc_err_t outbox_append(eoc__store_t *store, const eoc_record_t *rec, con
                          .value = msg->value,
                          .value_len = msg->value_len,
                          .headers = hs,
-                         .header_count = i,
+                         .header_count = n,
                          .src_topic = rec->topic,
                          .src_topic_len = strlen(rec->topic),
                          .src_partition = rec->msg->partition,
@@ -161,11 +151,63 @@ static eoc_err_t outbox_append(eoc__store_t *store, const eoc_record_t *rec, con
     return eoc__store_outbox_add(store, &row);
 }
 
+/* Copies headers except `message-id` (the relay sets it); returns the count. */
+static size_t copy_headers(eoc_header_t *to, const eoc_header_t *from, size_t n)
+{
+    size_t i = 0;
+    for (size_t j = 0; j < n; j++)
+        if (strcmp(from[j].name, "message-id") != 0)
+            to[i++] = from[j];
+    return i;
+}
+
+/* Appends one outbox row: the caller's headers, then extras. */
+static eoc_err_t outbox_append(eoc__store_t *store, const eoc_record_t *rec, const char *id,
+                               size_t id_len, const eoc_msg_t *msg, const eoc_header_t *extra,
+                               size_t nextra, int64_t timestamp)
+{
+    enum { MAXH = EOC_EMIT_HEADERS_MAX };
+    size_t n = msg->header_count + nextra;
+    if (n > MAXH)
+        return EOC_ERR_INVALID_ARG;
+    eoc_header_t hs[MAXH];
+    size_t i = copy_headers(hs, msg->headers, msg->header_count);
+    for (size_t j = 0; j < nextra; j++)
+        hs[i++] = extra[j];
+    return append_row(store, rec, id, id_len, msg, hs, i, timestamp);
+}
+
 eoc_err_t eoc__outbox_append(eoc__store_t *store, const eoc_record_t *rec, const char *id,
                              size_t id_len, const eoc_msg_t *msg, const eoc_header_t *extra,
                              size_t nextra)
 {
     return outbox_append(store, rec, id, id_len, msg, extra, nextra, 0);
+}
+
+eoc_err_t eoc__outbox_append_dead(eoc__store_t *store, const eoc_record_t *rec, const char *id,
+                                  size_t id_len, const eoc_msg_t *out, const eoc_header_t *extra,
+                                  size_t nextra)
+{
+    /* Every original header, however many (a dead letter is the record as
+     * it came, to be resubmitted as it came), then eoc's. */
+    enum { ONSTACK = EOC_EMIT_HEADERS_MAX };
+    size_t count = eoc_record_header_count(rec), n = count + nextra;
+    eoc_header_t stack[ONSTACK], *hs = n <= ONSTACK ? stack : malloc(n * sizeof(*hs));
+    if (!hs)
+        return EOC_ERR_NOMEM;
+    size_t i = 0;
+    for (size_t j = 0; j < count; j++) {
+        eoc_header_t h;
+        if (eoc_record_header_at(rec, j, &h.name, &h.value, &h.len) == EOC_OK &&
+            strcmp(h.name, "message-id") != 0)
+            hs[i++] = h;
+    }
+    for (size_t j = 0; j < nextra; j++)
+        hs[i++] = extra[j];
+    eoc_err_t err = append_row(store, rec, id, id_len, out, hs, i, 0);
+    if (hs != stack)
+        free(hs);
+    return err;
 }
 
 eoc_err_t eoc_emit(eoc_txn_t *txn, const eoc_msg_t *msg)
@@ -180,6 +222,11 @@ eoc_err_t eoc_emit_at(eoc_txn_t *txn, const eoc_msg_t *msg, int64_t timestamp_ms
         m.topic = txn->default_topic;
     if (!m.topic || !*m.topic) {
         eoc_txn_set_error(txn, "eoc_emit: no topic given and output.topic is not set");
+        return EOC_ERR_INVALID_ARG;
+    }
+    if (m.header_count > EOC_EMIT_HEADERS_MAX) {
+        eoc_txn_set_error(txn, "eoc_emit: %zu headers, more than EOC_EMIT_HEADERS_MAX (%d)",
+                          m.header_count, EOC_EMIT_HEADERS_MAX);
         return EOC_ERR_INVALID_ARG;
     }
     size_t size = m.key_len + m.value_len;

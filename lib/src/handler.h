@@ -45,4 +45,14 @@ eoc_err_t eoc__outbox_append(eoc__store_t *store, const eoc_record_t *rec, const
                              size_t id_len, const eoc_msg_t *msg, const eoc_header_t *extra,
                              size_t nextra);
 
+/**
+ * Appends the dead letter `out` of `rec` (out->headers ignored): EVERY
+ * header of the original record (but `message-id`), however many, then
+ * eoc's `extra`. For the worker's dead_letter(), which today copies at
+ * most 48 original headers itself and calls eoc__outbox_append.
+ */
+eoc_err_t eoc__outbox_append_dead(eoc__store_t *store, const eoc_record_t *rec, const char *id,
+                                  size_t id_len, const eoc_msg_t *out, const eoc_header_t *extra,
+                                  size_t nextra);
+
 #endif

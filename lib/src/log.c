@@ -9,6 +9,7 @@
 #include "log.h"
 
 #include "conf.h"
+#include "jsontext.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -138,6 +139,11 @@ static int log_write_json(const eoc_log_t *lg, int level, const char *ts, const 
     cJSON *obj = cJSON_CreateObject();
     char buf[1024];
     char *json = NULL, *line;
+    /* A message can carry raw bytes of an ID: JSON gets UTF-8 only. */
+    char *fixed = eoc__utf8_escape_invalid(msg, strlen(msg));
+
+    if (fixed)
+        msg = fixed;
 
     if (obj != NULL && cJSON_AddStringToObject(obj, "ts", ts) != NULL &&
         cJSON_AddStringToObject(obj, "level", level_lower[level_index(level)]) != NULL &&
@@ -146,6 +152,7 @@ static int log_write_json(const eoc_log_t *lg, int level, const char *ts, const 
         cJSON_AddStringToObject(obj, "msg", msg) != NULL)
         json = cJSON_PrintUnformatted(obj);
     cJSON_Delete(obj);
+    free(fixed);
     if (json == NULL)
         return -1;
     line = log_format(buf, sizeof(buf), "%s\n", json);

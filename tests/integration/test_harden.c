@@ -1036,6 +1036,61 @@ static void test_dlq_list_json_escapes_and_resubmit_of_a_missing_id_fails(void *
     free(err);
 }
 
+/* Item 6: `eoc replay` refuses while the group has a live member (here a
+ * worker on another store) and leaves it, and the development Kafka, alone. */
+static void test_replay_refuses_while_the_group_has_members(void **state)
+{
+    fx_t *f = *state;
+    static const char *const topics[] = {"in:1", "out:1", "dlq:1", NULL};
+    const char *bs = fx_kafka(f, 0, topics);
+    char exe[PATH_MAX], eoc[PATH_MAX], a[PATH_MAX], b[PATH_MAX];
+    const char *argv[] = {program(exe, sizeof(exe), "consumers/eoc-forward"),
+                          "--brokers", bs, "--input", "in", "--output", "out", "--dlq", "dlq",
+                          "--group", "g", "--batch-ms", "20", "--data", NULL, NULL};
+    proc_t wb, wa;
+    rd_kafka_t *p = producer_new(bs);
+
+    for (int i = 0; i < 3; i++) {
+        char id[8];
+        snprintf(id, sizeof(id), "r%d", i);
+        const char *hdrs[] = {"message-id", id, NULL};
+        produce(p, "in", NULL, "v", 1, hdrs, NULL);
+    }
+    rd_kafka_flush(p, DEADLINE_MS);
+    argv[14] = fx_path(f, b, sizeof(b), "b"); /* a first worker of g, on store b, stopped */
+    proc_start(f, &wb, argv, NULL);
+    wait_progress(f, &wb, b, 3);
+    assert_int_equal(proc_signal(f, &wb, SIGTERM), 0);
+    argv[14] = fx_path(f, a, sizeof(a), "a"); /* a second one, on store a, running */
+    proc_start(f, &wa, argv, NULL);
+    const char *h4[] = {"message-id", "r3", NULL};
+    produce(p, "in", NULL, "v", 1, h4, NULL);
+    rd_kafka_flush(p, DEADLINE_MS);
+    wait_progress(f, &wa, a, 4);
+
+    program(eoc, sizeof(eoc), "tools/eoc/eoc");
+    const char *replay[] = {eoc, "replay", b, "--brokers", bs, "--group", "g", "--topic", "in",
+                            "--to-beginning", NULL};
+    proc_t r;
+    proc_start(f, &r, replay, NULL);
+    int rc = proc_wait(f, &r, 90000);
+    char *err = slurp(r.err);
+    if (rc != 1 || !strstr(err, "stop every worker of the group first"))
+        fail_msg("eoc replay exited %d:\n%s", rc, err);
+    free(err);
+
+    /* Kafka is up, the worker goes on, and nothing was rewound */
+    const char *h5[] = {"message-id", "r4", NULL};
+    produce(p, "in", NULL, "v", 1, h5, NULL);
+    producer_done(p);
+    wait_progress(f, &wa, a, 5);
+    assert_int_equal(proc_signal(f, &wa, SIGTERM), 0);
+    char *log = slurp(wa.err);
+    if (!strstr(log, "stopped: consumed=2 applied=2"))
+        fail_msg("the running worker saw a rewind:\n%s", log);
+    free(log);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1052,6 +1107,8 @@ int main(void)
                                         fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(
             test_dlq_list_json_escapes_and_resubmit_of_a_missing_id_fails, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_replay_refuses_while_the_group_has_members, fx_setup,
+                                        fx_teardown),
     };
     if (getenv("EOC_TEST_FILTER")) /* e.g. "*ledger*" */
         cmocka_set_test_filter(getenv("EOC_TEST_FILTER"));

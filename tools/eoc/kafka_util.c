@@ -7,7 +7,7 @@
 
 #define TIMEOUT_MS 10000
 
-rd_kafka_t *tool_kafka_consumer(const char *brokers, const char *group)
+static rd_kafka_t *consumer_new(const char *brokers, const char *group, const char *assignor)
 {
     char err[512];
     rd_kafka_conf_t *c = rd_kafka_conf_new();
@@ -19,6 +19,8 @@ rd_kafka_t *tool_kafka_consumer(const char *brokers, const char *group)
          * workers' next join go through quickly even if the broker keeps
          * departed members until their session expires. */
         rd_kafka_conf_set(c, "session.timeout.ms", "6000", err, sizeof(err)) ||
+        (assignor && rd_kafka_conf_set(c, "partition.assignment.strategy", assignor, err,
+                                       sizeof(err))) ||
         /* librdkafka's consumer API wants a group even for assign(); a
          * reader never joins it and commits nothing. */
         rd_kafka_conf_set(c, "group.id", group ? group : "eoc-tool-reader", err, sizeof(err))) {
@@ -32,6 +34,19 @@ rd_kafka_t *tool_kafka_consumer(const char *brokers, const char *group)
         rd_kafka_conf_destroy(c);
     }
     return rk;
+}
+
+rd_kafka_t *tool_kafka_consumer(const char *brokers, const char *group)
+{
+    return consumer_new(brokers, group, NULL);
+}
+
+rd_kafka_t *tool_kafka_group_member(const char *brokers, const char *group)
+{
+    /* The workers' assignor: a member with another one cannot join their
+     * group (librdkafka's mock cluster, eoc-kafka-dev, even asserts in
+     * rd_kafka_mock_cgrp_elect_leader and goes down). */
+    return consumer_new(brokers, group, "cooperative-sticky");
 }
 
 int tool_kafka_partitions(rd_kafka_t *rk, const char *topic)

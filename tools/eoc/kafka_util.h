@@ -17,6 +17,10 @@
  */
 rd_kafka_t *tool_kafka_consumer(const char *brokers, const char *group);
 
+/* tool_kafka_consumer for a client that joins a workers' group (subscribes):
+ * with the workers' assignor, cooperative-sticky. */
+rd_kafka_t *tool_kafka_group_member(const char *brokers, const char *group);
+
 /* Partition count of `topic`, or -1 after printing the reason. */
 int tool_kafka_partitions(rd_kafka_t *rk, const char *topic);
 

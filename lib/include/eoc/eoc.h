@@ -225,6 +225,11 @@ typedef struct eoc_msg {
 
 #define EOC_PARTITION_ANY (-1)
 
+/** Headers one eoc_emit takes at most (`message-id` included, which eoc
+ *  replaces); more is EOC_ERR_INVALID_ARG with the reason set. A dead
+ *  letter has no such limit: it keeps every header of the record. */
+#define EOC_EMIT_HEADERS_MAX 64
+
 /**
  * Appends an outgoing message to the outbox. It is published after the
  * batch commits, with the deterministic ID `<input-id>/<n>` (n counts the
