@@ -129,7 +129,9 @@ eoc_err_t eoc__outbox_append(eoc__store_t *store, const eoc_record_t *rec, const
 {
     /* Headers: the caller's, then extras; the row keeps provenance apart
      * (see eoc__outrow_t). The relay adds `message-id` (the outbox ID). */
-    enum { MAXH = 64 };
+    enum { MAXH = EOC_HEADERS_MAX + 4 }; /* the message's, and a dead letter's own */
+    if (msg->header_count > EOC_HEADERS_MAX)
+        return EOC_ERR_INVALID_ARG;
     size_t n = msg->header_count + nextra;
     if (n > MAXH)
         return EOC_ERR_INVALID_ARG;
