@@ -8,9 +8,8 @@
  * partition order: drop it if the inbox has its ID (dedupe), run the
  * handler, record the disposition, set the partition's next offset.
  * Commit durably; then hand the offsets to offsets.c (Kafka hears of them
- * once the commit is on disk) and wake the relay. A failed commit aborts
- * the batch and seeks every partition it touched back to where the batch
- * began (pipeline.c), so nothing is skipped.
+ * once the commit is on disk) and wake the relay. A batch that fails
+ * leaves nothing behind; pipeline.c rewinds it.
  *
  * Fast path: handlers run directly in the batch transaction. When one
  * returns anything but OK (or its store write fails), the batch is aborted
@@ -20,7 +19,7 @@
  * before its effect commits). After MAX_RERUNS reruns every record of the
  * batch is isolated, which bounds the work of a batch full of failures.
  */
-#include "worker.h"
+#include "worker_int.h"
 
 #include "crash.h"
 #include "handler.h"
@@ -31,8 +30,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define COMMIT_TRIES 5
-#define MAX_RERUNS   3
+#define MAX_RERUNS 3
 
 /* ------------------------------------------------------------------ */
 /* the record's ID                                                     */
@@ -400,27 +398,6 @@ eoc_err_t eoc__apply_batch(eoc_worker_t *w, eoc__batch_t *b, int crashed)
     if (err == EOC_OK) {
         after_commit(w, b);
         eoc__batch_done(b); /* the polling thread destroys the messages */
-        w->failures = 0;
-        return EOC_OK;
-    }
-    eoc__count(&w->stats.commit_failures, 1);
-    eoc__log(&w->log, EOC_LOG_ERR,
-             "batch of %zu records not committed (%s): rewinding to the last committed offsets",
-             b->n, eoc_strerror(err));
-    eoc__pipe_rewind_batch(w, b);
-    /* A full map may clear (the relay frees outbox pages); a disk that
-     * refuses writes (EIO, ENOSPC, EFBIG) is not retried: fail-stop. */
-    if (++w->failures >= COMMIT_TRIES || err == EOC_ERR_IO) {
-        atomic_store(&w->stats.fatal, err);
-        eoc__log(
-            &w->log, EOC_LOG_ERR,
-            "stopping: %d failed batch commit(s) in a row (%s). Nothing was lost: fix the cause "
-            "(%s) and restart; processing resumes from the last commit",
-            w->failures, eoc_strerror(err),
-            err == EOC_ERR_MAP_FULL ? "raise store.map.size" : "check disk space and I/O");
-        atomic_store(&w->stop, 1);
-    } else {
-        eoc__sleep_ms(200LL << w->failures);
     }
     return err;
 }

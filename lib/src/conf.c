@@ -21,7 +21,6 @@
 
 #include "util.h"
 
-#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -201,17 +200,13 @@ static int conf_kv_put(eoc_conf_t *conf, const char *key, char *value)
         kv->value = value;
         return 0;
     }
-    if (conf->cnt == conf->cap) {
-        size_t cap = conf->cap ? conf->cap * 2 : 16;
-        conf_kv_t *grown = realloc(conf->kv, cap * sizeof(*grown));
+    conf_kv_t *grown = eoc__grow(conf->kv, &conf->cap, conf->cnt, sizeof(*grown), 16);
 
-        if (grown == NULL) {
-            free(value);
-            return ENOMEM;
-        }
-        conf->kv = grown;
-        conf->cap = cap;
+    if (grown == NULL) {
+        free(value);
+        return ENOMEM;
     }
+    conf->kv = grown;
     k = strdup(key);
     if (k == NULL) {
         free(value);
@@ -378,22 +373,22 @@ static int parse_integer(const conf_row_t *row, const char *s, int64_t *out)
     return row->type == CONF_SIZE ? parse_size(s, out) : parse_int(s, out);
 }
 
-/* Whether `s` is one of the comma-separated `values`. */
-static int enum_has(const char *values, const char *s)
+/* The index of `s` among the comma-separated `values`, or -1. */
+static int enum_find(const char *values, const char *s)
 {
     size_t n = strlen(s);
     const char *p = values;
 
-    while (*p != '\0') {
+    for (int i = 0; *p != '\0'; i++) {
         size_t len = strcspn(p, ",");
 
         if (len == n && strncmp(p, s, n) == 0)
-            return 1;
+            return i;
         p += len;
         if (*p == ',')
             p++;
     }
-    return 0;
+    return -1;
 }
 
 /*
@@ -509,7 +504,7 @@ static eoc_err_t conf_normalize(const conf_row_t *row, const char *key, const ch
             return err;
         break;
     case CONF_ENUM:
-        if (!enum_has(row->values, value)) {
+        if (enum_find(row->values, value) < 0) {
             join_values(row->values, ", ", values, sizeof(values));
             return eoc__errf(errstr, errstr_size, EOC_ERR_CONFIG, "%s: \"%s\" is not one of %s",
                              key, value, values);
@@ -609,9 +604,7 @@ const char *eoc_conf_get(const eoc_conf_t *conf, const char *key)
     return kv != NULL ? kv->value : row->defval;
 }
 
-void eoc_conf_describe(void (*cb)(void *opaque, const char *key, const char *type,
-                                  const char *defval, const char *doc),
-                       void *opaque)
+void eoc_conf_describe(eoc_conf_doc_cb *cb, void *opaque)
 {
     char values[128], doc[512];
 
@@ -639,23 +632,6 @@ void eoc_conf_set_log_cb(eoc_conf_t *conf, eoc_log_cb *cb, void *opaque)
 /* ------------------------------------------------------------------ */
 /* Settings (conf.h)                                                   */
 /* ------------------------------------------------------------------ */
-
-/* Index of `s` in the comma-separated `values` (0 when absent). */
-static int enum_index(const char *values, const char *s)
-{
-    size_t n = strlen(s);
-    int i = 0;
-    for (const char *p = values; *p; i++) {
-        const char *end = strchr(p, ',');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        if (len == n && strncmp(p, s, n) == 0)
-            return i;
-        if (!end)
-            break;
-        p = end + 1;
-    }
-    return 0;
-}
 
 void eoc__settings_read(const eoc_conf_t *c, eoc__settings_t *out)
 {
@@ -689,7 +665,7 @@ void eoc__settings_read(const eoc_conf_t *c, eoc__settings_t *out)
             *(int *)field = b;
             break;
         case CONF_ENUM:
-            *(int *)field = enum_index(row->values, text);
+            *(int *)field = enum_find(row->values, text);
             break;
         }
     }

@@ -166,7 +166,7 @@ static eoc_err_t outbox_append(eoc__store_t *store, const eoc_record_t *rec, con
                                size_t id_len, const eoc_msg_t *msg, const eoc_header_t *extra,
                                size_t nextra, int64_t timestamp)
 {
-    enum { MAXH = EOC_EMIT_HEADERS_MAX };
+    enum { MAXH = EOC_HEADERS_MAX };
     size_t n = msg->header_count + nextra;
     if (n > MAXH)
         return EOC_ERR_INVALID_ARG;
@@ -190,7 +190,7 @@ eoc_err_t eoc__outbox_append_dead(eoc__store_t *store, const eoc_record_t *rec, 
 {
     /* Every original header, however many (a dead letter is the record as
      * it came, to be resubmitted as it came), then eoc's. */
-    enum { ONSTACK = EOC_EMIT_HEADERS_MAX };
+    enum { ONSTACK = EOC_HEADERS_MAX };
     size_t count = eoc_record_header_count(rec), n = count + nextra;
     eoc_header_t stack[ONSTACK], *hs = n <= ONSTACK ? stack : malloc(n * sizeof(*hs));
     if (!hs)
@@ -224,9 +224,9 @@ eoc_err_t eoc_emit_at(eoc_txn_t *txn, const eoc_msg_t *msg, int64_t timestamp_ms
         eoc_txn_set_error(txn, "eoc_emit: no topic given and output.topic is not set");
         return EOC_ERR_INVALID_ARG;
     }
-    if (m.header_count > EOC_EMIT_HEADERS_MAX) {
-        eoc_txn_set_error(txn, "eoc_emit: %zu headers, more than EOC_EMIT_HEADERS_MAX (%d)",
-                          m.header_count, EOC_EMIT_HEADERS_MAX);
+    if (m.header_count > EOC_HEADERS_MAX) {
+        eoc_txn_set_error(txn, "eoc_emit: %zu headers, more than EOC_HEADERS_MAX (%d)",
+                          m.header_count, EOC_HEADERS_MAX);
         return EOC_ERR_INVALID_ARG;
     }
     size_t size = m.key_len + m.value_len;

@@ -43,6 +43,29 @@ int eoc__stats_add_part(eoc__stats_t *s, eoc__part_stats_t *p)
     return 0;
 }
 
+void eoc__stats_totals(const eoc__stats_t *s, eoc__relay_t *relay, eoc__store_t *store,
+                       eoc_stats_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->consumed = atomic_load(&s->consumed);
+    out->applied = atomic_load(&s->applied);
+    out->duplicates = atomic_load(&s->duplicates);
+    out->dead_letters = atomic_load(&s->dead_letters);
+    out->skipped = atomic_load(&s->skipped);
+    out->retries = atomic_load(&s->retries);
+    out->batches = atomic_load(&s->batches);
+    out->commit_failures = atomic_load(&s->commit_failures);
+    out->rebalances = atomic_load(&s->rebalances);
+    out->inbox_pruned = atomic_load(&s->inbox_pruned);
+    if (relay) {
+        eoc__relay_stats_t rs;
+        eoc__relay_stats(relay, &rs);
+        out->published = rs.published;
+        out->relay_errors = rs.errors;
+    }
+    eoc__store_outbox_info(store, &out->outbox_backlog, &out->outbox_oldest_ms);
+}
+
 void eoc__stats_free(eoc__stats_t *s)
 {
     eoc__part_list_t *l = atomic_load(&s->parts);
@@ -303,7 +326,7 @@ static void write_metrics(eoc__metrics_t *m, eoc__buf_t *b)
     size_t n;
     eoc__part_stats_t *const *v = parts_snapshot(m->src.stats, &n);
     eoc_stats_t st;
-    eoc_worker_stats(m->src.worker, &st);
+    eoc__stats_totals(m->src.stats, m->src.relay, m->src.store, &st);
     write_part_counters(b, v, n);
     write_lag(b, m->src.rk, v, n);
     write_worker_counters(b, &st);
@@ -548,10 +571,9 @@ static int bound_port(struct MHD_Daemon *d)
     return -1;
 }
 
-eoc__metrics_t *eoc__metrics_start(eoc_worker_t *w, char *errstr, size_t errstr_size)
+eoc__metrics_t *eoc__metrics_start(const eoc__metrics_src_t *srcp, char *errstr, size_t errstr_size)
 {
-    eoc__metrics_src_t src;
-    eoc__worker_metrics_src(w, &src);
+    eoc__metrics_src_t src = *srcp;
     const eoc__settings_t *st = src.settings;
     const char *spec = st->metrics_listen;
     struct sockaddr_storage ss;
@@ -604,9 +626,9 @@ void eoc__metrics_stop(eoc__metrics_t *m)
 
 #include <stdio.h>
 
-eoc__metrics_t *eoc__metrics_start(eoc_worker_t *w, char *errstr, size_t errstr_size)
+eoc__metrics_t *eoc__metrics_start(const eoc__metrics_src_t *src, char *errstr, size_t errstr_size)
 {
-    (void)w;
+    (void)src;
     if (errstr && errstr_size)
         snprintf(errstr, errstr_size, "built without libmicrohttpd");
     return NULL;

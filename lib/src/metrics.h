@@ -23,6 +23,7 @@
 
 #include "conf.h"
 #include "eoc/eoc.h"
+#include "relay.h"
 #include "store.h"
 
 #include <librdkafka/rdkafka.h>
@@ -83,25 +84,31 @@ static inline void eoc__count(atomic_uint_fast64_t *a, uint64_t n)
 
 typedef struct eoc__metrics eoc__metrics_t;
 
+/** The public counters (eoc_worker_stats): `s`, the relay's (NULL: none)
+ *  and the outbox's backlog. Any thread. */
+void eoc__stats_totals(const eoc__stats_t *s, eoc__relay_t *relay, eoc__store_t *store,
+                       eoc_stats_t *out);
+
 /** What the server reads of a worker (all borrowed from it). */
 typedef struct eoc__metrics_src {
-    eoc_worker_t *worker; /* for eoc_worker_stats */
     const eoc__stats_t *stats;
     eoc__store_t *store;
-    rd_kafka_t *rk; /* thread-safe calls only (cached watermarks) */
+    eoc__relay_t *relay; /* NULL: none */
+    rd_kafka_t *rk;      /* thread-safe calls only (cached watermarks) */
     const eoc__settings_t *settings;
 } eoc__metrics_src_t;
 
-/** Fills `out` from `w` (worker.c). */
+/** What `w` hands the server (worker.c; also for tests and the bench). */
 void eoc__worker_metrics_src(eoc_worker_t *w, eoc__metrics_src_t *out);
 
 /**
- * Starts serving `w`'s metrics on its setting metrics.listen: "host:port",
- * "[ipv6]:port" or ":port" (all IPv4 interfaces); port 0 picks a free one
- * (see eoc__metrics_port). Returns NULL with the reason in errstr on a bad
- * address, an address in use, or a build without libmicrohttpd.
+ * Starts serving a worker's metrics on its setting metrics.listen:
+ * "host:port", "[ipv6]:port" or ":port" (all IPv4 interfaces); port 0 picks
+ * a free one (see eoc__metrics_port). The sources are copied; what they
+ * point to must outlive the server. Returns NULL with the reason in errstr
+ * on a bad address, an address in use, or a build without libmicrohttpd.
  */
-eoc__metrics_t *eoc__metrics_start(eoc_worker_t *w, char *errstr, size_t errstr_size);
+eoc__metrics_t *eoc__metrics_start(const eoc__metrics_src_t *src, char *errstr, size_t errstr_size);
 
 /** The bound TCP port. */
 int eoc__metrics_port(const eoc__metrics_t *m);

@@ -9,7 +9,7 @@
  * w->undurable for one of the two. Whichever thread owns the store calls
  * these functions (pipeline.c).
  */
-#include "worker.h"
+#include "worker_int.h"
 
 /* Commits the offsets in w->undurable to Kafka (asynchronous) and forgets
  * them. The caller knows they are on disk in LMDB. */

@@ -14,14 +14,19 @@
  * A failed batch leaves its first offsets in w->rewind. The polling thread
  * then drops the batch it is filling (later records of those partitions),
  * and seeks everything back (eoc__pipe_rewind_run): nothing is skipped.
+ * Batches that keep failing stop the worker (eoc__pipe_fatal).
  */
-#include "worker.h"
+#include "worker_int.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
+
+#define COMMIT_TRIES 5 /* failed batches in a row before the worker stops */
 
 int eoc__pipe_add(eoc_worker_t *w, rd_kafka_message_t *m, int64_t now)
 {
-    eoc__part_t *p = eoc__worker_part(w, rd_kafka_topic_name(m->rkt), m->partition);
+    eoc__part_t *p = eoc__parts_get(w, rd_kafka_topic_name(m->rkt), m->partition);
     if (!p)
         return -1;
     eoc__key_t k;
@@ -142,10 +147,51 @@ int eoc__pipe_idle(eoc_worker_t *w)
     return idle;
 }
 
+void eoc__pipe_fatal(eoc_worker_t *w, eoc_err_t err, const char *fmt, ...)
+{
+    if (atomic_flag_test_and_set(&w->fatal_taken))
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(w->fatal_reason, sizeof(w->fatal_reason), fmt, ap);
+    va_end(ap);
+    eoc__log(&w->log, EOC_LOG_ERR, "stopping: %s", w->fatal_reason);
+    atomic_store(&w->stats.fatal, err); /* after the reason: see eoc_worker_fatal_error */
+    atomic_store(&w->stop, 1);
+}
+
+eoc_err_t eoc__pipe_apply(eoc_worker_t *w, eoc__batch_t *b, int crashed)
+{
+    if (!b->n)
+        return EOC_OK;
+    eoc_err_t err = eoc__apply_batch(w, b, crashed);
+    if (err == EOC_OK) {
+        w->failures = 0;
+        return EOC_OK;
+    }
+    eoc__count(&w->stats.commit_failures, 1);
+    eoc__log(&w->log, EOC_LOG_ERR,
+             "batch of %zu records not committed (%s): rewinding to the last committed offsets",
+             b->n, eoc_strerror(err));
+    eoc__pipe_rewind_batch(w, b);
+    /* A full map may clear (the relay frees outbox pages); a disk that
+     * refuses writes (EIO, ENOSPC, EFBIG) is not retried: fail-stop. */
+    if (++w->failures >= COMMIT_TRIES || err == EOC_ERR_IO)
+        eoc__pipe_fatal(
+            w, err,
+            "%d failed batch commit(s) in a row (%s). Nothing was lost: fix the cause (%s) and "
+            "restart; processing resumes from the last commit",
+            w->failures, eoc_strerror(err),
+            err == EOC_ERR_MAP_FULL ? "raise store.map.size" : "check disk space and I/O");
+    else
+        eoc__sleep_ms(200LL << w->failures);
+    return err;
+}
+
 eoc_err_t eoc__pipe_flush_now(eoc_worker_t *w, int crashed)
 {
     eoc__pipe_wait(w);
-    eoc_err_t err = eoc__apply_batch(w, w->fill, crashed);
+    eoc_err_t err = eoc__pipe_apply(w, w->fill, crashed);
     eoc__pipe_rewind_run(w, NULL);
     return err;
 }
@@ -179,7 +225,7 @@ static void *apply_main(void *arg)
         if (!b)
             break;
         pthread_mutex_unlock(&w->mu);
-        eoc__apply_batch(w, b, 0);
+        eoc__pipe_apply(w, b, 0);
         pthread_mutex_lock(&w->mu);
         w->pending = NULL;
         pthread_cond_broadcast(&w->cv);

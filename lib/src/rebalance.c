@@ -9,7 +9,7 @@
  * moved on without us) commits nothing. Both run on the polling thread,
  * inside rd_kafka_consumer_poll, after the apply thread idles.
  */
-#include "worker.h"
+#include "worker_int.h"
 
 #include "util.h"
 
@@ -37,10 +37,11 @@ static void on_assign(eoc_worker_t *w, rd_kafka_topic_partition_list_t *parts)
     for (int i = 0; err == EOC_OK && i < parts->cnt; i++) {
         rd_kafka_topic_partition_t *tp = &parts->elems[i];
         int64_t off = tp->offset == RD_KAFKA_OFFSET_INVALID ? -1 : tp->offset;
-        eoc__part_t *p = eoc__worker_part(w, tp->topic, tp->partition);
+        eoc__part_t *p = eoc__parts_get(w, tp->topic, tp->partition);
         if (p && off >= 0)
             atomic_store(&p->st.committed, off);
-        err = eoc__careful_assign(w, p, tp->topic, tp->partition, off);
+        err = eoc__careful_assign(w->store, &w->log, w->set.batch_max_records, p, tp->topic,
+                                  tp->partition, off);
     }
     if (err == EOC_OK)
         err = eoc__store_commit(w->store);
@@ -75,7 +76,7 @@ static void on_revoke(eoc_worker_t *w, rd_kafka_topic_partition_list_t *parts, i
         const char *topic = parts->elems[i].topic;
         int32_t partition = parts->elems[i].partition;
         int64_t off;
-        err = eoc__careful_revoke(w, topic, partition);
+        err = eoc__careful_revoke(w->store, topic, partition);
         if (err == EOC_OK && eoc__store_offset_get(w->store, topic, partition, &off) == EOC_OK)
             rd_kafka_topic_partition_list_add(l, topic, partition)->offset = off;
     }

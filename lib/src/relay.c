@@ -37,13 +37,13 @@ struct slot {
 };
 
 struct eoc__relay {
-    const eoc_log_t *_Atomic logp; /* first member: see kafka.h */
-    const eoc_log_t *log;          /* borrowed */
-    eoc__store_t *store;           /* borrowed */
-    const eoc_conf_t *conf;        /* borrowed */
+    const eoc_log_t *_Atomic logp;       /* first member: see kafka.h */
+    const eoc_log_t *log;                /* borrowed */
+    eoc__store_t *store;                 /* borrowed */
+    const eoc_conf_t *conf;              /* borrowed */
     int64_t commit_ms, flush_timeout_ms; /* relay.commit.ms, relay.flush.timeout.ms */
-    int lock_fd;                   /* -1 until the relay lock is ours */
-    int wake_fd;                   /* eventfd */
+    int lock_fd;                         /* -1 until the relay lock is ours */
+    int wake_fd;                         /* eventfd */
     atomic_int stop;
     atomic_uint_fast64_t published, errors;
     atomic_int owner;
@@ -468,18 +468,21 @@ eoc_err_t eoc__relay_run(eoc__relay_t *r)
             idle(r, r->marked ? SYNC_WAIT_MS : IDLE_POLL_MS);
     }
     /* Drain: publish what is committed, bounded in time. */
-    if (r->lock_fd >= 0) {
-        int64_t deadline = eoc__mono_ms() + r->flush_timeout_ms;
-        while (eoc__mono_ms() < deadline && !pass(r, commit_ms))
-            ;
-        remove_acked(r);
-        if (r->count || (r->rk && oldest_seq(r) != UINT64_MAX))
-            eoc__log(r->log, EOC_LOG_WARNING,
-                     "relay: stopping with unpublished outbox rows; they are kept and sent by "
-                     "the next relay");
-        producer_drop(r);
+    if (r->lock_fd < 0)
+        return EOC_ERR_LOCKED; /* another relay had the store throughout */
+    eoc_err_t err = EOC_OK;
+    int64_t deadline = eoc__mono_ms() + r->flush_timeout_ms;
+    while (eoc__mono_ms() < deadline && !pass(r, commit_ms))
+        ;
+    remove_acked(r);
+    if (r->count || (r->rk && oldest_seq(r) != UINT64_MAX)) {
+        eoc__log(r->log, EOC_LOG_WARNING,
+                 "relay: stopping with unpublished outbox rows; they are kept and sent by "
+                 "the next relay");
+        err = EOC_ERR_KAFKA;
     }
-    return EOC_OK;
+    producer_drop(r);
+    return err;
 }
 
 /* ------------------------------------------------------------------ */

@@ -1,8 +1,8 @@
 /*
  * store.c - the LMDB environment of one data directory: open and close,
- * the batch and record transactions, what is known to be on disk, meta
- * values. See store.h for the contract and store_int.h for the other
- * files of the store.
+ * the batch and record transactions, what is known to be on disk. See
+ * store.h for the contract and store_int.h for the other files of the
+ * store.
  */
 #include "store_int.h"
 
@@ -19,17 +19,6 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-/* Maps an LMDB failure, logging which operation failed. */
-eoc_err_t eoc__store_fail(const eoc__store_t *s, int rc, const char *what)
-{
-    eoc_err_t err = eoc__err_from_mdb(rc);
-    if (s->log && rc != MDB_NOTFOUND)
-        eoc__log(s->log, rc == MDB_MAP_FULL ? EOC_LOG_ERR : EOC_LOG_WARNING, "store: %s: %s%s",
-                 what, mdb_strerror(rc),
-                 rc == MDB_MAP_FULL ? " (raise store.map.size or let the relay drain)" : "");
-    return err;
-}
 
 static void mark_on_disk(eoc__store_t *s, size_t txnid)
 {
@@ -51,31 +40,6 @@ int eoc__store_commit_txn(eoc__store_t *s, MDB_txn *txn)
     if (!rc && !mdb_env_info(s->env, &info) && info.me_last_txnid >= id)
         mark_on_disk(s, id - 1);
     return rc;
-}
-
-/* ------------------------------------------------------------------ */
-/* meta helpers                                                        */
-/* ------------------------------------------------------------------ */
-
-int eoc__store_meta_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t *v)
-{
-    MDB_val k = {strlen(name), (void *)name}, d;
-    int rc = mdb_get(txn, dbi, &k, &d);
-    if (rc == MDB_NOTFOUND) {
-        *v = 0;
-        return 0;
-    }
-    if (rc)
-        return rc;
-    return eoc__u64_decode(d.mv_data, d.mv_size, v) ? MDB_CORRUPTED : 0;
-}
-
-int eoc__store_put_meta_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t v)
-{
-    unsigned char b[8];
-    eoc__u64_encode(b, v);
-    MDB_val k = {strlen(name), (void *)name}, d = {8, b};
-    return mdb_put(txn, dbi, &k, &d, 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -423,31 +387,6 @@ void eoc__store_rec_abort(eoc__store_t *s)
     eoc__store_tps_rollback(s, 2);
     /* Sequence numbers used by the aborted record are simply skipped: the
      * counters only need to be unique and increasing. */
-}
-
-eoc_err_t eoc__store_meta_get(eoc__store_t *s, const char *name, void *buf, size_t *len)
-{
-    if (!s->batch)
-        return EOC_ERR_STATE;
-    MDB_val k = {strlen(name), (void *)name}, d;
-    int rc = mdb_get(eoc__store_txn(s), s->meta, &k, &d);
-    if (rc)
-        return rc == MDB_NOTFOUND ? EOC_ERR_NOT_FOUND : eoc__store_fail(s, rc, "meta get");
-    if (d.mv_size > *len)
-        return EOC_ERR_TOO_LARGE;
-    memcpy(buf, d.mv_data, d.mv_size);
-    *len = d.mv_size;
-    return EOC_OK;
-}
-
-eoc_err_t eoc__store_meta_put(eoc__store_t *s, const char *name, const void *buf, size_t len)
-{
-    if (!s->batch)
-        return EOC_ERR_STATE;
-    MDB_val k = {strlen(name), (void *)name}, d = {len, (void *)buf};
-    int rc = len ? mdb_put(eoc__store_txn(s), s->meta, &k, &d, 0)
-                 : mdb_del(eoc__store_txn(s), s->meta, &k, NULL);
-    return rc && rc != MDB_NOTFOUND ? eoc__store_fail(s, rc, "meta put") : EOC_OK;
 }
 
 void eoc__store_map_usage(eoc__store_t *s, uint64_t *used, uint64_t *size)

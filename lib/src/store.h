@@ -116,9 +116,9 @@ void eoc__store_rec_abort(eoc__store_t *s);
 eoc_err_t eoc__store_inbox_add(eoc__store_t *s, const char *id, size_t id_len, const char *topic,
                                int32_t partition, int64_t offset, uint64_t digest, int disposition);
 /** eoc__store_inbox_add with hash = eoc__store_id_hash(id, id_len). */
-eoc_err_t eoc__store_inbox_add_hashed(eoc__store_t *s, const char *id, size_t id_len,
-                                      uint64_t hash, const char *topic, int32_t partition,
-                                      int64_t offset, uint64_t digest, int disposition);
+eoc_err_t eoc__store_inbox_add_hashed(eoc__store_t *s, const char *id, size_t id_len, uint64_t hash,
+                                      const char *topic, int32_t partition, int64_t offset,
+                                      uint64_t digest, int disposition);
 
 /** Appends an outbox row; `row->created_ms` 0 means when the batch began. */
 eoc_err_t eoc__store_outbox_add(eoc__store_t *s, const eoc__outrow_t *row);
@@ -147,8 +147,8 @@ eoc_err_t eoc__store_live_set(eoc__store_t *s, const char *topic, int32_t partit
 /** The offset the partition's owners last crashed at, and how many times. */
 eoc_err_t eoc__store_crashes_get(eoc__store_t *s, const char *topic, int32_t partition,
                                  uint64_t *at, uint64_t *n);
-eoc_err_t eoc__store_crashes_set(eoc__store_t *s, const char *topic, int32_t partition,
-                                 uint64_t at, uint64_t n);
+eoc_err_t eoc__store_crashes_set(eoc__store_t *s, const char *topic, int32_t partition, uint64_t at,
+                                 uint64_t n);
 /** Handler attempts at one record in careful mode. */
 eoc_err_t eoc__store_attempts_get(eoc__store_t *s, const char *topic, int32_t partition,
                                   int64_t offset, uint64_t *n);

@@ -66,7 +66,7 @@ static eoc_err_t ro_walk(eoc__store_t *s, MDB_dbi dbi, const MDB_val *start,
 struct state_walk {
     const void *prefix;
     size_t prefix_len;
-    int (*cb)(void *, const void *, size_t, const void *, size_t);
+    eoc_state_cb *cb;
     void *opaque;
 };
 
@@ -79,9 +79,7 @@ static int state_step(void *ctx, const MDB_val *k, const MDB_val *d)
 }
 
 eoc_err_t eoc_store_state_foreach(eoc_store_t *p, const void *prefix, size_t prefix_len,
-                                  int (*cb)(void *opaque, const void *key, size_t key_len,
-                                            const void *value, size_t len),
-                                  void *opaque)
+                                  eoc_state_cb *cb, void *opaque)
 {
     eoc__store_t *s = p->s;
     struct state_walk w = {prefix, prefix_len, cb, opaque};
@@ -90,7 +88,7 @@ eoc_err_t eoc_store_state_foreach(eoc_store_t *p, const void *prefix, size_t pre
 }
 
 struct offsets_walk {
-    int (*cb)(void *, const eoc_position_t *);
+    eoc_position_cb *cb;
     void *opaque;
 };
 
@@ -105,8 +103,7 @@ static int offsets_step(void *ctx, const MDB_val *k, const MDB_val *d)
     return w->cb(w->opaque, &pos);
 }
 
-eoc_err_t eoc_store_offsets_foreach(eoc_store_t *p, int (*cb)(void *opaque, const eoc_position_t *),
-                                    void *opaque)
+eoc_err_t eoc_store_offsets_foreach(eoc_store_t *p, eoc_position_cb *cb, void *opaque)
 {
     eoc__store_t *s = p->s;
     struct offsets_walk w = {cb, opaque};
@@ -114,7 +111,7 @@ eoc_err_t eoc_store_offsets_foreach(eoc_store_t *p, int (*cb)(void *opaque, cons
 }
 
 struct outbox_walk {
-    int (*cb)(void *, const eoc_outbox_row_t *);
+    eoc_outbox_row_cb *cb;
     void *opaque;
     eoc__buf_t id, topic;
 };
@@ -145,8 +142,7 @@ static int outbox_step(void *ctx, uint64_t seq, const eoc__outrow_t *row)
     return w->cb(w->opaque, &out);
 }
 
-eoc_err_t eoc_store_outbox_foreach(eoc_store_t *p,
-                                   int (*cb)(void *opaque, const eoc_outbox_row_t *), void *opaque)
+eoc_err_t eoc_store_outbox_foreach(eoc_store_t *p, eoc_outbox_row_cb *cb, void *opaque)
 {
     eoc__store_t *s = p->s;
     struct outbox_walk w = {cb, opaque, {0}, {0}};

@@ -6,9 +6,9 @@
  * and commits it (apply.c). Between batches an idle worker puts its last
  * commit's offsets in Kafka (offsets.c) and runs inbox retention.
  * Rebalances (rebalance.c) and careful mode (careful.c) interrupt the loop
- * on this thread. See worker.h for the map of the files and threads.
+ * on this thread. See worker_int.h for the map of the files and threads.
  */
-#include "worker.h"
+#include "worker_int.h"
 
 #include "conf.h"
 #include "kafka.h"
@@ -21,53 +21,6 @@
 
 #define POLL_IDLE_MS     100
 #define CLOSE_TIMEOUT_MS 5000 /* bound on leaving the group during a stop */
-
-/* ------------------------------------------------------------------ */
-/* partition table                                                     */
-/* ------------------------------------------------------------------ */
-
-static eoc__part_t *part_new(eoc_worker_t *w, const char *topic, int32_t partition)
-{
-    if (w->nparts == w->capparts) {
-        size_t cap = w->capparts ? w->capparts * 2 : 32;
-        eoc__part_t **v = realloc(w->parts, cap * sizeof(*v));
-        if (!v)
-            return NULL;
-        w->parts = v;
-        w->capparts = cap;
-    }
-    eoc__part_t *p = calloc(1, sizeof(*p));
-    if (!p || !(p->st.topic = strdup(topic))) {
-        free(p);
-        return NULL;
-    }
-    p->st.partition = partition;
-    atomic_init(&p->st.committed, -1);
-    p->bidx[0] = p->bidx[1] = -1;
-    p->careful_until = -1;
-    if (eoc__stats_add_part(&w->stats, &p->st) != 0) {
-        free(p->st.topic);
-        free(p);
-        return NULL;
-    }
-    w->parts[w->nparts] = p;
-    w->lastpart = w->nparts++;
-    return p;
-}
-
-eoc__part_t *eoc__worker_part(eoc_worker_t *w, const char *topic, int32_t partition)
-{
-    if (w->lastpart < w->nparts && w->parts[w->lastpart]->st.partition == partition &&
-        strcmp(w->parts[w->lastpart]->st.topic, topic) == 0)
-        return w->parts[w->lastpart];
-    for (size_t i = 0; i < w->nparts; i++) {
-        if (w->parts[i]->st.partition == partition && strcmp(w->parts[i]->st.topic, topic) == 0) {
-            w->lastpart = i;
-            return w->parts[i];
-        }
-    }
-    return part_new(w, topic, partition);
-}
 
 /* ------------------------------------------------------------------ */
 /* set-up                                                              */
@@ -159,7 +112,7 @@ static eoc_err_t setup_consumer(eoc_worker_t *w, char *errstr, size_t errstr_siz
     return EOC_OK;
 }
 
-eoc_worker_t *eoc_worker_new(eoc_conf_t *conf, eoc_handler_fn handler, void *opaque, char *errstr,
+eoc_worker_t *eoc_worker_new(eoc_conf_t *conf, eoc_handler_fn *handler, void *opaque, char *errstr,
                              size_t errstr_size)
 {
     if (!conf || !handler) {
@@ -218,7 +171,9 @@ eoc_worker_t *eoc_worker_new(eoc_conf_t *conf, eoc_handler_fn handler, void *opa
         goto fail;
     if (setup_consumer(w, errstr, errstr_size) != EOC_OK)
         goto fail;
-    if (*set.metrics_listen && !(w->metrics = eoc__metrics_start(w, errstr, errstr_size)))
+    eoc__metrics_src_t src;
+    eoc__worker_metrics_src(w, &src);
+    if (*set.metrics_listen && !(w->metrics = eoc__metrics_start(&src, errstr, errstr_size)))
         goto fail;
     return w;
 fail:
@@ -312,8 +267,9 @@ eoc_err_t eoc_worker_run(eoc_worker_t *w)
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 eoc__log(&w->log, EOC_LOG_WARNING, "consumer: %s", rd_kafka_message_errstr(m));
             if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
-                atomic_store(&w->stats.fatal, EOC_ERR_FATAL);
-                atomic_store(&w->stop, 1);
+                char why[512];
+                rd_kafka_fatal_error(w->rk, why, sizeof(why));
+                eoc__pipe_fatal(w, EOC_ERR_FATAL, "consumer: %s", why);
             }
             rd_kafka_message_destroy(m);
             m = NULL;
@@ -335,7 +291,7 @@ eoc_err_t eoc_worker_run(eoc_worker_t *w)
     /* Drain: the batches, then the outbox, then offsets and the group. */
     eoc__pipe_wait(w);
     if (!atomic_load(&w->stats.fatal))
-        eoc__apply_batch(w, w->fill, 0);
+        eoc__pipe_apply(w, w->fill, 0);
     eoc__pipe_drop(w->fill);
     eoc__pipe_stop(w);
     eoc__batch_drop(&w->bat[0]); /* messages go before the consumer */
@@ -353,26 +309,17 @@ eoc_err_t eoc_worker_run(eoc_worker_t *w)
     return fatal;
 }
 
+eoc_err_t eoc_worker_fatal_error(eoc_worker_t *w, char *errstr, size_t errstr_size)
+{
+    eoc_err_t err = atomic_load(&w->stats.fatal);
+    if (errstr && errstr_size)
+        snprintf(errstr, errstr_size, "%s", err ? w->fatal_reason : "");
+    return err;
+}
+
 void eoc_worker_stats(eoc_worker_t *w, eoc_stats_t *out)
 {
-    memset(out, 0, sizeof(*out));
-    out->consumed = atomic_load(&w->stats.consumed);
-    out->applied = atomic_load(&w->stats.applied);
-    out->duplicates = atomic_load(&w->stats.duplicates);
-    out->dead_letters = atomic_load(&w->stats.dead_letters);
-    out->skipped = atomic_load(&w->stats.skipped);
-    out->retries = atomic_load(&w->stats.retries);
-    out->batches = atomic_load(&w->stats.batches);
-    out->commit_failures = atomic_load(&w->stats.commit_failures);
-    out->rebalances = atomic_load(&w->stats.rebalances);
-    out->inbox_pruned = atomic_load(&w->stats.inbox_pruned);
-    if (w->relay) {
-        eoc__relay_stats_t rs;
-        eoc__relay_stats(w->relay, &rs);
-        out->published = rs.published;
-        out->relay_errors = rs.errors;
-    }
-    eoc__store_outbox_info(w->store, &out->outbox_backlog, &out->outbox_oldest_ms);
+    eoc__stats_totals(&w->stats, w->relay, w->store, out);
 }
 
 void eoc_worker_destroy(eoc_worker_t *w)
@@ -403,12 +350,7 @@ void eoc_worker_destroy(eoc_worker_t *w)
         rd_kafka_topic_partition_list_destroy(w->undurable);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv);
-    for (size_t i = 0; i < w->nparts; i++) {
-        free(w->parts[i]->st.topic);
-        free(w->parts[i]);
-    }
-    free(w->parts);
-    eoc__stats_free(&w->stats);
+    eoc__parts_free(w);
     if (leak) {
         atomic_store(&w->logp, NULL);
         return; /* w->conf and w stay: the consumer's threads still read them */
@@ -419,9 +361,9 @@ void eoc_worker_destroy(eoc_worker_t *w)
 
 void eoc__worker_metrics_src(eoc_worker_t *w, eoc__metrics_src_t *out)
 {
-    out->worker = w;
     out->stats = &w->stats;
     out->store = w->store;
+    out->relay = w->relay;
     out->rk = w->rk;
     out->settings = &w->set;
 }

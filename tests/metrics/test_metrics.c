@@ -29,6 +29,14 @@
 
 /* ---- fixture: a development Kafka and a data directory per test ---- */
 
+/* The server on `w`'s sources, as the worker starts it. */
+static eoc__metrics_t *metrics_start(eoc_worker_t *w, char *err, size_t err_size)
+{
+    eoc__metrics_src_t src;
+    eoc__worker_metrics_src(w, &src);
+    return eoc__metrics_start(&src, err, err_size);
+}
+
 static int fx_setup(void **state)
 {
     static const char *const topics[] = {"in:2", "out:1", "dlq:1", NULL};
@@ -116,7 +124,7 @@ static void run_start(struct run *r, eoc_conf_t *conf)
         fail_msg("eoc_worker_new: %s", err);
     /* The test serves the metrics itself, so that it does not depend on the
      * worker wiring metrics.listen (which would bind another port 0). */
-    r->m = eoc__metrics_start(r->w, err, sizeof(err));
+    r->m = metrics_start(r->w, err, sizeof(err));
     if (!r->m)
         fail_msg("eoc__metrics_start: %s", err);
     assert_true(eoc__metrics_port(r->m) > 0);
@@ -356,7 +364,7 @@ static void start_fails(const tu_fixture_t *f, const char *listen, const char *r
     eoc_worker_t *w = eoc_worker_new(conf_for(f, "metrics.listen", listen, "group.id", group, NULL),
                                      handler, NULL, err, sizeof(err));
     if (w)
-        assert_null(eoc__metrics_start(w, err, sizeof(err)));
+        assert_null(metrics_start(w, err, sizeof(err)));
     if (!strstr(err, reason) || !strstr(err, listen))
         fail_msg("metrics.listen=%s: errstr '%s' does not say '%s'", listen, err, reason);
     if (w)
@@ -399,7 +407,7 @@ static void an_address_in_use_fails_and_serves_once_it_is_free(void **state)
     if (!w)
         fail_msg("eoc_worker_new after the port was freed: %s", err);
     /* Serves on `port`: started here, or already by the worker itself. */
-    eoc__metrics_t *m = eoc__metrics_start(w, err, sizeof(err));
+    eoc__metrics_t *m = metrics_start(w, err, sizeof(err));
     if (m)
         assert_int_equal(eoc__metrics_port(m), port);
     else if (!strstr(err, "cannot listen"))

@@ -2,6 +2,7 @@
  * devkafka - spawn and drive eoc-kafka-dev from tests. See devkafka.h.
  */
 #include "devkafka.h"
+#include "tu_clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,22 +33,6 @@ struct devkafka {
     char *control_path; /* owned: dir/control.sock */
     char *bootstraps;   /* owned: the bootstrap line */
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
 
 /* A malloc'd printf result, or NULL. */
 static char *vformat(const char *fmt, va_list ap)
@@ -185,11 +170,11 @@ static int read_bootstraps(devkafka_t *dk, int fd, char *errstr, size_t errstr_s
 {
     char line[4096];
     size_t len = 0;
-    int64_t deadline = now_ms() + START_TIMEOUT_MS;
+    int64_t deadline = tu_now_ms() + START_TIMEOUT_MS;
 
     while (len + 1 < sizeof(line)) {
         struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - tu_now_ms();
         ssize_t n;
 
         if (left <= 0 || poll(&pfd, 1, (int)left) == 0) {
@@ -376,16 +361,16 @@ int devkafka_cmd(devkafka_t *dk, char *reply, size_t reply_size, const char *fmt
 /* Waits up to `timeout_ms` for the child to exit; true once reaped. */
 static bool reap(pid_t pid, int timeout_ms)
 {
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = tu_now_ms() + timeout_ms;
 
     for (;;) {
         pid_t r = waitpid(pid, NULL, WNOHANG);
 
         if (r == pid || (r < 0 && errno != EINTR))
             return true;
-        if (now_ms() >= deadline)
+        if (tu_now_ms() >= deadline)
             return false;
-        sleep_ms(10);
+        tu_sleep_ms(10);
     }
 }
 

@@ -102,19 +102,19 @@ static void test_a_dead_letter_keeps_every_original_header(void **state)
 static void test_emit_takes_at_most_the_documented_headers_and_says_so(void **state)
 {
     fx_t *f = *state;
-    eoc_header_t hs[EOC_EMIT_HEADERS_MAX + 1];
-    for (int i = 0; i <= EOC_EMIT_HEADERS_MAX; i++)
+    eoc_header_t hs[EOC_HEADERS_MAX + 1];
+    for (int i = 0; i <= EOC_HEADERS_MAX; i++)
         hs[i] = (eoc_header_t){"h", "v", 1};
     eoc_txn_t txn = {.store = f->s, .default_topic = "out", .max_bytes = 1 << 20};
     eoc__txn_reset(&txn, &f->rec);
-    eoc_msg_t m = {NULL, EOC_PARTITION_ANY, NULL, 0, "v", 1, hs, EOC_EMIT_HEADERS_MAX + 1};
+    eoc_msg_t m = {NULL, EOC_PARTITION_ANY, NULL, 0, "v", 1, hs, EOC_HEADERS_MAX + 1};
     assert_int_equal(eoc_emit(&txn, &m), EOC_ERR_INVALID_ARG);
-    assert_non_null(strstr(txn.error, "more than EOC_EMIT_HEADERS_MAX (64)"));
-    m.header_count = EOC_EMIT_HEADERS_MAX;
+    assert_non_null(strstr(txn.error, "more than EOC_HEADERS_MAX (64)"));
+    m.header_count = EOC_HEADERS_MAX;
     assert_int_equal(eoc_emit(&txn, &m), EOC_OK);
     struct seen s = commit_and_scan(f);
     assert_int_equal(s.rows, 1);
-    assert_int_equal(s.headers[0], EOC_EMIT_HEADERS_MAX + 3); /* and eoc-source-* */
+    assert_int_equal(s.headers[0], EOC_HEADERS_MAX + 3); /* and eoc-source-* */
 }
 
 static void test_output_ids_of_a_maximal_input_id_stay_within_the_limit(void **state)

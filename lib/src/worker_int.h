@@ -1,5 +1,5 @@
 /*
- * worker - the internals of eoc_worker_t, shared by the files a record
+ * worker_int - the internals of eoc_worker_t, shared by the files a record
  * passes through on its way from Kafka to the store and back:
  *
  *   worker.c     lifecycle (new, run, stop, destroy), the poll loop, the
@@ -19,10 +19,11 @@
  * table. Whatever both threads touch is either behind `mu` or owned by
  * whichever thread currently owns the store (pipeline.c says when).
  */
-#ifndef EOC_WORKER_H
-#define EOC_WORKER_H
+#ifndef EOC_WORKER_INT_H
+#define EOC_WORKER_INT_H
 
 #include "batch.h"
+#include "careful.h"
 #include "conf.h"
 #include "eoc/eoc.h"
 #include "log.h"
@@ -30,6 +31,7 @@
 #include "msgid.h"
 #include "relay.h"
 #include "store.h"
+#include "util.h"
 
 #include <librdkafka/rdkafka.h>
 #include <pthread.h>
@@ -64,7 +66,7 @@ struct eoc_worker {
     eoc_log_t log;
     eoc_conf_t *conf;    /* owned */
     eoc__settings_t set; /* read from conf at creation; strings point into it */
-    eoc_handler_fn handler;
+    eoc_handler_fn *handler;
     void *opaque;
     eoc__store_t *store; /* owned */
     eoc__relay_t *relay; /* owned, NULL when relay.enable=false */
@@ -76,6 +78,8 @@ struct eoc_worker {
     eoc__metrics_t *metrics; /* owned; NULL when metrics.listen is empty */
 
     atomic_int stop;
+    atomic_flag fatal_taken; /* the first fatal error wins (eoc__pipe_fatal) */
+    char fatal_reason[512];  /* written before stats.fatal is set */
 
     struct eoc__strat *strats;
     size_t nstrats;
@@ -109,10 +113,12 @@ struct eoc_worker {
     eoc__stats_t stats;
 };
 
-/* ---- worker.c */
+/* ---- parts.c */
 /** The partition's entry, created on first sight (NULL out of memory).
  *  Polling thread. */
-eoc__part_t *eoc__worker_part(eoc_worker_t *w, const char *topic, int32_t partition);
+eoc__part_t *eoc__parts_get(eoc_worker_t *w, const char *topic, int32_t partition);
+/** Frees every partition (with the worker). */
+void eoc__parts_free(eoc_worker_t *w);
 
 /* ---- pipeline.c */
 /** Adds a polled message to the filling batch (ownership moves to it);
@@ -133,6 +139,12 @@ void eoc__pipe_rewind_run(eoc_worker_t *w, rd_kafka_message_t **m);
 void eoc__pipe_wait(eoc_worker_t *w);
 /** Whether the apply thread idles. */
 int eoc__pipe_idle(eoc_worker_t *w);
+/** Applies and commits batch `b` on this thread (apply.c); on a failure
+ *  rewinds it, and stops the worker when failures persist. */
+eoc_err_t eoc__pipe_apply(eoc_worker_t *w, eoc__batch_t *b, int crashed);
+/** Stops the worker on a fatal error, with its reason (also logged); a
+ *  later one is ignored. Any thread. */
+void eoc__pipe_fatal(eoc_worker_t *w, eoc_err_t err, const char *fmt, ...) EOC__PRINTF(3, 4);
 /** Applies the filling batch on this thread (after eoc__pipe_wait). */
 eoc_err_t eoc__pipe_flush_now(eoc_worker_t *w, int crashed);
 /** Hands the filling batch to the apply thread (or applies it here when
@@ -157,8 +169,8 @@ enum {
 void eoc__apply_key(const eoc_worker_t *w, const rd_kafka_message_t *m, eoc__key_t *k, char *idbuf,
                     const char **id);
 /** Applies and durably commits batch `b` (crashed: dead-letter its one
- *  record unhandled, careful.c). On a failure the batch is rewound;
- *  persistent failures stop the worker. */
+ *  record unhandled, careful.c); EOC_OK, or the error that aborted it
+ *  (nothing of it stays). */
 eoc_err_t eoc__apply_batch(eoc_worker_t *w, eoc__batch_t *b, int crashed);
 /** Forgets the tallies of a batch that will not commit. */
 void eoc__apply_tallies_reset(eoc__batch_t *b);
@@ -185,15 +197,6 @@ void eoc__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                        rd_kafka_topic_partition_list_t *parts, void *opaque);
 
 /* ---- careful.c */
-/** On assignment, in the open store transaction: counts an unclean
- *  hand-over of `p` (stored next offset `off`, -1 when none) and turns on
- *  careful mode after repeated crashes there; marks the partition live.
- *  EOC_OK or a store error. */
-eoc_err_t eoc__careful_assign(eoc_worker_t *w, eoc__part_t *p, const char *topic, int32_t partition,
-                              int64_t off);
-/** On a clean revocation, in the open store transaction: clears the live
- *  marker. */
-eoc_err_t eoc__careful_revoke(eoc_worker_t *w, const char *topic, int32_t partition);
 /** Whether `m` falls in its partition's careful range. Polling thread. */
 int eoc__careful_wants(eoc_worker_t *w, const rd_kafka_message_t *m);
 /** Applies the filling batch, then `m` alone after committing its attempt
