@@ -29,6 +29,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define COMMIT_TRIES 5
@@ -106,6 +107,64 @@ static void tallies_publish(eoc_worker_t *w, eoc__batch_t *b)
 /* dispositions                                                        */
 /* ------------------------------------------------------------------ */
 
+/* ------------------------------------------------------------------ */
+/* dead letters are logged once, when their batch commits              */
+/* ------------------------------------------------------------------ */
+
+void eoc__apply_notes_clear(eoc_worker_t *w)
+{
+    for (size_t i = 0; i < w->dl_n; i++) {
+        free(w->dl_notes[i].id);
+        free(w->dl_notes[i].error);
+    }
+    w->dl_n = 0;
+}
+
+/* Remembers a dead letter written by this pass (out of memory: logged now). */
+static void note_dead(eoc_worker_t *w, const eoc_record_t *rec, const char *id, size_t id_len,
+                      const char *reason, const char *error)
+{
+    if (w->dl_n == w->dl_cap) {
+        size_t cap = w->dl_cap ? w->dl_cap * 2 : 8;
+        eoc__dl_note_t *v = realloc(w->dl_notes, cap * sizeof(*v));
+        if (v) {
+            w->dl_notes = v;
+            w->dl_cap = cap;
+        }
+    }
+    char *idc = malloc(id_len + 1);
+    char *errc = error && *error ? strdup(error) : NULL;
+    if (w->dl_n == w->dl_cap || !idc || (error && *error && !errc)) {
+        free(idc);
+        free(errc);
+        eoc__log(&w->log, EOC_LOG_WARNING, "dead letter (not yet committed) %s[%d]@%" PRId64 ": %s",
+                 rec->topic, rec->msg->partition, rec->msg->offset, reason);
+        return;
+    }
+    memcpy(idc, id, id_len);
+    idc[id_len] = '\0';
+    w->dl_notes[w->dl_n++] = (eoc__dl_note_t){rec->topic, rec->msg->partition, rec->msg->offset,
+                                              idc,        id_len,              reason,
+                                              errc};
+}
+
+/* Logs the committed batch's dead letters: one line each. */
+static void log_notes(eoc_worker_t *w)
+{
+    for (size_t i = 0; i < w->dl_n; i++) {
+        const eoc__dl_note_t *d = &w->dl_notes[i];
+        eoc__kv_t kv[] = {EOC__KV_S("topic", d->topic),
+                          EOC__KV_I("partition", d->partition),
+                          EOC__KV_I("offset", d->offset),
+                          EOC__KV_SN("message_id", d->id, d->id_len),
+                          EOC__KV_S("reason", d->reason),
+                          EOC__KV_S("error", d->error ? d->error : "")};
+        eoc__log_kv(&w->log, EOC_LOG_WARNING, kv, COUNTOF(kv) - (d->error ? 0 : 1),
+                    "dead letter");
+    }
+    eoc__apply_notes_clear(w);
+}
+
 /* Writes a dead-letter outbox row for `rec` into the batch transaction,
  * and, when `record` is set and the record has a valid ID, its inbox
  * disposition (so a redelivery is a duplicate). */
@@ -158,11 +217,18 @@ static eoc_err_t dead_letter(eoc_worker_t *w, eoc__part_t *p, const eoc_record_t
             eoc__hash64(m->payload, m->payload ? m->len : 0, EOC__DIGEST_SEED), EOC__DISP_DEAD);
     if (err == EOC_OK) {
         p->pend.dead++;
-        eoc__log(&w->log, EOC_LOG_WARNING, "dead letter %s[%d]@%" PRId64 " id=%.*s: %s%s%s",
-                 rec->topic, m->partition, m->offset, (int)src_len, src_id, reason,
-                 error && *error ? ": " : "", error && *error ? error : "");
+        note_dead(w, rec, src_id, src_len, reason, error);
     }
     return err;
+}
+
+/* One handler call, timed (eoc_handler_seconds). */
+static eoc_result_t call_handler(eoc_worker_t *w, eoc_txn_t *txn, const eoc_record_t *rec)
+{
+    double t0 = eoc__mono_s();
+    eoc_result_t res = w->handler(txn, rec, w->opaque);
+    eoc__histo_add(&w->stats.handler_latency, eoc__mono_s() - t0);
+    return res;
 }
 
 /* Fast path: the handler writes straight into the batch transaction. Any
@@ -171,7 +237,7 @@ static eoc_err_t handle_fast(eoc_worker_t *w, eoc__part_t *p, eoc_txn_t *txn, eo
                              const eoc__key_t *k, int *outcome)
 {
     eoc__txn_reset(txn, rec);
-    eoc_result_t res = w->handler(txn, rec, w->opaque);
+    eoc_result_t res = call_handler(w, txn, rec);
     if (res != EOC_HANDLER_OK || txn->store_err) {
         *outcome =
             res == EOC_HANDLER_RETRY && !txn->store_err ? EOC__APPLY_RETRIED : EOC__APPLY_RERUN;
@@ -208,7 +274,7 @@ static eoc_err_t handle_isolated(eoc_worker_t *w, eoc__part_t *p, eoc_txn_t *txn
         if (err)
             return err;
         eoc__txn_reset(txn, rec);
-        eoc_result_t res = w->handler(txn, rec, w->opaque);
+        eoc_result_t res = call_handler(w, txn, rec);
         if (txn->store_err) {
             eoc__store_rec_abort(w->store);
             return txn->store_err;
@@ -332,9 +398,11 @@ static eoc_err_t apply_pass(eoc_worker_t *w, eoc__batch_t *b, int crashed, int *
 {
     eoc_txn_t txn = {.store = w->store,
                      .default_topic = w->set.output_topic,
-                     .max_bytes = w->set.output_max_bytes};
+                     .max_bytes = w->set.output_max_bytes,
+                     .trace = w->set.trace_propagate};
     *rerun = 0;
     eoc__apply_tallies_reset(b);
+    eoc__apply_notes_clear(w);
     eoc_err_t err = eoc__store_begin(w->store);
     /* Start loading every index slot the batch will probe: the lookups
      * then overlap their cache misses instead of taking them one by one. */
@@ -380,9 +448,18 @@ static void after_commit(eoc_worker_t *w, eoc__batch_t *b)
 {
     eoc__count(&w->stats.batches, 1);
     tallies_publish(w, b);
+    log_notes(w);
     eoc__crash_point("worker.committed");
     for (size_t i = 0; i < b->npos; i++)
         atomic_store(&b->pos[i].part->st.committed, b->pos[i].next);
+    /* End to end: from each record's timestamp to this commit. */
+    int64_t now = eoc__now_ms();
+    for (size_t i = 0; i < b->n; i++) {
+        int64_t ts = rd_kafka_message_timestamp(b->msgs[i], NULL);
+        if (ts > 0)
+            eoc__histo_add_long(&w->stats.e2e_latency,
+                                now > ts ? (double)(now - ts) / 1000.0 : 0.0);
+    }
     eoc__offsets_committed(w, b);
     if (w->relay)
         eoc__relay_wake(w->relay);
@@ -401,15 +478,18 @@ eoc_err_t eoc__apply_batch(eoc_worker_t *w, eoc__batch_t *b, int crashed)
         after_commit(w, b);
         eoc__batch_done(b); /* the polling thread destroys the messages */
         w->failures = 0;
+        atomic_store(&w->stats.failing, 0);
         return EOC_OK;
     }
     eoc__count(&w->stats.commit_failures, 1);
+    eoc__apply_notes_clear(w);
     eoc__log(&w->log, EOC_LOG_ERR,
              "batch of %zu records not committed (%s): rewinding to the last committed offsets",
              b->n, eoc_strerror(err));
     eoc__pipe_rewind_batch(w, b);
     /* A full map may clear (the relay frees outbox pages); a disk that
      * refuses writes (EIO, ENOSPC, EFBIG) is not retried: fail-stop. */
+    atomic_store(&w->stats.failing, w->failures + 1);
     if (++w->failures >= COMMIT_TRIES || err == EOC_ERR_IO) {
         atomic_store(&w->stats.fatal, err);
         eoc__log(

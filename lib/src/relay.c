@@ -256,15 +256,14 @@ static int producer_create(eoc__relay_t *r)
 {
     char errstr[512];
     rd_kafka_conf_t *kc = rd_kafka_conf_new();
-    /* Defaults first; kafka.* and relay.kafka.* override them. */
+    /* Defaults first; kafka.* (its producer properties) and relay.kafka.* override them. */
     static const char *const defaults[][2] = {
         {"enable.idempotence", "true"},    {"acks", "all"},    {"message.timeout.ms", "0"},
         {"partitioner", "murmur2_random"}, {"linger.ms", "5"},
     };
     for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
         rd_kafka_conf_set(kc, defaults[i][0], defaults[i][1], NULL, 0);
-    if (eoc__kafka_conf_apply(kc, r->conf, "kafka.", errstr, sizeof(errstr)) ||
-        eoc__kafka_conf_apply(kc, r->conf, "relay.kafka.", errstr, sizeof(errstr))) {
+    if (eoc__kafka_conf_build(kc, r->conf, EOC_KAFKA_RELAY_PRODUCER, errstr, sizeof(errstr))) {
         eoc__log(r->log, EOC_LOG_ERR, "relay: %s", errstr);
         rd_kafka_conf_destroy(kc);
         return -1;
