@@ -260,6 +260,7 @@ static int producer_create(eoc__relay_t *r)
     static const char *const defaults[][2] = {
         {"enable.idempotence", "true"},    {"acks", "all"},    {"message.timeout.ms", "0"},
         {"partitioner", "murmur2_random"}, {"linger.ms", "5"},
+        {"allow.auto.create.topics", "false"}, /* outputs go to topics that exist */
     };
     for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
         rd_kafka_conf_set(kc, defaults[i][0], defaults[i][1], NULL, 0);

@@ -261,6 +261,19 @@ static eoc_err_t check_topics(eoc_worker_t *w, char *errstr, size_t errstr_size)
                            near && best <= 2 ? near : "", near && best <= 2 ? "\"?)" : "");
     }
     free(copy);
+    /* Outputs and dead letters wait in the outbox for a missing topic:
+     * not a reason to refuse the start, but worth saying now. */
+    const char *outs[2] = {w->set.output_topic, w->dlq};
+    for (int k = 0; rc == EOC_OK && k < 2; k++) {
+        int found = !*outs[k];
+        for (int i = 0; i < md->topic_cnt && !found; i++)
+            found = strcmp(md->topics[i].topic, outs[k]) == 0;
+        if (!found)
+            eoc__log(&w->log, EOC_LOG_WARNING,
+                     "%s topic \"%s\" does not exist: %s wait in the outbox until it is created "
+                     "(topics are not created automatically)",
+                     k ? "dead-letter" : "output", outs[k], k ? "dead letters" : "outputs");
+    }
     rd_kafka_metadata_destroy(md);
     return rc;
 }

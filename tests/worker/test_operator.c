@@ -340,6 +340,13 @@ static void a_missing_input_topic_fails_the_start_and_names_it(void **state)
     assert_null(eoc_worker_new(c, handler, NULL, err, sizeof(err)));
     eoc_conf_destroy(c);
     assert_non_null(strstr(err, "\"inn\" does not exist"));
+
+    /* A missing dead-letter topic does not stop the start: it is said. */
+    c = conf_for(f, "dlq.topic", "dlqx", NULL);
+    eoc_worker_t *ok = eoc_worker_new(c, handler, NULL, err, sizeof(err));
+    assert_non_null(ok);
+    eoc_worker_destroy(ok);
+    assert_int_equal(lines_with("dead-letter topic \"dlqx\" does not exist", NULL), 1);
     seen_reset();
 }
 
