@@ -252,6 +252,19 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
     }
 }
 
+/* librdkafka's statistics of the relay's producer, to the user's callback
+ * (eoc_conf_set_kafka_stats_cb), on the relay's thread. */
+static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    (void)rk;
+    eoc__relay_t *r = opaque;
+    eoc__settings_t st;
+    eoc__settings_read(r->conf, &st);
+    if (st.kafka_stats_cb)
+        st.kafka_stats_cb(st.kafka_stats_opaque, EOC_KAFKA_RELAY_PRODUCER, json, len);
+    return 0; /* librdkafka frees json */
+}
+
 static int producer_create(eoc__relay_t *r)
 {
     char errstr[512];
@@ -272,6 +285,7 @@ static int producer_create(eoc__relay_t *r)
     rd_kafka_conf_set_opaque(kc, r);
     rd_kafka_conf_set_dr_msg_cb(kc, on_delivery);
     rd_kafka_conf_set_error_cb(kc, on_error);
+    rd_kafka_conf_set_stats_cb(kc, on_stats);
     eoc__kafka_conf_log(kc);
     if (!(r->rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, sizeof(errstr)))) {
         eoc__log(r->log, EOC_LOG_ERR, "relay: cannot create producer: %s", errstr);

@@ -184,9 +184,11 @@ EOC_API void eoc_conf_set_kafka_conf_cb(eoc_conf_t *conf, eoc_kafka_conf_cb *cb,
 /**
  * librdkafka's statistics (the JSON document described in its
  * STATISTICS.md), every `kafka.statistics.interval.ms` (off by default:
- * set it, e.g. to 15000). `json` is valid during the call only; called on
- * the worker's polling thread. The worker also publishes a summary in
- * /metrics (eoc_kafka_*).
+ * set it, e.g. to 15000; with metrics.listen set the consumer reports every
+ * 10 s by default). `client` says whose: the consumer's come on the
+ * worker's polling thread, the relay producer's on the relay's thread.
+ * `json` is valid during the call only. The worker also publishes a
+ * summary of its consumer's in /metrics (eoc_kafka_*).
  */
 typedef void(eoc_kafka_stats_cb)(void *opaque, eoc_kafka_client_t client, const char *json,
                                  size_t len);
