@@ -264,10 +264,13 @@ static eoc_err_t handle_isolated(eoc_worker_t *w, eoc__part_t *p, eoc_txn_t *txn
                 return dead_letter(w, p, rec, "handler_error", txn->error, 1, 1);
             }
             p->pend.retries++;
-            eoc__log(&w->log, EOC_LOG_INFO,
-                     "retry %" PRId64 "/%" PRId64 " of %s[%d]@%" PRId64 "%s%s", attempt - 1,
-                     w->set.retry_max_attempts - 1, rec->topic, rec->msg->partition,
-                     rec->msg->offset, txn->error[0] ? ": " : "", txn->error);
+            eoc__kv_t kv[] = {EOC__KV_S("topic", rec->topic),
+                              EOC__KV_I("partition", rec->msg->partition),
+                              EOC__KV_I("offset", rec->msg->offset),
+                              EOC__KV_SN("message_id", rec->id, rec->id_len),
+                              EOC__KV_S("error", txn->error)};
+            eoc__log_kv(&w->log, EOC_LOG_INFO, kv, COUNTOF(kv) - !txn->error[0],
+                        "retry %" PRId64 "/%" PRId64, attempt - 1, w->set.retry_max_attempts - 1);
             eoc__sleep_ms(w->set.retry_backoff_ms << (attempt - 2 < 10 ? attempt - 2 : 10));
         }
         eoc_err_t err = eoc__store_rec_begin(w->store);
@@ -323,11 +326,14 @@ static eoc_err_t dedupe(eoc_worker_t *w, eoc__part_t *p, const eoc_record_t *rec
         p->pend.duplicates++;
         return EOC_OK;
     }
-    eoc__log(&w->log, EOC_LOG_ERR,
-             "ID COLLISION: %.*s at %s[%d]@%" PRId64 " has a different payload "
-             "than the record applied from offset %" PRId64
-             "; dead-lettered, original effect untouched",
-             (int)rec->id_len, rec->id, rec->topic, m->partition, m->offset, e.offset);
+    eoc__kv_t kv[] = {EOC__KV_S("topic", rec->topic), EOC__KV_I("partition", m->partition),
+                      EOC__KV_I("offset", m->offset),
+                      EOC__KV_SN("message_id", rec->id, rec->id_len),
+                      EOC__KV_I("applied_offset", e.offset)};
+    eoc__log_kv(&w->log, EOC_LOG_ERR, kv, COUNTOF(kv),
+                "ID COLLISION: %.*s has a different payload than the record applied from "
+                "offset %" PRId64 "; dead-lettered, original effect untouched",
+                (int)rec->id_len, rec->id, e.offset);
     char errtxt[80];
     snprintf(errtxt, sizeof(errtxt), "ID already applied from offset %" PRId64, e.offset);
     return dead_letter(w, p, rec, "id_collision", errtxt, 1, 0);
