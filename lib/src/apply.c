@@ -28,6 +28,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MAX_RERUNS 3
@@ -104,6 +105,64 @@ static void tallies_publish(eoc_worker_t *w, eoc__batch_t *b)
 /* dispositions                                                        */
 /* ------------------------------------------------------------------ */
 
+/* ------------------------------------------------------------------ */
+/* dead letters are logged once, when their batch commits              */
+/* ------------------------------------------------------------------ */
+
+void eoc__apply_notes_clear(eoc_worker_t *w)
+{
+    for (size_t i = 0; i < w->dl_n; i++) {
+        free(w->dl_notes[i].id);
+        free(w->dl_notes[i].error);
+    }
+    w->dl_n = 0;
+}
+
+/* Remembers a dead letter written by this pass (out of memory: logged now). */
+static void note_dead(eoc_worker_t *w, const eoc_record_t *rec, const char *id, size_t id_len,
+                      const char *reason, const char *error)
+{
+    if (w->dl_n == w->dl_cap) {
+        size_t cap = w->dl_cap ? w->dl_cap * 2 : 8;
+        eoc__dl_note_t *v = realloc(w->dl_notes, cap * sizeof(*v));
+        if (v) {
+            w->dl_notes = v;
+            w->dl_cap = cap;
+        }
+    }
+    char *idc = malloc(id_len + 1);
+    char *errc = error && *error ? strdup(error) : NULL;
+    if (w->dl_n == w->dl_cap || !idc || (error && *error && !errc)) {
+        free(idc);
+        free(errc);
+        eoc__log(&w->log, EOC_LOG_WARNING, "dead letter (not yet committed) %s[%d]@%" PRId64 ": %s",
+                 rec->topic, rec->msg->partition, rec->msg->offset, reason);
+        return;
+    }
+    memcpy(idc, id, id_len);
+    idc[id_len] = '\0';
+    w->dl_notes[w->dl_n++] = (eoc__dl_note_t){rec->topic, rec->msg->partition, rec->msg->offset,
+                                              idc,        id_len,              reason,
+                                              errc};
+}
+
+/* Logs the committed batch's dead letters: one line each. */
+static void log_notes(eoc_worker_t *w)
+{
+    for (size_t i = 0; i < w->dl_n; i++) {
+        const eoc__dl_note_t *d = &w->dl_notes[i];
+        eoc__kv_t kv[] = {EOC__KV_S("topic", d->topic),
+                          EOC__KV_I("partition", d->partition),
+                          EOC__KV_I("offset", d->offset),
+                          EOC__KV_SN("message_id", d->id, d->id_len),
+                          EOC__KV_S("reason", d->reason),
+                          EOC__KV_S("error", d->error ? d->error : "")};
+        eoc__log_kv(&w->log, EOC_LOG_WARNING, kv, COUNTOF(kv) - (d->error ? 0 : 1),
+                    "dead letter");
+    }
+    eoc__apply_notes_clear(w);
+}
+
 /* Writes a dead-letter outbox row for `rec` into the batch transaction,
  * and, when `record` is set and the record has a valid ID, its inbox
  * disposition (so a redelivery is a duplicate). */
@@ -156,11 +215,18 @@ static eoc_err_t dead_letter(eoc_worker_t *w, eoc__part_t *p, const eoc_record_t
             eoc__hash64(m->payload, m->payload ? m->len : 0, EOC__DIGEST_SEED), EOC__DISP_DEAD);
     if (err == EOC_OK) {
         p->pend.dead++;
-        eoc__log(&w->log, EOC_LOG_WARNING, "dead letter %s[%d]@%" PRId64 " id=%.*s: %s%s%s",
-                 rec->topic, m->partition, m->offset, (int)src_len, src_id, reason,
-                 error && *error ? ": " : "", error && *error ? error : "");
+        note_dead(w, rec, src_id, src_len, reason, error);
     }
     return err;
+}
+
+/* One handler call, timed (eoc_handler_seconds). */
+static eoc_result_t call_handler(eoc_worker_t *w, eoc_txn_t *txn, const eoc_record_t *rec)
+{
+    double t0 = eoc__mono_s();
+    eoc_result_t res = w->handler(txn, rec, w->opaque);
+    eoc__histo_add(&w->stats.handler_latency, eoc__mono_s() - t0);
+    return res;
 }
 
 /* Fast path: the handler writes straight into the batch transaction. Any
@@ -169,7 +235,7 @@ static eoc_err_t handle_fast(eoc_worker_t *w, eoc__part_t *p, eoc_txn_t *txn, eo
                              const eoc__key_t *k, int *outcome)
 {
     eoc__txn_reset(txn, rec);
-    eoc_result_t res = w->handler(txn, rec, w->opaque);
+    eoc_result_t res = call_handler(w, txn, rec);
     if (res != EOC_HANDLER_OK || txn->store_err) {
         *outcome =
             res == EOC_HANDLER_RETRY && !txn->store_err ? EOC__APPLY_RETRIED : EOC__APPLY_RERUN;
@@ -196,17 +262,20 @@ static eoc_err_t handle_isolated(eoc_worker_t *w, eoc__part_t *p, eoc_txn_t *txn
                 return dead_letter(w, p, rec, "handler_error", txn->error, 1, 1);
             }
             p->pend.retries++;
-            eoc__log(&w->log, EOC_LOG_INFO,
-                     "retry %" PRId64 "/%" PRId64 " of %s[%d]@%" PRId64 "%s%s", attempt - 1,
-                     w->set.retry_max_attempts - 1, rec->topic, rec->msg->partition,
-                     rec->msg->offset, txn->error[0] ? ": " : "", txn->error);
+            eoc__kv_t kv[] = {EOC__KV_S("topic", rec->topic),
+                              EOC__KV_I("partition", rec->msg->partition),
+                              EOC__KV_I("offset", rec->msg->offset),
+                              EOC__KV_SN("message_id", rec->id, rec->id_len),
+                              EOC__KV_S("error", txn->error)};
+            eoc__log_kv(&w->log, EOC_LOG_INFO, kv, COUNTOF(kv) - !txn->error[0],
+                        "retry %" PRId64 "/%" PRId64, attempt - 1, w->set.retry_max_attempts - 1);
             eoc__sleep_ms(w->set.retry_backoff_ms << (attempt - 2 < 10 ? attempt - 2 : 10));
         }
         eoc_err_t err = eoc__store_rec_begin(w->store);
         if (err)
             return err;
         eoc__txn_reset(txn, rec);
-        eoc_result_t res = w->handler(txn, rec, w->opaque);
+        eoc_result_t res = call_handler(w, txn, rec);
         if (txn->store_err) {
             eoc__store_rec_abort(w->store);
             return txn->store_err;
@@ -255,11 +324,14 @@ static eoc_err_t dedupe(eoc_worker_t *w, eoc__part_t *p, const eoc_record_t *rec
         p->pend.duplicates++;
         return EOC_OK;
     }
-    eoc__log(&w->log, EOC_LOG_ERR,
-             "ID COLLISION: %.*s at %s[%d]@%" PRId64 " has a different payload "
-             "than the record applied from offset %" PRId64
-             "; dead-lettered, original effect untouched",
-             (int)rec->id_len, rec->id, rec->topic, m->partition, m->offset, e.offset);
+    eoc__kv_t kv[] = {EOC__KV_S("topic", rec->topic), EOC__KV_I("partition", m->partition),
+                      EOC__KV_I("offset", m->offset),
+                      EOC__KV_SN("message_id", rec->id, rec->id_len),
+                      EOC__KV_I("applied_offset", e.offset)};
+    eoc__log_kv(&w->log, EOC_LOG_ERR, kv, COUNTOF(kv),
+                "ID COLLISION: %.*s has a different payload than the record applied from "
+                "offset %" PRId64 "; dead-lettered, original effect untouched",
+                (int)rec->id_len, rec->id, e.offset);
     char errtxt[80];
     snprintf(errtxt, sizeof(errtxt), "ID already applied from offset %" PRId64, e.offset);
     return dead_letter(w, p, rec, "id_collision", errtxt, 1, 0);
@@ -330,9 +402,11 @@ static eoc_err_t apply_pass(eoc_worker_t *w, eoc__batch_t *b, int crashed, int *
 {
     eoc_txn_t txn = {.store = w->store,
                      .default_topic = w->set.output_topic,
-                     .max_bytes = w->set.output_max_bytes};
+                     .max_bytes = w->set.output_max_bytes,
+                     .trace = w->set.trace_propagate};
     *rerun = 0;
     eoc__apply_tallies_reset(b);
+    eoc__apply_notes_clear(w);
     eoc_err_t err = eoc__store_begin(w->store);
     /* Start loading every index slot the batch will probe: the lookups
      * then overlap their cache misses instead of taking them one by one. */
@@ -378,9 +452,18 @@ static void after_commit(eoc_worker_t *w, eoc__batch_t *b)
 {
     eoc__count(&w->stats.batches, 1);
     tallies_publish(w, b);
+    log_notes(w);
     eoc__crash_point("worker.committed");
     for (size_t i = 0; i < b->npos; i++)
         atomic_store(&b->pos[i].part->st.committed, b->pos[i].next);
+    /* End to end: from each record's timestamp to this commit. */
+    int64_t now = eoc__now_ms();
+    for (size_t i = 0; i < b->n; i++) {
+        int64_t ts = rd_kafka_message_timestamp(b->msgs[i], NULL);
+        if (ts > 0)
+            eoc__histo_add_long(&w->stats.e2e_latency,
+                                now > ts ? (double)(now - ts) / 1000.0 : 0.0);
+    }
     eoc__offsets_committed(w, b);
     if (w->relay)
         eoc__relay_wake(w->relay);
@@ -398,6 +481,8 @@ eoc_err_t eoc__apply_batch(eoc_worker_t *w, eoc__batch_t *b, int crashed)
     if (err == EOC_OK) {
         after_commit(w, b);
         eoc__batch_done(b); /* the polling thread destroys the messages */
+    } else {
+        eoc__apply_notes_clear(w); /* nothing of it committed: nothing to log */
     }
     return err;
 }

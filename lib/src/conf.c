@@ -120,16 +120,29 @@ static const conf_row_t conf_table[] = {
     ROW_INT("inbox.prune.interval.ms", inbox_prune_interval_ms, "1000", 10, 3600000,
             "how often retention runs"),
     ROW_STRING("metrics.listen", metrics_listen, "",
-               "host:port for /metrics and /healthz (empty: off)"),
+               "host:port for /metrics, /healthz and /readyz (empty: off)"),
+    ROW_INT("health.stall.ms", health_stall_ms, "120000", 1000, NO_MAX,
+            "/healthz fails when the poll loop has not turned for this long (a hung handler or "
+            "commit)"),
+    ROW_INT("input.topics.wait.ms", input_topics_wait_ms, "30000", 0, 3600000,
+            "at start, how long to wait for the brokers' metadata to check that every input "
+            "topic exists (a missing one fails the start; 0: do not check)"),
     ROW_INT("health.relay.stuck.ms", health_relay_stuck_ms, "60000", 1, NO_MAX,
             "/healthz fails when the oldest outbox row is older"),
     ROW_DOUBLE("health.map.usage", health_map_usage, "0.9", 0.0, 1.0,
                "/healthz fails above this LMDB map usage"),
+    ROW_INT("log.progress.interval.ms", log_progress_interval_ms, "10000", 0, NO_MAX,
+            "while behind, log the catch-up progress this often (0: never)"),
+    ROW_BOOL("trace.propagate", trace_propagate, "true",
+             "copy an input record's W3C traceparent and tracestate headers to its outputs"),
     ROW_ENUM("log.level", log_level, "info", "err,warning,notice,info,debug",
              "most verbose severity that is logged"),
     ROW_ENUM("log.format", log_format, "text", "text,json",
              "format of log lines on stderr (when no log callback is set)"),
-    ROW_PASSTHROUGH("kafka.*", "passed to librdkafka (consumer and producer)"),
+    ROW_PASSTHROUGH("kafka.consumer.*",
+                    "passed to librdkafka's consumer only (overrides kafka.*)"),
+    ROW_PASSTHROUGH("kafka.*", "passed to librdkafka: to each client whose properties include "
+                               "it (consumer, producers)"),
     ROW_PASSTHROUGH("relay.kafka.*", "passed to the relay's producer only (overrides kafka.*)"),
 };
 
@@ -175,6 +188,12 @@ struct eoc_conf {
     size_t cap;
     eoc_log_cb *log_cb;
     void *log_opaque;
+    eoc_kafka_conf_cb *kafka_conf_cb;
+    void *kafka_conf_opaque;
+    eoc_kafka_stats_cb *kafka_stats_cb;
+    void *kafka_stats_opaque;
+    eoc_rebalance_cb *rebalance_cb;
+    void *rebalance_opaque;
 };
 
 static conf_kv_t *conf_kv_find(const eoc_conf_t *conf, const char *key)
@@ -545,6 +564,12 @@ eoc_conf_t *eoc_conf_dup(const eoc_conf_t *conf)
         return NULL;
     copy->log_cb = conf->log_cb;
     copy->log_opaque = conf->log_opaque;
+    copy->kafka_conf_cb = conf->kafka_conf_cb;
+    copy->kafka_conf_opaque = conf->kafka_conf_opaque;
+    copy->kafka_stats_cb = conf->kafka_stats_cb;
+    copy->kafka_stats_opaque = conf->kafka_stats_opaque;
+    copy->rebalance_cb = conf->rebalance_cb;
+    copy->rebalance_opaque = conf->rebalance_opaque;
     for (size_t i = 0; i < conf->cnt; i++) {
         char *value = strdup(conf->kv[i].value);
 
@@ -629,6 +654,30 @@ void eoc_conf_set_log_cb(eoc_conf_t *conf, eoc_log_cb *cb, void *opaque)
     conf->log_opaque = opaque;
 }
 
+void eoc_conf_set_kafka_conf_cb(eoc_conf_t *conf, eoc_kafka_conf_cb *cb, void *opaque)
+{
+    if (conf == NULL)
+        return;
+    conf->kafka_conf_cb = cb;
+    conf->kafka_conf_opaque = opaque;
+}
+
+void eoc_conf_set_kafka_stats_cb(eoc_conf_t *conf, eoc_kafka_stats_cb *cb, void *opaque)
+{
+    if (conf == NULL)
+        return;
+    conf->kafka_stats_cb = cb;
+    conf->kafka_stats_opaque = opaque;
+}
+
+void eoc_conf_set_rebalance_cb(eoc_conf_t *conf, eoc_rebalance_cb *cb, void *opaque)
+{
+    if (conf == NULL)
+        return;
+    conf->rebalance_cb = cb;
+    conf->rebalance_opaque = opaque;
+}
+
 /* ------------------------------------------------------------------ */
 /* Settings (conf.h)                                                   */
 /* ------------------------------------------------------------------ */
@@ -673,6 +722,12 @@ void eoc__settings_read(const eoc_conf_t *c, eoc__settings_t *out)
     if (c) {
         out->log_cb = c->log_cb;
         out->log_opaque = c->log_opaque;
+        out->kafka_conf_cb = c->kafka_conf_cb;
+        out->kafka_conf_opaque = c->kafka_conf_opaque;
+        out->kafka_stats_cb = c->kafka_stats_cb;
+        out->kafka_stats_opaque = c->kafka_stats_opaque;
+        out->rebalance_cb = c->rebalance_cb;
+        out->rebalance_opaque = c->rebalance_opaque;
     }
 }
 

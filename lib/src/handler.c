@@ -125,6 +125,24 @@ void eoc_txn_set_error(eoc_txn_t *txn, const char *fmt, ...)
     va_end(ap);
 }
 
+/* ---- trace context (W3C Trace Context) ---- */
+
+size_t eoc__trace_headers(const eoc_record_t *rec, const eoc_msg_t *msg, eoc_header_t out[2])
+{
+    static const char *const names[] = {"traceparent", "tracestate"};
+    size_t n = 0;
+    for (size_t i = 0; i < 2; i++) {
+        const void *v;
+        size_t len;
+        int has = 0;
+        for (size_t j = 0; j < msg->header_count && !has; j++)
+            has = strcmp(msg->headers[j].name, names[i]) == 0;
+        if (!has && eoc_record_header(rec, names[i], &v, &len) == EOC_OK && v)
+            out[n++] = (eoc_header_t){names[i], v, len};
+    }
+    return n;
+}
+
 /* Appends the row of msg for rec with the headers hs[0..n) (provenance is
  * kept apart, see eoc__outrow_t; the relay adds `message-id`); `timestamp`
  * 0: the producer's clock. */
@@ -240,7 +258,9 @@ eoc_err_t eoc_emit_at(eoc_txn_t *txn, const eoc_msg_t *msg, int64_t timestamp_ms
     char id[EOC_ID_MAX + 1], nth[24]; /* <input-id>/<n>, at most EOC_ID_MAX bytes */
     size_t n = eoc__id_derive(id, txn->rec->id, txn->rec->id_len, nth,
                               eoc__fmt_i64(nth, txn->emits));
-    eoc_err_t err = outbox_append(txn->store, txn->rec, id, n, &m, NULL, 0,
+    eoc_header_t trace[2];
+    size_t ntrace = txn->trace ? eoc__trace_headers(txn->rec, &m, trace) : 0;
+    eoc_err_t err = outbox_append(txn->store, txn->rec, id, n, &m, trace, ntrace,
                                   timestamp_ms > 0 ? timestamp_ms : 0);
     if (err == EOC_OK)
         txn->emits++;

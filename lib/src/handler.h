@@ -26,6 +26,7 @@ struct eoc_txn {
     const eoc_record_t *rec;
     const char *default_topic; /* "" when none */
     int64_t max_bytes;         /* output.max.bytes */
+    int trace;                 /* trace.propagate: outputs carry the record's trace context */
     uint32_t emits;            /* outputs of this attempt so far */
     eoc_err_t store_err;       /* first store failure (map full, I/O): fails the batch */
     char error[512];           /* eoc_txn_set_error text */
@@ -48,11 +49,17 @@ eoc_err_t eoc__outbox_append(eoc__store_t *store, const eoc_record_t *rec, const
 /**
  * Appends the dead letter `out` of `rec` (out->headers ignored): EVERY
  * header of the original record (but `message-id`), however many, then
- * eoc's `extra`. For the worker's dead_letter(), which today copies at
- * most 48 original headers itself and calls eoc__outbox_append.
+ * eoc's `extra`.
  */
 eoc_err_t eoc__outbox_append_dead(eoc__store_t *store, const eoc_record_t *rec, const char *id,
                                   size_t id_len, const eoc_msg_t *out, const eoc_header_t *extra,
                                   size_t nextra);
+
+/**
+ * The trace context of `rec` for an output `msg`: its `traceparent` and
+ * `tracestate` headers (W3C Trace Context), those `msg` does not set
+ * itself. Fills out[0..n) (values borrowed from rec) and returns n.
+ */
+size_t eoc__trace_headers(const eoc_record_t *rec, const eoc_msg_t *msg, eoc_header_t out[2]);
 
 #endif

@@ -16,6 +16,9 @@
 #include "conf.h"
 #include "eoc/eoc.h"
 
+#include <stddef.h>
+#include <stdint.h>
+
 typedef struct eoc_log {
     eoc_log_cb *cb; /* NULL: write to stderr */
     void *opaque;   /* passed to cb */
@@ -39,6 +42,32 @@ void eoc__log_init(eoc_log_t *lg, const eoc__settings_t *st, const char *name);
 void eoc__log(const eoc_log_t *lg, int level, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/**
+ * A structured field of a log line: a string (`s`, `len` bytes, or up to
+ * its NUL when len is (size_t)-1) or an integer (`s` NULL). In
+ * log.format=json each field is a member of the line's object; in text and
+ * for a log callback it follows the message as ` key=value` (a value with
+ * spaces, quotes or '=' in double quotes).
+ */
+typedef struct eoc__kv {
+    const char *key;
+    const char *s;
+    size_t len;
+    int64_t i;
+} eoc__kv_t;
+
+#define EOC__KV_S(k, v)      ((eoc__kv_t){(k), (v), (size_t)-1, 0})
+#define EOC__KV_SN(k, v, n)  ((eoc__kv_t){(k), (v), (n), 0})
+#define EOC__KV_I(k, v)      ((eoc__kv_t){(k), NULL, 0, (int64_t)(v)})
+
+/** Logs one line like eoc__log, with `n` structured fields `kv`. */
+void eoc__log_kv(const eoc_log_t *lg, int level, const eoc__kv_t *kv, size_t n, const char *fmt,
+                 ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 5, 6)))
 #endif
     ;
 

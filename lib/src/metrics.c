@@ -11,14 +11,28 @@
 static const double histo_bounds[EOC__HISTO_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                                         0.05,   0.1,   0.25,   0.5,   1.0,  2.5};
 
-void eoc__histo_add(eoc__histo_t *h, double seconds)
+/* End to end (record timestamp to commit): up to minutes. */
+static const double histo_long_bounds[EOC__HISTO_BUCKETS] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                             0.5,   1.0,  5.0,   30.0, 120.0, 600.0};
+
+static void histo_add_b(eoc__histo_t *h, const double *bounds, double seconds)
 {
     size_t i = 0;
-    while (i < EOC__HISTO_BUCKETS && seconds > histo_bounds[i])
+    while (i < EOC__HISTO_BUCKETS && seconds > bounds[i])
         i++;
     eoc__count(&h->bucket[i], 1);
     eoc__count(&h->count, 1);
     eoc__count(&h->sum_us, (uint64_t)(seconds * 1e6));
+}
+
+void eoc__histo_add(eoc__histo_t *h, double seconds)
+{
+    histo_add_b(h, histo_bounds, seconds);
+}
+
+void eoc__histo_add_long(eoc__histo_t *h, double seconds)
+{
+    histo_add_b(h, histo_long_bounds, seconds);
 }
 
 int eoc__stats_add_part(eoc__stats_t *s, eoc__part_stats_t *p)
@@ -117,6 +131,7 @@ struct eoc__metrics {
     struct MHD_Daemon *d;   /* owned */
     int port;
     int64_t stuck_ms; /* health.relay.stuck.ms */
+    int64_t stall_ms; /* health.stall.ms */
     double map_limit; /* health.map.usage */
     /* The first libmicrohttpd message, kept as the reason of a failed
      * start: claimed once through `msg_taken`, read only after
@@ -287,14 +302,14 @@ static void write_worker_counters(eoc__buf_t *b, const eoc_stats_t *st)
 
 /* Buckets are stored per interval; the exposition format wants them
  * cumulative, with +Inf equal to _count. */
-static void write_histo(eoc__buf_t *b, const eoc__histo_t *h)
+static void write_histo(eoc__buf_t *b, const eoc__histo_t *h, const char *name,
+                        const double *bounds, const char *help)
 {
-    static const char name[] = "eoc_batch_commit_seconds";
-    put_family(b, name, "histogram", "Duration of the durable LMDB commit of a batch.");
+    put_family(b, name, "histogram", help);
     uint64_t cum = 0;
     for (size_t i = 0; i < EOC__HISTO_BUCKETS; i++) {
         cum += atomic_load_explicit(&h->bucket[i], memory_order_relaxed);
-        putf(b, "%s_bucket{le=\"%g\"} %" PRIu64 "\n", name, histo_bounds[i], cum);
+        putf(b, "%s_bucket{le=\"%g\"} %" PRIu64 "\n", name, bounds[i], cum);
     }
     cum += atomic_load_explicit(&h->bucket[EOC__HISTO_BUCKETS], memory_order_relaxed);
     putf(b, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, cum);
@@ -321,6 +336,40 @@ static eoc_err_t worker_fatal(const eoc__metrics_t *m)
     return atomic_load(&((eoc__stats_t *)m->src.stats)->fatal);
 }
 
+static int ready_check(eoc__metrics_t *m, char *why, size_t n);
+
+/* Assignment, readiness, build and librdkafka's statistics in summary. */
+static void write_more(eoc__metrics_t *m, eoc__buf_t *b)
+{
+    eoc__stats_t *st = (eoc__stats_t *)m->src.stats;
+    char why[384];
+    put_family(b, "eoc_assigned_partitions", "gauge", "Partitions assigned to this worker now.");
+    putf(b, "eoc_assigned_partitions %" PRId64 "\n", (int64_t)atomic_load(&st->assigned));
+    put_family(b, "eoc_ready", "gauge", "1 when /readyz answers 200.");
+    putf(b, "eoc_ready %d\n", ready_check(m, why, sizeof(why)) == 0);
+    put_family(b, "eoc_build_info", "gauge", "The eoc and librdkafka versions; always 1.");
+    puts_(b, "eoc_build_info{version=\"");
+    put_label_value(b, eoc_version());
+    puts_(b, "\",librdkafka=\"");
+    put_label_value(b, rd_kafka_version_str());
+    puts_(b, "\"} 1\n");
+    if (!atomic_load(&st->k_stats_seen))
+        return; /* kafka.statistics.interval.ms is off */
+    put_family(b, "eoc_kafka_consumer_lag", "gauge",
+               "Sum of the consumer lag of the assigned partitions, per librdkafka's statistics.");
+    putf(b, "eoc_kafka_consumer_lag %" PRId64 "\n", (int64_t)atomic_load(&st->k_lag_sum));
+    put_family(b, "eoc_kafka_broker_rtt_seconds", "gauge",
+               "Largest average broker round-trip time, per librdkafka's statistics.");
+    putf(b, "eoc_kafka_broker_rtt_seconds %.6f\n", (double)atomic_load(&st->k_rtt_us) / 1e6);
+    put_family(b, "eoc_kafka_brokers_up", "gauge", "Brokers the consumer is connected to.");
+    putf(b, "eoc_kafka_brokers_up %" PRId64 "\n", (int64_t)atomic_load(&st->k_brokers_up));
+    put_family(b, "eoc_kafka_tx_bytes_total", "counter", "Bytes the consumer sent to brokers.");
+    putf(b, "eoc_kafka_tx_bytes_total %" PRId64 "\n", (int64_t)atomic_load(&st->k_tx_bytes));
+    put_family(b, "eoc_kafka_rx_bytes_total", "counter",
+               "Bytes the consumer received from brokers.");
+    putf(b, "eoc_kafka_rx_bytes_total %" PRId64 "\n", (int64_t)atomic_load(&st->k_rx_bytes));
+}
+
 static void write_metrics(eoc__metrics_t *m, eoc__buf_t *b)
 {
     size_t n;
@@ -330,22 +379,40 @@ static void write_metrics(eoc__metrics_t *m, eoc__buf_t *b)
     write_part_counters(b, v, n);
     write_lag(b, m->src.rk, v, n);
     write_worker_counters(b, &st);
-    write_histo(b, &m->src.stats->commit_latency);
+    write_histo(b, &m->src.stats->commit_latency, "eoc_batch_commit_seconds", histo_bounds,
+                "Duration of the durable LMDB commit of a batch.");
+    write_histo(b, &m->src.stats->handler_latency, "eoc_handler_seconds", histo_bounds,
+                "Duration of one handler call (reruns and retries included).");
+    write_histo(b, &m->src.stats->e2e_latency, "eoc_end_to_end_seconds", histo_long_bounds,
+                "From a record's Kafka timestamp to the commit of its batch.");
     write_map(b, m->src.store);
     put_family(b, "eoc_worker_fatal", "gauge", "1 when the worker stopped on a fatal error.");
     putf(b, "eoc_worker_fatal %d\n", worker_fatal(m) != EOC_OK);
+    write_more(m, b);
 }
 
 /* ------------------------------------------------------------------ */
 /* /healthz                                                            */
 /* ------------------------------------------------------------------ */
 
-/* Returns 0 when healthy, else 1 with the first failing check in `why`. */
+/* Returns 0 when live, else 1 with the first failing check in `why`:
+ * fatal error, map usage, a relay that does not publish, a poll loop that
+ * does not turn (a hung handler or commit). No broker and no assignment
+ * are not failures of liveness: a restart would not fix them. */
 static int health_check(eoc__metrics_t *m, char *why, size_t n)
 {
     eoc_err_t fatal = worker_fatal(m);
     if (fatal != EOC_OK) {
         snprintf(why, n, "worker stopped on a fatal error: %s", eoc_strerror(fatal));
+        return 1;
+    }
+    int64_t turned = atomic_load(&((eoc__stats_t *)m->src.stats)->last_loop_ms);
+    int64_t idle = turned ? eoc__mono_ms() - turned : 0;
+    if (turned && idle > m->stall_ms) {
+        snprintf(why, n,
+                 "poll loop stalled for %" PRId64 "s (health.stall.ms=%" PRId64
+                 "): a handler or a commit does not return",
+                 idle / 1000, m->stall_ms);
         return 1;
     }
     eoc__store_t *s = m->src.store;
@@ -376,11 +443,35 @@ static int health_check(eoc__metrics_t *m, char *why, size_t n)
     return 0;
 }
 
+/* Returns 0 when ready to be given work, else 1 with the reason: live,
+ * a broker reachable, partitions assigned, batch commits succeeding. */
+static int ready_check(eoc__metrics_t *m, char *why, size_t n)
+{
+    eoc__stats_t *st = (eoc__stats_t *)m->src.stats;
+    if (health_check(m, why, n))
+        return 1;
+    if (atomic_load(&st->brokers_down)) {
+        snprintf(why, n, "no broker reachable (kafka.bootstrap.servers)");
+        return 1;
+    }
+    if (atomic_load(&st->failing)) {
+        snprintf(why, n, "batch commits are failing (%d in a row): see the log",
+                 atomic_load(&st->failing));
+        return 1;
+    }
+    if (atomic_load(&st->assigned) <= 0) {
+        snprintf(why, n, "no partition assigned (joining the group, or more members than "
+                         "partitions)");
+        return 1;
+    }
+    return 0;
+}
+
 /* Writes {"status":..,"reason":..} and a newline; returns the HTTP status. */
-static unsigned write_health(eoc__metrics_t *m, eoc__buf_t *b)
+static unsigned write_health(eoc__metrics_t *m, eoc__buf_t *b, int ready)
 {
     char why[384];
-    int bad = health_check(m, why, sizeof(why));
+    int bad = ready ? ready_check(m, why, sizeof(why)) : health_check(m, why, sizeof(why));
     cJSON *o = cJSON_CreateObject();
     char *text = NULL;
     if (o && cJSON_AddStringToObject(o, "status", bad ? "fail" : "ok") &&
@@ -460,11 +551,12 @@ static mhd_result on_request(void *cls, struct MHD_Connection *c, const char *ur
         write_metrics(m, &b);
         return reply_buf(c, MHD_HTTP_OK, PROM_TYPE, &b);
     }
-    if (strcmp(url, "/healthz") == 0) {
-        unsigned status = write_health(m, &b);
+    if (strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0) {
+        unsigned status = write_health(m, &b, url[1] == 'r');
         return reply_buf(c, status, JSON_TYPE, &b);
     }
-    return reply_static(c, MHD_HTTP_NOT_FOUND, "not found: try /metrics or /healthz\n", NULL);
+    return reply_static(c, MHD_HTTP_NOT_FOUND, "not found: try /metrics, /healthz or /readyz\n",
+                        NULL);
 }
 
 /* libmicrohttpd's messages: logged, and the first one kept for errstr. */
@@ -588,6 +680,7 @@ eoc__metrics_t *eoc__metrics_start(const eoc__metrics_src_t *srcp, char *errstr,
     m->src = src;
     eoc__log_init(&m->log, st, "metrics");
     m->stuck_ms = st->health_relay_stuck_ms;
+    m->stall_ms = st->health_stall_ms;
     m->map_limit = st->health_map_usage;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
@@ -605,7 +698,7 @@ eoc__metrics_t *eoc__metrics_start(const eoc__metrics_src_t *srcp, char *errstr,
         free(m);
         return NULL;
     }
-    eoc__log(&m->log, EOC_LOG_INFO, "serving /metrics and /healthz on %s (port %d)", spec, m->port);
+    eoc__log(&m->log, EOC_LOG_INFO, "serving /metrics, /healthz and /readyz on %s (port %d)", spec, m->port);
     return m;
 }
 

@@ -60,11 +60,21 @@ typedef struct eoc__histo {
 } eoc__histo_t;
 
 void eoc__histo_add(eoc__histo_t *h, double seconds);
+/** The same with the buckets of the end-to-end histogram (up to minutes). */
+void eoc__histo_add_long(eoc__histo_t *h, double seconds);
 
 typedef struct eoc__stats {
     atomic_uint_fast64_t consumed, applied, duplicates, dead_letters, skipped, retries, batches,
         commit_failures, rebalances, inbox_pruned;
     eoc__histo_t commit_latency;
+    eoc__histo_t handler_latency; /* one handler call (apply.c) */
+    eoc__histo_t e2e_latency;     /* record timestamp to its batch's commit */
+    atomic_int_fast64_t assigned; /* partitions assigned now */
+    atomic_int_fast64_t last_loop_ms; /* the poll loop's last turn (monotonic), 0 before */
+    atomic_int brokers_down;          /* every broker unreachable (error callback, stats) */
+    atomic_int failing;               /* batch commits are failing (consecutive failures) */
+    /* librdkafka's statistics, in summary (0 until the first report) */
+    atomic_int_fast64_t k_stats_seen, k_lag_sum, k_rtt_us, k_tx_bytes, k_rx_bytes, k_brokers_up;
     _Atomic(eoc__part_list_t *) parts; /* NULL until the first partition */
     _Atomic eoc_err_t fatal;           /* EOC_OK, or the error that stopped the worker */
 } eoc__stats_t;

@@ -167,9 +167,11 @@ eoc_err_t eoc__pipe_apply(eoc_worker_t *w, eoc__batch_t *b, int crashed)
     eoc_err_t err = eoc__apply_batch(w, b, crashed);
     if (err == EOC_OK) {
         w->failures = 0;
+        atomic_store(&w->stats.failing, 0);
         return EOC_OK;
     }
     eoc__count(&w->stats.commit_failures, 1);
+    atomic_store(&w->stats.failing, w->failures + 1);
     eoc__log(&w->log, EOC_LOG_ERR,
              "batch of %zu records not committed (%s): rewinding to the last committed offsets",
              b->n, eoc_strerror(err));

@@ -252,19 +252,32 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
     }
 }
 
+/* librdkafka's statistics of the relay's producer, to the user's callback
+ * (eoc_conf_set_kafka_stats_cb), on the relay's thread. */
+static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    (void)rk;
+    eoc__relay_t *r = opaque;
+    eoc__settings_t st;
+    eoc__settings_read(r->conf, &st);
+    if (st.kafka_stats_cb)
+        st.kafka_stats_cb(st.kafka_stats_opaque, EOC_KAFKA_RELAY_PRODUCER, json, len);
+    return 0; /* librdkafka frees json */
+}
+
 static int producer_create(eoc__relay_t *r)
 {
     char errstr[512];
     rd_kafka_conf_t *kc = rd_kafka_conf_new();
-    /* Defaults first; kafka.* and relay.kafka.* override them. */
+    /* Defaults first; kafka.* (its producer properties) and relay.kafka.* override them. */
     static const char *const defaults[][2] = {
         {"enable.idempotence", "true"},    {"acks", "all"},    {"message.timeout.ms", "0"},
         {"partitioner", "murmur2_random"}, {"linger.ms", "5"},
+        {"allow.auto.create.topics", "false"}, /* outputs go to topics that exist */
     };
     for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
         rd_kafka_conf_set(kc, defaults[i][0], defaults[i][1], NULL, 0);
-    if (eoc__kafka_conf_apply(kc, r->conf, "kafka.", errstr, sizeof(errstr)) ||
-        eoc__kafka_conf_apply(kc, r->conf, "relay.kafka.", errstr, sizeof(errstr))) {
+    if (eoc__kafka_conf_build(kc, r->conf, EOC_KAFKA_RELAY_PRODUCER, errstr, sizeof(errstr))) {
         eoc__log(r->log, EOC_LOG_ERR, "relay: %s", errstr);
         rd_kafka_conf_destroy(kc);
         return -1;
@@ -272,6 +285,7 @@ static int producer_create(eoc__relay_t *r)
     rd_kafka_conf_set_opaque(kc, r);
     rd_kafka_conf_set_dr_msg_cb(kc, on_delivery);
     rd_kafka_conf_set_error_cb(kc, on_error);
+    rd_kafka_conf_set_stats_cb(kc, on_stats);
     eoc__kafka_conf_log(kc);
     if (!(r->rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, sizeof(errstr)))) {
         eoc__log(r->log, EOC_LOG_ERR, "relay: cannot create producer: %s", errstr);

@@ -14,6 +14,8 @@
 #include "kafka.h"
 #include "util.h"
 
+#include <cjson/cJSON.h>
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +63,174 @@ static int strat_one(void *opaque, const char *topic, const char *spec)
     return add_strat(c->w, topic, spec, c->errstr, c->errstr_size);
 }
 
+/* ------------------------------------------------------------------ */
+/* the consumer's error and statistics callbacks                      */
+/* ------------------------------------------------------------------ */
+
+static void on_consumer_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    (void)rk;
+    eoc_worker_t *w = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+        atomic_store(&w->stats.brokers_down, 1);
+    eoc__log(&w->log, err == RD_KAFKA_RESP_ERR__FATAL ? EOC_LOG_ERR : EOC_LOG_WARNING,
+             "consumer: %s", reason);
+    if (err == RD_KAFKA_RESP_ERR__FATAL) { /* as a fatal error polled as a message */
+        atomic_store(&w->stats.fatal, EOC_ERR_FATAL);
+        atomic_store(&w->stop, 1);
+    }
+}
+
+static int64_t json_int(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
+}
+
+/* The summary of librdkafka's statistics that /metrics shows, then the
+ * user's callback. */
+static int on_consumer_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    (void)rk;
+    eoc_worker_t *w = opaque;
+    cJSON *root = cJSON_ParseWithLength(json, len);
+    if (root) {
+        int64_t lag = 0, rtt = 0, up = 0;
+        const cJSON *b, *t, *p;
+        cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(root, "brokers"))
+        {
+            const cJSON *src = cJSON_GetObjectItemCaseSensitive(b, "source");
+            if (json_int(b, "nodeid") < 0 || !cJSON_IsString(src) ||
+                strcmp(src->valuestring, "logical") == 0 ||
+                strcmp(src->valuestring, "internal") == 0)
+                continue; /* unknown bootstrap, coordinator and internal entries */
+            const cJSON *state = cJSON_GetObjectItemCaseSensitive(b, "state");
+            up += cJSON_IsString(state) && strcmp(state->valuestring, "UP") == 0;
+            int64_t avg = json_int(cJSON_GetObjectItemCaseSensitive(b, "rtt"), "avg");
+            rtt = avg > rtt ? avg : rtt;
+        }
+        cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(root, "topics"))
+        {
+            cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(t, "partitions"))
+            {
+                int64_t l = json_int(p, "consumer_lag");
+                if (json_int(p, "partition") >= 0 && l > 0)
+                    lag += l;
+            }
+        }
+        atomic_store(&w->stats.k_lag_sum, lag);
+        atomic_store(&w->stats.k_rtt_us, rtt);
+        atomic_store(&w->stats.k_tx_bytes, json_int(root, "tx_bytes"));
+        atomic_store(&w->stats.k_rx_bytes, json_int(root, "rx_bytes"));
+        atomic_store(&w->stats.k_brokers_up, up);
+        atomic_store(&w->stats.k_stats_seen, 1);
+        atomic_store(&w->stats.brokers_down, up == 0);
+        cJSON_Delete(root);
+    }
+    if (w->set.kafka_stats_cb)
+        w->set.kafka_stats_cb(w->set.kafka_stats_opaque, EOC_KAFKA_CONSUMER, json, len);
+    return 0; /* librdkafka frees json */
+}
+
+/* ------------------------------------------------------------------ */
+/* input topics must exist                                             */
+/* ------------------------------------------------------------------ */
+
+/* Edit distance of two short strings (for "did you mean"). */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 250 || lb > 250)
+        return (size_t)-1;
+    size_t row[256];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (row[j] + 1 < best)
+                best = row[j] + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/*
+ * Fails when an input topic does not exist: the brokers' metadata is
+ * awaited for up to input.topics.wait.ms; when no broker answers in that
+ * time the worker starts anyway (it is then not ready, see /readyz).
+ * Topics are never created (allow.auto.create.topics=false).
+ */
+static eoc_err_t check_topics(eoc_worker_t *w, char *errstr, size_t errstr_size)
+{
+    if (w->set.input_topics_wait_ms <= 0)
+        return EOC_OK;
+    const struct rd_kafka_metadata *md = NULL;
+    int64_t deadline = eoc__mono_ms() + w->set.input_topics_wait_ms;
+    rd_kafka_resp_err_t e;
+    do {
+        int64_t left = deadline - eoc__mono_ms();
+        e = rd_kafka_metadata(w->rk, 1, NULL, &md, (int)(left > 0 ? left : 1));
+    } while (e && e != RD_KAFKA_RESP_ERR__TIMED_OUT && eoc__mono_ms() < deadline &&
+             (eoc__sleep_ms(100), 1));
+    if (e) {
+        eoc__log(&w->log, EOC_LOG_WARNING,
+                 "no broker answered within input.topics.wait.ms=%" PRId64
+                 " (%s): starting without checking that the input topics exist",
+                 w->set.input_topics_wait_ms, rd_kafka_err2str(e));
+        return EOC_OK;
+    }
+    eoc_err_t rc = EOC_OK;
+    char *copy = strdup(w->set.input_topics), *save = NULL;
+    for (char *t = copy ? strtok_r(copy, ",", &save) : NULL; t && rc == EOC_OK;
+         t = strtok_r(NULL, ",", &save)) {
+        const char *near = NULL;
+        size_t best = (size_t)-1;
+        int found = 0;
+        for (int i = 0; i < md->topic_cnt && !found; i++) {
+            const struct rd_kafka_metadata_topic *mt = &md->topics[i];
+            if (strcmp(mt->topic, t) == 0) {
+                found = !mt->err || mt->err != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+                continue;
+            }
+            size_t d = edit_distance(t, mt->topic);
+            if (d < best && mt->topic[0] != '_') {
+                best = d;
+                near = mt->topic;
+            }
+        }
+        if (!found)
+            rc = eoc__errf(errstr, errstr_size, EOC_ERR_CONFIG,
+                           "input topic \"%s\" does not exist%s%s%s (topics are not created "
+                           "automatically: create it, or fix input.topics)",
+                           t, near && best <= 2 ? " (did you mean \"" : "",
+                           near && best <= 2 ? near : "", near && best <= 2 ? "\"?)" : "");
+    }
+    free(copy);
+    /* Outputs and dead letters wait in the outbox for a missing topic:
+     * not a reason to refuse the start, but worth saying now. */
+    const char *outs[2] = {w->set.output_topic, w->dlq};
+    for (int k = 0; rc == EOC_OK && k < 2; k++) {
+        int found = !*outs[k];
+        for (int i = 0; i < md->topic_cnt && !found; i++)
+            found = strcmp(md->topics[i].topic, outs[k]) == 0;
+        if (!found)
+            eoc__log(&w->log, EOC_LOG_WARNING,
+                     "%s topic \"%s\" does not exist: %s wait in the outbox until it is created "
+                     "(topics are not created automatically)",
+                     k ? "dead-letter" : "output", outs[k], k ? "dead letters" : "outputs");
+    }
+    rd_kafka_metadata_destroy(md);
+    return rc;
+}
+
 static eoc_err_t setup_consumer(eoc_worker_t *w, char *errstr, size_t errstr_size)
 {
     char err[512];
@@ -81,15 +251,23 @@ static eoc_err_t setup_consumer(eoc_worker_t *w, char *errstr, size_t errstr_siz
     };
     for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
         rd_kafka_conf_set(kc, defaults[i][0], defaults[i][1], NULL, 0);
+    /* With /metrics on, statistics feed its eoc_kafka_* summary and tell
+     * /readyz whether a broker is up (kafka.statistics.interval.ms wins). */
+    if (*w->set.metrics_listen)
+        rd_kafka_conf_set(kc, "statistics.interval.ms", "10000", NULL, 0);
     if (rd_kafka_conf_set(kc, "group.id", w->set.group_id, err, sizeof(err)) ||
-        eoc__kafka_conf_apply(kc, w->conf, "kafka.", err, sizeof(err))) {
+        eoc__kafka_conf_build(kc, w->conf, EOC_KAFKA_CONSUMER, err, sizeof(err))) {
         rd_kafka_conf_destroy(kc);
         return eoc__errf(errstr, errstr_size, EOC_ERR_CONFIG, "%s", err);
     }
     /* These are the protocol: a user may not turn them back on. */
     rd_kafka_conf_set(kc, "enable.auto.commit", "false", NULL, 0);
     rd_kafka_conf_set(kc, "enable.auto.offset.store", "false", NULL, 0);
+    /* A worker never creates a topic: a misspelt input fails the start. */
+    rd_kafka_conf_set(kc, "allow.auto.create.topics", "false", NULL, 0);
     rd_kafka_conf_set_opaque(kc, w);
+    rd_kafka_conf_set_error_cb(kc, on_consumer_error);
+    rd_kafka_conf_set_stats_cb(kc, on_consumer_stats);
     rd_kafka_conf_set_rebalance_cb(kc, eoc__rebalance_cb);
     rd_kafka_conf_set_offset_commit_cb(kc, eoc__offsets_commit_cb);
     eoc__kafka_conf_log(kc);
@@ -98,6 +276,9 @@ static eoc_err_t setup_consumer(eoc_worker_t *w, char *errstr, size_t errstr_siz
         return eoc__errf(errstr, errstr_size, EOC_ERR_KAFKA, "cannot create consumer: %s", err);
     }
     rd_kafka_poll_set_consumer(w->rk);
+    eoc_err_t terr = check_topics(w, errstr, errstr_size);
+    if (terr != EOC_OK)
+        return terr;
 
     const char *topics = w->set.input_topics;
     rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(4);
@@ -240,6 +421,60 @@ static void consumer_close(eoc_worker_t *w)
     rd_kafka_queue_destroy(q);
 }
 
+/* While behind, logs the catch-up progress every log.progress.interval.ms:
+ * records behind (cached high watermarks minus committed offsets of the
+ * assigned partitions), the rate since the last line and the time left. */
+static void maybe_progress(eoc_worker_t *w, int64_t now)
+{
+    int64_t every = w->set.log_progress_interval_ms;
+    if (every <= 0 || now - w->progress_at < every)
+        return;
+    uint64_t done = atomic_load(&w->stats.applied) + atomic_load(&w->stats.duplicates) +
+                    atomic_load(&w->stats.dead_letters) + atomic_load(&w->stats.skipped);
+    int64_t since = now - w->progress_at;
+    int first = w->progress_at == 0;
+    w->progress_at = now;
+    rd_kafka_topic_partition_list_t *a = NULL;
+    if (rd_kafka_assignment(w->rk, &a) || !a)
+        return;
+    int64_t behind = 0;
+    int known = 0;
+    for (int i = 0; i < a->cnt; i++) {
+        int64_t lo, hi;
+        eoc__part_t *p = eoc__parts_get(w, a->elems[i].topic, a->elems[i].partition);
+        int64_t c = p ? atomic_load(&p->st.committed) : -1;
+        if (c < 0 ||
+            rd_kafka_get_watermark_offsets(w->rk, a->elems[i].topic, a->elems[i].partition, &lo,
+                                           &hi) ||
+            hi < 0)
+            continue;
+        known++;
+        behind += hi > c ? hi - c : 0;
+    }
+    int parts = a->cnt;
+    rd_kafka_topic_partition_list_destroy(a);
+    double rate = !first && since > 0 ? (double)(done - w->progress_done) * 1000.0 / (double)since
+                                      : 0.0;
+    w->progress_done = done;
+    if (!known)
+        return;
+    if (behind > 0) {
+        char left[48] = "unknown";
+        if (rate >= 1.0) {
+            double s = (double)behind / rate;
+            snprintf(left, sizeof(left), "%.0fs", s);
+        }
+        eoc__kv_t kv[] = {EOC__KV_I("records_behind", behind),
+                          EOC__KV_I("rate_per_s", (int64_t)(rate + 0.5)),
+                          EOC__KV_S("time_left", left), EOC__KV_I("partitions", parts)};
+        eoc__log_kv(&w->log, EOC_LOG_INFO, kv, COUNTOF(kv), "catching up");
+        w->progress_behind = 1;
+    } else if (w->progress_behind) {
+        eoc__log(&w->log, EOC_LOG_INFO, "caught up on %d partition(s)", parts);
+        w->progress_behind = 0;
+    }
+}
+
 /* Whether the filling batch is due: full or old enough. */
 static int batch_due(const eoc_worker_t *w, int64_t now)
 {
@@ -261,7 +496,10 @@ eoc_err_t eoc_worker_run(eoc_worker_t *w)
             timeout = left > 0 ? (int)left : 0;
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(w->rk, timeout);
-        now = eoc__mono_ms();        /* the poll may have blocked */
+        now = eoc__mono_ms(); /* the poll may have blocked */
+        atomic_store_explicit(&w->stats.last_loop_ms, now, memory_order_relaxed);
+        if (m && !m->err && atomic_load_explicit(&w->stats.brokers_down, memory_order_relaxed))
+            atomic_store(&w->stats.brokers_down, 0);
         eoc__pipe_rewind_run(w, &m); /* a batch failed: drop what came after it */
         if (m && m->err) {
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
@@ -286,6 +524,7 @@ eoc_err_t eoc_worker_run(eoc_worker_t *w)
             eoc__offsets_sync(w);
             maybe_prune(w);
         }
+        maybe_progress(w, now);
     }
 
     /* Drain: the batches, then the outbox, then offsets and the group. */
@@ -348,6 +587,8 @@ void eoc_worker_destroy(eoc_worker_t *w)
         rd_kafka_topic_partition_list_destroy(w->rewind);
     if (w->undurable)
         rd_kafka_topic_partition_list_destroy(w->undurable);
+    eoc__apply_notes_clear(w);
+    free(w->dl_notes);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv);
     eoc__parts_free(w);

@@ -55,6 +55,18 @@ struct eoc__part {
     eoc__tally_t pend; /* the applying batch's tallies */
 };
 
+/* A dead letter of the applying batch, logged once the batch commits
+ * (apply.c): a rerun pass writes it again, the log names it once. */
+typedef struct eoc__dl_note {
+    const char *topic; /* the record's, valid while its batch is */
+    int32_t partition;
+    int64_t offset;
+    char *id; /* owned */
+    size_t id_len;
+    const char *reason; /* static */
+    char *error;        /* owned, NULL when none */
+} eoc__dl_note_t;
+
 /* A per-topic ID strategy. */
 struct eoc__strat {
     char *topic; /* NULL: the default */
@@ -85,6 +97,9 @@ struct eoc_worker {
     size_t nstrats;
     char dlq[256];
     int64_t last_prune;
+    int64_t progress_at;     /* the last catch-up check (monotonic ms) */
+    uint64_t progress_done;  /* records done then */
+    int progress_behind;     /* the last check found the worker behind */
 
     /* Batches (pipeline.c): `fill` is the polling thread's; the other is
      * handed to the apply thread through `pending`. */
@@ -101,6 +116,8 @@ struct eoc_worker {
 
     /* Touched by whichever thread owns the store (never both at once). */
     int failures;           /* consecutive failed batches */
+    eoc__dl_note_t *dl_notes; /* the applying pass's dead letters (apply.c) */
+    size_t dl_n, dl_cap;
     uint64_t removed_below; /* outbox rows below were removed by our batches */
     /* Offsets of the last committed batch, owned: they go to Kafka once
      * that commit is on disk (offsets.c). */
@@ -172,6 +189,8 @@ void eoc__apply_key(const eoc_worker_t *w, const rd_kafka_message_t *m, eoc__key
  *  record unhandled, careful.c); EOC_OK, or the error that aborted it
  *  (nothing of it stays). */
 eoc_err_t eoc__apply_batch(eoc_worker_t *w, eoc__batch_t *b, int crashed);
+/** Frees the dead-letter notes of the last pass (nothing is logged). */
+void eoc__apply_notes_clear(eoc_worker_t *w);
 /** Forgets the tallies of a batch that will not commit. */
 void eoc__apply_tallies_reset(eoc__batch_t *b);
 

@@ -653,10 +653,15 @@ static void describe_lists_every_row_in_table_order(void **state)
         "inbox.retention.count",
         "inbox.prune.interval.ms",
         "metrics.listen",
+        "health.stall.ms",
+        "input.topics.wait.ms",
         "health.relay.stuck.ms",
         "health.map.usage",
+        "log.progress.interval.ms",
+        "trace.propagate",
         "log.level",
         "log.format",
+        "kafka.consumer.*",
         "kafka.*",
         "relay.kafka.*",
     };
@@ -682,7 +687,7 @@ static void describe_lists_every_row_in_table_order(void **state)
     assert_string_equal(rows.doc[8],
                         "null or empty value: dead-letter (empty_value) or skip and count "
                         "(dlq|skip)");
-    assert_non_null(strstr(rows.doc[26], "(err|warning|notice|info|debug)"));
+    assert_non_null(strstr(rows.doc[30], "(err|warning|notice|info|debug)"));
     rows_free(&rows);
 }
 

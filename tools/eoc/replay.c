@@ -3,12 +3,14 @@
  *
  *   eoc replay DIR --brokers B --group G --topic T [--partition P]
  *              (--to-beginning | --to-offset N | --to-time ISO-8601 | --by-duration 1h30m)
- *              [--dry-run]
+ *              [--execute | --dry-run]
  *
  * For each partition it computes the target offset (the low watermark, N,
  * or the first offset at/after the time via rd_kafka_offsets_for_times),
- * prints from where to where and how many records will be re-read, and,
- * unless --dry-run, moves BOTH positions back: first the group's committed
+ * prints from where to where and how many records will be re-read; that
+ * plan is all it does unless --execute is given (like kafka-consumer-groups
+ * --reset-offsets; --dry-run names the default). With --execute it moves
+ * BOTH positions back: first the group's committed
  * offsets in Kafka, then the store's (so Kafka's is never ahead of the
  * store's, even if the second step fails). It holds the store's worker lock
  * throughout, so it refuses while a worker runs on this store, and it
@@ -39,7 +41,8 @@ struct replay_args {
     int32_t partition; /* -1: all */
     enum target_kind kind;
     int64_t value; /* offset, or time in ms */
-    int dry_run;
+    int dry_run; /* the default; --execute clears it */
+    int execute, dry_flag;
 };
 
 /* Parses YYYY-MM-DDTHH:MM:SS[.fff](Z|+HH:MM|-HH:MM) into ms since the
@@ -99,11 +102,14 @@ static int parse_args(int argc, char **argv, struct replay_args *a)
 
     memset(a, 0, sizeof(*a));
     a->partition = -1;
+    a->dry_run = 1;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(o, "--dry-run") == 0) {
-            a->dry_run = 1;
+            a->dry_flag = 1;
+        } else if (strcmp(o, "--execute") == 0) {
+            a->execute = 1;
         } else if (strcmp(o, "--to-beginning") == 0) {
             if (target_set(a, &chosen_by, o, TO_BEGINNING))
                 return -1;
@@ -145,6 +151,11 @@ static int parse_args(int argc, char **argv, struct replay_args *a)
             return -1;
         }
     }
+    if (a->execute && a->dry_flag) {
+        fprintf(stderr, "eoc replay: --execute and --dry-run contradict each other\n");
+        return -1;
+    }
+    a->dry_run = !a->execute;
     if (!a->dir || !a->brokers || !a->group || !a->topic || a->kind == TO_NONE)
         return -1;
     return 0;
@@ -440,7 +451,15 @@ int cmd_replay(int argc, char **argv)
     rd_kafka_t *rk = tool_kafka_consumer(a.brokers, a.group);
     if (!rk)
         return TOOL_EXIT_FAIL;
-    int n = a.partition >= 0 ? 1 : tool_kafka_partitions(rk, a.topic);
+    /* The topic must exist (a typo is an error, and is never created). */
+    int n = tool_kafka_partitions(rk, a.topic);
+    if (n > 0 && a.partition >= n) {
+        fprintf(stderr, "eoc replay: %s has %d partition(s): no partition %d\n", a.topic, n,
+                (int)a.partition);
+        n = -1;
+    } else if (n > 0 && a.partition >= 0) {
+        n = 1;
+    }
     int rc = TOOL_EXIT_FAIL;
     struct plan *plans = n > 0 ? calloc((size_t)n, sizeof(*plans)) : NULL;
     if (plans) {
@@ -459,7 +478,7 @@ int cmd_replay(int argc, char **argv)
                     p->current >= 0 && p->target > p->current ? " (target ahead: left alone)" : "");
             }
             printf("%s: %" PRId64 " record(s) to re-read in %d partition(s)%s\n", a.topic, total, n,
-                   a.dry_run ? " (dry run: nothing changed)" : "");
+                   a.dry_run ? " (plan only, nothing changed: add --execute to apply it)" : "");
             rc = a.dry_run || apply_plans(rk, &a, plans, n) == 0 ? TOOL_EXIT_OK : TOOL_EXIT_FAIL;
         }
     }

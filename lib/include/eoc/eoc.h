@@ -105,8 +105,11 @@ typedef void eoc_log_cb(void *opaque, int level, const char *line);
 /**
  * A configuration: a table of typed keys with defaults (see
  * eoc_conf_describe, or `--help` of any consumer). Keys starting with
- * `kafka.` are passed to librdkafka (consumer and producer), keys starting
- * with `relay.kafka.` to the relay's producer only (overriding `kafka.`).
+ * `kafka.` are passed to librdkafka: each client gets those of its
+ * properties that apply to it (a consumer property is not given to a
+ * producer, and the other way round). Keys starting with `kafka.consumer.`
+ * go to the consumer only, keys starting with `relay.kafka.` to the relay's
+ * producer only; both override `kafka.`.
  * Not thread-safe: configure from one thread, then hand it over.
  */
 typedef struct eoc_conf eoc_conf_t;
@@ -154,6 +157,79 @@ EOC_API void eoc_conf_describe(eoc_conf_doc_cb *cb, void *opaque);
 
 /** Sets a log callback; `opaque` is passed through. */
 EOC_API void eoc_conf_set_log_cb(eoc_conf_t *conf, eoc_log_cb *cb, void *opaque);
+
+/* ---- reaching into librdkafka ---- */
+
+/** The librdkafka clients eoc creates. */
+typedef enum eoc_kafka_client {
+    EOC_KAFKA_CONSUMER = 0,       /**< the worker's consumer */
+    EOC_KAFKA_RELAY_PRODUCER = 1, /**< the outbox relay's idempotent producer */
+    EOC_KAFKA_TX_PRODUCER = 2     /**< a transactional producer */
+} eoc_kafka_client_t;
+
+struct rd_kafka_conf_s; /* librdkafka's rd_kafka_conf_t */
+
+/**
+ * Called with the `rd_kafka_conf_t` of each client eoc creates, after the
+ * `kafka.*` keys (and the client's own prefix: `kafka.consumer.*`,
+ * `relay.kafka.*`) were applied and before the client is created: set
+ * callbacks (OAUTHBEARER token refresh, SSL certificate verification,
+ * interceptors) or properties eoc has no key for. eoc sets its own
+ * callbacks (opaque, log, rebalance, offset commit, delivery report,
+ * error, statistics) after this one; do not replace them, and do not turn
+ * enable.auto.commit or enable.auto.offset.store back on: eoc sets them
+ * again. Return EOC_OK, or an error with a reason in errstr to fail the
+ * creation of the worker or relay. Called on the thread that creates the
+ * worker or relay.
+ */
+typedef eoc_err_t(eoc_kafka_conf_cb)(void *opaque, eoc_kafka_client_t client,
+                                     struct rd_kafka_conf_s *kconf, char *errstr,
+                                     size_t errstr_size);
+
+/** Sets the client configuration hook (NULL: none); `opaque` is passed through. */
+EOC_API void eoc_conf_set_kafka_conf_cb(eoc_conf_t *conf, eoc_kafka_conf_cb *cb, void *opaque);
+
+/**
+ * librdkafka's statistics (the JSON document described in its
+ * STATISTICS.md), every `kafka.statistics.interval.ms` (off by default:
+ * set it, e.g. to 15000; with metrics.listen set the consumer reports every
+ * 10 s by default). `client` says whose: the consumer's come on the
+ * worker's polling thread, the relay producer's on the relay's thread.
+ * `json` is valid during the call only. The worker also publishes a
+ * summary of its consumer's in /metrics (eoc_kafka_*).
+ */
+typedef void(eoc_kafka_stats_cb)(void *opaque, eoc_kafka_client_t client, const char *json,
+                                 size_t len);
+
+/** Sets the statistics callback (NULL: none); `opaque` is passed through. */
+EOC_API void eoc_conf_set_kafka_stats_cb(eoc_conf_t *conf, eoc_kafka_stats_cb *cb, void *opaque);
+
+/** What happened to a set of partitions (eoc_rebalance_cb). */
+typedef enum eoc_rebalance_event {
+    EOC_REBALANCE_ASSIGNED = 0, /**< given to this worker */
+    EOC_REBALANCE_REVOKED = 1,  /**< taken away cleanly: their batch committed first */
+    EOC_REBALANCE_LOST = 2      /**< the group moved on without this worker */
+} eoc_rebalance_event_t;
+
+/** A partition in a rebalance. */
+typedef struct eoc_partition {
+    const char *topic; /**< valid during the callback */
+    int32_t partition;
+    int64_t offset; /**< assigned: where consumption starts (-1: Kafka or auto.offset.reset
+                         decides); otherwise -1 */
+} eoc_partition_t;
+
+/**
+ * Rebalance listener: called on the worker's polling thread after eoc
+ * handled the event (positions read from the store on assignment; the open
+ * batch committed and offsets sent on revocation). `parts` is valid during
+ * the call only. Must not call eoc_worker_run or eoc_worker_destroy.
+ */
+typedef void(eoc_rebalance_cb)(void *opaque, eoc_rebalance_event_t event,
+                               const eoc_partition_t *parts, size_t count);
+
+/** Sets the rebalance listener (NULL: none); `opaque` is passed through. */
+EOC_API void eoc_conf_set_rebalance_cb(eoc_conf_t *conf, eoc_rebalance_cb *cb, void *opaque);
 
 /* ------------------------------------------------------------------ */
 /* Records (read-only views handed to the handler)                     */
