@@ -54,6 +54,7 @@
 
 #define DIGEST_SEED         0x5bd1e9955bd1e995ull
 #define POLL_IDLE_MS        100
+#define SKIP_EVERY_MS       500 /* skip_unseen at most this often */
 #define COMMIT_TRIES        5
 #define CLOSE_TIMEOUT_MS 5000 /* bound on leaving the group during a stop */
 #define CRASHES_FOR_CAREFUL 2
@@ -760,6 +761,57 @@ static int pipeline_idle(eoc_worker_t *w)
     return idle;
 }
 
+/* A read_committed consumer never sees transaction markers and aborted
+ * records, yet they take offsets: input that ends with them would leave
+ * the stored position (the last applied record's next offset) below the
+ * partition's end for good, a lag that never drains. librdkafka moves the
+ * consumer's position past them; when the worker idles with every polled
+ * record applied and committed, the store's position follows it (one small
+ * commit, synced, then the offsets go to Kafka). Polling thread, the apply
+ * thread idle. */
+static void skip_unseen(eoc_worker_t *w)
+{
+    rd_kafka_topic_partition_list_t *l = NULL;
+    if (atomic_load(&w->rewind_flag) || rd_kafka_assignment(w->rk, &l) || !l)
+        return;
+    rd_kafka_position(w->rk, l);
+    int began = 0, n = 0;
+    for (int i = 0; i < l->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &l->elems[i];
+        eoc__part_t *p = part_get(w, tp->topic, tp->partition);
+        int64_t c = p ? atomic_load(&p->committed) : -1;
+        if (tp->err || tp->offset < 0 || c < 0 || tp->offset <= c) {
+            tp->offset = RD_KAFKA_OFFSET_INVALID;
+            continue;
+        }
+        if (!began && eoc__store_begin(w->store) != EOC_OK)
+            break;
+        began = 1;
+        if (eoc__store_offset_set(w->store, tp->topic, tp->partition, tp->offset) != EOC_OK) {
+            eoc__store_abort(w->store);
+            began = 0;
+            break;
+        }
+        n++;
+    }
+    if (began && eoc__store_commit(w->store) == EOC_OK && eoc__store_sync(w->store) == EOC_OK) {
+        rd_kafka_topic_partition_list_t *k = rd_kafka_topic_partition_list_new(n);
+        for (int i = 0; i < l->cnt; i++) {
+            rd_kafka_topic_partition_t *tp = &l->elems[i];
+            if (tp->offset < 0)
+                continue;
+            eoc__part_t *p = part_get(w, tp->topic, tp->partition);
+            if (p)
+                atomic_store(&p->committed, tp->offset);
+            rd_kafka_topic_partition_list_add(k, tp->topic, tp->partition)->offset = tp->offset;
+        }
+        offsets_sync(w); /* the batches' offsets first */
+        rd_kafka_commit(w->rk, k, 1);
+        rd_kafka_topic_partition_list_destroy(k);
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
 /* Applies the filling batch on this thread (the apply thread idles). */
 static eoc_err_t flush_now(eoc_worker_t *w, int crashed)
 {
@@ -1076,9 +1128,12 @@ static eoc_err_t setup_consumer(eoc_worker_t *w, char *errstr, size_t errstr_siz
         rd_kafka_conf_destroy(kc);
         return fail(errstr, errstr_size, EOC_ERR_CONFIG, "%s", err);
     }
-    /* These are the protocol: a user may not turn them back on. */
+    /* These are the protocol: a user may not turn them back on. Reading
+     * uncommitted transactional input would apply records of transactions
+     * that abort later. */
     rd_kafka_conf_set(kc, "enable.auto.commit", "false", NULL, 0);
     rd_kafka_conf_set(kc, "enable.auto.offset.store", "false", NULL, 0);
+    rd_kafka_conf_set(kc, "isolation.level", "read_committed", NULL, 0);
     rd_kafka_conf_set_opaque(kc, w);
     rd_kafka_conf_set_rebalance_cb(kc, rebalance_cb);
     rd_kafka_conf_set_offset_commit_cb(kc, commit_cb);
@@ -1262,6 +1317,7 @@ eoc_err_t eoc_worker_run(eoc_worker_t *w)
     if (pthread_create(&w->apply_thread, NULL, apply_main, w) == 0)
         w->apply_started = 1; /* else batches are applied on this thread */
     int64_t now = eoc__mono_ms(); /* read once per record (and after waits) */
+    int64_t last_skip = now;
     while (!atomic_load(&w->stop)) {
         int timeout = POLL_IDLE_MS;
         if (w->fill->n) {
@@ -1291,6 +1347,10 @@ eoc_err_t eoc_worker_run(eoc_worker_t *w)
         }
         if (!w->fill->n && pipeline_idle(w)) {
             offsets_sync(w);
+            if (now - last_skip >= SKIP_EVERY_MS) {
+                skip_unseen(w);
+                last_skip = now;
+            }
             maybe_prune(w);
         }
     }
