@@ -139,6 +139,7 @@ static eoc__part_t *part_get(eoc_worker_t *w, const char *topic, int32_t partiti
     }
     p->partition = partition;
     atomic_init(&p->committed, -1);
+    p->polled = -1;
     p->bidx[0] = p->bidx[1] = -1;
     p->careful_until = -1;
     pthread_mutex_lock(&t->lock);
@@ -765,10 +766,11 @@ static int pipeline_idle(eoc_worker_t *w)
  * records, yet they take offsets: input that ends with them would leave
  * the stored position (the last applied record's next offset) below the
  * partition's end for good, a lag that never drains. librdkafka moves the
- * consumer's position past them; when the worker idles with every polled
- * record applied and committed, the store's position follows it (one small
- * commit, synced, then the offsets go to Kafka). Polling thread, the apply
- * thread idle. */
+ * consumer's position past them; when the worker idles with every record
+ * it got from a partition applied and committed (the store's position is
+ * where polling left off: no rewind pending or under way), the store's
+ * position follows the consumer's (one small commit, synced, then the
+ * offsets go to Kafka). Polling thread, the apply thread idle. */
 static void skip_unseen(eoc_worker_t *w)
 {
     rd_kafka_topic_partition_list_t *l = NULL;
@@ -780,7 +782,7 @@ static void skip_unseen(eoc_worker_t *w)
         rd_kafka_topic_partition_t *tp = &l->elems[i];
         eoc__part_t *p = part_get(w, tp->topic, tp->partition);
         int64_t c = p ? atomic_load(&p->committed) : -1;
-        if (tp->err || tp->offset < 0 || c < 0 || tp->offset <= c) {
+        if (tp->err || tp->offset < 0 || c < 0 || !p || p->polled != c || tp->offset <= c) {
             tp->offset = RD_KAFKA_OFFSET_INVALID;
             continue;
         }
@@ -801,8 +803,10 @@ static void skip_unseen(eoc_worker_t *w)
             if (tp->offset < 0)
                 continue;
             eoc__part_t *p = part_get(w, tp->topic, tp->partition);
-            if (p)
+            if (p) {
                 atomic_store(&p->committed, tp->offset);
+                p->polled = tp->offset;
+            }
             rd_kafka_topic_partition_list_add(k, tp->topic, tp->partition)->offset = tp->offset;
         }
         offsets_sync(w); /* the batches' offsets first */
@@ -923,8 +927,10 @@ static void on_assign(eoc_worker_t *w, rd_kafka_topic_partition_list_t *parts)
         int64_t off;
         if (eoc__store_offset_get(w->store, tp->topic, tp->partition, &off) == EOC_OK) {
             tp->offset = off;
-            if (p)
+            if (p) {
                 atomic_store(&p->committed, off);
+                p->polled = off;
+            }
         } else {
             tp->offset = RD_KAFKA_OFFSET_INVALID; /* Kafka committed / auto.offset.reset */
             off = -1;
@@ -1336,6 +1342,11 @@ eoc_err_t eoc_worker_run(eoc_worker_t *w)
             }
             rd_kafka_message_destroy(m);
             m = NULL;
+        }
+        if (m) {
+            eoc__part_t *p = part_get(w, rd_kafka_topic_name(m->rkt), m->partition);
+            if (p)
+                p->polled = m->offset + 1;
         }
         if (m && is_careful(w, m))
             flush_careful(w, m, now);

@@ -27,6 +27,7 @@ typedef struct eoc__part {
     int bidx[2];           /* its entry in each batch's positions (batch.h), -1 */
     int64_t careful_until; /* careful mode below this offset, -1 when off */
     int careful_first;     /* careful mode from the first record received */
+    int64_t polled;        /* polling thread: next offset after the last record it got, -1 */
     uint64_t pend_applied, pend_duplicates, pend_dead, pend_retries, pend_skipped;
     /* the batch's tallies, published when it commits */
 } eoc__part_t;
