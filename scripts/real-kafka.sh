@@ -22,6 +22,7 @@
 #       given); waits until every partition has a leader
 #   real-kafka.sh leaders --dir DIR TOPIC      "partition leader" lines
 #   real-kafka.sh offsets --dir DIR TOPIC      "partition earliest latest" lines
+#   real-kafka.sh coordinator --dir DIR GROUP  the node coordinating GROUP
 #   real-kafka.sh fetch                 fills the jar cache only (setup, CI)
 #
 # The broker is Kafka's own (org.apache.kafka:kafka_2.13, the version in
@@ -337,7 +338,7 @@ fetch) fetch; echo "$LIBS"; exit 0 ;;
 esac
 [ -n "$DIR" ] || die "$CMD: --dir DIR is required"
 case $CMD in
-up | topic | leaders | offsets | start) ;;
+up | topic | leaders | offsets | coordinator | start) ;;
 *) [ -d "$DIR" ] || die "no directory $DIR" ;;
 esac
 [ "$CMD" = up ] || DIR=$(cd "$DIR" 2>/dev/null && pwd) || die "no directory $DIR"
@@ -355,9 +356,9 @@ topic)
     n=$(nodes)
     probe create "$(bootstrap)" $((n < 3 ? n : 3)) "${ARGS[@]}"
     ;;
-leaders | offsets)
+leaders | offsets | coordinator)
     fetch
-    probe "$CMD" "$(bootstrap)" "${ARGS[0]:?$CMD TOPIC}"
+    probe "$CMD" "$(bootstrap)" "${ARGS[0]:?$CMD NAME}"
     ;;
 *) die "unknown command $CMD" ;;
 esac

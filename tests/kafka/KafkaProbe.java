@@ -7,6 +7,7 @@
 //   create BOOTSTRAP REPLICAS NAME:PARTITIONS... [key=value...]
 //   leaders BOOTSTRAP TOPIC         "partition leader" per line
 //   offsets BOOTSTRAP TOPIC         "partition earliest latest" per line
+//   coordinator BOOTSTRAP GROUP     the node coordinating the group
 //
 // Exit status: 0 done, 1 failed (message on stderr), 2 usage.
 import java.util.*;
@@ -40,12 +41,21 @@ public class KafkaProbe {
                 return false;
             }
         }
-        try {
-            a.describeTransactions(List.of("eoc-ready-probe")).all().get(10, TimeUnit.SECONDS);
-        } catch (Exception e) {
-            if (!(cause(e) instanceof TransactionalIdNotFoundException)) {
-                System.err.println("probe: transaction coordinator: " + cause(e));
-                return false;
+        // Transactional ids spread over every partition of the transaction
+        // log (8, see real-kafka.sh): an idempotent producer's first request
+        // fails while any of them is still loading.
+        List<String> ids = new ArrayList<>();
+        for (int i = 0; i < 64; i++)
+            ids.add("eoc-ready-probe-" + i);
+        DescribeTransactionsResult r = a.describeTransactions(ids);
+        for (String id : ids) {
+            try {
+                r.description(id).get(10, TimeUnit.SECONDS);
+            } catch (Exception e) {
+                if (!(cause(e) instanceof TransactionalIdNotFoundException)) {
+                    System.err.println("probe: transaction coordinator: " + cause(e));
+                    return false;
+                }
             }
         }
         return true;
@@ -127,6 +137,14 @@ public class KafkaProbe {
         return 0;
     }
 
+    static int coordinator(String bootstrap, String group) throws Exception {
+        try (Admin a = admin(bootstrap)) {
+            ConsumerGroupDescription d = a.describeConsumerGroups(List.of(group)).all().get(15, TimeUnit.SECONDS).get(group);
+            System.out.println(d.coordinator() == null ? -1 : d.coordinator().id());
+        }
+        return 0;
+    }
+
     static int offsets(String bootstrap, String topic) throws Exception {
         try (Admin a = admin(bootstrap)) {
             TopicDescription d = a.describeTopics(List.of(topic)).allTopicNames().get(15, TimeUnit.SECONDS).get(topic);
@@ -154,6 +172,8 @@ public class KafkaProbe {
                 rc = create(args[1], Short.parseShort(args[2]), Arrays.copyOfRange(args, 3, args.length));
             else if (args.length == 3 && args[0].equals("leaders"))
                 rc = leaders(args[1], args[2]);
+            else if (args.length == 3 && args[0].equals("coordinator"))
+                rc = coordinator(args[1], args[2]);
             else if (args.length == 3 && args[0].equals("offsets"))
                 rc = offsets(args[1], args[2]);
             else
