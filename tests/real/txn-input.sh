@@ -28,7 +28,12 @@ timeout -k 5 120 "$TXN_COPY" --brokers "$BROKERS" --from "$STAGE" --to "$IN" --c
     --txn 500 --poison 20 >"$RUN/txn.out" 2>"$RUN/txn.log" || die "eoc-txn-copy failed: $(tail -n 3 "$RUN/txn.log")"
 say "$(cat "$RUN/txn.out")"
 fault_note "input written by a transactional producer: 240 records in 12 aborted transactions"
-say "input offsets (partition, first, end): $(real_offsets "$IN" | tr '\n' ';')"
+real_offsets "$IN" >"$RUN/offsets.txt"
+ends=$(awk '{ s += $3 } END { print s + 0 }' "$RUN/offsets.txt")
+say "input offsets (partition, first, end): $(tr '\n' ';' <"$RUN/offsets.txt") $ends in all"
+# 6000 records, 240 aborted ones, and 24 transactions' markers in the
+# partitions they touched: the aborted records must really be in the log.
+[ "$ends" -ge $((6000 + 240 + 24)) ] || die "the input holds $ends offsets: the aborted records are not in the log"
 worker_start w1 "$RUN/data"
 worker_start w2 "$RUN/data" --set kafka.isolation.level=read_uncommitted
 wait_progress 90
