@@ -762,6 +762,24 @@ static int pipeline_idle(eoc_worker_t *w)
     return idle;
 }
 
+/* A record after a gap in its partition's offsets: transaction markers,
+ * aborted or compacted records leave gaps, and so does the broker's
+ * retention when it deleted records this group had not read yet (the
+ * fetch failed out of range and auto.offset.reset moved on). Those are
+ * lost to the application; the log says which. */
+static void gap_note(eoc_worker_t *w, const rd_kafka_message_t *m, int64_t expected)
+{
+    int64_t lo = -1, hi = -1;
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    if (rd_kafka_get_watermark_offsets(w->rk, topic, m->partition, &lo, &hi) ||
+        lo <= expected)
+        return;
+    eoc__log(&w->log, EOC_LOG_WARNING,
+             "%s[%d]: offsets %" PRId64 "..%" PRId64 " were deleted by the broker (retention) "
+             "before this group read them; went on at %" PRId64 " (auto.offset.reset)",
+             topic, m->partition, expected, lo - 1, m->offset);
+}
+
 /* A read_committed consumer never sees transaction markers and aborted
  * records, yet they take offsets: input that ends with them would leave
  * the stored position (the last applied record's next offset) below the
@@ -1345,6 +1363,8 @@ eoc_err_t eoc_worker_run(eoc_worker_t *w)
         }
         if (m) {
             eoc__part_t *p = part_get(w, rd_kafka_topic_name(m->rkt), m->partition);
+            if (p && p->polled >= 0 && m->offset > p->polled)
+                gap_note(w, m, p->polled);
             if (p)
                 p->polled = m->offset + 1;
         }
