@@ -230,6 +230,7 @@ cmd_up() {
     if [ ! -f "$DIR/nodes" ]; then
         [ "$n" -ge 1 ] 2>/dev/null || die "--brokers N (1 or more) is required"
         ports=$(free_ports $((2 * n)))
+        # shellcheck disable=SC2086 # one port a word
         set -- $ports
         voters=
         for i in $(seq 1 "$n"); do
@@ -282,7 +283,7 @@ stop_pids() {
 }
 
 cmd_down() {
-    local i pids= pid
+    local i pids="" pid
     [ -f "$DIR/nodes" ] || return 0
     for i in $(seq 1 "$(nodes)"); do
         pid=$(node_pid "$i") || continue
@@ -323,7 +324,7 @@ cmd_signal() {
 [ $# -ge 1 ] || die "usage: real-kafka.sh up|down|kill|start|pause|resume|bootstrap|topic|leaders|offsets|fetch ... (see the script's header)"
 CMD=$1
 shift
-DIR= N= OWNER= ID=
+DIR='' N='' OWNER=''
 ARGS=()
 while [ $# -gt 0 ]; do
     case $1 in
