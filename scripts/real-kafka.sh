@@ -47,11 +47,12 @@ die() {
     exit 1
 }
 
+# need_tools [mvn]: java and javac, and mvn when the cache is to be filled.
 need_tools() {
     local missing=
     command -v java >/dev/null 2>&1 || missing="$missing java (Debian: default-jdk-headless)"
     command -v javac >/dev/null 2>&1 || missing="$missing javac (Debian: default-jdk-headless)"
-    command -v mvn >/dev/null 2>&1 || missing="$missing mvn (Debian: maven)"
+    [ -z "${1:-}" ] || command -v mvn >/dev/null 2>&1 || missing="$missing mvn (Debian: maven)"
     [ -z "$missing" ] ||
         die "missing:$missing; scripts/setup.sh installs them (apt-get install default-jdk-headless maven)"
 }
@@ -63,13 +64,14 @@ kafka_version() {
 # Fills the cache (jars and the compiled probe) unless it is complete;
 # sets LIBS and PROBE_CP.
 fetch() {
-    local v libs stamp log
+    local v libs stamp log tmp
     need_tools
     v=$(kafka_version)
     [ -n "$v" ] || die "no kafka.version in $POM"
     libs=$CACHE/$v/libs
     stamp=$CACHE/$v/pom.sha
     if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$(sha1sum <"$POM")" ]; then
+        need_tools mvn
         rm -rf "$libs"
         mkdir -p "$CACHE/$v" || die "cannot create $CACHE/$v"
         log=$CACHE/$v/mvn.log
@@ -82,8 +84,11 @@ fetch() {
     fi
     LIBS=$libs
     if [ ! -f "$CACHE/$v/probe/KafkaProbe.class" ] || [ "$PROBE_SRC" -nt "$CACHE/$v/probe/KafkaProbe.class" ]; then
+        # Compiled aside and moved in: another launcher may be reading it.
+        tmp=$(mktemp -d "$CACHE/$v/probe.XXXXXX") || die "cannot write to $CACHE/$v"
+        javac -nowarn -cp "$libs/*" -d "$tmp" "$PROBE_SRC" >&2 || { rm -rf "$tmp"; die "cannot compile $PROBE_SRC"; }
         mkdir -p "$CACHE/$v/probe"
-        javac -nowarn -cp "$libs/*" -d "$CACHE/$v/probe" "$PROBE_SRC" >&2 || die "cannot compile $PROBE_SRC"
+        mv -f "$tmp"/*.class "$CACHE/$v/probe/" && rmdir "$tmp"
     fi
     PROBE_CP="$CACHE/$v/probe:$libs/*"
 }
