@@ -26,6 +26,7 @@ static eoc__part_t *part_new(eoc_worker_t *w, const char *topic, int32_t partiti
     atomic_init(&p->st.committed, -1);
     p->bidx[0] = p->bidx[1] = -1;
     p->careful_until = -1;
+    p->polled = -1;
     if (eoc__stats_add_part(&w->stats, &p->st) != 0) {
         free(p->st.topic);
         free(p);

@@ -39,8 +39,10 @@ static void on_assign(eoc_worker_t *w, rd_kafka_topic_partition_list_t *parts)
         rd_kafka_topic_partition_t *tp = &parts->elems[i];
         int64_t off = tp->offset == RD_KAFKA_OFFSET_INVALID ? -1 : tp->offset;
         eoc__part_t *p = eoc__parts_get(w, tp->topic, tp->partition);
-        if (p && off >= 0)
+        if (p && off >= 0) {
             atomic_store(&p->st.committed, off);
+            p->polled = off;
+        }
         err = eoc__careful_assign(w->store, &w->log, w->set.batch_max_records, p, tp->topic,
                                   tp->partition, off);
     }

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #define POLL_IDLE_MS     100
+#define SKIP_EVERY_MS    500 /* eoc__offsets_skip_unseen at most this often */
 #define CLOSE_TIMEOUT_MS 5000 /* bound on leaving the group during a stop */
 
 /* ------------------------------------------------------------------ */
@@ -260,9 +261,12 @@ static eoc_err_t setup_consumer(eoc_worker_t *w, char *errstr, size_t errstr_siz
         rd_kafka_conf_destroy(kc);
         return eoc__errf(errstr, errstr_size, EOC_ERR_CONFIG, "%s", err);
     }
-    /* These are the protocol: a user may not turn them back on. */
+    /* These are the protocol: a user may not turn them back on. Reading
+     * uncommitted transactional input would apply records of transactions
+     * that abort later. */
     rd_kafka_conf_set(kc, "enable.auto.commit", "false", NULL, 0);
     rd_kafka_conf_set(kc, "enable.auto.offset.store", "false", NULL, 0);
+    rd_kafka_conf_set(kc, "isolation.level", "read_committed", NULL, 0);
     /* A worker never creates a topic: a misspelt input fails the start. */
     rd_kafka_conf_set(kc, "allow.auto.create.topics", "false", NULL, 0);
     rd_kafka_conf_set_opaque(kc, w);
@@ -483,12 +487,35 @@ static int batch_due(const eoc_worker_t *w, int64_t now)
            ((int64_t)b->n >= w->set.batch_max_records || now - b->first_ms >= w->set.batch_max_ms);
 }
 
+/* A record after a gap in its partition's offsets: transaction markers,
+ * aborted or compacted records leave gaps, and so does the broker's
+ * retention when it deleted records this group had not read yet (the
+ * fetch failed out of range and auto.offset.reset moved on). Those are
+ * lost to the application; the log says which. */
+static void gap_note(eoc_worker_t *w, const rd_kafka_message_t *m)
+{
+    eoc__part_t *p = eoc__parts_get(w, rd_kafka_topic_name(m->rkt), m->partition);
+    if (!p)
+        return;
+    int64_t expected = p->polled, lo = -1, hi = -1;
+    p->polled = m->offset + 1;
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    if (expected < 0 || m->offset <= expected ||
+        rd_kafka_get_watermark_offsets(w->rk, topic, m->partition, &lo, &hi) || lo <= expected)
+        return;
+    eoc__log(&w->log, EOC_LOG_WARNING,
+             "%s[%d]: offsets %" PRId64 "..%" PRId64 " were deleted by the broker (retention) "
+             "before this group read them; went on at %" PRId64 " (auto.offset.reset)",
+             topic, m->partition, expected, lo - 1, m->offset);
+}
+
 eoc_err_t eoc_worker_run(eoc_worker_t *w)
 {
     if (w->relay && pthread_create(&w->relay_thread, NULL, relay_main, w->relay) == 0)
         w->relay_started = 1;
     eoc__pipe_start(w);           /* on failure batches are applied on this thread */
     int64_t now = eoc__mono_ms(); /* read once per record (and after waits) */
+    int64_t last_skip = now;
     while (!atomic_load(&w->stop)) {
         int timeout = POLL_IDLE_MS;
         if (w->fill->n) {
@@ -512,6 +539,8 @@ eoc_err_t eoc_worker_run(eoc_worker_t *w)
             rd_kafka_message_destroy(m);
             m = NULL;
         }
+        if (m)
+            gap_note(w, m);
         if (m && eoc__careful_wants(w, m))
             eoc__careful_apply(w, m, now);
         else if (m && eoc__pipe_add(w, m, now) != 0)
@@ -522,6 +551,10 @@ eoc_err_t eoc_worker_run(eoc_worker_t *w)
         }
         if (!w->fill->n && eoc__pipe_idle(w)) {
             eoc__offsets_sync(w);
+            if (now - last_skip >= SKIP_EVERY_MS) {
+                eoc__offsets_skip_unseen(w);
+                last_skip = now;
+            }
             maybe_prune(w);
         }
         maybe_progress(w, now);

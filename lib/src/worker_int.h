@@ -50,6 +50,7 @@ struct eoc__part {
     /* the polling thread: careful mode (careful.c) */
     int64_t careful_until; /* careful mode below this offset, -1 when off */
     int careful_first;     /* careful mode from the first record received */
+    int64_t polled;        /* next offset after the last record polled, -1 */
     /* the thread that holds the batch */
     int bidx[2];       /* its entry in each batch's positions (batch.h), -1 */
     eoc__tally_t pend; /* the applying batch's tallies */
@@ -201,6 +202,11 @@ void eoc__offsets_committed(eoc_worker_t *w, const eoc__batch_t *b);
 /** Puts the last commit on disk, then its offsets in Kafka: for an idle
  *  worker, a hand-over and a stop. */
 void eoc__offsets_sync(eoc_worker_t *w);
+/** Idle, every polled record committed: moves the store's position of each
+ *  such partition up to the consumer's, past offsets a read_committed
+ *  consumer never gets (transaction markers, aborted records). Polling
+ *  thread, the apply thread idle. */
+void eoc__offsets_skip_unseen(eoc_worker_t *w);
 /** Forgets offsets not yet sent (the assignment was lost). */
 void eoc__offsets_forget(eoc_worker_t *w);
 /** Commits `l`, already on disk, to Kafka now: synchronously unless the
