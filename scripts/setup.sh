@@ -5,7 +5,7 @@ set -eu
 
 PACKAGES="build-essential meson ninja-build pkg-config \
 librdkafka-dev liblmdb-dev libcjson-dev libxxhash-dev libcmocka-dev libmicrohttpd-dev \
-lmdb-utils curl python3 python3-yaml"
+lmdb-utils curl python3 python3-yaml spin"
 
 missing=""
 for p in $PACKAGES; do

@@ -28,8 +28,12 @@
  *                                require_stable
  *   -DBROKEN_RESTORE_TO_LSO      restore reads to the read_committed end
  *                                (LSO) instead of the high watermark
+ *   -DBROKEN_NO_TXN_TIMEOUT      no transaction timeout: the open
+ *                                transaction of a lost host blocks its
+ *                                partition for ever (a liveness failure)
  * Fault kinds can be switched off one by one for narrower runs:
- *   -DNO_CRASH -DNO_LOST_DISK -DNO_PAUSE -DNO_ABORTABLE -DNO_TXN_TIMEOUT
+ *   -DNO_CRASH -DNO_LOST_DISK -DNO_HOST_LOSS -DNO_PAUSE -DNO_ABORTABLE
+ *   -DNO_TXN_TIMEOUT (the fault; a stopped producer still times out)
  *   -DNO_LMDB_FAIL
  */
 
@@ -108,6 +112,7 @@ byte clc[NP];           /* IDs with a committed changelog entry */
 /* ---- the workers -------------------------------------------------------- */
 #define WP(w, p) ((w) * NP + (p))
 byte down;              /* bit w: the process is dead */
+byte gone;              /* bit w: ... and its host is gone for good */
 byte paused;            /* bit w: the process is stopped (GC, VM, SIGSTOP) */
 byte pnone;             /* bit w: no producer; create one (init_transactions) */
 byte own[NW];           /* partitions the application believes it owns */
@@ -118,14 +123,15 @@ byte rst[NW];           /* the partition being restored, NONE */
 byte rpos[NW];          /* restore: the changelog position read */
 byte rend[NW];          /* restore: the end to reach */
 /* the in-flight batch */
-#define B_IDLE   0
-#define B_APPLY  1
-#define B_SEND   2
-#define B_COMMIT 3
-#define B_LMDB   4
-#define B_ABORT  5
-#define B_FENCED 6
-byte phase[NW];
+mtype = { idle, applying, sending_offsets, committing, lmdb_committing, aborting, fenced };
+#define B_IDLE   idle
+#define B_APPLY  applying
+#define B_SEND   sending_offsets
+#define B_COMMIT committing
+#define B_LMDB   lmdb_committing
+#define B_ABORT  aborting
+#define B_FENCED fenced
+mtype phase[NW];
 byte bp[NW];            /* its partition */
 byte bfrom[NW];         /* its first offset */
 byte bto[NW];           /* one past its last offset */
@@ -297,6 +303,7 @@ inline forget(w)
  * gives the producer a new epoch, which fences every older one. */
 inline producer_init(w)
 {
+    printf("MODEL w%d eoc__producer_init: new producer epoch (an open transaction is aborted)\n", w);
     if
     :: tx_open[w] -> txn_end(w, ABORTED)
     :: else
@@ -309,20 +316,24 @@ inline producer_init(w)
  * creates its producer, then joins the group (a new member: a rebalance). */
 inline worker_start(w)
 {
+    printf("MODEL w%d eoc_worker_run: process started, joins the group\n", w);
     down = down & ~BIT(w);
     producer_init(w);
     member = member | BIT(w);
     rebalance();
-    cfresh = cfresh | BIT(w)
+    cfresh = cfresh | BIT(w);
+    printf("MODEL group: rebalance: owners %d %d\n", owner[0], owner[NP - 1])
 }
 
 /* librdkafka's group handling (no eoc code): a worker that is no member
  * (its session expired) joins again; a member rejoins a new generation. */
 inline consumer_join(w)
 {
+    printf("MODEL w%d consumer: joins the group again (new generation)\n", w);
     member = member | BIT(w);
     rebalance();
-    cfresh = cfresh | BIT(w)
+    cfresh = cfresh | BIT(w);
+    printf("MODEL group: rebalance: owners %d %d\n", owner[0], owner[NP - 1])
 }
 
 /* eoc__on_assign (planned; the rebalance callback, between batches: it
@@ -347,7 +358,8 @@ inline on_assign(w)
     rst[w] = NONE;
     rpos[w] = 0;
     rend[w] = 0;
-    afresh = afresh | BIT(w)
+    afresh = afresh | BIT(w);
+    printf("MODEL w%d eoc__on_assign: owns partitions mask %d\n", w, own[w])
 }
 
 /* eoc__changelog_restore (planned), start: from the recorded changelog
@@ -371,6 +383,8 @@ inline restore_begin(w, p)
 #else
     rend[w] = cl_len[p]
 #endif
+    ;
+    printf("MODEL w%d eoc__changelog_restore p%d: from %d to %d\n", w, p, rpos[w], rend[w])
 }
 
 /* eoc__changelog_restore (planned), one record read with read_committed
@@ -384,6 +398,12 @@ inline restore_step(w)
     :: E_ST(he) == COMMITTED ->
         linbox[WP(w, hp)] = linbox[WP(w, hp)] | BIT(E_ID(he))
     :: else
+    fi;
+    if
+    :: E_ST(he) == COMMITTED ->
+        printf("MODEL w%d eoc__changelog_restore p%d: entry %d id%d committed: into LMDB\n", w, hp, rpos[w], E_ID(he))
+    :: else ->
+        printf("MODEL w%d eoc__changelog_restore p%d: entry %d id%d aborted: skipped\n", w, hp, rpos[w], E_ID(he))
     fi;
     rpos[w]++;
     lpos[WP(w, hp)] = rpos[w]
@@ -415,7 +435,8 @@ inline restore_end(w)
 inline offsets_fetch(w, p)
 {
     pos[WP(w, p)] = committed[p];
-    ready[w] = ready[w] | BIT(p)
+    ready[w] = ready[w] | BIT(p);
+    printf("MODEL w%d eoc__offsets_fetch p%d: committed offset %d\n", w, p, committed[p])
 }
 
 /* eoc__poll_batch + eoc__txn_begin (planned): up to BMAX records of one
@@ -435,7 +456,9 @@ inline poll_batch(w, p, k)
     :: cfresh & BIT(w) -> bfresh = bfresh | BIT(w)
     :: else -> bfresh = bfresh & ~BIT(w)
     fi;
-    phase[w] = B_APPLY
+    phase[w] = B_APPLY;
+    printf("MODEL w%d eoc__poll_batch p%d: offsets %d..%d, group metadata current=%d\n", w, p,
+           bfrom[w], bto[w] - 1, (bfresh >> w) & 1)
 }
 
 /* The phase after the records are applied. */
@@ -456,11 +479,14 @@ inline apply_record(w)
     if
     :: linbox[WP(w, hp)] & BIT(hid) ->
         /* property 3: the inbox hit is backed by a committed entry */
+        printf("MODEL w%d eoc__apply_record p%d o%d id%d: in the LMDB inbox: duplicate\n", w, hp, bi[w], hid);
         assert(clc[hp] & BIT(hid));
         bi[w]++                                 /* duplicate: skipped */
     :: !(linbox[WP(w, hp)] & BIT(hid)) && (tinbox[w] & BIT(hid)) ->
+        printf("MODEL w%d eoc__apply_record p%d o%d id%d: duplicate in the batch\n", w, hp, bi[w], hid);
         bi[w]++                                 /* duplicate in the batch */
     :: !(linbox[WP(w, hp)] & BIT(hid)) && !(tinbox[w] & BIT(hid)) && (bumped & BIT(w)) ->
+        printf("MODEL w%d eoc__apply_record p%d o%d id%d: produce fenced (epoch bumped)\n", w, hp, bi[w], hid);
         phase[w] = B_FENCED
     :: !(linbox[WP(w, hp)] & BIT(hid)) && !(tinbox[w] & BIT(hid)) && !(bumped & BIT(w)) ->
         tinbox[w] = tinbox[w] | BIT(hid);
@@ -470,6 +496,8 @@ inline apply_record(w)
         tpos[w] = cl_len[hp];
         tx_open[w] = true;
         tx_eff[w] = tx_eff[w] | BIT(hid);
+        printf("MODEL w%d eoc__apply_record p%d o%d id%d: applied; output and changelog entry %d produced\n",
+               w, hp, bi[w], hid, cl_len[hp] - 1);
         bi[w]++
     fi;
     if
@@ -493,21 +521,21 @@ inline apply_record(w)
 inline send_offsets(w)
 {
     if
-    :: bumped & BIT(w) -> phase[w] = B_FENCED
+    :: bumped & BIT(w) ->
+        printf("MODEL w%d eoc__txn_send_offsets: fenced (epoch bumped)\n", w);
+        phase[w] = B_FENCED
     :: !(bumped & BIT(w)) && !META_OK(w) ->
+        printf("MODEL w%d eoc__txn_send_offsets: ILLEGAL_GENERATION / UNKNOWN_MEMBER_ID\n", w);
         afresh = afresh & ~BIT(w);              /* rejoin before the next batch */
         phase[w] = B_ABORT
     :: !(bumped & BIT(w)) && META_OK(w) ->
+        printf("MODEL w%d eoc__txn_send_offsets p%d: offset %d pending\n", w, bp[w], bto[w]);
         tx_open[w] = true;
         tx_sent[w] = true;
         tx_p[w] = bp[w];
         tx_from[w] = bfrom[w];
         tx_to[w] = bto[w];
-#ifdef BROKEN_LMDB_FIRST
         phase[w] = B_COMMIT
-#else
-        phase[w] = B_COMMIT
-#endif
     fi
 }
 
@@ -516,8 +544,11 @@ inline send_offsets(w)
 inline txn_commit(w)
 {
     if
-    :: bumped & BIT(w) -> phase[w] = B_FENCED
+    :: bumped & BIT(w) ->
+        printf("MODEL w%d eoc__txn_commit: fenced (epoch bumped)\n", w);
+        phase[w] = B_FENCED
     :: else ->
+        printf("MODEL w%d eoc__txn_commit p%d: COMMITTED, offset %d\n", w, tx_p[w], tx_to[w]);
         txn_end(w, COMMITTED);
 #ifdef BROKEN_LMDB_FIRST
         batch_end(w)
@@ -535,6 +566,8 @@ inline lmdb_commit(w)
     hp = bp[w];
     linbox[WP(w, hp)] = linbox[WP(w, hp)] | tinbox[w];
     lpos[WP(w, hp)] = tpos[w];
+    printf("MODEL w%d eoc__store_commit p%d: inbox mask %d, changelog position %d\n", w, hp,
+           linbox[WP(w, hp)], lpos[WP(w, hp)]);
 #ifdef BROKEN_LMDB_FIRST
     tinbox[w] = 0;
     phase[w] = B_SEND
@@ -548,6 +581,7 @@ inline lmdb_commit(w)
 inline lmdb_fail(w)
 {
     hp = bp[w];
+    printf("MODEL w%d eoc__store_commit p%d: FAILS (fault)\n", w, hp);
 #ifdef BROKEN_LMDB_FIRST
     phase[w] = B_ABORT                          /* nothing sent yet: abort */
 #else
@@ -563,8 +597,11 @@ inline lmdb_fail(w)
 inline txn_abort(w)
 {
     if
-    :: bumped & BIT(w) -> phase[w] = B_FENCED
+    :: bumped & BIT(w) ->
+        printf("MODEL w%d eoc__txn_abort: fenced (epoch bumped)\n", w);
+        phase[w] = B_FENCED
     :: else ->
+        printf("MODEL w%d eoc__txn_abort: aborted, seek back to %d\n", w, bfrom[w]);
         if
         :: tx_open[w] -> txn_end(w, ABORTED)
         :: else
@@ -580,6 +617,7 @@ inline txn_abort(w)
  * producer, and restore every owned partition before its next batch. */
 inline txn_fenced(w)
 {
+    printf("MODEL w%d eoc__txn_fenced: batch dropped, producer to re-create, partitions to restore\n", w);
     pnone = pnone | BIT(w);
     need[w] = own[w];
     ready[w] = 0;
@@ -610,7 +648,8 @@ inline txn_fenced(w)
 
 #ifndef NO_ABORTABLE
 #define ABORTABLE(w, ph) \
-    :: atomic { RUNS(w) && phase[w] == (ph) && faults > 0 -> faults--; phase[w] = B_ABORT }
+    :: atomic { RUNS(w) && phase[w] == (ph) && faults > 0 -> faults--; phase[w] = B_ABORT; \
+                printf("MODEL w%d FAULT: abortable error while %e\n", w, ph) }
 #else
 #define ABORTABLE(w, ph)
 #endif
@@ -620,10 +659,11 @@ proctype worker(byte w)
 end:
     do
     /* a dead process is started again (not a fault: always possible) */
-    :: atomic { (down & BIT(w)) -> worker_start(w) }
+    :: atomic { (down & ~gone & BIT(w)) -> worker_start(w) }
     /* the consumer's group membership (librdkafka) */
     :: atomic { RUNS(w) && !(member & BIT(w)) -> consumer_join(w) }
-    :: atomic { RUNS(w) && (member & BIT(w)) && !(cfresh & BIT(w)) -> cfresh = cfresh | BIT(w) }
+    :: atomic { RUNS(w) && (member & BIT(w)) && !(cfresh & BIT(w)) -> cfresh = cfresh | BIT(w);
+                printf("MODEL w%d consumer: rejoins the new generation\n", w) }
     /* the rebalance callback, between batches */
     :: atomic { IDLE(w) && (cfresh & BIT(w)) && !(afresh & BIT(w)) -> on_assign(w) }
     :: atomic { IDLE(w) && (pnone & BIT(w)) -> producer_init(w) }
@@ -665,6 +705,7 @@ end:
 #ifndef NO_CRASH
 #define CRASH(w) \
     :: atomic { faults > 0 && !(down & BIT(w)) -> faults--; \
+                printf("MODEL w%d FAULT: crash while %e\n", w, phase[w]); \
                 down = down | BIT(w); paused = paused & ~BIT(w); forget(w) }
 #else
 #define CRASH(w)
@@ -672,6 +713,7 @@ end:
 #ifndef NO_LOST_DISK
 #define LOST_DISK(w) \
     :: atomic { faults > 0 && !(down & BIT(w)) -> faults--; \
+                printf("MODEL w%d FAULT: crash and lost disk while %e\n", w, phase[w]); \
                 down = down | BIT(w); paused = paused & ~BIT(w); forget(w); \
                 hp = 0; \
                 do \
@@ -681,31 +723,53 @@ end:
 #else
 #define LOST_DISK(w)
 #endif
+/* At most one host is lost for good: its process never comes back. */
+#ifndef NO_HOST_LOSS
+#define HOST_LOSS(w) \
+    :: atomic { faults > 0 && gone == 0 && !(down & BIT(w)) -> faults--; \
+                printf("MODEL w%d FAULT: host lost for good while %e\n", w, phase[w]); \
+                down = down | BIT(w); gone = gone | BIT(w); paused = paused & ~BIT(w); forget(w) }
+#else
+#define HOST_LOSS(w)
+#endif
 #ifndef NO_PAUSE
 #define PAUSE(w) \
-    :: atomic { faults > 0 && RUNS(w) -> faults--; paused = paused | BIT(w) }
+    :: atomic { faults > 0 && RUNS(w) -> faults--; paused = paused | BIT(w); \
+                printf("MODEL w%d FAULT: paused while %e\n", w, phase[w]) }
 #else
 #define PAUSE(w)
 #endif
 /* The transaction timeout aborts an open transaction and bumps the epoch;
  * free for a producer that stopped, a fault for one that runs. */
+#ifdef BROKEN_NO_TXN_TIMEOUT
+#define TXN_TIMEOUT_LIVE(w)
+#define TXN_TIMEOUT_STOPPED(w)
+#else
+#define TXN_TIMEOUT_STOPPED(w) \
+    :: atomic { tx_open[w] && ((down | paused) & BIT(w)) -> \
+                printf("MODEL txn coordinator: w%d transaction timed out: aborted, epoch bumped\n", w); \
+                txn_end(w, ABORTED); bumped = bumped | BIT(w) }
 #ifndef NO_TXN_TIMEOUT
 #define TXN_TIMEOUT_LIVE(w) \
     :: atomic { tx_open[w] && RUNS(w) && faults > 0 -> faults--; \
+                printf("MODEL w%d FAULT: transaction timeout: aborted, epoch bumped\n", w); \
                 txn_end(w, ABORTED); bumped = bumped | BIT(w) }
 #else
 #define TXN_TIMEOUT_LIVE(w)
+#endif
 #endif
 
 #define ENV(w) \
     CRASH(w) \
     LOST_DISK(w) \
+    HOST_LOSS(w) \
     PAUSE(w) \
-    :: atomic { (paused & BIT(w)) -> paused = paused & ~BIT(w) } \
+    :: atomic { (paused & BIT(w)) -> paused = paused & ~BIT(w); \
+                printf("MODEL w%d resumes\n", w) } \
     :: atomic { (member & BIT(w)) && ((down | paused) & BIT(w)) -> \
-                member = member & ~BIT(w); rebalance() } \
-    :: atomic { tx_open[w] && ((down | paused) & BIT(w)) -> \
-                txn_end(w, ABORTED); bumped = bumped | BIT(w) } \
+                member = member & ~BIT(w); rebalance(); \
+                printf("MODEL group: w%d session expired; rebalance: owners %d %d\n", w, owner[0], owner[NP - 1]) } \
+    TXN_TIMEOUT_STOPPED(w) \
     TXN_TIMEOUT_LIVE(w)
 
 proctype env()
@@ -738,6 +802,7 @@ init
         :: hi < NW ->
             rst[hi] = NONE;
             bp[hi] = NONE;
+            phase[hi] = B_IDLE;
             hp = 0;
             do
             :: hp < NP -> lpos[WP(hi, hp)] = NONE; hp++
@@ -749,6 +814,7 @@ init
         /* every worker starts: a group of NW members, generation 1 */
         member = BIT(NW) - 1;
         rebalance();
+        printf("MODEL group: generation 1: owners %d %d\n", owner[0], owner[NP - 1]);
         cfresh = member;
         hw = 0;
         do
@@ -756,6 +822,8 @@ init
         :: else -> break
         od;
         run env();
+#ifndef NO_WATCHDOG
         run watchdog()
+#endif
     }
 }
