@@ -28,6 +28,10 @@
  *                                require_stable
  *   -DBROKEN_RESTORE_TO_LSO      restore reads to the read_committed end
  *                                (LSO) instead of the high watermark
+ *   -DBROKEN_OFFSETS_FIRST       offsets sent before the records are
+ *                                produced
+ *   -DBROKEN_IGNORE_LMDB_FAIL    a failed LMDB commit after the Kafka
+ *                                commit is not followed by a restore
  *   -DBROKEN_NO_TXN_TIMEOUT      no transaction timeout: the open
  *                                transaction of a lost host blocks its
  *                                partition for ever (a liveness failure)
@@ -439,6 +443,22 @@ inline offsets_fetch(w, p)
     printf("MODEL w%d eoc__offsets_fetch p%d: committed offset %d\n", w, p, committed[p])
 }
 
+/* The order of a batch's steps: apply (and produce) every record, send
+ * the offsets, commit Kafka, commit LMDB. */
+#if defined(BROKEN_LMDB_FIRST)
+#define AFTER_POLL  B_APPLY
+#define AFTER_APPLY B_LMDB
+#define AFTER_SEND  B_COMMIT
+#elif defined(BROKEN_OFFSETS_FIRST)
+#define AFTER_POLL  B_SEND
+#define AFTER_APPLY B_COMMIT
+#define AFTER_SEND  B_APPLY
+#else
+#define AFTER_POLL  B_APPLY
+#define AFTER_APPLY B_SEND
+#define AFTER_SEND  B_COMMIT
+#endif
+
 /* eoc__poll_batch + eoc__txn_begin (planned): up to BMAX records of one
  * partition; the batch keeps the group metadata of this moment
  * (rd_kafka_consumer_group_metadata), begins the Kafka transaction
@@ -456,17 +476,11 @@ inline poll_batch(w, p, k)
     :: cfresh & BIT(w) -> bfresh = bfresh | BIT(w)
     :: else -> bfresh = bfresh & ~BIT(w)
     fi;
-    phase[w] = B_APPLY;
+    phase[w] = AFTER_POLL;
     printf("MODEL w%d eoc__poll_batch p%d: offsets %d..%d, group metadata current=%d\n", w, p,
            bfrom[w], bto[w] - 1, (bfresh >> w) & 1)
 }
 
-/* The phase after the records are applied. */
-#ifdef BROKEN_LMDB_FIRST
-#define AFTER_APPLY B_LMDB
-#else
-#define AFTER_APPLY B_SEND
-#endif
 
 /* eoc__apply_record (planned): the inbox lookup (the open LMDB
  * transaction first, then the committed store), the handler, its LMDB
@@ -535,7 +549,7 @@ inline send_offsets(w)
         tx_p[w] = bp[w];
         tx_from[w] = bfrom[w];
         tx_to[w] = bto[w];
-        phase[w] = B_COMMIT
+        phase[w] = AFTER_SEND
     fi
 }
 
@@ -582,8 +596,10 @@ inline lmdb_fail(w)
 {
     hp = bp[w];
     printf("MODEL w%d eoc__store_commit p%d: FAILS (fault)\n", w, hp);
-#ifdef BROKEN_LMDB_FIRST
+#if defined(BROKEN_LMDB_FIRST)
     phase[w] = B_ABORT                          /* nothing sent yet: abort */
+#elif defined(BROKEN_IGNORE_LMDB_FAIL)
+    batch_end(w)                                /* carry on as if committed */
 #else
     need[w] = need[w] | BIT(hp);
     ready[w] = ready[w] & ~BIT(hp);

@@ -50,7 +50,8 @@ checks() {
         echo "safety pass -DNW=2,-DNP=1,-DFAULTS=2 SAFE -m100000"
         echo "liveness pass -DNW=2,-DNP=1,-DFAULTS=1 LIVE -a,-f,-m200000"
         echo "liveness_unfair pass -DNW=2,-DNP=1,-DFAULTS=1,-DNO_WATCHDOG LIVE -a,-m200000"
-        for v in LMDB_FIRST NO_GROUP_METADATA LATE_METADATA UNSTABLE_FETCH RESTORE_TO_LSO; do
+        for v in LMDB_FIRST NO_GROUP_METADATA LATE_METADATA UNSTABLE_FETCH RESTORE_TO_LSO \
+            OFFSETS_FIRST IGNORE_LMDB_FAIL; do
             echo "broken_$v fail -DNW=2,-DNP=1,-DFAULTS=2,-DBROKEN_$v TRAIL -i,-m100000"
         done
         echo "broken_NO_TXN_TIMEOUT fail -DNW=2,-DNP=1,-DFAULTS=1,-DBROKEN_NO_TXN_TIMEOUT,-DNO_WATCHDOG LIVE -a,-m200000"
@@ -92,11 +93,12 @@ failed=0
 ran=0
 one() {
     name=$1 expect=$2
+    ran=$((ran + 1))
     sdefs=$(echo "$3" | tr , ' ')
     eval "cdefs=\$$4"
     pargs=$(echo "$5" | tr , ' ')
     d=$work/$name
-    rm -rf "$d" && mkdir -p "$d" && cp "$model" "$d/" || return 1
+    rm -rf "$d" && mkdir -p "$d" && cp "$model" "$d/" || { failed=1; return; }
     echo
     echo "=== $name: spin $sdefs -a; $CC $cdefs; ./pan $pargs"
     if ! (cd "$d" && spin $sdefs -a eoc_kafka.pml >spin.log 2>&1 &&
@@ -134,9 +136,14 @@ one() {
         echo "--- $name: counterexample, every step (spin $sdefs -t -p)"
         (cd "$d" && spin $sdefs -t -p eoc_kafka.pml 2>&1) | tee "$d/trail.txt"
     fi
-    echo "model: $name ($expect expected): ${states:-?} states, ${secs:-?} s, errors ${errors:-?}: $verdict"
+    steps=$(sed -n 's/.*trail ends after \([0-9][0-9]*\) steps.*/\1/p' "$d/narrative.txt" 2>/dev/null)
+    if [ "$expect" = fail ]; then
+        what="counterexample of ${steps:-?} steps"
+    else
+        what="errors ${errors:-?}"
+    fi
+    echo "model: $name ($expect expected): ${states:-?} states, ${secs:-?} s, $what: $verdict"
     [ "$verdict" = ok ] || failed=1
-    ran=$((ran + 1))
 }
 
 checks >"$work/checks" || exit 2
