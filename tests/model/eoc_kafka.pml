@@ -57,7 +57,7 @@
 #define BMAX 2
 #endif
 #ifndef MAXCL
-#define MAXCL 6
+#define MAXCL (4 * FAULTS + 4)  /* changelog entries per partition; asserted */
 #endif
 
 #define NIDS 2    /* message IDs 0 and 1 */
@@ -302,12 +302,13 @@ inline forget(w)
 }
 
 
-/* eoc__producer_init (planned): rd_kafka_init_transactions. The
+/* eoc__txn_init (planned): creates the transactional producer and calls
+ * rd_kafka_init_transactions. The
  * coordinator aborts the transactional.id's open transaction, if any, and
  * gives the producer a new epoch, which fences every older one. */
 inline producer_init(w)
 {
-    printf("MODEL w%d eoc__producer_init: new producer epoch (an open transaction is aborted)\n", w);
+    printf("MODEL w%d eoc__txn_init: new producer epoch (an open transaction is aborted)\n", w);
     if
     :: tx_open[w] -> txn_end(w, ABORTED)
     :: else
