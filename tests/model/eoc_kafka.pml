@@ -14,8 +14,9 @@
  * pauses, lost disks, abortable and fencing errors can strike between any
  * two steps, within a budget of FAULTS.
  *
- * Bounds (overridable with -D): NW workers, NP input partitions, NREC
- * records per partition, at most BMAX records per batch, FAULTS faults.
+ * Bounds (overridable with -D): NW workers (2 or 3), NP input partitions
+ * (1 or 2), FAULTS faults. Fixed: NREC = 3 records per partition (the IDs
+ * below), batches of 1 or 2 records of one partition.
  *
  * Variants that must fail (run.sh checks that each yields a trail):
  *   -DBROKEN_LMDB_FIRST          LMDB commits before the Kafka transaction,
@@ -50,12 +51,7 @@
 #ifndef FAULTS
 #define FAULTS 2
 #endif
-#ifndef NREC
 #define NREC 3
-#endif
-#ifndef BMAX
-#define BMAX 2
-#endif
 #ifndef MAXCL
 #define MAXCL (4 * FAULTS + 4)  /* changelog entries per partition; asserted */
 #endif
@@ -303,9 +299,9 @@ inline forget(w)
 
 
 /* eoc__txn_init (planned): creates the transactional producer and calls
- * rd_kafka_init_transactions. The
- * coordinator aborts the transactional.id's open transaction, if any, and
- * gives the producer a new epoch, which fences every older one. */
+ * rd_kafka_init_transactions. The coordinator aborts the transactional.id's
+ * open transaction, if any, and gives the producer a new epoch, which
+ * fences every older one. */
 inline producer_init(w)
 {
     printf("MODEL w%d eoc__txn_init: new producer epoch (an open transaction is aborted)\n", w);
@@ -460,7 +456,7 @@ inline offsets_fetch(w, p)
 #define AFTER_SEND  B_COMMIT
 #endif
 
-/* eoc__poll_batch + eoc__txn_begin (planned): up to BMAX records of one
+/* eoc__poll_batch + eoc__txn_begin (planned): 1 or 2 records of one
  * partition; the batch keeps the group metadata of this moment
  * (rd_kafka_consumer_group_metadata), begins the Kafka transaction
  * (local) and the LMDB write transaction. */
