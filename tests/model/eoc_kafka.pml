@@ -33,6 +33,11 @@
  *                                produced
  *   -DBROKEN_IGNORE_LMDB_FAIL    a failed LMDB commit after the Kafka
  *                                commit is not followed by a restore
+ *   -DBROKEN_RESTORE_ONLY_NEW    an assignment restores and repositions only
+ *                                the partitions the worker did not hold
+ *   -DBROKEN_FENCED_NO_RESTORE   after a fencing error the producer is
+ *                                re-created, the partitions are neither
+ *                                restored nor repositioned
  *   -DBROKEN_NO_TXN_TIMEOUT      no transaction timeout: the open
  *                                transaction of a lost host blocks its
  *                                partition for ever (a liveness failure)
@@ -342,6 +347,7 @@ inline consumer_join(w)
  * assigned partition for restore (a current store restores nothing). */
 inline on_assign(w)
 {
+    he = own[w];                                /* the previous assignment */
     own[w] = 0;
     hp = 0;
     do
@@ -350,12 +356,24 @@ inline on_assign(w)
         :: owner[hp] == w -> own[w] = own[w] | BIT(hp)
         :: else
         fi;
+#ifdef BROKEN_RESTORE_ONLY_NEW
+        if
+        :: owner[hp] == w && (he & BIT(hp))     /* kept: left as it was */
+        :: else -> pos[WP(w, hp)] = 0
+        fi;
+#else
         pos[WP(w, hp)] = 0;
+#endif
         hp++
     :: else -> break
     od;
+#ifdef BROKEN_RESTORE_ONLY_NEW
+    need[w] = (own[w] & ~he) | (need[w] & own[w]);
+    ready[w] = ready[w] & own[w] & he;
+#else
     need[w] = own[w];
     ready[w] = 0;
+#endif
     rst[w] = NONE;
     rpos[w] = 0;
     rend[w] = 0;
@@ -632,6 +650,7 @@ inline txn_fenced(w)
 {
     printf("MODEL w%d eoc__txn_fenced: batch dropped, producer to re-create, partitions to restore\n", w);
     pnone = pnone | BIT(w);
+#ifndef BROKEN_FENCED_NO_RESTORE
     need[w] = own[w];
     ready[w] = 0;
     hp = 0;
@@ -639,6 +658,7 @@ inline txn_fenced(w)
     :: hp < NP -> pos[WP(w, hp)] = 0; hp++
     :: else -> break
     od;
+#endif
     batch_end(w)
 }
 
