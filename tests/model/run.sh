@@ -52,18 +52,19 @@ checks() {
     case $bound in
     ci)
         echo "safety pass -DNW=2,-DNP=1,-DFAULTS=2 SAFE -m100000"
+        echo "safety_workers3 pass -DNW=3,-DNP=1,-DFAULTS=1 SAFE -m100000"
         echo "liveness pass -DNW=2,-DNP=1,-DFAULTS=1 LIVE -a,-f,-m200000"
         echo "liveness_unfair pass -DNW=2,-DNP=1,-DFAULTS=1,-DNO_WATCHDOG LIVE -a,-m200000"
         for v in LMDB_FIRST NO_GROUP_METADATA LATE_METADATA UNSTABLE_FETCH RESTORE_TO_LSO \
-            OFFSETS_FIRST IGNORE_LMDB_FAIL; do
+            OFFSETS_FIRST IGNORE_LMDB_FAIL RESTORE_ONLY_NEW FENCED_NO_RESTORE; do
             echo "broken_$v fail -DNW=2,-DNP=1,-DFAULTS=2,-DBROKEN_$v TRAIL -i,-m100000"
         done
         echo "broken_NO_TXN_TIMEOUT fail -DNW=2,-DNP=1,-DFAULTS=1,-DBROKEN_NO_TXN_TIMEOUT,-DNO_WATCHDOG LIVE -a,-m200000"
         ;;
     large)
         echo "safety_faults3 pass -DNW=2,-DNP=1,-DFAULTS=3 BITS -w33,-m300000"
-        echo "safety_partitions2 pass -DNW=2,-DNP=2,-DFAULTS=2 BITS -w33,-m300000"
-        echo "safety_workers3 pass -DNW=3,-DNP=1,-DFAULTS=2 BITS -w33,-m300000"
+        echo "safety_workers3_faults2 pass -DNW=3,-DNP=1,-DFAULTS=2 BITS -w33,-m300000"
+        echo "safety_partitions2_faults1 pass -DNW=2,-DNP=2,-DFAULTS=1 BITS -w33,-m300000"
         echo "liveness_faults2 pass -DNW=2,-DNP=1,-DFAULTS=2 LIVE -a,-f,-m200000"
         echo "liveness_unfair_faults2 pass -DNW=2,-DNP=1,-DFAULTS=2,-DNO_WATCHDOG LIVE -a,-m200000"
         ;;
