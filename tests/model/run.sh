@@ -63,7 +63,6 @@ checks() {
         ;;
     large)
         echo "safety_faults3 pass -DNW=2,-DNP=1,-DFAULTS=3 BITS -w33,-m300000"
-        echo "safety_workers3_faults2 pass -DNW=3,-DNP=1,-DFAULTS=2 BITS -w33,-m300000"
         echo "safety_partitions2_faults1 pass -DNW=2,-DNP=2,-DFAULTS=1 BITS -w33,-m300000"
         echo "liveness_faults2 pass -DNW=2,-DNP=1,-DFAULTS=2 LIVE -a,-f,-m200000"
         echo "liveness_unfair_faults2 pass -DNW=2,-DNP=1,-DFAULTS=2,-DNO_WATCHDOG LIVE -a,-m200000"
