@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 PACKAGES="build-essential meson ninja-build pkg-config \
 librdkafka-dev liblmdb-dev libcjson-dev libxxhash-dev libcmocka-dev libmicrohttpd-dev \
 lmdb-utils curl python3 python3-yaml default-jdk-headless maven \
-clang libclang-rt-14-dev"
+clang libclang-rt-14-dev spin"
 
 fetch_kafka() {
     scripts/real-kafka.sh fetch >/dev/null
