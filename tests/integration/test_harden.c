@@ -1070,7 +1070,7 @@ static void test_replay_refuses_while_the_group_has_members(void **state)
 
     program(eoc, sizeof(eoc), "tools/eoc/eoc");
     const char *replay[] = {eoc, "replay", b, "--brokers", bs, "--group", "g", "--topic", "in",
-                            "--to-beginning", NULL};
+                            "--to-beginning", "--execute", NULL};
     proc_t r;
     proc_start(f, &r, replay, NULL);
     int rc = proc_wait(f, &r, 90000);
