@@ -79,7 +79,7 @@ static eoc_err_t setup_consumer(eoc_worker_t *w, char *errstr, size_t errstr_siz
          * records. queued.max.messages.kbytes (64 MiB) still bounds it. */
         {"queued.min.messages", "1000000"},
     };
-    for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
+    for (size_t i = 0; i < COUNTOF(defaults); i++)
         rd_kafka_conf_set(kc, defaults[i][0], defaults[i][1], NULL, 0);
     if (rd_kafka_conf_set(kc, "group.id", w->set.group_id, err, sizeof(err)) ||
         eoc__kafka_conf_apply(kc, w->conf, "kafka.", err, sizeof(err))) {
