@@ -247,7 +247,7 @@ static void format_size(int64_t v, char *buf, size_t size)
     static const char *const unit[] = {"TiB", "GiB", "MiB", "KiB"};
     static const int shift[] = {40, 30, 20, 10};
 
-    for (size_t i = 0; i < sizeof(unit) / sizeof(unit[0]); i++) {
+    for (size_t i = 0; i < COUNTOF(unit); i++) {
         int64_t u = (int64_t)1 << shift[i];
 
         if (v > 0 && v % u == 0) {
@@ -339,7 +339,7 @@ static int parse_size(const char *s, int64_t *out)
         return EINVAL;
     errno = 0;
     v = strtoull(s, &end, 10);
-    for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+    for (size_t i = 0; i < COUNTOF(suffix); i++) {
         if (strcmp(end, suffix[i].suffix) != 0)
             continue;
         if (errno == ERANGE || v > (unsigned long long)(INT64_MAX / suffix[i].mult))
@@ -355,7 +355,7 @@ static int parse_bool(const char *s, int *out)
     static const char *const yes[] = {"true", "yes", "1"};
     static const char *const no[] = {"false", "no", "0"};
 
-    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+    for (size_t i = 0; i < COUNTOF(yes); i++) {
         if (strcasecmp(s, yes[i]) == 0) {
             *out = 1;
             return 0;

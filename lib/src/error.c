@@ -7,6 +7,7 @@
 #include "error.h"
 
 #include "log.h"
+#include "util.h"
 
 #include <errno.h>
 
@@ -32,8 +33,7 @@ static const char *const err_text[] = {
     [EOC_ERR_FATAL] = "fatal error, the worker stopped",
 };
 
-_Static_assert(sizeof(err_text) / sizeof(err_text[0]) == EOC_ERR__COUNT,
-               "err_text must have one entry per eoc_err_t");
+_Static_assert(COUNTOF(err_text) == EOC_ERR__COUNT, "err_text must have one entry per eoc_err_t");
 
 const char *eoc_strerror(eoc_err_t err)
 {

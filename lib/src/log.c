@@ -8,6 +8,8 @@
  */
 #include "log.h"
 
+#include "util.h"
+
 #include "conf.h"
 #include "jsontext.h"
 
@@ -20,19 +22,13 @@
 
 #include <cjson/cJSON.h>
 
-#if defined(__GNUC__)
-#define LOG_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
-#else
-#define LOG_PRINTF(fmt, args)
-#endif
-
 /* Syslog level names, lower case for log.level and JSON, upper case for text. */
 static const char *const level_lower[] = {"emerg",   "alert",  "crit", "err",
                                           "warning", "notice", "info", "debug"};
 static const char *const level_upper[] = {"EMERG",   "ALERT",  "CRIT", "ERR",
                                           "WARNING", "NOTICE", "INFO", "DEBUG"};
 
-#define LEVELS ((int)(sizeof(level_lower) / sizeof(level_lower[0])))
+#define LEVELS ((int)COUNTOF(level_lower))
 
 static int level_index(int level)
 {
@@ -59,7 +55,7 @@ void eoc__log_init(eoc_log_t *lg, const eoc__settings_t *st, const char *name)
  * block. Returns the text: `buf`, the block (caller frees), or the
  * truncated `buf` when out of memory.
  */
-static char *log_vformat(char *buf, size_t size, const char *fmt, va_list ap) LOG_PRINTF(3, 0);
+static char *log_vformat(char *buf, size_t size, const char *fmt, va_list ap) EOC__PRINTF(3, 0);
 
 static char *log_vformat(char *buf, size_t size, const char *fmt, va_list ap)
 {
@@ -83,7 +79,7 @@ static char *log_vformat(char *buf, size_t size, const char *fmt, va_list ap)
     return big;
 }
 
-static char *log_format(char *buf, size_t size, const char *fmt, ...) LOG_PRINTF(3, 4);
+static char *log_format(char *buf, size_t size, const char *fmt, ...) EOC__PRINTF(3, 4);
 
 static char *log_format(char *buf, size_t size, const char *fmt, ...)
 {

@@ -15,6 +15,7 @@
 
 #include "conf.h"
 #include "eoc/eoc.h"
+#include "util.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -39,11 +40,7 @@ void eoc__log_init(eoc_log_t *lg, const eoc__settings_t *st, const char *name);
  * trailing newline; embedded line breaks are replaced by spaces so that one
  * call is one line.
  */
-void eoc__log(const eoc_log_t *lg, int level, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
+void eoc__log(const eoc_log_t *lg, int level, const char *fmt, ...) EOC__PRINTF(3, 4);
 
 /**
  * A structured field of a log line: a string (`s`, `len` bytes, or up to

@@ -144,7 +144,7 @@ struct eoc__metrics {
 /* text output                                                         */
 /* ------------------------------------------------------------------ */
 
-static void putf(eoc__buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void putf(eoc__buf_t *b, const char *fmt, ...) EOC__PRINTF(2, 3);
 static void putf(eoc__buf_t *b, const char *fmt, ...)
 {
     char tmp[512];
@@ -560,8 +560,7 @@ static mhd_result on_request(void *cls, struct MHD_Connection *c, const char *ur
 }
 
 /* libmicrohttpd's messages: logged, and the first one kept for errstr. */
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
-    __attribute__((format(printf, 2, 0)));
+static void on_mhd_log(void *cls, const char *fmt, va_list ap) EOC__PRINTF(2, 0);
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     eoc__metrics_t *m = cls;

@@ -149,7 +149,7 @@ int eoc__pipe_idle(eoc_worker_t *w)
 
 void eoc__pipe_fatal(eoc_worker_t *w, eoc_err_t err, const char *fmt, ...)
 {
-    if (atomic_flag_test_and_set(&w->fatal_taken))
+    if (atomic_exchange(&w->fatal_taken, 1))
         return;
     va_list ap;
     va_start(ap, fmt);

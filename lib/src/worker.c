@@ -250,7 +250,7 @@ static eoc_err_t setup_consumer(eoc_worker_t *w, char *errstr, size_t errstr_siz
          * records. queued.max.messages.kbytes (64 MiB) still bounds it. */
         {"queued.min.messages", "1000000"},
     };
-    for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
+    for (size_t i = 0; i < COUNTOF(defaults); i++)
         rd_kafka_conf_set(kc, defaults[i][0], defaults[i][1], NULL, 0);
     /* With /metrics on, statistics feed its eoc_kafka_* summary and tell
      * /readyz whether a broker is up (kafka.statistics.interval.ms wins). */

@@ -2,10 +2,10 @@
  * worker_int - the internals of eoc_worker_t, shared by the files a record
  * passes through on its way from Kafka to the store and back:
  *
- *   worker.c     lifecycle (new, run, stop, destroy), the poll loop, the
- *                partition table
+ *   worker.c     lifecycle (new, run, stop, destroy), the poll loop
+ *   parts.c      the partitions seen, with the counters they publish
  *   pipeline.c   the hand-off of batches from the polling thread to the
- *                apply thread; rewinds after a failed batch
+ *                apply thread; rewinds after a failed batch, fail-stop
  *   apply.c      per record: ID, dedupe, handler, disposition; then the
  *                batch's durable commit
  *   offsets.c    committed offsets go to Kafka, once they are on disk
@@ -91,8 +91,8 @@ struct eoc_worker {
     eoc__metrics_t *metrics; /* owned; NULL when metrics.listen is empty */
 
     atomic_int stop;
-    atomic_flag fatal_taken; /* the first fatal error wins (eoc__pipe_fatal) */
-    char fatal_reason[512];  /* written before stats.fatal is set */
+    atomic_int fatal_taken; /* the first fatal error wins (eoc__pipe_fatal) */
+    char fatal_reason[512]; /* written before stats.fatal is set */
 
     struct eoc__strat *strats;
     size_t nstrats;
