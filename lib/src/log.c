@@ -224,7 +224,7 @@ static int log_write_json(const eoc_log_t *lg, int level, const char *ts, const 
 }
 
 static void log_v(const eoc_log_t *lg, int level, const eoc__kv_t *kv, size_t nkv,
-                  const char *fmt, va_list ap) LOG_PRINTF(5, 0);
+                  const char *fmt, va_list ap) EOC__PRINTF(5, 0);
 
 static void log_v(const eoc_log_t *lg, int level, const eoc__kv_t *kv, size_t nkv,
                   const char *fmt, va_list ap)
