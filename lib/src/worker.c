@@ -299,6 +299,8 @@ eoc_err_t eoc_worker_run(eoc_worker_t *w)
         w->relay_started = 1;
     eoc__pipe_start(w);           /* on failure batches are applied on this thread */
     int64_t now = eoc__mono_ms(); /* read once per record (and after waits) */
+    uint64_t t_fill = eoc__stage_clock(); /* consume stage: since the last hand-off */
+    uint64_t id_ns = 0;                   /* the ID stage's sum at t_fill */
     while (!atomic_load(&w->stop)) {
         int timeout = POLL_IDLE_MS;
         if (w->fill->n) {
@@ -307,6 +309,8 @@ eoc_err_t eoc_worker_run(eoc_worker_t *w)
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(w->rk, timeout);
         now = eoc__mono_ms();        /* the poll may have blocked */
+        if (!m && !w->fill->n)
+            eoc__stage_lap_outer(&w->stages, EOC__STAGE_IDLE, &t_fill, EOC__STAGE_ID, &id_ns);
         eoc__pipe_rewind_run(w, &m); /* a batch failed: drop what came after it */
         if (m && m->err) {
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
@@ -323,7 +327,9 @@ eoc_err_t eoc_worker_run(eoc_worker_t *w)
         else if (m && eoc__pipe_add(w, m, now) != 0)
             eoc__pipe_rewind_message(w, m); /* out of memory: read it again */
         if (batch_due(w, now)) {
+            eoc__stage_lap_outer(&w->stages, EOC__STAGE_CONSUME, &t_fill, EOC__STAGE_ID, &id_ns);
             eoc__pipe_hand_off(w); /* may wait for the apply thread */
+            eoc__stage_lap(&w->stages, EOC__STAGE_HANDOFF, &t_fill);
             now = eoc__mono_ms();
         }
         if (!w->fill->n && eoc__pipe_idle(w)) {
@@ -373,6 +379,21 @@ void eoc_worker_stats(eoc_worker_t *w, eoc_stats_t *out)
         out->relay_errors = rs.errors;
     }
     eoc__store_outbox_info(w->store, &out->outbox_backlog, &out->outbox_oldest_ms);
+}
+
+const char *const eoc__stage_names[EOC__STAGE_N] = {
+    [EOC__STAGE_CONSUME] = "consume",     [EOC__STAGE_ID] = "id+hash",
+    [EOC__STAGE_HANDOFF] = "hand-off",    [EOC__STAGE_APPLY] = "apply",
+    [EOC__STAGE_REMOVE] = "removal",      [EOC__STAGE_COMMIT] = "commit",
+    [EOC__STAGE_RELAY_READ] = "relay-read", [EOC__STAGE_PRODUCE] = "produce",
+    [EOC__STAGE_DELIVERY] = "delivery",
+};
+
+void eoc__worker_stages(eoc_worker_t *w, uint64_t ns[EOC__STAGE_N])
+{
+    const eoc__stages_t *rs = w->relay ? eoc__relay_stages(w->relay) : NULL;
+    for (int i = 0; i < EOC__STAGE_N; i++)
+        ns[i] = atomic_load(&w->stages.ns[i]) + (rs ? atomic_load(&rs->ns[i]) : 0);
 }
 
 void eoc_worker_destroy(eoc_worker_t *w)
