@@ -366,15 +366,15 @@ static eoc_err_t apply_pass(eoc_worker_t *w, eoc__batch_t *b, int crashed, int *
         return err;
     }
     eoc__crash_point("worker.handled");
+    double t0s = eoc__mono_s();
     if ((err = eoc__store_commit(w->store)) != EOC_OK)
         return err;
     if (acked > w->removed_below) {
         w->removed_below = acked;
         eoc__relay_removed(w->relay, acked);
     }
-    uint64_t t1 = t0;
-    eoc__stage_lap(&w->stages, EOC__STAGE_COMMIT, &t1);
-    eoc__histo_add(&w->stats.commit_latency, (double)(t1 - t0) / 1e9);
+    eoc__histo_add(&w->stats.commit_latency, eoc__mono_s() - t0s);
+    eoc__stage_lap(&w->stages, EOC__STAGE_COMMIT, &t0);
     return EOC_OK;
 }
 

@@ -30,9 +30,9 @@ int eoc__pipe_add(eoc_worker_t *w, rd_kafka_message_t *m, int64_t now)
     if (++w->id_sample & (EOC__STAGE_SAMPLE - 1)) {
         eoc__apply_key(w, m, &k, idbuf, &id);
     } else {
-        uint64_t t0 = eoc__stage_clock();
+        uint64_t t0 = eoc__stage_tick();
         eoc__apply_key(w, m, &k, idbuf, &id);
-        eoc__stage_add(&w->stages, EOC__STAGE_ID, (eoc__stage_clock() - t0) * EOC__STAGE_SAMPLE);
+        eoc__stage_add(&w->stages, EOC__STAGE_ID, (eoc__stage_tick() - t0) * EOC__STAGE_SAMPLE);
     }
     if (eoc__batch_add(w->fill, m, p, &k, id, now) != 0)
         return -1;

@@ -316,7 +316,7 @@ static int produce_row(void *opaque, uint64_t seq, const eoc__outrow_t *row)
         return 1;
     if (seq >= r->on_disk_end)
         return 1; /* not on disk yet (settle) */
-    uint64_t t0 = ++r->produce_sample & (EOC__STAGE_SAMPLE - 1) ? 0 : eoc__stage_clock();
+    uint64_t t0 = ++r->produce_sample & (EOC__STAGE_SAMPLE - 1) ? 0 : eoc__stage_tick();
     rd_kafka_headers_t *hs = rd_kafka_headers_new(row->header_count + 1);
     rd_kafka_header_add(hs, "message-id", -1, row->id, (ssize_t)row->id_len);
     for (size_t i = 0; i < row->header_count; i++)
@@ -336,7 +336,7 @@ static int produce_row(void *opaque, uint64_t seq, const eoc__outrow_t *row)
         RD_KAFKA_V_OPAQUE((void *)(uintptr_t)seq), RD_KAFKA_V_END);
     if (t0)
         eoc__stage_add(&r->stages, EOC__STAGE_PRODUCE,
-                       (eoc__stage_clock() - t0) * EOC__STAGE_SAMPLE);
+                       (eoc__stage_tick() - t0) * EOC__STAGE_SAMPLE);
     if (err) {
         rd_kafka_headers_destroy(hs);
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
