@@ -196,8 +196,10 @@ eoc_worker_t *eoc_worker_new(eoc_conf_t *conf, eoc_handler_fn handler, void *opa
     eoc__log_init(&w->log, &w->set, "worker");
     atomic_init(&w->logp, &w->log);
     w->fill = &w->bat[0];
-    if (eoc__batch_init(&w->bat[0], 0, (size_t)set.batch_max_records) != 0 ||
-        eoc__batch_init(&w->bat[1], 1, (size_t)set.batch_max_records) != 0) {
+    size_t cap = (size_t)(set.batch_backlog_max_records > set.batch_max_records
+                              ? set.batch_backlog_max_records
+                              : set.batch_max_records);
+    if (eoc__batch_init(&w->bat[0], 0, cap) != 0 || eoc__batch_init(&w->bat[1], 1, cap) != 0) {
         eoc__errf(errstr, errstr_size, EOC_ERR_NOMEM, "out of memory");
         goto fail;
     }
@@ -285,12 +287,25 @@ static void consumer_close(eoc_worker_t *w)
     rd_kafka_queue_destroy(q);
 }
 
-/* Whether the filling batch is due: full or old enough. */
-static int batch_due(const eoc_worker_t *w, int64_t now)
+/* Whether the filling batch is due: old enough, or full. Full is
+ * batch.max.records while the apply thread idles; while it still commits
+ * the previous batch, the batch grows (to batch.backlog.max.records)
+ * instead of waiting, so a deeper queue makes larger commits and the
+ * durable commit's cost is spread over more records. `polled`: a message
+ * came with this poll (without one, nothing is gained by waiting). */
+static int batch_due(eoc_worker_t *w, int64_t now, int polled)
 {
     const eoc__batch_t *b = w->fill;
-    return b->n &&
-           ((int64_t)b->n >= w->set.batch_max_records || now - b->first_ms >= w->set.batch_max_ms);
+    if (!b->n)
+        return 0;
+    if (now - b->first_ms >= w->set.batch_max_ms || b->n >= b->cap)
+        return 1;
+    if ((int64_t)b->n < w->set.batch_max_records)
+        return 0;
+    /* The apply thread's state is asked every 64 records, not every one. */
+    if (polled && ((b->n - (size_t)w->set.batch_max_records) & 63))
+        return 0;
+    return eoc__pipe_idle(w);
 }
 
 eoc_err_t eoc_worker_run(eoc_worker_t *w)
@@ -306,6 +321,8 @@ eoc_err_t eoc_worker_run(eoc_worker_t *w)
         if (w->fill->n) {
             int64_t left = w->fill->first_ms + w->set.batch_max_ms - now;
             timeout = left > 0 ? (int)left : 0;
+            if ((int64_t)w->fill->n >= w->set.batch_max_records && timeout > 1)
+                timeout = 1; /* full, growing: hand off as soon as the apply thread idles */
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(w->rk, timeout);
         now = eoc__mono_ms();        /* the poll may have blocked */
@@ -326,7 +343,7 @@ eoc_err_t eoc_worker_run(eoc_worker_t *w)
             eoc__careful_apply(w, m, now);
         else if (m && eoc__pipe_add(w, m, now) != 0)
             eoc__pipe_rewind_message(w, m); /* out of memory: read it again */
-        if (batch_due(w, now)) {
+        if (batch_due(w, now, m != NULL)) {
             eoc__stage_lap_outer(&w->stages, EOC__STAGE_CONSUME, &t_fill, EOC__STAGE_ID, &id_ns);
             eoc__pipe_hand_off(w); /* may wait for the apply thread */
             eoc__stage_lap(&w->stages, EOC__STAGE_HANDOFF, &t_fill);
