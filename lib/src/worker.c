@@ -21,6 +21,8 @@
 
 #define POLL_IDLE_MS     100
 #define CLOSE_TIMEOUT_MS 5000 /* bound on leaving the group during a stop */
+#define BATCH_DEFAULT         1000  /* batch.max.records' default (conf.c) */
+#define BATCH_BACKLOG_DEFAULT 10000 /* what such a batch grows to under backlog */
 
 /* ------------------------------------------------------------------ */
 /* partition table                                                     */
@@ -196,9 +198,15 @@ eoc_worker_t *eoc_worker_new(eoc_conf_t *conf, eoc_handler_fn handler, void *opa
     eoc__log_init(&w->log, &w->set, "worker");
     atomic_init(&w->logp, &w->log);
     w->fill = &w->bat[0];
-    size_t cap = (size_t)(set.batch_backlog_max_records > set.batch_max_records
-                              ? set.batch_backlog_max_records
-                              : set.batch_max_records);
+    /* Growth under backlog (batch_due): by default only with the default
+     * batch size; a batch size of one's own choosing is kept as it is. */
+    eoc__settings_t *ws = &w->set;
+    if (!ws->batch_backlog_max_records)
+        ws->batch_backlog_max_records =
+            ws->batch_max_records == BATCH_DEFAULT ? BATCH_BACKLOG_DEFAULT : ws->batch_max_records;
+    if (ws->batch_backlog_max_records < ws->batch_max_records)
+        ws->batch_backlog_max_records = ws->batch_max_records;
+    size_t cap = (size_t)ws->batch_backlog_max_records;
     if (eoc__batch_init(&w->bat[0], 0, cap) != 0 || eoc__batch_init(&w->bat[1], 1, cap) != 0) {
         eoc__errf(errstr, errstr_size, EOC_ERR_NOMEM, "out of memory");
         goto fail;

@@ -640,6 +640,7 @@ static void describe_lists_every_row_in_table_order(void **state)
         "empty.value",
         "batch.max.records",
         "batch.max.ms",
+        "batch.backlog.max.records",
         "store.map.size",
         "retry.max.attempts",
         "retry.backoff.ms",
