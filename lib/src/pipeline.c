@@ -32,7 +32,7 @@ int eoc__pipe_add(eoc_worker_t *w, rd_kafka_message_t *m, int64_t now)
     } else {
         uint64_t t0 = eoc__stage_tick();
         eoc__apply_key(w, m, &k, idbuf, &id);
-        eoc__stage_add(&w->stages, EOC__STAGE_ID, (eoc__stage_tick() - t0) * EOC__STAGE_SAMPLE);
+        eoc__stage_sample(&w->stages, EOC__STAGE_ID, t0);
     }
     if (eoc__batch_add(w->fill, m, p, &k, id, now) != 0)
         return -1;

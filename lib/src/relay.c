@@ -335,8 +335,7 @@ static int produce_row(void *opaque, uint64_t seq, const eoc__outrow_t *row)
         RD_KAFKA_V_HEADERS(hs),
         RD_KAFKA_V_OPAQUE((void *)(uintptr_t)seq), RD_KAFKA_V_END);
     if (t0)
-        eoc__stage_add(&r->stages, EOC__STAGE_PRODUCE,
-                       (eoc__stage_tick() - t0) * EOC__STAGE_SAMPLE);
+        eoc__stage_sample(&r->stages, EOC__STAGE_PRODUCE, t0);
     if (err) {
         rd_kafka_headers_destroy(hs);
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {

@@ -32,6 +32,10 @@ enum {
 
 #define EOC__STAGE_IDLE   EOC__STAGE_N /* time that is no stage's (not reported) */
 #define EOC__STAGE_SAMPLE 16 /* a power of two */
+/* A sampled record that took longer was preempted (on a shared machine,
+ * for milliseconds): counted 16 times it would swamp the stage, so it is
+ * dropped. */
+#define EOC__STAGE_SAMPLE_MAX_NS 50000
 
 typedef struct eoc__stages {
     atomic_uint_fast64_t ns[EOC__STAGE_N + 1]; /* last: EOC__STAGE_IDLE */
@@ -57,6 +61,15 @@ static inline uint64_t eoc__stage_tick(void)
 static inline void eoc__stage_add(eoc__stages_t *s, int stage, uint64_t ns)
 {
     atomic_fetch_add_explicit(&s->ns[stage], ns, memory_order_relaxed);
+}
+
+/* Counts a sampled record's time (since t0, eoc__stage_tick) for the
+ * EOC__STAGE_SAMPLE records it stands for. */
+static inline void eoc__stage_sample(eoc__stages_t *s, int stage, uint64_t t0)
+{
+    uint64_t ns = eoc__stage_tick() - t0;
+    if (ns <= EOC__STAGE_SAMPLE_MAX_NS)
+        eoc__stage_add(s, stage, ns * EOC__STAGE_SAMPLE);
 }
 
 /* Adds the time since *t0 to `stage` and moves *t0 to now. */
