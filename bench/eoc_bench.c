@@ -31,10 +31,12 @@
  * input record (`retention`); outputs are counted by delivery report.
  *
  * Nothing here asserts on time: it prints medians and ratios, ending with
- *   summary: C/A=<r> C/B1000=<r> C/B100=<r> growth10M/1M=<r>
- * where C/X is C1M's throughput over X's (records/s, higher is better: the
- * bar is C/A >= 0.3 and C/B >= 0.8) and growth10M/1M is C's cost per
- * record with 10M earlier IDs over its cost with 1M (flat is 1.0).
+ *   summary: C/A=<r> C/B1000=<r> C/B100=<r> growth10M/1M=<r> D/A=<r> cpuC/cpuB1000=<r>
+ * where C/X and D/A are throughput ratios (records/s, higher is better: the
+ * bar is C/A >= 0.3 and C/B >= 0.8), growth10M/1M is C's cost per record
+ * with 10M earlier IDs over its cost with 1M (flat is 1.0), and
+ * cpuC/cpuB1000 is C's CPU per record over B1000's (lower is better).
+ * Before it, eoc's CPU per record by stage (stages.h).
  */
 #include "devkafka.h"
 #include "eoc/eoc.h"
