@@ -32,10 +32,11 @@ enum {
 
 #define EOC__STAGE_IDLE   EOC__STAGE_N /* time that is no stage's (not reported) */
 #define EOC__STAGE_SAMPLE 16 /* a power of two */
-/* A sampled record that took longer was preempted (on a shared machine,
- * for milliseconds): counted 16 times it would swamp the stage, so it is
- * dropped. */
-#define EOC__STAGE_SAMPLE_MAX_NS 50000
+/* A sampled record that took longer was interrupted (preempted, a page
+ * fault: on a shared machine for up to milliseconds) rather than working:
+ * counted 16 times it would swamp the stage, so it is dropped. A record's
+ * ID or produce takes well under a microsecond. */
+#define EOC__STAGE_SAMPLE_MAX_NS 5000
 
 typedef struct eoc__stages {
     atomic_uint_fast64_t ns[EOC__STAGE_N + 1]; /* last: EOC__STAGE_IDLE */
