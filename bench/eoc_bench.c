@@ -33,10 +33,12 @@
  * input record (`retention`); outputs are counted by delivery report.
  *
  * Nothing here asserts on time: it prints medians and ratios, ending with
- *   summary: C/A=<r> C/B1000=<r> C/B100=<r> growth10M/1M=<r>
- * where C/X is C1M's throughput over X's (records/s, higher is better: the
- * bar is C/A >= 0.3 and C/B >= 0.8) and growth10M/1M is C's cost per
- * record with 10M earlier IDs over its cost with 1M (flat is 1.0).
+ *   summary: C/A=<r> C/B1000=<r> C/B100=<r> growth10M/1M=<r> D/A=<r> cpuC/cpuB1000=<r>
+ * where C/X and D/A are throughput ratios (records/s, higher is better: the
+ * bar is C/A >= 0.3 and C/B >= 0.8), growth10M/1M is C's cost per record
+ * with 10M earlier IDs over its cost with 1M (flat is 1.0), and
+ * cpuC/cpuB1000 is C's CPU per record over B1000's (lower is better).
+ * Before it, eoc's CPU per record by stage (stages.h).
  */
 #include "devkafka.h"
 #include "eoc/eoc.h"
@@ -44,6 +46,7 @@
 #include "prefill.h"
 #include "store.h"
 #include "metrics.h"
+#include "stages.h"
 
 #include <librdkafka/rdkafka.h>
 
@@ -319,6 +322,7 @@ struct result {
     long minflt;      /* minor page faults while measured */
     uint64_t batches; /* eoc: batches committed while measured */
     double commit_s;  /* eoc: time spent in those durable LMDB commits */
+    double stage_s[EOC__STAGE_N]; /* eoc: time per stage while measured (stages.h) */
     long rss_kb;
 };
 
@@ -867,12 +871,14 @@ static void watch_worker(struct run *run, const struct job *j, struct result *r)
     struct meter mt = {0};
     struct stall st = {0};
     struct commits c0 = {0, 0}, c1;
+    uint64_t st0[EOC__STAGE_N] = {0}, st1[EOC__STAGE_N];
     eoc_stats_t s;
     for (;;) {
         eoc_worker_stats(run->w, &s);
         if (!mt.started && s.consumed > 0) {
             meter_start(&mt);
             c0 = commits_now(run->w);
+            eoc__worker_stages(run->w, st0);
         }
         if (dispositions(&s) >= j->records && s.outbox_backlog == 0)
             break;
@@ -890,6 +896,9 @@ static void watch_worker(struct run *run, const struct job *j, struct result *r)
     if (mt.started)
         meter_stop(&mt, r);
     c1 = commits_now(run->w);
+    eoc__worker_stages(run->w, st1);
+    for (int i = 0; i < EOC__STAGE_N; i++)
+        r->stage_s[i] = (double)(st1[i] - st0[i]) / 1e9;
     r->batches = c1.batches - c0.batches;
     r->commit_s = (double)(c1.us - c0.us) / 1e6;
     check_worker(&s, j, r);
@@ -1425,6 +1434,12 @@ static void print_rep(const struct mode *m, int rep, const struct result *r)
         printf("  open %.2f s  %" PRIu64 " batches, %.2f s in durable commits", r->open_s,
                r->batches, r->commit_s);
     printf("\n");
+    if (m->kind == KIND_EOC) {
+        printf("         stages cpu us/rec:");
+        for (int i = 0; i < EOC__STAGE_N; i++)
+            printf(" %s %.2f", eoc__stage_names[i], r->stage_s[i] * 1e6 / (double)r->records);
+        printf("\n");
+    }
 }
 
 /* One repetition of one mode, in a child. Returns 1 when the dev Kafka
@@ -1555,6 +1570,45 @@ static void print_table(const struct bench *b)
     }
 }
 
+/* Median over the repetitions of stage i's time per record. */
+static double stage_median(const struct bench *b, int mi, int stage)
+{
+    double v[MAX_REPS];
+    int n = b->o.reps;
+    for (int i = 0; i < n; i++)
+        v[i] = b->res[mi][i].stage_s[stage] * 1e6 / (double)b->res[mi][i].records;
+    qsort(v, (size_t)n, sizeof(v[0]), cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* Where eoc's CPU goes: thread CPU us per record in each stage, charged
+ * by the thread that runs it (polling thread: consume, id+hash, hand-off;
+ * apply thread: apply, removal, commit; relay: relay-read, produce,
+ * delivery, and removal when the worker left it to the relay); "other" is
+ * the rest of the process's CPU: librdkafka's own threads. */
+static void print_stages(const struct bench *b)
+{
+    int any = 0;
+    for (int mi = 0; mi < NMODES; mi++) {
+        if (!selected(b, mi) || modes[mi].kind != KIND_EOC)
+            continue;
+        if (!any++) {
+            printf("\nwhere eoc's CPU goes (medians, thread CPU us/rec per stage):\n");
+            printf("%-6s", "mode");
+            for (int i = 0; i < EOC__STAGE_N; i++)
+                printf(" %10s", eoc__stage_names[i]);
+            printf(" %10s\n", "other");
+        }
+        printf("%-6s", modes[mi].name);
+        double sum = 0;
+        for (int i = 0; i < EOC__STAGE_N; i++) {
+            printf(" %10.2f", stage_median(b, mi, i));
+            sum += stage_median(b, mi, i);
+        }
+        printf(" %10.2f\n", median(b, mi, f_cpu_us) - sum);
+    }
+}
+
 /* Ratio of median per-record costs (f) of modes x and y, as text. */
 static const char *ratio(const struct bench *b, const char *x, const char *y,
                          double (*f)(const struct result *), char *buf, size_t n)
@@ -1594,17 +1648,18 @@ static void print_ratios(const struct bench *b)
 
 static void print_summary(const struct bench *b)
 {
-    char r1[32], r2[32], r3[32], r4[32];
+    char r1[32], r2[32], r3[32], r4[32], r5[32], r6[32];
     if (b->out_lost)
         printf("note: the dev Kafka trimmed the oldest records of %" PRIu64
                " output partition(s): it keeps ~5 MiB per partition and an eoc output carries "
                "4 headers (~240 bytes); outputs are counted by delivery report, not read back\n",
                b->out_lost);
-    printf("summary: C/A=%s C/B1000=%s C/B100=%s growth10M/1M=%s\n",
+    printf("summary: C/A=%s C/B1000=%s C/B100=%s growth10M/1M=%s D/A=%s cpuC/cpuB1000=%s\n",
            ratio(b, "C1M", "A", f_rate, r1, sizeof(r1)),
            ratio(b, "C1M", "B1000", f_rate, r2, sizeof(r2)),
            ratio(b, "C1M", "B100", f_rate, r3, sizeof(r3)),
-           ratio(b, "C10M", "C1M", f_us, r4, sizeof(r4)));
+           ratio(b, "C10M", "C1M", f_us, r4, sizeof(r4)), ratio(b, "D", "A", f_rate, r5, sizeof(r5)),
+           ratio(b, "C1M", "B1000", f_cpu_us, r6, sizeof(r6)));
 }
 
 /* ---- main ------------------------------------------------------------ */
@@ -1651,6 +1706,7 @@ static int run_all(struct bench *b)
                 return -1;
     }
     print_table(b);
+    print_stages(b);
     print_ratios(b);
     print_summary(b);
     return 0;

@@ -407,6 +407,7 @@ static eoc_err_t apply_pass(eoc_worker_t *w, eoc__batch_t *b, int crashed, int *
     *rerun = 0;
     eoc__apply_tallies_reset(b);
     eoc__apply_notes_clear(w);
+    uint64_t t0 = eoc__stage_clock();
     eoc_err_t err = eoc__store_begin(w->store);
     /* Start loading every index slot the batch will probe: the lookups
      * then overlap their cache misses instead of taking them one by one. */
@@ -425,24 +426,27 @@ static eoc_err_t apply_pass(eoc_worker_t *w, eoc__batch_t *b, int crashed, int *
         }
     }
     /* Rows the relay has delivered leave the outbox with this commit. */
+    eoc__stage_lap(&w->stages, EOC__STAGE_APPLY, &t0);
     uint64_t acked = w->relay ? eoc__relay_acked(w->relay) : 0;
     if (err == EOC_OK && acked > w->removed_below) {
         eoc__crash_point("relay.acked");
         err = eoc__store_outbox_remove_in_batch(w->store, acked);
+        eoc__stage_lap(&w->stages, EOC__STAGE_REMOVE, &t0);
     }
     if (err != EOC_OK) {
         eoc__store_abort(w->store);
         return err;
     }
     eoc__crash_point("worker.handled");
-    double t0 = eoc__mono_s();
+    double t0s = eoc__mono_s();
     if ((err = eoc__store_commit(w->store)) != EOC_OK)
         return err;
     if (acked > w->removed_below) {
         w->removed_below = acked;
         eoc__relay_removed(w->relay, acked);
     }
-    eoc__histo_add(&w->stats.commit_latency, eoc__mono_s() - t0);
+    eoc__histo_add(&w->stats.commit_latency, eoc__mono_s() - t0s);
+    eoc__stage_lap(&w->stages, EOC__STAGE_COMMIT, &t0);
     return EOC_OK;
 }
 

@@ -95,6 +95,10 @@ static const conf_row_t conf_table[] = {
     ROW_INT("batch.max.records", batch_max_records, "1000", 1, 1000000,
             "records per LMDB transaction"),
     ROW_INT("batch.max.ms", batch_max_ms, "100", 1, 60000, "longest time a batch stays open"),
+    ROW_INT("batch.backlog.max.records", batch_backlog_max_records, "0", 0, 1000000,
+            "records per LMDB transaction while the previous one is still committing: a full "
+            "batch grows up to this instead of waiting (batch.max.ms still bounds it); 0: 10000 "
+            "with the default batch.max.records, else no growth"),
     ROW_SIZE("store.map.size", store_map_size, "8GiB", 64 * KIB, TIB,
              "LMDB map size (address space; disk grows as used)"),
     ROW_INT("retry.max.attempts", retry_max_attempts, "3", 1, 100,

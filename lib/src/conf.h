@@ -36,6 +36,7 @@ typedef struct eoc__settings {
     int empty_value; /* EOC__EMPTY_* */
     int64_t batch_max_records;
     int64_t batch_max_ms;
+    int64_t batch_backlog_max_records;
     int64_t store_map_size;
     int64_t retry_max_attempts;
     int64_t retry_backoff_ms;

@@ -32,7 +32,13 @@ int eoc__pipe_add(eoc_worker_t *w, rd_kafka_message_t *m, int64_t now)
     eoc__key_t k;
     char idbuf[EOC_ID_MAX + 1];
     const char *id;
-    eoc__apply_key(w, m, &k, idbuf, &id);
+    if (++w->id_sample & (EOC__STAGE_SAMPLE - 1)) {
+        eoc__apply_key(w, m, &k, idbuf, &id);
+    } else {
+        uint64_t t0 = eoc__stage_tick();
+        eoc__apply_key(w, m, &k, idbuf, &id);
+        eoc__stage_sample(&w->stages, EOC__STAGE_ID, t0);
+    }
     if (eoc__batch_add(w->fill, m, p, &k, id, now) != 0)
         return -1;
     eoc__count(&p->st.consumed, 1);

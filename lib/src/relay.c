@@ -4,6 +4,7 @@
 #include "conf.h"
 #include "crash.h"
 #include "kafka.h"
+#include "stages.h"
 #include "util.h"
 
 #include <errno.h>
@@ -69,6 +70,8 @@ struct eoc__relay {
     atomic_uint_fast64_t shared_acked;   /* rows below are acked */
     atomic_uint_fast64_t shared_removed; /* rows below are removed */
     atomic_int_fast64_t removed_ms;      /* when rows were last removed */
+    eoc__stages_t stages;                /* where the time goes (stages.h) */
+    unsigned produce_sample;             /* rows since the last timed produce */
 };
 
 eoc__relay_t *eoc__relay_create(eoc__store_t *store, const eoc_conf_t *conf,
@@ -128,6 +131,11 @@ void eoc__relay_stats(eoc__relay_t *r, eoc__relay_stats_t *out)
     out->published = atomic_load(&r->published);
     out->errors = atomic_load(&r->errors);
     out->owner = atomic_load(&r->owner);
+}
+
+const struct eoc__stages *eoc__relay_stages(const eoc__relay_t *r)
+{
+    return &r->stages;
 }
 
 /* Waits for a wake-up or the timeout. */
@@ -322,6 +330,7 @@ static int produce_row(void *opaque, uint64_t seq, const eoc__outrow_t *row)
         return 1;
     if (seq >= r->on_disk_end)
         return 1; /* not on disk yet (settle) */
+    uint64_t t0 = ++r->produce_sample & (EOC__STAGE_SAMPLE - 1) ? 0 : eoc__stage_tick();
     rd_kafka_headers_t *hs = rd_kafka_headers_new(row->header_count + 1);
     rd_kafka_header_add(hs, "message-id", -1, row->id, (ssize_t)row->id_len);
     for (size_t i = 0; i < row->header_count; i++)
@@ -339,6 +348,8 @@ static int produce_row(void *opaque, uint64_t seq, const eoc__outrow_t *row)
         RD_KAFKA_V_TIMESTAMP(row->timestamp), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_HEADERS(hs),
         RD_KAFKA_V_OPAQUE((void *)(uintptr_t)seq), RD_KAFKA_V_END);
+    if (t0)
+        eoc__stage_sample(&r->stages, EOC__STAGE_PRODUCE, t0);
     if (err) {
         rd_kafka_headers_destroy(hs);
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
@@ -364,8 +375,10 @@ static void remove_acked(eoc__relay_t *r)
     if (r->acked_below <= r->removed_below)
         return;
     eoc__crash_point("relay.acked");
+    uint64_t t0 = eoc__stage_clock();
     if (eoc__store_outbox_remove_below(r->store, r->acked_below) == EOC_OK)
         eoc__relay_removed(r, r->acked_below);
+    eoc__stage_lap(&r->stages, EOC__STAGE_REMOVE, &t0);
 }
 
 uint64_t eoc__relay_acked(eoc__relay_t *r)
@@ -444,12 +457,16 @@ static int pass(eoc__relay_t *r, int64_t commit_ms)
         if (producer_create(r) != 0)
             return 1;
     }
+    uint64_t t0 = eoc__stage_clock();
+    uint64_t produce_ns = atomic_load(&r->stages.ns[EOC__STAGE_PRODUCE]);
     settle(r);
     uint64_t before = r->next_seq;
     eoc__store_outbox_scan(r->store, r->next_seq, WINDOW - r->count, produce_row, r, NULL);
     int produced = r->next_seq != before;
+    eoc__stage_lap_outer(&r->stages, EOC__STAGE_RELAY_READ, &t0, EOC__STAGE_PRODUCE, &produce_ns);
     rd_kafka_poll(r->rk, r->count ? 5 : 0);
     ring_advance(r);
+    eoc__stage_lap(&r->stages, EOC__STAGE_DELIVERY, &t0);
     if (r->reset) {
         remove_acked(r);
         producer_drop(r);

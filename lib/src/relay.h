@@ -59,5 +59,7 @@ typedef struct eoc__relay_stats {
 } eoc__relay_stats_t;
 
 void eoc__relay_stats(eoc__relay_t *r, eoc__relay_stats_t *out);
+/** The relay's stage sums (stages.h). */
+const struct eoc__stages *eoc__relay_stages(const eoc__relay_t *r);
 
 #endif

@@ -24,6 +24,8 @@
 #define POLL_IDLE_MS     100
 #define SKIP_EVERY_MS    500 /* eoc__offsets_skip_unseen at most this often */
 #define CLOSE_TIMEOUT_MS 5000 /* bound on leaving the group during a stop */
+#define BATCH_DEFAULT         1000  /* batch.max.records' default (conf.c) */
+#define BATCH_BACKLOG_DEFAULT 10000 /* what such a batch grows to under backlog */
 
 /* ------------------------------------------------------------------ */
 /* set-up                                                              */
@@ -334,8 +336,16 @@ eoc_worker_t *eoc_worker_new(eoc_conf_t *conf, eoc_handler_fn *handler, void *op
     eoc__log_init(&w->log, &w->set, "worker");
     atomic_init(&w->logp, &w->log);
     w->fill = &w->bat[0];
-    if (eoc__batch_init(&w->bat[0], 0, (size_t)set.batch_max_records) != 0 ||
-        eoc__batch_init(&w->bat[1], 1, (size_t)set.batch_max_records) != 0) {
+    /* Growth under backlog (batch_due): by default only with the default
+     * batch size; a batch size of one's own choosing is kept as it is. */
+    eoc__settings_t *ws = &w->set;
+    if (!ws->batch_backlog_max_records)
+        ws->batch_backlog_max_records =
+            ws->batch_max_records == BATCH_DEFAULT ? BATCH_BACKLOG_DEFAULT : ws->batch_max_records;
+    if (ws->batch_backlog_max_records < ws->batch_max_records)
+        ws->batch_backlog_max_records = ws->batch_max_records;
+    size_t cap = (size_t)ws->batch_backlog_max_records;
+    if (eoc__batch_init(&w->bat[0], 0, cap) != 0 || eoc__batch_init(&w->bat[1], 1, cap) != 0) {
         eoc__errf(errstr, errstr_size, EOC_ERR_NOMEM, "out of memory");
         goto fail;
     }
@@ -479,12 +489,25 @@ static void maybe_progress(eoc_worker_t *w, int64_t now)
     }
 }
 
-/* Whether the filling batch is due: full or old enough. */
-static int batch_due(const eoc_worker_t *w, int64_t now)
+/* Whether the filling batch is due: old enough, or full. Full is
+ * batch.max.records while the apply thread idles; while it still commits
+ * the previous batch, the batch grows (to batch.backlog.max.records)
+ * instead of waiting, so a deeper queue makes larger commits and the
+ * durable commit's cost is spread over more records. `polled`: a message
+ * came with this poll (without one, nothing is gained by waiting). */
+static int batch_due(eoc_worker_t *w, int64_t now, int polled)
 {
     const eoc__batch_t *b = w->fill;
-    return b->n &&
-           ((int64_t)b->n >= w->set.batch_max_records || now - b->first_ms >= w->set.batch_max_ms);
+    if (!b->n)
+        return 0;
+    if (now - b->first_ms >= w->set.batch_max_ms || b->n >= b->cap)
+        return 1;
+    if ((int64_t)b->n < w->set.batch_max_records)
+        return 0;
+    /* The apply thread's state is asked every 64 records, not every one. */
+    if (polled && ((b->n - (size_t)w->set.batch_max_records) & 63))
+        return 0;
+    return eoc__pipe_idle(w);
 }
 
 /* A record after a gap in its partition's offsets: transaction markers,
@@ -516,17 +539,23 @@ eoc_err_t eoc_worker_run(eoc_worker_t *w)
     eoc__pipe_start(w);           /* on failure batches are applied on this thread */
     int64_t now = eoc__mono_ms(); /* read once per record (and after waits) */
     int64_t last_skip = now;
+    uint64_t t_fill = eoc__stage_clock(); /* consume stage: since the last hand-off */
+    uint64_t id_ns = 0;                   /* the ID stage's sum at t_fill */
     while (!atomic_load(&w->stop)) {
         int timeout = POLL_IDLE_MS;
         if (w->fill->n) {
             int64_t left = w->fill->first_ms + w->set.batch_max_ms - now;
             timeout = left > 0 ? (int)left : 0;
+            if ((int64_t)w->fill->n >= w->set.batch_max_records && timeout > 1)
+                timeout = 1; /* full, growing: hand off as soon as the apply thread idles */
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(w->rk, timeout);
         now = eoc__mono_ms(); /* the poll may have blocked */
         atomic_store_explicit(&w->stats.last_loop_ms, now, memory_order_relaxed);
         if (m && !m->err && atomic_load_explicit(&w->stats.brokers_down, memory_order_relaxed))
             atomic_store(&w->stats.brokers_down, 0);
+        if (!m && !w->fill->n)
+            eoc__stage_lap_outer(&w->stages, EOC__STAGE_IDLE, &t_fill, EOC__STAGE_ID, &id_ns);
         eoc__pipe_rewind_run(w, &m); /* a batch failed: drop what came after it */
         if (m && m->err) {
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
@@ -545,8 +574,10 @@ eoc_err_t eoc_worker_run(eoc_worker_t *w)
             eoc__careful_apply(w, m, now);
         else if (m && eoc__pipe_add(w, m, now) != 0)
             eoc__pipe_rewind_message(w, m); /* out of memory: read it again */
-        if (batch_due(w, now)) {
+        if (batch_due(w, now, m != NULL)) {
+            eoc__stage_lap_outer(&w->stages, EOC__STAGE_CONSUME, &t_fill, EOC__STAGE_ID, &id_ns);
             eoc__pipe_hand_off(w); /* may wait for the apply thread */
+            eoc__stage_lap(&w->stages, EOC__STAGE_HANDOFF, &t_fill);
             now = eoc__mono_ms();
         }
         if (!w->fill->n && eoc__pipe_idle(w)) {
@@ -592,6 +623,21 @@ eoc_err_t eoc_worker_fatal_error(eoc_worker_t *w, char *errstr, size_t errstr_si
 void eoc_worker_stats(eoc_worker_t *w, eoc_stats_t *out)
 {
     eoc__stats_totals(&w->stats, w->relay, w->store, out);
+}
+
+const char *const eoc__stage_names[EOC__STAGE_N] = {
+    [EOC__STAGE_CONSUME] = "consume",     [EOC__STAGE_ID] = "id+hash",
+    [EOC__STAGE_HANDOFF] = "hand-off",    [EOC__STAGE_APPLY] = "apply",
+    [EOC__STAGE_REMOVE] = "removal",      [EOC__STAGE_COMMIT] = "commit",
+    [EOC__STAGE_RELAY_READ] = "relay-read", [EOC__STAGE_PRODUCE] = "produce",
+    [EOC__STAGE_DELIVERY] = "delivery",
+};
+
+void eoc__worker_stages(eoc_worker_t *w, uint64_t ns[EOC__STAGE_N])
+{
+    const eoc__stages_t *rs = w->relay ? eoc__relay_stages(w->relay) : NULL;
+    for (int i = 0; i < EOC__STAGE_N; i++)
+        ns[i] = atomic_load(&w->stages.ns[i]) + (rs ? atomic_load(&rs->ns[i]) : 0);
 }
 
 void eoc_worker_destroy(eoc_worker_t *w)

@@ -30,6 +30,7 @@
 #include "metrics.h"
 #include "msgid.h"
 #include "relay.h"
+#include "stages.h"
 #include "store.h"
 #include "util.h"
 
@@ -129,6 +130,8 @@ struct eoc_worker {
     size_t nparts, capparts, lastpart;
 
     eoc__stats_t stats;
+    eoc__stages_t stages; /* where the time goes (stages.h) */
+    unsigned id_sample;   /* polling thread: records since the last timed ID */
 };
 
 /* ---- parts.c */

@@ -640,6 +640,7 @@ static void describe_lists_every_row_in_table_order(void **state)
         "empty.value",
         "batch.max.records",
         "batch.max.ms",
+        "batch.backlog.max.records",
         "store.map.size",
         "retry.max.attempts",
         "retry.backoff.ms",
@@ -680,14 +681,14 @@ static void describe_lists_every_row_in_table_order(void **state)
     }
     for (int t = 0; t < 7; t++)
         assert_true(seen_type[t] > 0);
-    assert_string_equal(rows.type[11], "size");
-    assert_string_equal(rows.defval[11], "8GiB");
+    assert_string_equal(rows.type[12], "size");
+    assert_string_equal(rows.defval[12], "8GiB");
     assert_null(rows.defval[0]);
     assert_string_equal(rows.type[8], "enum");
     assert_string_equal(rows.doc[8],
                         "null or empty value: dead-letter (empty_value) or skip and count "
                         "(dlq|skip)");
-    assert_non_null(strstr(rows.doc[30], "(err|warning|notice|info|debug)"));
+    assert_non_null(strstr(rows.doc[31], "(err|warning|notice|info|debug)"));
     rows_free(&rows);
 }
 
