@@ -1036,6 +1036,50 @@ static void test_dlq_list_json_escapes_and_resubmit_of_a_missing_id_fails(void *
     free(err);
 }
 
+
+/* Wire-ins: a dead letter keeps every original header (100 here, more than
+ * the 48 once copied), and names why its ID was refused. */
+static void test_dead_letters_keep_all_headers_and_say_why(void **state)
+{
+    fx_t *f = *state;
+    static const char *const topics[] = {"in:1", "out:1", "dlq:1", NULL};
+    const char *bs = fx_kafka(f, 0, topics);
+    char exe[PATH_MAX], data[PATH_MAX];
+    const char *argv[] = {program(exe, sizeof(exe), "consumers/eoc-forward"),
+                          "--brokers", bs, "--input", "in", "--output", "out", "--dlq", "dlq",
+                          "--data", fx_path(f, data, sizeof(data), "data"), "--batch-ms", "20",
+                          "--id", "json:id", NULL};
+    proc_t w;
+    static char names[100][16];
+    const char *h[202];
+    for (int i = 0; i < 100; i++) {
+        snprintf(names[i], sizeof(names[i]), "h%03d", i);
+        h[2 * i] = names[i];
+        h[2 * i + 1] = names[i];
+    }
+    h[200] = NULL;
+
+    rd_kafka_t *p = producer_new(bs);
+    produce(p, "in", NULL, "not json", 8, h, NULL);
+    producer_done(p);
+    proc_start(f, &w, argv, NULL);
+    wait_progress(f, &w, data, 1);
+    assert_int_equal(proc_signal(f, &w, SIGTERM), 0);
+    krecs_t rs = read_topic(bs, "dlq", 1);
+    assert_int_equal(rs.n, 1);
+    char buf[256];
+    for (int i = 0; i < 100; i++) {
+        const char *v = krec_header(&rs.v[0], names[i], buf, sizeof(buf));
+        if (!v || strcmp(v, names[i]) != 0)
+            fail_msg("header %s lost", names[i]);
+    }
+    assert_string_equal(krec_header(&rs.v[0], "eoc-dlq-reason", buf, sizeof(buf)), "invalid_id");
+    const char *e = krec_header(&rs.v[0], "eoc-error", buf, sizeof(buf));
+    if (!e || !strstr(e, "the value is not JSON"))
+        fail_msg("eoc-error: %s", e ? e : "(none)");
+    krecs_free(&rs);
+}
+
 /* Item 6: `eoc replay` refuses while the group has a live member (here a
  * worker on another store) and leaves it, and the development Kafka, alone. */
 static void test_replay_refuses_while_the_group_has_members(void **state)
@@ -1107,6 +1151,8 @@ int main(void)
                                         fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(
             test_dlq_list_json_escapes_and_resubmit_of_a_missing_id_fails, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_dead_letters_keep_all_headers_and_say_why, fx_setup,
+                                        fx_teardown),
         cmocka_unit_test_setup_teardown(test_replay_refuses_while_the_group_has_members, fx_setup,
                                         fx_teardown),
     };
