@@ -82,28 +82,6 @@ int eoc__store_put_meta_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_
 /* open / close                                                        */
 /* ------------------------------------------------------------------ */
 
-/* Takes <dir>/worker.lock with `how` (LOCK_SH waits; LOCK_EX does not).
- * Returns the fd, or -1 with errstr set. */
-int eoc__store_lock(const char *dir, int how, char *errstr, size_t errstr_size)
-{
-    char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/worker.lock", dir);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-    if (fd < 0) {
-        eoc__errf(errstr, errstr_size, EOC_ERR_IO, "%s: %s", path, strerror(errno));
-        return -1;
-    }
-    if (flock(fd, how == LOCK_EX ? LOCK_EX | LOCK_NB : how) != 0) {
-        eoc__errf(errstr, errstr_size, EOC_ERR_LOCKED,
-                  errno == EWOULDBLOCK ? "%s: a worker has this store open; stop it first"
-                                       : "%s: cannot lock: %s",
-                  dir, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 static int open_dbs(eoc__store_t *s, MDB_txn *txn)
 {
     unsigned f = s->rdonly ? 0 : MDB_CREATE;
@@ -154,7 +132,7 @@ eoc_err_t eoc__store_open(const char *dir, uint64_t map_size, int flags, const e
     }
     s->rdonly = !!(flags & EOC__STORE_RDONLY);
     s->log = log;
-    s->lock_fd = -1;
+    s->lock.dir_fd = s->lock.file_fd = -1;
 
     eoc_err_t err = EOC_OK;
     int rc;
@@ -213,7 +191,7 @@ eoc_err_t eoc__store_open(const char *dir, uint64_t map_size, int flags, const e
     }
     if (!(flags & EOC__STORE_NOINDEX)) {
         uint64_t next;
-        if ((s->lock_fd = eoc__store_lock(dir, LOCK_SH, errstr, errstr_size)) < 0) {
+        if (eoc__lock_take(&s->lock, dir, 0, errstr, errstr_size) != 0) {
             err = EOC_ERR_LOCKED;
             goto fail;
         }
@@ -260,8 +238,7 @@ void eoc__store_close(eoc__store_t *s)
         eoc__store_abort(s);
     if (s->env)
         mdb_env_close(s->env);
-    if (s->lock_fd >= 0)
-        close(s->lock_fd);
+    eoc__lock_release(&s->lock);
     eoc__idindex_free(s->idx);
     for (size_t i = 0; i < s->ntps; i++)
         free(s->tps[i].topic);

@@ -54,7 +54,7 @@ enum {
 };
 
 /*
- * A store opened for batches holds a shared flock on <dir>/worker.lock for
+ * A store opened for batches holds the store lock (lockfile.h) shared for
  * its lifetime; administrative writes (eoc_store_admin_rewind) take it
  * exclusively, so they never run beside a worker.
  */

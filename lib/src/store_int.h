@@ -16,6 +16,7 @@
 #define EOC_STORE_INT_H
 
 #include "idindex.h"
+#include "lockfile.h"
 #include "store.h"
 
 #include <lmdb.h>
@@ -48,7 +49,7 @@ struct eoc__store {
     MDB_env *env;
     MDB_dbi offsets, inbox, inbox_pos, outbox, state, meta;
     int rdonly;
-    int lock_fd;          /* worker.lock, shared while batches may run; -1 */
+    eoc__lock_t lock;     /* lockfile.h, shared while batches may run */
     const eoc_log_t *log; /* borrowed */
     char *dir;
     /* Transactions up to this id are on disk, as far as this handle saw:
@@ -87,9 +88,6 @@ int eoc__store_commit_txn(eoc__store_t *s, MDB_txn *txn);
 /** A meta counter (0 when missing); LMDB codes. */
 int eoc__store_meta_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t *v);
 int eoc__store_put_meta_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t v);
-/** Takes <dir>/worker.lock with `how` (LOCK_SH waits; LOCK_EX does not).
- *  Returns the fd, or -1 with errstr set. */
-int eoc__store_lock(const char *dir, int how, char *errstr, size_t errstr_size);
 
 /* ---- store_offsets.c */
 /** Finds or registers (topic, partition) in the batch; *out stays valid
