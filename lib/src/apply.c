@@ -123,7 +123,7 @@ static eoc_err_t dead_letter(eoc_worker_t *w, eoc__part_t *p, const eoc_record_t
     size_t n = eoc__id_derive(idbuf, src_id, src_len, "dlq", 3);
 
     /* Every original header travels with the dead letter (handler.c), then eoc's. */
-    eoc_header_t extra[4];
+    eoc_header_t extra[5];
     size_t ne = 0;
     extra[ne++] = (eoc_header_t){"eoc-dlq-reason", reason, strlen(reason)};
     extra[ne++] = (eoc_header_t){"eoc-source-id", src_id, src_len};
@@ -141,7 +141,21 @@ static eoc_err_t dead_letter(eoc_worker_t *w, eoc__part_t *p, const eoc_record_t
                      with_payload ? m->len : 0,
                      NULL,
                      0};
-    eoc_err_t err = eoc__outbox_append_dead(w->store, rec, idbuf, n, &out, extra, ne);
+    /* Publishable before it commits: a payload that would not fit (with
+     * the original headers and eoc's) becomes a reference to the record;
+     * headers that still would not fit stay with the record too. */
+    int64_t limit = eoc__emit_limit(w->conf, w->set.output_max_bytes);
+    eoc_err_t err;
+    if (with_payload && (int64_t)eoc__dead_wire_size(rec, &out, n, extra, ne) > limit) {
+        size_t rl = eoc__msgid_position(m, ref);
+        extra[ne++] = (eoc_header_t){"eoc-payload-ref", ref, rl};
+        out.value = NULL;
+        out.value_len = 0;
+    }
+    if ((int64_t)eoc__dead_wire_size(rec, &out, n, extra, ne) <= limit)
+        err = eoc__outbox_append_dead(w->store, rec, idbuf, n, &out, extra, ne);
+    else
+        err = eoc__outbox_append(w->store, rec, idbuf, n, &out, extra, ne);
     if (err == EOC_OK && rec->id && record)
         err = eoc__store_inbox_add(
             w->store, rec->id, rec->id_len, rec->topic, m->partition, m->offset,
@@ -321,7 +335,7 @@ static eoc_err_t apply_pass(eoc_worker_t *w, eoc__batch_t *b, int crashed, int *
 {
     eoc_txn_t txn = {.store = w->store,
                      .default_topic = w->set.output_topic,
-                     .max_bytes = w->set.output_max_bytes};
+                     .max_bytes = eoc__emit_limit(w->conf, w->set.output_max_bytes)};
     *rerun = 0;
     eoc__apply_tallies_reset(b);
     eoc_err_t err = eoc__store_begin(w->store);

@@ -186,6 +186,13 @@ eoc_err_t eoc__store_outbox_remove_below(eoc__store_t *s, uint64_t upto);
 eoc_err_t eoc__store_outbox_remove_in_batch(eoc__store_t *s, uint64_t upto);
 
 /**
+ * Removes outbox row `seq` and, when `dead` is not NULL, appends `dead` at
+ * the end of the outbox, in one durable transaction of its own (it waits
+ * for an open batch). EOC_ERR_NOT_FOUND when there is no row `seq`.
+ */
+eoc_err_t eoc__store_outbox_replace(eoc__store_t *s, uint64_t seq, const eoc__outrow_t *dead);
+
+/**
  * Retention (on the batch's thread, between batches: it updates the
  * in-memory index): removes inbox entries below each partition's committed offset
  * that are older than age_ms (0: no age limit) or more than `count` offsets

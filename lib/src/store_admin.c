@@ -282,3 +282,15 @@ eoc_err_t eoc_store_admin_rewind(eoc_store_admin_t *a, const char *topic, int32_
         mdb_txn_abort(txn);
     return err;
 }
+
+eoc_err_t eoc_store_admin_outbox_drop(eoc_store_admin_t *a, uint64_t seq, char *errstr,
+                                      size_t errstr_size)
+{
+    eoc_err_t err = eoc__store_outbox_replace(a->s, seq, NULL);
+    if (err == EOC_ERR_NOT_FOUND)
+        return eoc__errf(errstr, errstr_size, err, "no outbox row %llu", (unsigned long long)seq);
+    if (err != EOC_OK)
+        return eoc__errf(errstr, errstr_size, err, "dropping outbox row %llu: %s",
+                         (unsigned long long)seq, eoc_strerror(err));
+    return EOC_OK;
+}

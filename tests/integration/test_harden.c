@@ -1080,6 +1080,83 @@ static void test_dead_letters_keep_all_headers_and_say_why(void **state)
     krecs_free(&rs);
 }
 
+
+/* Item 1: rows too large for the producer. relay.kafka.message.max.bytes=
+ * 20000: a 19 900-byte record's copy would exceed it once headers are
+ * added, so eoc_emit refuses it and its dead letter carries a reference
+ * instead of the payload; the records around it are published. A row the
+ * worker wrote under a larger limit (relay off) is refused by the
+ * standalone relay's producer and replaced by a dead letter of its own;
+ * `eoc outbox --drop SEQ --execute` drops a row unpublished. */
+static void test_rows_too_large_for_the_producer_never_wedge_the_relay(void **state)
+{
+    fx_t *f = *state;
+    static const char *const topics[] = {"in:1", "out:1", "dlq:1", NULL};
+    const char *bs = fx_kafka(f, 0, topics);
+    char exe[PATH_MAX], eoc[PATH_MAX], data[PATH_MAX], data2[PATH_MAX];
+    const char *argv[] = {program(exe, sizeof(exe), "consumers/eoc-forward"),
+                          "--brokers", bs, "--input", "in", "--output", "out", "--dlq", "dlq",
+                          "--data", fx_path(f, data, sizeof(data), "data"), "--batch-ms", "20",
+                          "--set", "relay.kafka.message.max.bytes=20000", NULL};
+    proc_t w;
+    static char big[19900];
+    memset(big, 'x', sizeof(big));
+    const char *h1[] = {"message-id", "a", NULL}, *h2[] = {"message-id", "b", NULL},
+               *h3[] = {"message-id", "c", NULL};
+
+    rd_kafka_t *p = producer_new(bs);
+    produce(p, "in", NULL, "small", 5, h1, NULL);
+    produce(p, "in", NULL, big, sizeof(big), h2, NULL);
+    produce(p, "in", NULL, "after", 5, h3, NULL);
+    producer_done(p);
+    proc_start(f, &w, argv, NULL);
+    wait_progress(f, &w, data, 3);
+    krecs_t out = read_topic(bs, "out", 2), dlq = read_topic(bs, "dlq", 1);
+    assert_int_equal(proc_signal(f, &w, SIGTERM), 0);
+    assert_int_equal(out.n, 2);
+    assert_int_equal(dlq.n, 1);
+    char buf[256];
+    assert_int_equal(dlq.v[0].len, 0);
+    assert_non_null(krec_header(&dlq.v[0], "eoc-payload-ref", buf, sizeof(buf)));
+    assert_string_equal(buf, "in/0/1");
+    krecs_free(&out);
+    krecs_free(&dlq);
+
+    /* The worker's limit was larger than the relay's. */
+    const char *argv2[] = {exe, "--brokers", bs, "--input", "in", "--output", "out", "--dlq",
+                           "dlq", "--data", fx_path(f, data2, sizeof(data2), "data2"),
+                           "--group", "second", "--batch-ms", "20", "--set",
+                           "relay.enable=false", NULL};
+    proc_start(f, &w, argv2, NULL);
+    wait_progress(f, &w, data2, 3);
+    assert_int_equal(proc_signal(f, &w, SIGTERM), 0);
+    program(eoc, sizeof(eoc), "tools/eoc/eoc");
+    const char *drop[] = {eoc, "outbox", data2, "--drop", "0", "--execute", NULL};
+    char *o, *e;
+    int rc = run(f, drop, &o, &e);
+    if (rc != 0 || !strstr(e, "AUDIT: dropped outbox row 0"))
+        fail_msg("eoc outbox --drop: exit %d: %s", rc, e);
+    free(o);
+    free(e);
+    const char *relay[] = {eoc, "relay", data2, "--brokers", bs, "--set",
+                           "relay.kafka.message.max.bytes=20000", "--set", "dlq.topic=dlq",
+                           NULL};
+    proc_t rl;
+    proc_start(f, &rl, relay, NULL);
+    out = read_topic(bs, "out", 3); /* 2 from the first worker, "c" from this store */
+    dlq = read_topic(bs, "dlq", 2);
+    assert_int_equal(proc_signal(f, &rl, SIGTERM), 0);
+    if (out.n != 3 || dlq.n != 2) {
+        proc_dump(&rl, "relay");
+        fail_msg("out %zu, dlq %zu", out.n, dlq.n);
+    }
+    assert_string_equal(krec_header(&dlq.v[1], "eoc-dlq-reason", buf, sizeof(buf)), "refused");
+    assert_string_equal(krec_header(&dlq.v[1], "eoc-payload-ref", buf, sizeof(buf)), "in/0/1");
+    assert_int_equal(dlq.v[1].len, 0);
+    krecs_free(&out);
+    krecs_free(&dlq);
+}
+
 /* Item 6: `eoc replay` refuses while the group has a live member (here a
  * worker on another store) and leaves it, and the development Kafka, alone. */
 static void test_replay_refuses_while_the_group_has_members(void **state)
@@ -1153,6 +1230,8 @@ int main(void)
             test_dlq_list_json_escapes_and_resubmit_of_a_missing_id_fails, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_dead_letters_keep_all_headers_and_say_why, fx_setup,
                                         fx_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rows_too_large_for_the_producer_never_wedge_the_relay, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_replay_refuses_while_the_group_has_members, fx_setup,
                                         fx_teardown),
     };
