@@ -82,6 +82,39 @@ int eoc__store_put_meta_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_
 /* open / close                                                        */
 /* ------------------------------------------------------------------ */
 
+/*
+ * A store file shorter than the pages LMDB's meta says are in use (a
+ * truncated copy, a full disk during a copy, flipped bytes in the meta)
+ * would be read through the map past the file's end: SIGBUS. Refused at
+ * open, with the sizes.
+ */
+static eoc_err_t check_file_size(eoc__store_t *s, char *errstr, size_t errstr_size)
+{
+    MDB_envinfo ei;
+    MDB_stat es;
+    struct stat sb;
+    int fd;
+    int rc = mdb_env_info(s->env, &ei);
+    if (!rc)
+        rc = mdb_env_stat(s->env, &es);
+    if (!rc)
+        rc = mdb_env_get_fd(s->env, &fd);
+    if (rc)
+        return eoc__errf(errstr, errstr_size, eoc__err_from_mdb(rc), "%s: %s", s->dir,
+                         mdb_strerror(rc));
+    if (fstat(fd, &sb) != 0)
+        return eoc__errf(errstr, errstr_size, EOC_ERR_IO, "%s/data.mdb: %s", s->dir,
+                         strerror(errno));
+    uint64_t need = ((uint64_t)ei.me_last_pgno + 1) * es.ms_psize;
+    if (need > (uint64_t)sb.st_size || ei.me_last_pgno * (uint64_t)es.ms_psize > ei.me_mapsize)
+        return eoc__errf(errstr, errstr_size, EOC_ERR_STORE,
+                         "%s/data.mdb is damaged: %lld bytes, but its last used page (%llu of "
+                         "%u bytes) needs %llu; not opened (restore it from a backup)",
+                         s->dir, (long long)sb.st_size, (unsigned long long)ei.me_last_pgno,
+                         es.ms_psize, (unsigned long long)need);
+    return EOC_OK;
+}
+
 static int open_dbs(eoc__store_t *s, MDB_txn *txn)
 {
     unsigned f = s->rdonly ? 0 : MDB_CREATE;
@@ -137,7 +170,26 @@ eoc_err_t eoc__store_open(const char *dir, uint64_t map_size, int flags, const e
     eoc_err_t err = EOC_OK;
     int rc;
     MDB_txn *txn = NULL;
-    if (!s->rdonly && mkdir(dir, 0750) != 0 && errno != EEXIST) {
+    /* Only a worker creates a store, and never over an existing file. */
+    int creating = !(flags & (EOC__STORE_RDONLY | EOC__STORE_NOINDEX));
+    char path[PATH_MAX];
+    struct stat sb;
+    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    int exists = stat(path, &sb) == 0;
+    if (!exists && errno == ENOENT && !creating) {
+        err = eoc__errf(errstr, errstr_size, EOC_ERR_NOT_FOUND,
+                        "no store in %s (a worker creates it; wrong --data directory?)", dir);
+        goto fail;
+    }
+    if (exists && sb.st_size == 0) {
+        err = eoc__errf(errstr, errstr_size, EOC_ERR_STORE,
+                        "%s is empty (0 bytes): a damaged store, not opened; restore it from a "
+                        "backup, or remove it to start an empty store (whose offsets then come "
+                        "from Kafka: records before them are never applied again)",
+                        path);
+        goto fail;
+    }
+    if (creating && mkdir(dir, 0750) != 0 && errno != EEXIST) {
         err = eoc__errf(errstr, errstr_size, EOC_ERR_IO, "%s: cannot create data directory: %s",
                         dir, strerror(errno));
         goto fail;
@@ -161,6 +213,14 @@ eoc_err_t eoc__store_open(const char *dir, uint64_t map_size, int flags, const e
                       rc == ENOENT ? "no store here (wrong --data directory?)" : mdb_strerror(rc));
         goto fail;
     }
+    if ((err = check_file_size(s, errstr, errstr_size)) != EOC_OK)
+        goto fail;
+    if (!exists && log)
+        eoc__log(log, EOC_LOG_WARNING,
+                 "store: created a NEW, EMPTY store in %s: the worker starts from the group's "
+                 "committed offsets in Kafka, if any, and never applies the records before them "
+                 "again; if a store was lost here, stop the worker and restore it",
+                 dir);
     int dead = 0;
     mdb_reader_check(s->env, &dead); /* slots of killed processes */
     if (dead && log)
@@ -168,9 +228,14 @@ eoc_err_t eoc__store_open(const char *dir, uint64_t map_size, int flags, const e
 
     if ((rc = mdb_txn_begin(s->env, NULL, s->rdonly ? MDB_RDONLY : 0, &txn)) ||
         (rc = open_dbs(s, txn))) {
-        err = eoc__errf(errstr, errstr_size,
-                        rc == MDB_NOTFOUND ? EOC_ERR_VERSION : eoc__err_from_mdb(rc), "%s: %s", dir,
-                        rc == MDB_NOTFOUND ? "not an eoc store" : mdb_strerror(rc));
+        if (rc == MDB_PAGE_NOTFOUND || rc == MDB_CORRUPTED || rc == MDB_INVALID)
+            err = eoc__errf(errstr, errstr_size, EOC_ERR_STORE,
+                            "%s/data.mdb is damaged (%s); not opened (restore it from a backup)",
+                            dir, mdb_strerror(rc));
+        else
+            err = eoc__errf(errstr, errstr_size,
+                            rc == MDB_NOTFOUND ? EOC_ERR_VERSION : eoc__err_from_mdb(rc), "%s: %s",
+                            dir, rc == MDB_NOTFOUND ? "not an eoc store" : mdb_strerror(rc));
         goto fail;
     }
     if ((err = check_schema(s, txn, errstr, errstr_size)) != EOC_OK)

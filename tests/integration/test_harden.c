@@ -1157,6 +1157,81 @@ static void test_rows_too_large_for_the_producer_never_wedge_the_relay(void **st
     krecs_free(&dlq);
 }
 
+
+/* Item 5: damage the copy `dir` of a store: "truncate" cuts data.mdb to half
+ * its used pages, "empty" to 0 bytes, "flip" overwrites bytes in every page
+ * past the two meta pages. */
+static void damage_store(const char *dir, const char *how)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    off_t size = lseek(fd, 0, SEEK_END);
+    if (strcmp(how, "truncate") == 0) {
+        assert_int_equal(ftruncate(fd, (size / 4096 / 2) * 4096), 0);
+    } else if (strcmp(how, "empty") == 0) {
+        assert_int_equal(ftruncate(fd, 0), 0);
+    } else {
+        unsigned char junk[64];
+        memset(junk, 0xa5, sizeof(junk));
+        for (off_t at = 2 * 4096; at + 4096 <= size; at += 4096)
+            assert_int_equal(pwrite(fd, junk, sizeof(junk), at + 8), (ssize_t)sizeof(junk));
+    }
+    close(fd);
+}
+
+/* A damaged store is refused with a clear line by eoc inspect, eoc-ledger
+ * --balances and the worker; none dies of a signal. */
+static void test_a_damaged_store_is_refused_not_a_crash(void **state)
+{
+    fx_t *f = *state;
+    static const char *const topics[] = {"in:1", "out:1", "dlq:1", NULL};
+    static const char *const kinds[] = {"truncate", "empty", "flip"};
+    const char *bs = fx_kafka(f, 0, topics);
+    char data[PATH_MAX], copy[PATH_MAX], cmd[2 * PATH_MAX + 32], v[160], eoc[PATH_MAX],
+        ledger[PATH_MAX];
+    proc_t w;
+
+    fx_path(f, data, sizeof(data), "data");
+    rd_kafka_t *p = producer_new(bs);
+    for (int i = 0; i < 400; i++) {
+        int n = snprintf(v, sizeof(v), "{\"id\":\"tx-%04d\",\"account\":\"acct-%d\",\"amount\":1}",
+                         i, i);
+        produce(p, "in", "k", v, (size_t)n, NULL, NULL);
+    }
+    producer_done(p);
+    start_ledger(f, &w, bs, data, NULL, "--group", "damaged", NULL);
+    wait_progress(f, &w, data, 400);
+    assert_int_equal(proc_signal(f, &w, SIGTERM), 0);
+    program(eoc, sizeof(eoc), "tools/eoc/eoc");
+    program(ledger, sizeof(ledger), "consumers/eoc-ledger");
+    for (int k = 0; k < 3; k++) {
+        fx_path(f, copy, sizeof(copy), kinds[k]);
+        snprintf(cmd, sizeof(cmd), "cp -r '%s' '%s'", data, copy);
+        assert_int_equal(system(cmd), 0);
+        damage_store(copy, kinds[k]);
+        const char *inspect[] = {eoc, "inspect", copy, NULL};
+        const char *balances[] = {ledger, "--data", copy, "--balances", NULL};
+        const char *const *cmds[] = {inspect, balances};
+        for (int c = 0; c < 2; c++) {
+            char *o, *e;
+            int rc = run(f, cmds[c], &o, &e);
+            if (rc <= 0 || rc >= 128 || !strstr(e, "data.mdb") || strchr(e, '\n') != strrchr(e, '\n'))
+                fail_msg("%s %s on a store (%s): exit %d:\n%s", cmds[c][0], cmds[c][1], kinds[k],
+                         rc, e);
+            free(o);
+            free(e);
+        }
+        start_ledger(f, &w, bs, copy, NULL, "--group", "damaged", NULL);
+        int rc = proc_wait(f, &w, RUN_MS);
+        char *e = slurp(w.err);
+        if (rc <= 0 || rc >= 128 || !strstr(e, "data.mdb"))
+            fail_msg("the worker on a store (%s): exit %d:\n%s", kinds[k], rc, e);
+        free(e);
+    }
+}
+
 /* Item 6: `eoc replay` refuses while the group has a live member (here a
  * worker on another store) and leaves it, and the development Kafka, alone. */
 static void test_replay_refuses_while_the_group_has_members(void **state)
@@ -1232,6 +1307,8 @@ int main(void)
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(
             test_rows_too_large_for_the_producer_never_wedge_the_relay, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_a_damaged_store_is_refused_not_a_crash, fx_setup,
+                                        fx_teardown),
         cmocka_unit_test_setup_teardown(test_replay_refuses_while_the_group_has_members, fx_setup,
                                         fx_teardown),
     };
