@@ -307,6 +307,7 @@ eoc_err_t eoc_worker_run(eoc_worker_t *w)
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(w->rk, timeout);
         now = eoc__mono_ms();        /* the poll may have blocked */
+        eoc__stats_health_publish(&w->stats, w->store, now); /* for /healthz */
         eoc__pipe_rewind_run(w, &m); /* a batch failed: drop what came after it */
         if (m && m->err) {
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
