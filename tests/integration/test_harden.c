@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1232,6 +1233,32 @@ static void test_a_damaged_store_is_refused_not_a_crash(void **state)
     }
 }
 
+
+/* Item 9: only a worker creates a store: `eoc relay` and `eoc inspect` on a
+ * mistyped directory refuse with exit 2 and create nothing. */
+static void test_tools_refuse_a_directory_without_a_store(void **state)
+{
+    fx_t *f = *state;
+    static const char *const topics[] = {"in:1", NULL};
+    const char *bs = fx_kafka(f, 0, topics);
+    char eoc[PATH_MAX], typo[PATH_MAX];
+    program(eoc, sizeof(eoc), "tools/eoc/eoc");
+    fx_path(f, typo, sizeof(typo), "dta");
+    const char *relay[] = {eoc, "relay", "--data", typo, "--brokers", bs, NULL};
+    const char *inspect[] = {eoc, "inspect", typo, NULL};
+    const char *const *cmds[] = {relay, inspect};
+    for (int c = 0; c < 2; c++) {
+        char *o, *e;
+        int rc = run(f, cmds[c], &o, &e);
+        if (rc != 2 || !strstr(e, "no store in") || !strstr(e, "a worker creates it"))
+            fail_msg("eoc %s: exit %d: %s", cmds[c][1], rc, e);
+        free(o);
+        free(e);
+        struct stat st;
+        assert_int_equal(stat(typo, &st), -1);
+    }
+}
+
 /* Item 6: `eoc replay` refuses while the group has a live member (here a
  * worker on another store) and leaves it, and the development Kafka, alone. */
 static void test_replay_refuses_while_the_group_has_members(void **state)
@@ -1308,6 +1335,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_rows_too_large_for_the_producer_never_wedge_the_relay, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_a_damaged_store_is_refused_not_a_crash, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_tools_refuse_a_directory_without_a_store, fx_setup,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_replay_refuses_while_the_group_has_members, fx_setup,
                                         fx_teardown),

@@ -24,6 +24,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
 #include <time.h>
@@ -136,6 +137,15 @@ int main(int argc, char **argv)
 eoc_store_t *tool_store_open(const char *dir)
 {
     char err[512];
+    char path[4096];
+    struct stat sb;
+
+    /* A mistyped directory is a usage error, and nothing is created. */
+    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    if (stat(path, &sb) != 0 && errno == ENOENT) {
+        fprintf(stderr, "eoc: no store in %s (a worker creates it)\n", dir);
+        exit(TOOL_EXIT_USAGE);
+    }
     eoc_store_t *s = eoc_store_open_readonly(dir, err, sizeof(err));
 
     if (!s)
