@@ -285,8 +285,8 @@ eoc_err_t eoc_emit_at(eoc_txn_t *txn, const eoc_msg_t *msg, int64_t timestamp_ms
     if ((int64_t)size > txn->max_bytes) {
         eoc_txn_set_error(txn,
                           "eoc_emit: message of %zu bytes as published (key, value, headers and "
-                          "eoc's) exceeds the limit of %lld (output.max.bytes, the producer's "
-                          "message.max.bytes)",
+                          "eoc's own) exceeds %lld bytes (output.max.bytes, or the relay "
+                          "producer's message.max.bytes less Kafka's overhead if smaller)",
                           size, (long long)txn->max_bytes);
         return EOC_ERR_TOO_LARGE;
     }

@@ -25,7 +25,7 @@ struct eoc_txn {
     eoc__store_t *store;
     const eoc_record_t *rec;
     const char *default_topic; /* "" when none */
-    int64_t max_bytes;         /* output.max.bytes */
+    int64_t max_bytes;         /* eoc__emit_limit: output.max.bytes, or less */
     uint32_t emits;            /* outputs of this attempt so far */
     eoc_err_t store_err;       /* first store failure (map full, I/O): fails the batch */
     char error[512];           /* eoc_txn_set_error text */
