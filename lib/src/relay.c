@@ -57,6 +57,9 @@ struct eoc__relay {
     uint64_t refused;    /* 1 + seq of a row refused for good (refused_err); 0: none */
     rd_kafka_resp_err_t refused_err;
     int replaced;        /* refuse_row replaced it */
+    int refused_local;   /* the producer refused it before sending (deterministic) */
+    uint64_t strike_seq; /* 1 + seq of the row the broker refused last; 0: none */
+    int strikes;         /* how many times in a row */
     char dlq[256];       /* where a refused row's dead letter goes */
     unsigned backoff_ms; /* after a reset */
     /* In-flight rows, in produce (= seq) order: a ring of WINDOW slots. */
@@ -226,7 +229,10 @@ static size_t ring_advance(eoc__relay_t *r)
 /* ---- rows the broker refuses for good ---- */
 
 /* Errors that no retry cures: the row is replaced by a dead letter of its
- * own instead of blocking every row behind it (refuse_row). */
+ * own instead of blocking every row behind it (refuse_row): at once when
+ * the producer refuses it before sending, after REFUSED_STRIKES refusals
+ * of the same row in a row by the broker (a one-off refusal is resent). */
+#define REFUSED_STRIKES 3
 static int refused_for_good(rd_kafka_resp_err_t err)
 {
     switch (err) {
@@ -243,11 +249,12 @@ static int refused_for_good(rd_kafka_resp_err_t err)
     }
 }
 
-static void note_refused(eoc__relay_t *r, uint64_t seq, rd_kafka_resp_err_t err)
+static void note_refused(eoc__relay_t *r, uint64_t seq, rd_kafka_resp_err_t err, int local)
 {
     if (refused_for_good(err) && (!r->refused || seq + 1 < r->refused)) {
         r->refused = seq + 1;
         r->refused_err = err;
+        r->refused_local = local;
     }
 }
 
@@ -342,7 +349,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         return;
     }
     s->state = SLOT_FAILED;
-    note_refused(r, s->seq, m->err);
+    note_refused(r, s->seq, m->err, 0);
     if (!r->reset && m->err != RD_KAFKA_RESP_ERR__PURGE_QUEUE &&
         m->err != RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
         atomic_fetch_add(&r->errors, 1);
@@ -448,7 +455,7 @@ static int produce_row(void *opaque, uint64_t seq, const eoc__outrow_t *row)
             eoc__log(r->log, EOC_LOG_WARNING, "relay: produce of outbox row %llu: %s",
                      (unsigned long long)seq, rd_kafka_err2str(err));
             atomic_fetch_add(&r->errors, 1);
-            note_refused(r, seq, err);
+            note_refused(r, seq, err, 1);
             r->reset = 1;
         }
         return 1;
@@ -558,7 +565,10 @@ static int pass(eoc__relay_t *r, int64_t commit_ms)
         remove_acked(r);
         producer_drop(r);
         if (r->refused) {
-            if (r->refused - 1 >= r->removed_below)
+            r->strikes = r->strike_seq == r->refused ? r->strikes + 1 : 1;
+            r->strike_seq = r->refused;
+            if ((r->refused_local || r->strikes >= REFUSED_STRIKES) &&
+                r->refused - 1 >= r->removed_below)
                 eoc__store_outbox_scan(r->store, r->refused - 1, 1, refuse_row, r, NULL);
             r->refused = 0;
             if (r->replaced) {
