@@ -170,27 +170,17 @@ static eoc_err_t dead_letter(eoc_worker_t *w, eoc__part_t *p, const eoc_record_t
                              const char *reason, const char *error, int with_payload, int record)
 {
     const rd_kafka_message_t *m = rec->msg;
-    char idbuf[EOC_ID_MAX + 32], posbuf[EOC_ID_MAX + 1], ref[EOC_ID_MAX + 1];
+    char idbuf[EOC_ID_MAX + 1], posbuf[EOC_ID_MAX + 1], ref[EOC_ID_MAX + 1];
     const char *src_id = rec->id;
     size_t src_len = rec->id_len;
     if (!src_id) {
         src_len = eoc__msgid_position(m, posbuf);
         src_id = posbuf;
     }
-    int n = snprintf(idbuf, sizeof(idbuf), "%.*s/dlq", (int)src_len, src_id);
+    size_t n = eoc__id_derive(idbuf, src_id, src_len, "dlq", 3);
 
-    /* The original headers travel with the dead letter, then eoc's. */
-    enum { MAXH = 48 };
-    eoc_header_t hs[MAXH];
-    size_t nh = 0;
-    for (size_t i = 0; i < eoc_record_header_count(rec) && nh < MAXH; i++) {
-        const char *name;
-        const void *v;
-        size_t len;
-        if (eoc_record_header_at(rec, i, &name, &v, &len) == EOC_OK)
-            hs[nh++] = (eoc_header_t){name, v, len};
-    }
-    eoc_header_t extra[4];
+    /* Every original header travels with the dead letter (handler.c), then eoc's. */
+    eoc_header_t extra[5];
     size_t ne = 0;
     extra[ne++] = (eoc_header_t){"eoc-dlq-reason", reason, strlen(reason)};
     extra[ne++] = (eoc_header_t){"eoc-source-id", src_id, src_len};
@@ -206,9 +196,23 @@ static eoc_err_t dead_letter(eoc_worker_t *w, eoc__part_t *p, const eoc_record_t
                      m->key_len,
                      with_payload ? m->payload : NULL,
                      with_payload ? m->len : 0,
-                     hs,
-                     nh};
-    eoc_err_t err = eoc__outbox_append(w->store, rec, idbuf, (size_t)n, &out, extra, ne);
+                     NULL,
+                     0};
+    /* Publishable before it commits: a payload that would not fit (with
+     * the original headers and eoc's) becomes a reference to the record;
+     * headers that still would not fit stay with the record too. */
+    int64_t limit = eoc__emit_limit(w->conf, w->set.output_max_bytes);
+    eoc_err_t err;
+    if (with_payload && (int64_t)eoc__dead_wire_size(rec, &out, n, extra, ne) > limit) {
+        size_t rl = eoc__msgid_position(m, ref);
+        extra[ne++] = (eoc_header_t){"eoc-payload-ref", ref, rl};
+        out.value = NULL;
+        out.value_len = 0;
+    }
+    if ((int64_t)eoc__dead_wire_size(rec, &out, n, extra, ne) <= limit)
+        err = eoc__outbox_append_dead(w->store, rec, idbuf, n, &out, extra, ne);
+    else
+        err = eoc__outbox_append(w->store, rec, idbuf, n, &out, extra, ne);
     if (err == EOC_OK && rec->id && record)
         err = eoc__store_inbox_add(
             w->store, rec->id, rec->id_len, rec->topic, m->partition, m->offset,
@@ -356,8 +360,7 @@ static eoc_err_t dispose(eoc_worker_t *w, eoc__part_t *p, eoc_txn_t *txn, eoc_re
         return dead_letter(w, p, rec, "empty_value", "null or empty value", 1, 1);
     if (st != EOC__ID_FOUND)
         return dead_letter(w, p, rec, st == EOC__ID_MISSING ? "missing_id" : "invalid_id",
-                           st == EOC__ID_MISSING ? "no message ID"
-                                                 : "message ID empty, too long or unreadable",
+                           st == EOC__ID_MISSING ? "no message ID" : eoc__msgid_status_text(st),
                            1, 0);
     if (crashed)
         return dead_letter(w, p, rec, "handler_crash",
@@ -402,7 +405,7 @@ static eoc_err_t apply_pass(eoc_worker_t *w, eoc__batch_t *b, int crashed, int *
 {
     eoc_txn_t txn = {.store = w->store,
                      .default_topic = w->set.output_topic,
-                     .max_bytes = w->set.output_max_bytes,
+                     .max_bytes = eoc__emit_limit(w->conf, w->set.output_max_bytes),
                      .trace = w->set.trace_propagate};
     *rerun = 0;
     eoc__apply_tallies_reset(b);

@@ -19,6 +19,7 @@
  */
 #include "conf_int.h"
 
+#include "numparse.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -310,20 +311,7 @@ static void join_values(const char *values, const char *sep, char *buf, size_t s
 /* Decimal int64, nothing around it: 0, EINVAL or ERANGE. */
 static int parse_int(const char *s, int64_t *out)
 {
-    const char *digits = (*s == '-' || *s == '+') ? s + 1 : s;
-    char *end;
-    long long v;
-
-    if (!isdigit((unsigned char)*digits))
-        return EINVAL;
-    errno = 0;
-    v = strtoll(s, &end, 10);
-    if (*end != '\0')
-        return EINVAL;
-    if (errno == ERANGE)
-        return ERANGE;
-    *out = (int64_t)v;
-    return 0;
+    return eoc__num_i64(s, INT64_MIN, INT64_MAX, out); /* strict: numparse.h */
 }
 
 /* Byte count: digits, optionally followed by K/M/G/T or KiB/MiB/GiB/TiB. */

@@ -1,6 +1,7 @@
 /* handler.c - see handler.h: record accessors, state access and emit. */
 #include "handler.h"
 #include "msgid.h"
+#include "numparse.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -228,6 +229,53 @@ eoc_err_t eoc__outbox_append_dead(eoc__store_t *store, const eoc_record_t *rec, 
     return err;
 }
 
+int64_t eoc__emit_limit(const eoc_conf_t *conf, int64_t output_max_bytes)
+{
+    static const char *const keys[] = {"relay.kafka.message.max.bytes", "kafka.message.max.bytes"};
+    int64_t producer = 1000000; /* librdkafka's default */
+    for (size_t i = 0; conf && i < 2; i++) {
+        const char *v = eoc_conf_get(conf, keys[i]);
+        int64_t n;
+        if (v && *v && eoc__num_i64(v, 1, INT32_MAX, &n) == 0) {
+            producer = n;
+            break;
+        }
+    }
+    producer -= EOC__KAFKA_BATCH_OVERHEAD;
+    return output_max_bytes < producer ? output_max_bytes : producer;
+}
+
+/* The headers the relay adds: message-id, eoc-source-topic, -partition
+ * (at most 11 digits), -offset (at most 20). */
+static size_t relay_additions(size_t id_len, const char *src_topic)
+{
+    return 4 * EOC__KAFKA_HEADER_OVERHEAD + strlen("message-id") + id_len +
+           strlen(EOC__HDR_SRC_TOPIC) + (src_topic ? strlen(src_topic) : 0) +
+           strlen(EOC__HDR_SRC_PARTITION) + 11 + strlen(EOC__HDR_SRC_OFFSET) + 20;
+}
+
+size_t eoc__row_wire_size(const eoc_msg_t *msg, const eoc_header_t *hs, size_t n, size_t id_len,
+                          const char *src_topic)
+{
+    size_t size = EOC__KAFKA_RECORD_OVERHEAD + msg->key_len + msg->value_len +
+                  relay_additions(id_len, src_topic);
+    for (size_t i = 0; i < n; i++)
+        size += EOC__KAFKA_HEADER_OVERHEAD + strlen(hs[i].name) + hs[i].len;
+    return size;
+}
+
+size_t eoc__dead_wire_size(const eoc_record_t *rec, const eoc_msg_t *out, size_t id_len,
+                           const eoc_header_t *extra, size_t nextra)
+{
+    size_t size = eoc__row_wire_size(out, extra, nextra, id_len, rec->topic);
+    for (size_t j = 0, count = eoc_record_header_count(rec); j < count; j++) {
+        eoc_header_t h;
+        if (eoc_record_header_at(rec, j, &h.name, &h.value, &h.len) == EOC_OK)
+            size += EOC__KAFKA_HEADER_OVERHEAD + strlen(h.name) + h.len;
+    }
+    return size;
+}
+
 eoc_err_t eoc_emit(eoc_txn_t *txn, const eoc_msg_t *msg)
 {
     return eoc_emit_at(txn, msg, 0);
@@ -247,19 +295,23 @@ eoc_err_t eoc_emit_at(eoc_txn_t *txn, const eoc_msg_t *msg, int64_t timestamp_ms
                           m.header_count, EOC_HEADERS_MAX);
         return EOC_ERR_INVALID_ARG;
     }
-    size_t size = m.key_len + m.value_len;
-    for (size_t i = 0; i < m.header_count; i++)
-        size += strlen(m.headers[i].name) + m.headers[i].len;
-    if ((int64_t)size > txn->max_bytes) {
-        eoc_txn_set_error(txn, "eoc_emit: message of %zu bytes exceeds output.max.bytes=%lld", size,
-                          (long long)txn->max_bytes);
-        return EOC_ERR_TOO_LARGE;
-    }
     char id[EOC_ID_MAX + 1], nth[24]; /* <input-id>/<n>, at most EOC_ID_MAX bytes */
     size_t n = eoc__id_derive(id, txn->rec->id, txn->rec->id_len, nth,
                               eoc__fmt_i64(nth, txn->emits));
     eoc_header_t trace[2];
     size_t ntrace = txn->trace ? eoc__trace_headers(txn->rec, &m, trace) : 0;
+    /* Publishable as the relay will send it, eoc's headers included. */
+    size_t size = eoc__row_wire_size(&m, m.headers, m.header_count, n, txn->rec->topic);
+    for (size_t i = 0; i < ntrace; i++)
+        size += EOC__KAFKA_HEADER_OVERHEAD + strlen(trace[i].name) + trace[i].len;
+    if ((int64_t)size > txn->max_bytes) {
+        eoc_txn_set_error(txn,
+                          "eoc_emit: message of %zu bytes as published (key, value, headers and "
+                          "eoc's own) exceeds %lld bytes (output.max.bytes, or the relay "
+                          "producer's message.max.bytes less Kafka's overhead if smaller)",
+                          size, (long long)txn->max_bytes);
+        return EOC_ERR_TOO_LARGE;
+    }
     eoc_err_t err = outbox_append(txn->store, txn->rec, id, n, &m, trace, ntrace,
                                   timestamp_ms > 0 ? timestamp_ms : 0);
     if (err == EOC_OK)

@@ -1,5 +1,7 @@
 /* metrics.c - see metrics.h. */
 #include "metrics.h"
+#include "store.h"
+#include "util.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +82,19 @@ void eoc__stats_totals(const eoc__stats_t *s, eoc__relay_t *relay, eoc__store_t 
     eoc__store_outbox_info(store, &out->outbox_backlog, &out->outbox_oldest_ms);
 }
 
+void eoc__stats_health_publish(eoc__stats_t *s, struct eoc__store *store, int64_t now)
+{
+    if (now - atomic_load(&s->health_at_ms) < 500 && atomic_load(&s->health_at_ms))
+        return;
+    uint64_t rows = 0;
+    int64_t age_ms = 0;
+    if (eoc__store_outbox_info(store, &rows, &age_ms) != EOC_OK)
+        return; /* the snapshot ages: /healthz says so */
+    atomic_store(&s->outbox_rows, rows);
+    atomic_store(&s->outbox_oldest_ms, rows ? eoc__now_ms() - age_ms : 0);
+    atomic_store(&s->health_at_ms, now);
+}
+
 void eoc__stats_free(eoc__stats_t *s)
 {
     eoc__part_list_t *l = atomic_load(&s->parts);
@@ -110,10 +125,19 @@ void eoc__stats_free(eoc__stats_t *s)
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/socket.h>
+#include <time.h>
 
-#define CONN_LIMIT     16 /* concurrent scrapers */
-#define CONN_TIMEOUT_S 10 /* idle connections are closed after this */
+/* One slow or hostile client must not starve /healthz: every connection
+ * has a thread of its own (MHD_USE_THREAD_PER_CONNECTION), connections are
+ * bounded in total and per client address, an idle one is closed after
+ * CONN_TIMEOUT_S, and ANY connection, however it trickles its bytes, is
+ * shut down CONN_DEADLINE_S after it opened (the reaper). */
+#define CONN_LIMIT      64 /* concurrent connections in total */
+#define CONN_PER_IP     32 /* from one client address */
+#define CONN_TIMEOUT_S  5  /* idle connections are closed after this */
+#define CONN_DEADLINE_S 10 /* no connection lives longer */
 
 #define PROM_TYPE "text/plain; version=0.0.4; charset=utf-8"
 #define JSON_TYPE "application/json"
@@ -138,6 +162,16 @@ struct eoc__metrics {
      * MHD_start_daemon returned NULL (its threads are gone then). */
     atomic_int msg_taken;
     char msg[256];
+    /* Open connections (fd, when opened) for the reaper. */
+    pthread_mutex_t conn_mu;
+    pthread_cond_t conn_cv;
+    struct conn {
+        struct MHD_Connection *c;
+        int fd;
+        int64_t opened_ms;
+    } conns[CONN_LIMIT + 8];
+    int reaper_on, reaper_stop;
+    pthread_t reaper;
 };
 
 /* ------------------------------------------------------------------ */
@@ -426,13 +460,17 @@ static int health_check(eoc__metrics_t *m, char *why, size_t n)
                  ratio * 100.0, used, size, m->map_limit);
         return 1;
     }
-    uint64_t rows = 0;
-    int64_t age_ms = 0;
-    eoc_err_t err = eoc__store_outbox_info(s, &rows, &age_ms);
-    if (err != EOC_OK) {
-        snprintf(why, n, "store unreadable: %s", eoc_strerror(err));
+    /* The worker's snapshot (eoc__stats_health_publish): no LMDB read
+     * transaction on the HTTP thread. */
+    int64_t at = atomic_load(&m->src.stats->health_at_ms);
+    if (at && eoc__mono_ms() - at > m->stuck_ms) {
+        snprintf(why, n, "worker unresponsive: no health snapshot for %" PRId64 "s",
+                 (eoc__mono_ms() - at) / 1000);
         return 1;
     }
+    uint64_t rows = atomic_load(&m->src.stats->outbox_rows);
+    int64_t oldest = atomic_load(&m->src.stats->outbox_oldest_ms);
+    int64_t age_ms = rows && oldest ? eoc__now_ms() - oldest : 0;
     if (rows && age_ms > m->stuck_ms) {
         snprintf(why, n,
                  "relay stuck: oldest outbox row %" PRId64 "s old (health.relay.stuck.ms=%" PRId64
@@ -579,6 +617,70 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 /* start / stop                                                        */
 /* ------------------------------------------------------------------ */
 
+/* Tracks connections for the reaper (MHD_OPTION_NOTIFY_CONNECTION). */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    (void)socket_context;
+    eoc__metrics_t *m = cls;
+    pthread_mutex_lock(&m->conn_mu);
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        for (size_t i = 0; ci && i < sizeof(m->conns) / sizeof(m->conns[0]); i++) {
+            if (!m->conns[i].c) {
+                m->conns[i] = (struct conn){c, ci->connect_fd, eoc__mono_ms()};
+                break;
+            }
+        }
+    } else {
+        for (size_t i = 0; i < sizeof(m->conns) / sizeof(m->conns[0]); i++)
+            if (m->conns[i].c == c)
+                m->conns[i].c = NULL;
+    }
+    pthread_mutex_unlock(&m->conn_mu);
+}
+
+/* Shuts down every connection older than CONN_DEADLINE_S (its thread then
+ * sees the end of the stream and closes it), twice a second. */
+static void *reaper_main(void *arg)
+{
+    eoc__metrics_t *m = arg;
+    pthread_mutex_lock(&m->conn_mu);
+    while (!m->reaper_stop) {
+        int64_t now = eoc__mono_ms();
+        for (size_t i = 0; i < sizeof(m->conns) / sizeof(m->conns[0]); i++) {
+            if (m->conns[i].c && m->conns[i].fd >= 0 &&
+                now - m->conns[i].opened_ms > CONN_DEADLINE_S * 1000) {
+                shutdown(m->conns[i].fd, SHUT_RDWR);
+                m->conns[i].fd = -1; /* once */
+            }
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 500 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&m->conn_cv, &m->conn_mu, &ts);
+    }
+    pthread_mutex_unlock(&m->conn_mu);
+    return NULL;
+}
+
+static void reaper_stop(eoc__metrics_t *m)
+{
+    if (!m->reaper_on)
+        return;
+    pthread_mutex_lock(&m->conn_mu);
+    m->reaper_stop = 1;
+    pthread_cond_signal(&m->conn_cv);
+    pthread_mutex_unlock(&m->conn_mu);
+    pthread_join(m->reaper, NULL);
+    m->reaper_on = 0;
+}
+
 /* Splits `spec` into host (brackets removed; "" for any) and port text.
  * Returns 0, or -1 with errstr set. */
 static int split_listen(const char *spec, char *host, size_t host_size, const char **port,
@@ -626,10 +728,12 @@ static int resolve_listen(const char *spec, struct sockaddr_storage *ss, char *e
         return -1;
     struct addrinfo hints, *res = NULL, *ai;
     memset(&hints, 0, sizeof(hints));
+    /* No host (":PORT"): loopback only; every interface is asked for by
+     * name ("0.0.0.0:PORT", "[::]:PORT"). */
     hints.ai_family = *host ? AF_UNSPEC : AF_INET;
     hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    int rc = getaddrinfo(*host ? host : NULL, port, &hints, &res);
+    hints.ai_flags = AI_NUMERICSERV;
+    int rc = getaddrinfo(*host ? host : "127.0.0.1", port, &hints, &res);
     if (rc) {
         snprintf(errstr, errstr_size, "metrics.listen=%s: %s", spec, gai_strerror(rc));
         return -1;
@@ -681,19 +785,27 @@ eoc__metrics_t *eoc__metrics_start(const eoc__metrics_src_t *srcp, char *errstr,
     m->stuck_ms = st->health_relay_stuck_ms;
     m->stall_ms = st->health_stall_ms;
     m->map_limit = st->health_map_usage;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    pthread_mutex_init(&m->conn_mu, NULL);
+    pthread_cond_init(&m->conn_cv, NULL);
+    if (pthread_create(&m->reaper, NULL, reaper_main, m) == 0)
+        m->reaper_on = 1;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                     MHD_USE_POLL | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     m->d =
         MHD_start_daemon(flags, 0, NULL, NULL, on_request, m, MHD_OPTION_EXTERNAL_LOGGER,
                          on_mhd_log, m, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                          MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT,
-                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S, MHD_OPTION_END);
+                         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)CONN_PER_IP,
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
+                         MHD_OPTION_NOTIFY_CONNECTION, on_connection, m, MHD_OPTION_END);
     if (!m->d || (m->port = bound_port(m->d)) < 0) {
         snprintf(errstr, errstr_size, "metrics.listen=%s: cannot listen: %s", spec,
                  m->msg[0] ? m->msg : "address in use or not available");
         if (m->d)
             MHD_stop_daemon(m->d);
+        reaper_stop(m);
         free(m);
         return NULL;
     }
@@ -711,6 +823,9 @@ void eoc__metrics_stop(eoc__metrics_t *m)
     if (!m)
         return;
     MHD_stop_daemon(m->d);
+    reaper_stop(m);
+    pthread_mutex_destroy(&m->conn_mu);
+    pthread_cond_destroy(&m->conn_cv);
     free(m);
 }
 

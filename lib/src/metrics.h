@@ -77,7 +77,18 @@ typedef struct eoc__stats {
     atomic_int_fast64_t k_stats_seen, k_lag_sum, k_rtt_us, k_tx_bytes, k_rx_bytes, k_brokers_up;
     _Atomic(eoc__part_list_t *) parts; /* NULL until the first partition */
     _Atomic eoc_err_t fatal;           /* EOC_OK, or the error that stopped the worker */
+    /* The health snapshot the worker publishes (eoc__stats_health_publish)
+     * for /healthz, which never opens an LMDB transaction itself. */
+    atomic_uint_fast64_t outbox_rows;
+    atomic_int_fast64_t outbox_oldest_ms; /* wall clock of the oldest row; 0: none */
+    atomic_int_fast64_t health_at_ms;     /* monotonic time of the snapshot; 0: none */
 } eoc__stats_t;
+
+struct eoc__store;
+/** On the worker's thread, at most twice a second: the outbox's size and
+ *  oldest row into `s` (an LMDB read transaction here, not on the HTTP
+ *  thread). `now` is the monotonic clock. */
+void eoc__stats_health_publish(eoc__stats_t *s, struct eoc__store *store, int64_t now);
 
 /** Adds `p` to the published partitions (one thread only: the worker's
  *  polling thread). 0, or -1 out of memory. */

@@ -4,11 +4,15 @@
 #include "conf.h"
 #include "crash.h"
 #include "kafka.h"
+#include "msgid.h"
+#include "numparse.h"
 #include "stages.h"
+#include "store.h"
 #include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <librdkafka/rdkafka.h>
 #include <limits.h>
 #include <poll.h>
@@ -51,6 +55,13 @@ struct eoc__relay {
 
     rd_kafka_t *rk;      /* NULL between resets */
     int reset;           /* a delivery failed: re-create the producer */
+    uint64_t refused;    /* 1 + seq of a row refused for good (refused_err); 0: none */
+    rd_kafka_resp_err_t refused_err;
+    int replaced;        /* refuse_row replaced it */
+    int refused_local;   /* the producer refused it before sending (deterministic) */
+    uint64_t strike_seq; /* 1 + seq of the row the broker refused last; 0: none */
+    int strikes;         /* how many times in a row */
+    char dlq[256];       /* where a refused row's dead letter goes */
     unsigned backoff_ms; /* after a reset */
     /* In-flight rows, in produce (= seq) order: a ring of WINDOW slots. */
     struct slot *ring;
@@ -91,6 +102,10 @@ eoc__relay_t *eoc__relay_create(eoc__store_t *store, const eoc_conf_t *conf,
     r->log = log;
     atomic_init(&r->logp, log);
     r->lock_fd = -1;
+    if (*st->dlq_topic)
+        snprintf(r->dlq, sizeof(r->dlq), "%s", st->dlq_topic);
+    else
+        snprintf(r->dlq, sizeof(r->dlq), "%s.dlq", st->group_id);
     if ((r->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
         snprintf(errstr, errstr_size, "eventfd: %s", strerror(errno));
         free(r->ring);
@@ -219,6 +234,114 @@ static size_t ring_advance(eoc__relay_t *r)
     return n;
 }
 
+/* ---- rows the broker refuses for good ---- */
+
+/* Errors that no retry cures: the row is replaced by a dead letter of its
+ * own instead of blocking every row behind it (refuse_row): at once when
+ * the producer refuses it before sending, after REFUSED_STRIKES refusals
+ * of the same row in a row by the broker (a one-off refusal is resent). */
+#define REFUSED_STRIKES 3
+static int refused_for_good(rd_kafka_resp_err_t err)
+{
+    switch (err) {
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+    case RD_KAFKA_RESP_ERR_INVALID_TIMESTAMP:
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
+    case RD_KAFKA_RESP_ERR_POLICY_VIOLATION:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static void note_refused(eoc__relay_t *r, uint64_t seq, rd_kafka_resp_err_t err, int local)
+{
+    if (refused_for_good(err) && (!r->refused || seq + 1 < r->refused)) {
+        r->refused = seq + 1;
+        r->refused_err = err;
+        r->refused_local = local;
+    }
+}
+
+static const eoc_header_t *row_header(const eoc__outrow_t *row, const char *name)
+{
+    for (size_t i = 0; i < row->header_count; i++)
+        if (strcmp(row->headers[i].name, name) == 0)
+            return &row->headers[i];
+    return NULL;
+}
+
+/* Scan callback: replaces the refused row (the first one scanned) by its
+ * dead letter: reason "refused", the broker's error, no payload, a
+ * reference to the input record it came from. */
+static int refuse_row(void *opaque, uint64_t seq, const eoc__outrow_t *row)
+{
+    eoc__relay_t *r = opaque;
+    char err[400], ref[EOC_ID_MAX + 1], id[EOC_ID_MAX + 1], topic[256];
+    snprintf(topic, sizeof(topic), "%.*s", (int)row->topic_len, row->topic);
+    const eoc_header_t *reason = row_header(row, "eoc-dlq-reason");
+    if (r->refused != seq + 1)
+        return 1; /* gone meanwhile (removed or dropped) */
+    if (strcmp(topic, r->dlq) == 0 && reason && reason->len == 7 &&
+        memcmp(reason->value, "refused", 7) == 0) {
+        eoc__log(r->log, EOC_LOG_ERR,
+                 "relay: the dead letter %llu of a refused row is refused too (%s): it stays; "
+                 "`eoc outbox %s --drop %llu --execute` drops it",
+                 (unsigned long long)seq, rd_kafka_err2str(r->refused_err),
+                 eoc__store_dir(r->store), (unsigned long long)seq);
+        return 1;
+    }
+    const eoc_header_t *st = row_header(row, EOC__HDR_SRC_TOPIC),
+                       *sp = row_header(row, EOC__HDR_SRC_PARTITION),
+                       *so = row_header(row, EOC__HDR_SRC_OFFSET);
+    int64_t part = 0, off = 0;
+    char num[32];
+    if (sp) {
+        snprintf(num, sizeof(num), "%.*s", (int)sp->len, (const char *)sp->value);
+        eoc__num_i64(num, INT32_MIN, INT32_MAX, &part);
+    }
+    if (so) {
+        snprintf(num, sizeof(num), "%.*s", (int)so->len, (const char *)so->value);
+        eoc__num_i64(num, INT64_MIN, INT64_MAX, &off);
+    }
+    int rl = snprintf(ref, sizeof(ref), "%.*s/%" PRId64 "/%" PRId64, st ? (int)st->len : 0,
+                      st ? (const char *)st->value : "", part, off);
+    if (rl < 0 || (size_t)rl >= sizeof(ref))
+        rl = (int)sizeof(ref) - 1;
+    snprintf(err, sizeof(err), "%s (outbox row %llu to %s, %zu value bytes)",
+             rd_kafka_err2str(r->refused_err), (unsigned long long)seq, topic, row->value_len);
+    size_t idl = eoc__id_derive(id, row->id, row->id_len, "refused", 7);
+    eoc_header_t hs[] = {{"eoc-dlq-reason", "refused", 7},
+                         {"eoc-source-id", row->id, row->id_len},
+                         {"eoc-error", err, strlen(err)},
+                         {"eoc-payload-ref", ref, (size_t)rl}};
+    eoc__outrow_t dead = {.id = id,
+                          .id_len = idl,
+                          .topic = r->dlq,
+                          .topic_len = strlen(r->dlq),
+                          .partition = EOC_PARTITION_ANY,
+                          .key = row->key,
+                          .key_len = row->key_len,
+                          .headers = hs,
+                          .header_count = 4,
+                          .src_topic = st ? (const char *)st->value : NULL,
+                          .src_topic_len = st ? st->len : 0,
+                          .src_partition = (int32_t)part,
+                          .src_offset = off};
+    if (eoc__store_outbox_replace(r->store, seq, &dead) == EOC_OK) {
+        eoc__log(r->log, EOC_LOG_ERR,
+                 "relay: outbox row %llu id=%.*s refused for good: %s; replaced by a dead "
+                 "letter to %s",
+                 (unsigned long long)seq, (int)row->id_len, row->id, err, r->dlq);
+        atomic_fetch_add(&r->errors, 1);
+        r->replaced = 1;
+    }
+    return 1;
+}
+
 /* ---- producer ---- */
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -234,6 +357,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         return;
     }
     s->state = SLOT_FAILED;
+    note_refused(r, s->seq, m->err, 0);
     if (!r->reset && m->err != RD_KAFKA_RESP_ERR__PURGE_QUEUE &&
         m->err != RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
         atomic_fetch_add(&r->errors, 1);
@@ -356,6 +480,7 @@ static int produce_row(void *opaque, uint64_t seq, const eoc__outrow_t *row)
             eoc__log(r->log, EOC_LOG_WARNING, "relay: produce of outbox row %llu: %s",
                      (unsigned long long)seq, rd_kafka_err2str(err));
             atomic_fetch_add(&r->errors, 1);
+            note_refused(r, seq, err, 1);
             r->reset = 1;
         }
         return 1;
@@ -470,6 +595,18 @@ static int pass(eoc__relay_t *r, int64_t commit_ms)
     if (r->reset) {
         remove_acked(r);
         producer_drop(r);
+        if (r->refused) {
+            r->strikes = r->strike_seq == r->refused ? r->strikes + 1 : 1;
+            r->strike_seq = r->refused;
+            if ((r->refused_local || r->strikes >= REFUSED_STRIKES) &&
+                r->refused - 1 >= r->removed_below)
+                eoc__store_outbox_scan(r->store, r->refused - 1, 1, refuse_row, r, NULL);
+            r->refused = 0;
+            if (r->replaced) {
+                r->replaced = 0;
+                return 0; /* resend what follows at once */
+            }
+        }
         r->backoff_ms = r->backoff_ms ? (r->backoff_ms * 2 > 5000 ? 5000 : r->backoff_ms * 2) : 100;
         idle(r, (int)r->backoff_ms);
         return 0;

@@ -46,26 +46,37 @@ int eoc__store_commit_txn(eoc__store_t *s, MDB_txn *txn)
 /* open / close                                                        */
 /* ------------------------------------------------------------------ */
 
-/* Takes <dir>/worker.lock with `how` (LOCK_SH waits; LOCK_EX does not).
- * Returns the fd, or -1 with errstr set. */
-int eoc__store_lock(const char *dir, int how, char *errstr, size_t errstr_size)
+/*
+ * A store file shorter than the pages LMDB's meta says are in use (a
+ * truncated copy, a full disk during a copy, flipped bytes in the meta)
+ * would be read through the map past the file's end: SIGBUS. Refused at
+ * open, with the sizes.
+ */
+static eoc_err_t check_file_size(eoc__store_t *s, char *errstr, size_t errstr_size)
 {
-    char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/worker.lock", dir);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-    if (fd < 0) {
-        eoc__errf(errstr, errstr_size, EOC_ERR_IO, "%s: %s", path, strerror(errno));
-        return -1;
-    }
-    if (flock(fd, how == LOCK_EX ? LOCK_EX | LOCK_NB : how) != 0) {
-        eoc__errf(errstr, errstr_size, EOC_ERR_LOCKED,
-                  errno == EWOULDBLOCK ? "%s: a worker has this store open; stop it first"
-                                       : "%s: cannot lock: %s",
-                  dir, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    return fd;
+    MDB_envinfo ei;
+    MDB_stat es;
+    struct stat sb;
+    int fd;
+    int rc = mdb_env_info(s->env, &ei);
+    if (!rc)
+        rc = mdb_env_stat(s->env, &es);
+    if (!rc)
+        rc = mdb_env_get_fd(s->env, &fd);
+    if (rc)
+        return eoc__errf(errstr, errstr_size, eoc__err_from_mdb(rc), "%s: %s", s->dir,
+                         mdb_strerror(rc));
+    if (fstat(fd, &sb) != 0)
+        return eoc__errf(errstr, errstr_size, EOC_ERR_IO, "%s/data.mdb: %s", s->dir,
+                         strerror(errno));
+    uint64_t need = ((uint64_t)ei.me_last_pgno + 1) * es.ms_psize;
+    if (need > (uint64_t)sb.st_size || ei.me_last_pgno * (uint64_t)es.ms_psize > ei.me_mapsize)
+        return eoc__errf(errstr, errstr_size, EOC_ERR_STORE,
+                         "%s/data.mdb is damaged: %lld bytes, but its last used page (%llu of "
+                         "%u bytes) needs %llu; not opened (restore it from a backup)",
+                         s->dir, (long long)sb.st_size, (unsigned long long)ei.me_last_pgno,
+                         es.ms_psize, (unsigned long long)need);
+    return EOC_OK;
 }
 
 static int open_dbs(eoc__store_t *s, MDB_txn *txn)
@@ -118,12 +129,31 @@ eoc_err_t eoc__store_open(const char *dir, uint64_t map_size, int flags, const e
     }
     s->rdonly = !!(flags & EOC__STORE_RDONLY);
     s->log = log;
-    s->lock_fd = -1;
+    s->lock.dir_fd = s->lock.file_fd = -1;
 
     eoc_err_t err = EOC_OK;
     int rc;
     MDB_txn *txn = NULL;
-    if (!s->rdonly && mkdir(dir, 0750) != 0 && errno != EEXIST) {
+    /* Only a worker creates a store, and never over an existing file. */
+    int creating = !(flags & (EOC__STORE_RDONLY | EOC__STORE_NOINDEX));
+    char path[PATH_MAX];
+    struct stat sb;
+    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    int exists = stat(path, &sb) == 0;
+    if (!exists && errno == ENOENT && !creating) {
+        err = eoc__errf(errstr, errstr_size, EOC_ERR_NOT_FOUND,
+                        "no store in %s (a worker creates it; wrong --data directory?)", dir);
+        goto fail;
+    }
+    if (exists && sb.st_size == 0) {
+        err = eoc__errf(errstr, errstr_size, EOC_ERR_STORE,
+                        "%s is empty (0 bytes): a damaged store, not opened; restore it from a "
+                        "backup, or remove it to start an empty store (whose offsets then come "
+                        "from Kafka: records before them are never applied again)",
+                        path);
+        goto fail;
+    }
+    if (creating && mkdir(dir, 0750) != 0 && errno != EEXIST) {
         err = eoc__errf(errstr, errstr_size, EOC_ERR_IO, "%s: cannot create data directory: %s",
                         dir, strerror(errno));
         goto fail;
@@ -147,6 +177,14 @@ eoc_err_t eoc__store_open(const char *dir, uint64_t map_size, int flags, const e
                       rc == ENOENT ? "no store here (wrong --data directory?)" : mdb_strerror(rc));
         goto fail;
     }
+    if ((err = check_file_size(s, errstr, errstr_size)) != EOC_OK)
+        goto fail;
+    if (!exists && log)
+        eoc__log(log, EOC_LOG_WARNING,
+                 "store: created a NEW, EMPTY store in %s: the worker starts from the group's "
+                 "committed offsets in Kafka, if any, and never applies the records before them "
+                 "again; if a store was lost here, stop the worker and restore it",
+                 dir);
     int dead = 0;
     mdb_reader_check(s->env, &dead); /* slots of killed processes */
     if (dead && log)
@@ -154,9 +192,14 @@ eoc_err_t eoc__store_open(const char *dir, uint64_t map_size, int flags, const e
 
     if ((rc = mdb_txn_begin(s->env, NULL, s->rdonly ? MDB_RDONLY : 0, &txn)) ||
         (rc = open_dbs(s, txn))) {
-        err = eoc__errf(errstr, errstr_size,
-                        rc == MDB_NOTFOUND ? EOC_ERR_VERSION : eoc__err_from_mdb(rc), "%s: %s", dir,
-                        rc == MDB_NOTFOUND ? "not an eoc store" : mdb_strerror(rc));
+        if (rc == MDB_PAGE_NOTFOUND || rc == MDB_CORRUPTED || rc == MDB_INVALID)
+            err = eoc__errf(errstr, errstr_size, EOC_ERR_STORE,
+                            "%s/data.mdb is damaged (%s); not opened (restore it from a backup)",
+                            dir, mdb_strerror(rc));
+        else
+            err = eoc__errf(errstr, errstr_size,
+                            rc == MDB_NOTFOUND ? EOC_ERR_VERSION : eoc__err_from_mdb(rc), "%s: %s",
+                            dir, rc == MDB_NOTFOUND ? "not an eoc store" : mdb_strerror(rc));
         goto fail;
     }
     if ((err = check_schema(s, txn, errstr, errstr_size)) != EOC_OK)
@@ -177,7 +220,7 @@ eoc_err_t eoc__store_open(const char *dir, uint64_t map_size, int flags, const e
     }
     if (!(flags & EOC__STORE_NOINDEX)) {
         uint64_t next;
-        if ((s->lock_fd = eoc__store_lock(dir, LOCK_SH, errstr, errstr_size)) < 0) {
+        if (eoc__lock_take(&s->lock, dir, 0, errstr, errstr_size) != 0) {
             err = EOC_ERR_LOCKED;
             goto fail;
         }
@@ -224,8 +267,7 @@ void eoc__store_close(eoc__store_t *s)
         eoc__store_abort(s);
     if (s->env)
         mdb_env_close(s->env);
-    if (s->lock_fd >= 0)
-        close(s->lock_fd);
+    eoc__lock_release(&s->lock);
     eoc__idindex_free(s->idx);
     for (size_t i = 0; i < s->ntps; i++)
         free(s->tps[i].topic);

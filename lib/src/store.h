@@ -54,7 +54,7 @@ enum {
 };
 
 /*
- * A store opened for batches holds a shared flock on <dir>/worker.lock for
+ * A store opened for batches holds the store lock (lockfile.h) shared for
  * its lifetime; administrative writes (eoc_store_admin_rewind) take it
  * exclusively, so they never run beside a worker.
  */
@@ -184,6 +184,13 @@ eoc_err_t eoc__store_outbox_remove_below(eoc__store_t *s, uint64_t upto);
 /** The same inside the open batch (outside any record): the relay's
  *  removals ride on the worker's commits instead of fsyncs of their own. */
 eoc_err_t eoc__store_outbox_remove_in_batch(eoc__store_t *s, uint64_t upto);
+
+/**
+ * Removes outbox row `seq` and, when `dead` is not NULL, appends `dead` at
+ * the end of the outbox, in one durable transaction of its own (it waits
+ * for an open batch). EOC_ERR_NOT_FOUND when there is no row `seq`.
+ */
+eoc_err_t eoc__store_outbox_replace(eoc__store_t *s, uint64_t seq, const eoc__outrow_t *dead);
 
 /**
  * Retention (on the batch's thread, between batches: it updates the

@@ -200,7 +200,7 @@ eoc_err_t eoc_store_info(eoc_store_t *p, eoc_store_info_t *out)
 }
 
 struct eoc_store_admin {
-    int lock_fd;
+    eoc__lock_t lock; /* exclusive: no worker runs on the store meanwhile */
     eoc__store_t *s;
 };
 
@@ -211,12 +211,12 @@ eoc_store_admin_t *eoc_store_admin_open(const char *dir, char *errstr, size_t er
         eoc__errf(errstr, errstr_size, EOC_ERR_NOMEM, "out of memory");
         return NULL;
     }
-    if ((a->lock_fd = eoc__store_lock(dir, LOCK_EX, errstr, errstr_size)) < 0) {
+    if (eoc__lock_take(&a->lock, dir, 1, errstr, errstr_size) != 0) {
         free(a);
         return NULL;
     }
     if (eoc__store_open(dir, 0, EOC__STORE_NOINDEX, NULL, &a->s, errstr, errstr_size) != EOC_OK) {
-        close(a->lock_fd);
+        eoc__lock_release(&a->lock);
         free(a);
         return NULL;
     }
@@ -228,7 +228,7 @@ void eoc_store_admin_close(eoc_store_admin_t *a)
     if (!a)
         return;
     eoc__store_close(a->s);
-    close(a->lock_fd);
+    eoc__lock_release(&a->lock);
     free(a);
 }
 
@@ -277,4 +277,16 @@ eoc_err_t eoc_store_admin_rewind(eoc_store_admin_t *a, const char *topic, int32_
     if (txn)
         mdb_txn_abort(txn);
     return err;
+}
+
+eoc_err_t eoc_store_admin_outbox_drop(eoc_store_admin_t *a, uint64_t seq, char *errstr,
+                                      size_t errstr_size)
+{
+    eoc_err_t err = eoc__store_outbox_replace(a->s, seq, NULL);
+    if (err == EOC_ERR_NOT_FOUND)
+        return eoc__errf(errstr, errstr_size, err, "no outbox row %llu", (unsigned long long)seq);
+    if (err != EOC_OK)
+        return eoc__errf(errstr, errstr_size, err, "dropping outbox row %llu: %s",
+                         (unsigned long long)seq, eoc_strerror(err));
+    return EOC_OK;
 }

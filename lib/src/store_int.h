@@ -19,6 +19,7 @@
 
 #include "error.h"
 #include "idindex.h"
+#include "lockfile.h"
 #include "store.h"
 
 #include <lmdb.h>
@@ -51,7 +52,7 @@ struct eoc__store {
     MDB_env *env;
     MDB_dbi offsets, inbox, inbox_pos, outbox, state, meta;
     int rdonly;
-    int lock_fd;          /* worker.lock, shared while batches may run; -1 */
+    eoc__lock_t lock;     /* lockfile.h, shared while batches may run */
     const eoc_log_t *log; /* borrowed */
     char *dir;
     /* Transactions up to this id are on disk, as far as this handle saw:
@@ -91,9 +92,6 @@ static inline eoc_err_t eoc__store_fail(const eoc__store_t *s, int rc, const cha
 /* ---- store.c */
 /** Commits a top-level write transaction and notes what it put on disk. */
 int eoc__store_commit_txn(eoc__store_t *s, MDB_txn *txn);
-/** Takes <dir>/worker.lock with `how` (LOCK_SH waits; LOCK_EX does not).
- *  Returns the fd, or -1 with errstr set. */
-int eoc__store_lock(const char *dir, int how, char *errstr, size_t errstr_size);
 
 /* ---- store_meta.c */
 /** A meta counter (0 when missing); LMDB codes. */

@@ -554,6 +554,7 @@ eoc_err_t eoc_worker_run(eoc_worker_t *w)
         atomic_store_explicit(&w->stats.last_loop_ms, now, memory_order_relaxed);
         if (m && !m->err && atomic_load_explicit(&w->stats.brokers_down, memory_order_relaxed))
             atomic_store(&w->stats.brokers_down, 0);
+        eoc__stats_health_publish(&w->stats, w->store, now); /* for /healthz */
         if (!m && !w->fill->n)
             eoc__stage_lap_outer(&w->stages, EOC__STAGE_IDLE, &t_fill, EOC__STAGE_ID, &id_ns);
         eoc__pipe_rewind_run(w, &m); /* a batch failed: drop what came after it */

@@ -876,7 +876,8 @@ static void test_eoc_command_lists_subcommands_and_refuses_unknown_ones(void **s
     assert_int_equal(run(f, none, &out, &err), 2);
     free(out);
     free(err);
-    assert_int_equal(run(f, missing, &out, &err), 1); /* no store there */
+    assert_int_equal(run(f, missing, &out, &err), 2); /* no store there: a usage error */
+    assert_non_null(strstr(err, "a worker creates it"));
     free(out);
     free(err);
 }

@@ -16,7 +16,12 @@
 #include <librdkafka/rdkafka.h>
 
 #include <netinet/in.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -673,6 +678,72 @@ static void an_address_in_use_fails_and_serves_once_it_is_free(void **state)
     retire(w);
 }
 
+
+/* ---- slow clients ---- */
+
+struct trickle {
+    int port;
+    atomic_int stop;
+};
+
+/* 16 clients that each send one header byte a second. */
+static void *trickle_main(void *arg)
+{
+    struct trickle *t = arg;
+    int fds[16];
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)t->port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    for (int i = 0; i < 16; i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+        if (fds[i] >= 0 && connect(fds[i], (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+            close(fds[i]);
+            fds[i] = -1;
+        }
+    }
+    static const char req[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaa";
+    for (size_t at = 0; !atomic_load(&t->stop); at = (at + 1) % (sizeof(req) - 1)) {
+        for (int i = 0; i < 16; i++)
+            if (fds[i] >= 0 && send(fds[i], req + at, 1, MSG_NOSIGNAL) != 1) {
+                close(fds[i]);
+                fds[i] = -1;
+            }
+        for (int k = 0; k < 10 && !atomic_load(&t->stop); k++)
+            tu_sleep_ms(100);
+    }
+    for (int i = 0; i < 16; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    return NULL;
+}
+
+static void healthz_answers_beside_sixteen_trickling_clients(void **state)
+{
+    tu_fixture_t *f = *state;
+    produce(f, 0, "t1", "one");
+    struct run r;
+    run_start(&r, conf_for(f, NULL));
+    wait_for_records(r.w, 1);
+    struct trickle t = {.port = eoc__metrics_port(r.m)};
+    atomic_init(&t.stop, 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, trickle_main, &t), 0);
+    tu_sleep_ms(1500); /* every slow client connected and trickling */
+    for (int i = 0; i < 3; i++) {
+        int64_t t0 = tu_now_ms();
+        struct http h;
+        http("GET", t.port, i == 1 ? "/metrics" : "/healthz", &h);
+        int64_t took = tu_now_ms() - t0;
+        assert_int_equal(h.status, 200);
+        free(h.body);
+        if (took > 1000)
+            fail_msg("answered after %lld ms beside 16 trickling clients", (long long)took);
+        tu_sleep_ms(2000);
+    }
+    atomic_store(&t.stop, 1);
+    pthread_join(th, NULL);
+    run_stop(&r);
+}
+
 int main(void)
 {
     if (!devkafka_exe_from_env()) {
@@ -680,6 +751,8 @@ int main(void)
         return 1;
     }
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(healthz_answers_beside_sixteen_trickling_clients, fx_setup,
+                                        fx_teardown),
         cmocka_unit_test_setup_teardown(metrics_count_per_partition_and_health_is_ok, fx_setup,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(

@@ -1309,7 +1309,7 @@ static void a_read_only_open_of_a_missing_directory_fails_with_a_clear_message(v
     char err[512] = "";
     assert_null(eoc_store_open_readonly(missing, err, sizeof(err)));
     assert_non_null(strstr(err, missing));
-    assert_non_null(strstr(err, "no store here"));
+    assert_non_null(strstr(err, "no store in"));
 
     eoc__store_t *s = NULL;
     assert_int_equal(eoc__store_open(missing, 0, EOC__STORE_RDONLY, NULL, &s, err, sizeof(err)),

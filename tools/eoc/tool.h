@@ -47,9 +47,13 @@
     X(inspect, "DIR [--json]", "offsets, inbox, outbox backlog, state and map usage of a store",   \
       "  DIR                        the worker's data.dir (opened read-only)\n"                    \
       "  --json                     one JSON object instead of text\n")                            \
-    X(outbox, "DIR [--limit N]", "pending outbox rows, oldest first",                              \
+    X(outbox, "DIR [--limit N] [--drop SEQ [--execute]]",                                        \
+      "pending outbox rows, oldest first; drop one the broker refuses",                            \
       "  DIR                        the worker's data.dir (opened read-only)\n"                    \
-      "  --limit N                  rows to show, 0: all (default: " TOOL_OUTBOX_LIMIT_S ")\n")    \
+      "  --limit N                  rows to show, 0: all (default: " TOOL_OUTBOX_LIMIT_S ")\n"     \
+      "  --drop SEQ                 show row SEQ, to be dropped unpublished (no worker or\n"       \
+      "                             relay may run on the store)\n"                                 \
+      "  --execute                  with --drop: drop it (logged to stderr and syslog)\n")         \
     X(state, "DIR [PREFIX]", "state keys and values, in key order",                                \
       "  DIR                        the worker's data.dir (opened read-only)\n"                    \
       "  PREFIX                     only keys starting with PREFIX (default: all)\n")              \

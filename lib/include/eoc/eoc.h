@@ -548,6 +548,14 @@ EOC_API void eoc_store_admin_close(eoc_store_admin_t *a);
 EOC_API eoc_err_t eoc_store_admin_rewind(eoc_store_admin_t *a, const char *topic, int32_t partition,
                                          int64_t offset, char *errstr, size_t errstr_size);
 
+/**
+ * Drops the pending outbox row `seq` unpublished (a row the broker refuses
+ * for good whose dead letter is refused too: `eoc outbox --drop`).
+ * EOC_ERR_NOT_FOUND when there is no such row. One durable commit.
+ */
+EOC_API eoc_err_t eoc_store_admin_outbox_drop(eoc_store_admin_t *a, uint64_t seq, char *errstr,
+                                              size_t errstr_size);
+
 #ifdef __cplusplus
 }
 #endif
