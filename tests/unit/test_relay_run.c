@@ -4,6 +4,7 @@
  * stopped with nothing left to publish. No Kafka: the outbox is empty.
  */
 #include "eoc/eoc.h"
+#include "store.h"
 
 #include <fcntl.h>
 #include <ftw.h>
@@ -64,6 +65,11 @@ static void a_relay_that_never_got_the_outbox_says_so(void **state)
     (void)state;
     char dir[] = "/tmp/eoc-relay-run-XXXXXX", path[64];
     assert_non_null(mkdtemp(dir));
+    /* A worker's store: only a worker creates one, a relay refuses none. */
+    char err[512];
+    eoc__store_t *s = NULL;
+    assert_int_equal(eoc__store_open(dir, 0, 0, NULL, &s, err, sizeof(err)), EOC_OK);
+    eoc__store_close(s);
     snprintf(path, sizeof(path), "%s/relay.lock", dir);
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
     assert_true(fd >= 0);
