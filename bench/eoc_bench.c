@@ -2,7 +2,9 @@
  * eoc_bench.c - what exactly-once costs, end to end, in one run.
  *
  * One development Kafka (eoc-kafka-dev, the librdkafka mock cluster in its
- * own process) holds one pre-produced input topic: --records records of
+ * own process), or with --bootstrap an Apache Kafka cluster that is
+ * already running (bench/run.sh --broker real starts one node with
+ * scripts/real-kafka.sh), holds one pre-produced input topic: --records records of
  * 100-byte values, each with a random 36-character `message-id` header,
  * spread evenly over 32 partitions. Every mode reads all of it with a fresh
  * consumer group:
@@ -31,10 +33,12 @@
  * input record (`retention`); outputs are counted by delivery report.
  *
  * Nothing here asserts on time: it prints medians and ratios, ending with
- *   summary: C/A=<r> C/B1000=<r> C/B100=<r> growth10M/1M=<r>
- * where C/X is C1M's throughput over X's (records/s, higher is better: the
- * bar is C/A >= 0.3 and C/B >= 0.8) and growth10M/1M is C's cost per
- * record with 10M earlier IDs over its cost with 1M (flat is 1.0).
+ *   summary: C/A=<r> C/B1000=<r> C/B100=<r> growth10M/1M=<r> D/A=<r> cpuC/cpuB1000=<r>
+ * where C/X and D/A are throughput ratios (records/s, higher is better: the
+ * bar is C/A >= 0.3 and C/B >= 0.8), growth10M/1M is C's cost per record
+ * with 10M earlier IDs over its cost with 1M (flat is 1.0), and
+ * cpuC/cpuB1000 is C's CPU per record over B1000's (lower is better).
+ * Before it, eoc's CPU per record by stage (stages.h).
  */
 #include "devkafka.h"
 #include "eoc/eoc.h"
@@ -42,6 +46,7 @@
 #include "prefill.h"
 #include "store.h"
 #include "metrics.h"
+#include "stages.h"
 
 #include <librdkafka/rdkafka.h>
 
@@ -130,6 +135,7 @@ struct opts {
     uint64_t seed;
     const char *parent;    /* where the work directory goes */
     const char *kafka_dev; /* eoc-kafka-dev executable */
+    const char *bootstrap; /* a real cluster instead (--bootstrap) */
     const char *sets[MAX_SETS]; /* --set KEY=VALUE for the eoc worker (argv) */
     int nsets;
 };
@@ -138,7 +144,8 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: eoc-bench [--records N] [--reps N] [--modes LIST] [--quick] [--seed S]\n"
-            "                 [--dir PARENT] [--kafka-dev PATH] [--set KEY=VALUE]...\n"
+            "                 [--dir PARENT] [--kafka-dev PATH | --bootstrap HOST:PORT]\n"
+            "                 [--set KEY=VALUE]...\n"
             "  --records N      input records (default %d; --quick: %d)\n"
             "  --reps N         repetitions per mode, medians are printed (default 3; --quick: 1)\n"
             "  --modes LIST     comma-separated subset of A,B1000,B100,C1M,C10M,D (default all)\n"
@@ -147,6 +154,8 @@ static void usage(FILE *f)
             "  --dir PARENT     where the temporary work directory goes (default /tmp)\n"
             "  --kafka-dev PATH the eoc-kafka-dev executable (default $EOC_KAFKA_DEV, then\n"
             "                   ../tools/kafka-dev/eoc-kafka-dev next to this program)\n"
+            "  --bootstrap H:P  a running Apache Kafka cluster instead, with no topic\n"
+            "                   bench-in yet (bench/run.sh --broker real starts one)\n"
             "  --set KEY=VALUE  an eoc configuration setting for C and D, e.g.\n"
             "                   --set batch.max.records=5000 (default: eoc's defaults)\n",
             DEFAULT_RECORDS, QUICK_RECORDS, QUICK_RECORDS);
@@ -237,6 +246,8 @@ static int parse_opts(int argc, char **argv, struct opts *o, char *exe_buf, size
             o->parent = val;
         } else if (strcmp(a, "--kafka-dev") == 0) {
             o->kafka_dev = val;
+        } else if (strcmp(a, "--bootstrap") == 0) {
+            o->bootstrap = val;
         } else if (strcmp(a, "--set") == 0 && strchr(val, '=') && o->nsets < MAX_SETS) {
             o->sets[o->nsets++] = val;
         } else {
@@ -246,6 +257,8 @@ static int parse_opts(int argc, char **argv, struct opts *o, char *exe_buf, size
     }
     o->records = (size_t)(records > 0 ? records : quick ? QUICK_RECORDS : DEFAULT_RECORDS);
     o->reps = (int)(reps > 0 ? reps : quick ? 1 : 3);
+    if (o->bootstrap)
+        return 0;
     if (!o->kafka_dev || !*o->kafka_dev)
         o->kafka_dev = sibling_kafka_dev(exe_buf, exe_size);
     if (!o->kafka_dev) {
@@ -309,6 +322,7 @@ struct result {
     long minflt;      /* minor page faults while measured */
     uint64_t batches; /* eoc: batches committed while measured */
     double commit_s;  /* eoc: time spent in those durable LMDB commits */
+    double stage_s[EOC__STAGE_N]; /* eoc: time per stage while measured (stages.h) */
     long rss_kb;
 };
 
@@ -857,12 +871,14 @@ static void watch_worker(struct run *run, const struct job *j, struct result *r)
     struct meter mt = {0};
     struct stall st = {0};
     struct commits c0 = {0, 0}, c1;
+    uint64_t st0[EOC__STAGE_N] = {0}, st1[EOC__STAGE_N];
     eoc_stats_t s;
     for (;;) {
         eoc_worker_stats(run->w, &s);
         if (!mt.started && s.consumed > 0) {
             meter_start(&mt);
             c0 = commits_now(run->w);
+            eoc__worker_stages(run->w, st0);
         }
         if (dispositions(&s) >= j->records && s.outbox_backlog == 0)
             break;
@@ -880,6 +896,9 @@ static void watch_worker(struct run *run, const struct job *j, struct result *r)
     if (mt.started)
         meter_stop(&mt, r);
     c1 = commits_now(run->w);
+    eoc__worker_stages(run->w, st1);
+    for (int i = 0; i < EOC__STAGE_N; i++)
+        r->stage_s[i] = (double)(st1[i] - st0[i]) / 1e9;
     r->batches = c1.batches - c0.batches;
     r->commit_s = (double)(c1.us - c0.us) / 1e6;
     check_worker(&s, j, r);
@@ -1030,6 +1049,7 @@ static int run_child(job_fn fn, const struct job *j, struct result *out, alive_f
 struct bench {
     struct opts o;
     devkafka_t *dk;         /* owned: the running dev Kafka */
+    rd_kafka_t *admin;      /* owned: with --bootstrap, for topics and watermarks */
     char work[1024];        /* temporary directory, removed at the end */
     char tmpl[2][PATH_MAX]; /* pre-filled stores: [0] 1M IDs, [1] 10M IDs */
     int64_t high[PARTITIONS];
@@ -1096,8 +1116,94 @@ static int dk_cmd(struct bench *b, char *reply, size_t n, const char *cmd)
     return 0;
 }
 
+/* The brokers every client of the run connects to. */
+static const char *bootstraps(const struct bench *b)
+{
+    return b->o.bootstrap ? b->o.bootstrap : devkafka_bootstraps(b->dk);
+}
+
+/* --bootstrap: creates `topic` with PARTITIONS partitions on the cluster
+ * (the broker's default replication factor), through the admin API. */
+static int real_create_topic(struct bench *b, const char *topic)
+{
+    char err[512];
+    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, PARTITIONS, -1, err, sizeof(err));
+    rd_kafka_queue_t *q = rd_kafka_queue_new(b->admin);
+    int rc = -1;
+    if (!nt || !q) {
+        fprintf(stderr, "eoc-bench: topic %s: %s\n", topic, nt ? "no queue" : err);
+    } else {
+        rd_kafka_CreateTopics(b->admin, &nt, 1, NULL, q);
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 60000);
+        const rd_kafka_CreateTopics_result_t *res = ev ? rd_kafka_event_CreateTopics_result(ev) : NULL;
+        size_t n = 0;
+        const rd_kafka_topic_result_t **tr = res ? rd_kafka_CreateTopics_result_topics(res, &n) : NULL;
+        if (!ev || rd_kafka_event_error(ev))
+            fprintf(stderr, "eoc-bench: creating %s: %s\n", topic,
+                    ev ? rd_kafka_event_error_string(ev) : "no answer within 60 s");
+        else if (n != 1 || rd_kafka_topic_result_error(tr[0]))
+            fprintf(stderr, "eoc-bench: creating %s: %s\n", topic,
+                    n == 1 ? rd_kafka_topic_result_error_string(tr[0]) : "no result");
+        else
+            rc = 0;
+        if (ev)
+            rd_kafka_event_destroy(ev);
+    }
+    if (nt)
+        rd_kafka_NewTopic_destroy(nt);
+    if (q)
+        rd_kafka_queue_destroy(q);
+    /* Created is the controller's word; wait until the brokers' metadata
+     * has a leader for every partition (a metadata request for the topic
+     * itself: the client's cache would not look again for minutes). */
+    for (int i = 0; rc == 0 && i < 100; i++) {
+        const rd_kafka_metadata_t *md = NULL;
+        rd_kafka_topic_t *t = rd_kafka_topic_new(b->admin, topic, NULL);
+        int ok = 0;
+        if (t && rd_kafka_metadata(b->admin, 0, t, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+            md->topic_cnt == 1 && !md->topics[0].err &&
+            md->topics[0].partition_cnt == PARTITIONS) {
+            ok = 1;
+            for (int p = 0; p < PARTITIONS; p++)
+                ok &= md->topics[0].partitions[p].leader >= 0 && !md->topics[0].partitions[p].err;
+        }
+        if (md)
+            rd_kafka_metadata_destroy(md);
+        if (t)
+            rd_kafka_topic_destroy(t);
+        if (ok)
+            return 0;
+        usleep(100000);
+    }
+    return rc ? -1 : (fprintf(stderr, "eoc-bench: %s has no leader\n", topic), -1);
+}
+
+/* --bootstrap: the input's watermarks; with `low`, fails when the broker
+ * deleted any input record. */
+static int real_ends(struct bench *b, int low_check)
+{
+    for (int p = 0; p < PARTITIONS; p++) {
+        int64_t lo, hi;
+        rd_kafka_resp_err_t e =
+            rd_kafka_query_watermark_offsets(b->admin, IN_TOPIC, p, &lo, &hi, 10000);
+        if (e) {
+            fprintf(stderr, "eoc-bench: watermarks of %s[%d]: %s\n", IN_TOPIC, p, rd_kafka_err2str(e));
+            return -1;
+        }
+        if (low_check && lo > 0) {
+            fprintf(stderr, "eoc-bench: FAIL: the broker deleted input %s[%d] below %" PRId64 "\n",
+                    IN_TOPIC, p, lo);
+            return -1;
+        }
+        b->high[p] = hi;
+    }
+    return 0;
+}
+
 static int create_topic(struct bench *b, const char *topic)
 {
+    if (b->o.bootstrap)
+        return real_create_topic(b, topic);
     char cmd[128], reply[512];
     snprintf(cmd, sizeof(cmd), "create %s %d", topic, PARTITIONS);
     return dk_cmd(b, reply, sizeof(reply), cmd);
@@ -1106,6 +1212,8 @@ static int create_topic(struct bench *b, const char *topic)
 /* Reads the input's end offsets from `status` ("ok t:p:low:high ..."). */
 static int input_ends(struct bench *b)
 {
+    if (b->o.bootstrap)
+        return real_ends(b, 0);
     char *reply = malloc(REPLY_CAP), *save = NULL;
     int found = 0;
     if (!reply || dk_cmd(b, reply, REPLY_CAP, "status") != 0) {
@@ -1134,6 +1242,8 @@ static int input_ends(struct bench *b)
  */
 static int check_retention(struct bench *b, const char *out_topic)
 {
+    if (b->o.bootstrap) /* outputs are on disk, kept by the broker's retention (7 days) */
+        return real_ends(b, 1);
     char *reply = malloc(REPLY_CAP), *save = NULL;
     int rc = 0;
     if (!reply || dk_cmd(b, reply, REPLY_CAP, "retention") != 0) {
@@ -1171,6 +1281,8 @@ static int kafka_alive(void *ctx)
 {
     struct bench *b = ctx;
     char reply[256];
+    if (b->o.bootstrap)
+        return 1; /* not ours to watch: a stall fails the mode */
     return devkafka_cmd(b->dk, reply, sizeof(reply), "nodelay") == 0;
 }
 
@@ -1178,6 +1290,13 @@ static int start_kafka(struct bench *b)
 {
     static const char *const topics[] = {IN_TOPIC ":32", NULL};
     char err[512];
+    if (b->o.bootstrap) {
+        const char *const kv[][2] = {{"bootstrap.servers", b->o.bootstrap}};
+        b->admin = kc_client_new(RD_KAFKA_PRODUCER, kv, 1, NULL, NULL, err, sizeof(err));
+        if (!b->admin)
+            fprintf(stderr, "eoc-bench: %s\n", err);
+        return b->admin ? create_topic(b, IN_TOPIC) : -1;
+    }
     b->dk = devkafka_start(b->o.kafka_dev, 1, topics, err, sizeof(err));
     if (!b->dk)
         fprintf(stderr, "eoc-bench: dev Kafka: %s\n", err);
@@ -1189,7 +1308,7 @@ static int produce_input(struct bench *b)
 {
     struct job j = {0};
     struct result r;
-    j.bootstraps = devkafka_bootstraps(b->dk);
+    j.bootstraps = bootstraps(b);
     j.records = b->o.records;
     j.seed = b->o.seed;
     run_child(job_produce, &j, &r, kafka_alive, b);
@@ -1231,6 +1350,8 @@ static int restart_kafka(struct bench *b)
  */
 static int make_room(struct bench *b, size_t records)
 {
+    if (b->o.bootstrap)
+        return 0; /* a real broker keeps topics on disk */
     if (b->held + topic_bytes(records) > KAFKA_BUDGET) {
         printf("restarting the dev Kafka (it holds ~%.0f MiB of topics in memory)\n",
                (double)b->held / (1 << 20));
@@ -1277,7 +1398,7 @@ static int prepare_job(struct bench *b, int mi, int rep, struct job *j)
     if (m->emit && make_room(b, b->o.records) != 0)
         return -1;
     j->m = m;
-    j->bootstraps = devkafka_bootstraps(b->dk);
+    j->bootstraps = bootstraps(b);
     j->records = b->o.records;
     j->opts = &b->o;
     memcpy(j->high, b->high, sizeof(j->high));
@@ -1313,6 +1434,12 @@ static void print_rep(const struct mode *m, int rep, const struct result *r)
         printf("  open %.2f s  %" PRIu64 " batches, %.2f s in durable commits", r->open_s,
                r->batches, r->commit_s);
     printf("\n");
+    if (m->kind == KIND_EOC) {
+        printf("         stages cpu us/rec:");
+        for (int i = 0; i < EOC__STAGE_N; i++)
+            printf(" %s %.2f", eoc__stage_names[i], r->stage_s[i] * 1e6 / (double)r->records);
+        printf("\n");
+    }
 }
 
 /* One repetition of one mode, in a child. Returns 1 when the dev Kafka
@@ -1443,6 +1570,45 @@ static void print_table(const struct bench *b)
     }
 }
 
+/* Median over the repetitions of stage i's time per record. */
+static double stage_median(const struct bench *b, int mi, int stage)
+{
+    double v[MAX_REPS];
+    int n = b->o.reps;
+    for (int i = 0; i < n; i++)
+        v[i] = b->res[mi][i].stage_s[stage] * 1e6 / (double)b->res[mi][i].records;
+    qsort(v, (size_t)n, sizeof(v[0]), cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* Where eoc's CPU goes: thread CPU us per record in each stage, charged
+ * by the thread that runs it (polling thread: consume, id+hash, hand-off;
+ * apply thread: apply, removal, commit; relay: relay-read, produce,
+ * delivery, and removal when the worker left it to the relay); "other" is
+ * the rest of the process's CPU: librdkafka's own threads. */
+static void print_stages(const struct bench *b)
+{
+    int any = 0;
+    for (int mi = 0; mi < NMODES; mi++) {
+        if (!selected(b, mi) || modes[mi].kind != KIND_EOC)
+            continue;
+        if (!any++) {
+            printf("\nwhere eoc's CPU goes (medians, thread CPU us/rec per stage):\n");
+            printf("%-6s", "mode");
+            for (int i = 0; i < EOC__STAGE_N; i++)
+                printf(" %10s", eoc__stage_names[i]);
+            printf(" %10s\n", "other");
+        }
+        printf("%-6s", modes[mi].name);
+        double sum = 0;
+        for (int i = 0; i < EOC__STAGE_N; i++) {
+            printf(" %10.2f", stage_median(b, mi, i));
+            sum += stage_median(b, mi, i);
+        }
+        printf(" %10.2f\n", median(b, mi, f_cpu_us) - sum);
+    }
+}
+
 /* Ratio of median per-record costs (f) of modes x and y, as text. */
 static const char *ratio(const struct bench *b, const char *x, const char *y,
                          double (*f)(const struct result *), char *buf, size_t n)
@@ -1482,26 +1648,31 @@ static void print_ratios(const struct bench *b)
 
 static void print_summary(const struct bench *b)
 {
-    char r1[32], r2[32], r3[32], r4[32];
+    char r1[32], r2[32], r3[32], r4[32], r5[32], r6[32];
     if (b->out_lost)
         printf("note: the dev Kafka trimmed the oldest records of %" PRIu64
                " output partition(s): it keeps ~5 MiB per partition and an eoc output carries "
                "4 headers (~240 bytes); outputs are counted by delivery report, not read back\n",
                b->out_lost);
-    printf("summary: C/A=%s C/B1000=%s C/B100=%s growth10M/1M=%s\n",
+    printf("summary: C/A=%s C/B1000=%s C/B100=%s growth10M/1M=%s D/A=%s cpuC/cpuB1000=%s\n",
            ratio(b, "C1M", "A", f_rate, r1, sizeof(r1)),
            ratio(b, "C1M", "B1000", f_rate, r2, sizeof(r2)),
            ratio(b, "C1M", "B100", f_rate, r3, sizeof(r3)),
-           ratio(b, "C10M", "C1M", f_us, r4, sizeof(r4)));
+           ratio(b, "C10M", "C1M", f_us, r4, sizeof(r4)), ratio(b, "D", "A", f_rate, r5, sizeof(r5)),
+           ratio(b, "C1M", "B1000", f_cpu_us, r6, sizeof(r6)));
 }
 
 /* ---- main ------------------------------------------------------------ */
 
 static void print_header(const struct bench *b)
 {
-    printf("eoc-bench: end-to-end cost per record on the development Kafka (librdkafka %s "
-           "mock cluster, its own process)\n",
-           rd_kafka_version_str());
+    if (b->o.bootstrap)
+        printf("eoc-bench: end-to-end cost per record on Apache Kafka at %s (librdkafka %s)\n",
+               b->o.bootstrap, rd_kafka_version_str());
+    else
+        printf("eoc-bench: end-to-end cost per record on the development Kafka (librdkafka %s "
+               "mock cluster, its own process)\n",
+               rd_kafka_version_str());
     printf("input: %zu records, %d-byte values, random %d-char message-id header, %d "
            "partitions; %d repetition(s); seed %" PRIu64 "\n",
            b->o.records, VALUE_LEN, BENCH_ID_LEN, PARTITIONS, b->o.reps, b->o.seed);
@@ -1535,6 +1706,7 @@ static int run_all(struct bench *b)
                 return -1;
     }
     print_table(b);
+    print_stages(b);
     print_ratios(b);
     print_summary(b);
     return 0;
@@ -1562,6 +1734,8 @@ int main(int argc, char **argv)
     rc = run_all(b);
     if (b->dk)
         devkafka_stop(b->dk);
+    if (b->admin)
+        rd_kafka_destroy(b->admin);
     rm_tree(b->work);
     printf("total run time %.0f s%s\n", now_s() - t0, rc ? " (FAILED)" : "");
     free(b);

@@ -17,6 +17,9 @@
 #   EOC_DEMO_SEED    generator seed (default: random, printed)
 #   EOC_DEMO_KILL_AT share of the input consumed before the SIGKILL, in %
 #                    (default 30)
+#   EOC_KAFKA=real   the same on Apache Kafka (one node started by
+#                    scripts/real-kafka.sh in .run/demo/kafka) instead of the
+#                    development Kafka
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -44,9 +47,13 @@ LJ_NAME=demo
 EOC_SHLIB=scripts/lib
 . scripts/lib/ledger-job.sh
 
+BROKER=${EOC_KAFKA:-dev}
+case $BROKER in dev | real) ;; *) die "EOC_KAFKA is dev or real, not '$BROKER'" ;; esac
+
 cleanup() {
     [ -z "$WORKER_PID" ] || stop_pid "$WORKER_PID" 15
     [ -z "$KAFKA_PID" ] || stop_pid "$KAFKA_PID" 5
+    [ "$BROKER" != real ] || scripts/real-kafka.sh down --dir "$RUN/kafka" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -60,9 +67,18 @@ done
 rm -rf "$RUN"
 mkdir -p "$RUN"
 
-# --- the development Kafka ---------------------------------------------------
-start_kafka_dev "$IN:16" "$OUT:16" "$DLQ:1"
-say "development Kafka at $BROKERS (topics $IN:16, $OUT:16, $DLQ:1)"
+# --- the development Kafka (or Apache Kafka) ----------------------------------
+if [ "$BROKER" = real ]; then
+    BROKERS=$(scripts/real-kafka.sh up --brokers 1 --dir "$RUN/kafka" --owner $$ 2>"$RUN/kafka.log" |
+        tail -n 1)
+    [ -n "$BROKERS" ] || die "Apache Kafka did not start: $(tail -n 5 "$RUN/kafka.log")"
+    scripts/real-kafka.sh topic --dir "$RUN/kafka" "$IN:16" "$OUT:16" "$DLQ:1" 2>>"$RUN/kafka.log" ||
+        die "cannot create the topics: $(tail -n 5 "$RUN/kafka.log")"
+    say "Apache Kafka (1 node, scripts/real-kafka.sh) at $BROKERS (topics $IN:16, $OUT:16, $DLQ:1)"
+else
+    start_kafka_dev "$IN:16" "$OUT:16" "$DLQ:1"
+    say "development Kafka at $BROKERS (topics $IN:16, $OUT:16, $DLQ:1)"
+fi
 
 # --- the workload ------------------------------------------------------------
 produce "$COUNT"
@@ -114,8 +130,13 @@ wait "$WORKER_PID" || rc=$?
 WORKER_PID=
 [ "$rc" -eq 0 ] || die "eoc-ledger exited with status $rc after SIGTERM; see $RUN/worker.log"
 say "eoc-ledger stopped with SIGTERM (exit 0)"
-retention=$("$KAFKA_DEV" --send "$RUN/kafka.sock" retention) || true
-[ "$retention" = "ok" ] || die "the development Kafka dropped records: $retention"
+if [ "$BROKER" = real ]; then
+    retention=$(scripts/real-kafka.sh offsets --dir "$RUN/kafka" "$IN" |
+        awk '$2 > 0 { d = d " " $1 "@" $2 } END { print d == "" ? "ok" : "input deleted below" d }')
+else
+    retention=$("$KAFKA_DEV" --send "$RUN/kafka.sock" retention) || true
+fi
+[ "$retention" = "ok" ] || die "the broker dropped records: $retention"
 
 # --- the proof ---------------------------------------------------------------
 final_check --finished

@@ -8,9 +8,8 @@
  * partition order: drop it if the inbox has its ID (dedupe), run the
  * handler, record the disposition, set the partition's next offset.
  * Commit durably; then hand the offsets to offsets.c (Kafka hears of them
- * once the commit is on disk) and wake the relay. A failed commit aborts
- * the batch and seeks every partition it touched back to where the batch
- * began (pipeline.c), so nothing is skipped.
+ * once the commit is on disk) and wake the relay. A batch that fails
+ * leaves nothing behind; pipeline.c rewinds it.
  *
  * Fast path: handlers run directly in the batch transaction. When one
  * returns anything but OK (or its store write fails), the batch is aborted
@@ -20,7 +19,7 @@
  * before its effect commits). After MAX_RERUNS reruns every record of the
  * batch is isolated, which bounds the work of a batch full of failures.
  */
-#include "worker.h"
+#include "worker_int.h"
 
 #include "crash.h"
 #include "handler.h"
@@ -29,10 +28,10 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#define COMMIT_TRIES 5
-#define MAX_RERUNS   3
+#define MAX_RERUNS 3
 
 /* ------------------------------------------------------------------ */
 /* the record's ID                                                     */
@@ -128,6 +127,64 @@ static eoc_err_t inbox_add(eoc_worker_t *w, const eoc_record_t *rec, uint64_t ha
     return err;
 }
 
+/* ------------------------------------------------------------------ */
+/* dead letters are logged once, when their batch commits              */
+/* ------------------------------------------------------------------ */
+
+void eoc__apply_notes_clear(eoc_worker_t *w)
+{
+    for (size_t i = 0; i < w->dl_n; i++) {
+        free(w->dl_notes[i].id);
+        free(w->dl_notes[i].error);
+    }
+    w->dl_n = 0;
+}
+
+/* Remembers a dead letter written by this pass (out of memory: logged now). */
+static void note_dead(eoc_worker_t *w, const eoc_record_t *rec, const char *id, size_t id_len,
+                      const char *reason, const char *error)
+{
+    if (w->dl_n == w->dl_cap) {
+        size_t cap = w->dl_cap ? w->dl_cap * 2 : 8;
+        eoc__dl_note_t *v = realloc(w->dl_notes, cap * sizeof(*v));
+        if (v) {
+            w->dl_notes = v;
+            w->dl_cap = cap;
+        }
+    }
+    char *idc = malloc(id_len + 1);
+    char *errc = error && *error ? strdup(error) : NULL;
+    if (w->dl_n == w->dl_cap || !idc || (error && *error && !errc)) {
+        free(idc);
+        free(errc);
+        eoc__log(&w->log, EOC_LOG_WARNING, "dead letter (not yet committed) %s[%d]@%" PRId64 ": %s",
+                 rec->topic, rec->msg->partition, rec->msg->offset, reason);
+        return;
+    }
+    memcpy(idc, id, id_len);
+    idc[id_len] = '\0';
+    w->dl_notes[w->dl_n++] = (eoc__dl_note_t){rec->topic, rec->msg->partition, rec->msg->offset,
+                                              idc,        id_len,              reason,
+                                              errc};
+}
+
+/* Logs the committed batch's dead letters: one line each. */
+static void log_notes(eoc_worker_t *w)
+{
+    for (size_t i = 0; i < w->dl_n; i++) {
+        const eoc__dl_note_t *d = &w->dl_notes[i];
+        eoc__kv_t kv[] = {EOC__KV_S("topic", d->topic),
+                          EOC__KV_I("partition", d->partition),
+                          EOC__KV_I("offset", d->offset),
+                          EOC__KV_SN("message_id", d->id, d->id_len),
+                          EOC__KV_S("reason", d->reason),
+                          EOC__KV_S("error", d->error ? d->error : "")};
+        eoc__log_kv(&w->log, EOC_LOG_WARNING, kv, COUNTOF(kv) - (d->error ? 0 : 1),
+                    "dead letter");
+    }
+    eoc__apply_notes_clear(w);
+}
+
 /* Writes a dead-letter outbox row for `rec` into the batch transaction,
  * and, when `record` is set and the record has a valid ID, its inbox
  * disposition (so a redelivery is a duplicate). */
@@ -135,27 +192,17 @@ static eoc_err_t dead_letter(eoc_worker_t *w, eoc__part_t *p, const eoc_record_t
                              const char *reason, const char *error, int with_payload, int record)
 {
     const rd_kafka_message_t *m = rec->msg;
-    char idbuf[EOC_ID_MAX + 32], posbuf[EOC_ID_MAX + 1], ref[EOC_ID_MAX + 1];
+    char idbuf[EOC_ID_MAX + 1], posbuf[EOC_ID_MAX + 1], ref[EOC_ID_MAX + 1];
     const char *src_id = rec->id;
     size_t src_len = rec->id_len;
     if (!src_id) {
         src_len = eoc__msgid_position(m, posbuf);
         src_id = posbuf;
     }
-    int n = snprintf(idbuf, sizeof(idbuf), "%.*s/dlq", (int)src_len, src_id);
+    size_t n = eoc__id_derive(idbuf, src_id, src_len, "dlq", 3);
 
-    /* The original headers travel with the dead letter, then eoc's. */
-    enum { MAXH = 48 };
-    eoc_header_t hs[MAXH];
-    size_t nh = 0;
-    for (size_t i = 0; i < eoc_record_header_count(rec) && nh < MAXH; i++) {
-        const char *name;
-        const void *v;
-        size_t len;
-        if (eoc_record_header_at(rec, i, &name, &v, &len) == EOC_OK)
-            hs[nh++] = (eoc_header_t){name, v, len};
-    }
-    eoc_header_t extra[4];
+    /* Every original header travels with the dead letter (handler.c), then eoc's. */
+    eoc_header_t extra[5];
     size_t ne = 0;
     extra[ne++] = (eoc_header_t){"eoc-dlq-reason", reason, strlen(reason)};
     extra[ne++] = (eoc_header_t){"eoc-source-id", src_id, src_len};
@@ -171,20 +218,41 @@ static eoc_err_t dead_letter(eoc_worker_t *w, eoc__part_t *p, const eoc_record_t
                      m->key_len,
                      with_payload ? m->payload : NULL,
                      with_payload ? m->len : 0,
-                     hs,
-                     nh};
-    eoc_err_t err = eoc__outbox_append(w->store, rec, idbuf, (size_t)n, &out, extra, ne);
+                     NULL,
+                     0};
+    /* Publishable before it commits: a payload that would not fit (with
+     * the original headers and eoc's) becomes a reference to the record;
+     * headers that still would not fit stay with the record too. */
+    int64_t limit = eoc__emit_limit(w->conf, w->set.output_max_bytes);
+    eoc_err_t err;
+    if (with_payload && (int64_t)eoc__dead_wire_size(rec, &out, n, extra, ne) > limit) {
+        size_t rl = eoc__msgid_position(m, ref);
+        extra[ne++] = (eoc_header_t){"eoc-payload-ref", ref, rl};
+        out.value = NULL;
+        out.value_len = 0;
+    }
+    if ((int64_t)eoc__dead_wire_size(rec, &out, n, extra, ne) <= limit)
+        err = eoc__outbox_append_dead(w->store, rec, idbuf, n, &out, extra, ne);
+    else
+        err = eoc__outbox_append(w->store, rec, idbuf, n, &out, extra, ne);
     if (err == EOC_OK && rec->id && record)
         err = inbox_add(w, rec, eoc__store_id_hash(rec->inbox_id, rec->inbox_id_len),
                         eoc__hash64(m->payload, m->payload ? m->len : 0, EOC__DIGEST_SEED),
                         EOC__DISP_DEAD);
     if (err == EOC_OK) {
         p->pend.dead++;
-        eoc__log(&w->log, EOC_LOG_WARNING, "dead letter %s[%d]@%" PRId64 " id=%.*s: %s%s%s",
-                 rec->topic, m->partition, m->offset, (int)src_len, src_id, reason,
-                 error && *error ? ": " : "", error && *error ? error : "");
+        note_dead(w, rec, src_id, src_len, reason, error);
     }
     return err;
+}
+
+/* One handler call, timed (eoc_handler_seconds). */
+static eoc_result_t call_handler(eoc_worker_t *w, eoc_txn_t *txn, const eoc_record_t *rec)
+{
+    double t0 = eoc__mono_s();
+    eoc_result_t res = w->handler(txn, rec, w->opaque);
+    eoc__histo_add(&w->stats.handler_latency, eoc__mono_s() - t0);
+    return res;
 }
 
 /* Fast path: the handler writes straight into the batch transaction. Any
@@ -193,7 +261,7 @@ static eoc_err_t handle_fast(eoc_worker_t *w, eoc__part_t *p, eoc_txn_t *txn, eo
                              const eoc__key_t *k, int *outcome)
 {
     eoc__txn_reset(txn, rec);
-    eoc_result_t res = w->handler(txn, rec, w->opaque);
+    eoc_result_t res = call_handler(w, txn, rec);
     if (res != EOC_HANDLER_OK || txn->store_err) {
         *outcome =
             res == EOC_HANDLER_RETRY && !txn->store_err ? EOC__APPLY_RETRIED : EOC__APPLY_RERUN;
@@ -218,17 +286,20 @@ static eoc_err_t handle_isolated(eoc_worker_t *w, eoc__part_t *p, eoc_txn_t *txn
                 return dead_letter(w, p, rec, "handler_error", txn->error, 1, 1);
             }
             p->pend.retries++;
-            eoc__log(&w->log, EOC_LOG_INFO,
-                     "retry %" PRId64 "/%" PRId64 " of %s[%d]@%" PRId64 "%s%s", attempt - 1,
-                     w->set.retry_max_attempts - 1, rec->topic, rec->msg->partition,
-                     rec->msg->offset, txn->error[0] ? ": " : "", txn->error);
+            eoc__kv_t kv[] = {EOC__KV_S("topic", rec->topic),
+                              EOC__KV_I("partition", rec->msg->partition),
+                              EOC__KV_I("offset", rec->msg->offset),
+                              EOC__KV_SN("message_id", rec->id, rec->id_len),
+                              EOC__KV_S("error", txn->error)};
+            eoc__log_kv(&w->log, EOC_LOG_INFO, kv, COUNTOF(kv) - !txn->error[0],
+                        "retry %" PRId64 "/%" PRId64, attempt - 1, w->set.retry_max_attempts - 1);
             eoc__sleep_ms(w->set.retry_backoff_ms << (attempt - 2 < 10 ? attempt - 2 : 10));
         }
         eoc_err_t err = eoc__store_rec_begin(w->store);
         if (err)
             return err;
         eoc__txn_reset(txn, rec);
-        eoc_result_t res = w->handler(txn, rec, w->opaque);
+        eoc_result_t res = call_handler(w, txn, rec);
         if (txn->store_err) {
             eoc__store_rec_abort(w->store);
             return txn->store_err;
@@ -276,11 +347,14 @@ static eoc_err_t dedupe(eoc_worker_t *w, eoc__part_t *p, const eoc_record_t *rec
         p->pend.duplicates++;
         return EOC_OK;
     }
-    eoc__log(&w->log, EOC_LOG_ERR,
-             "ID COLLISION: %.*s at %s[%d]@%" PRId64 " has a different payload "
-             "than the record applied from offset %" PRId64
-             "; dead-lettered, original effect untouched",
-             (int)rec->id_len, rec->id, rec->topic, m->partition, m->offset, e.offset);
+    eoc__kv_t kv[] = {EOC__KV_S("topic", rec->topic), EOC__KV_I("partition", m->partition),
+                      EOC__KV_I("offset", m->offset),
+                      EOC__KV_SN("message_id", rec->id, rec->id_len),
+                      EOC__KV_I("applied_offset", e.offset)};
+    eoc__log_kv(&w->log, EOC_LOG_ERR, kv, COUNTOF(kv),
+                "ID COLLISION: %.*s has a different payload than the record applied from "
+                "offset %" PRId64 "; dead-lettered, original effect untouched",
+                (int)rec->id_len, rec->id, e.offset);
     char errtxt[80];
     snprintf(errtxt, sizeof(errtxt), "ID already applied from offset %" PRId64, e.offset);
     return dead_letter(w, p, rec, "id_collision", errtxt, 1, 0);
@@ -305,8 +379,7 @@ static eoc_err_t dispose(eoc_worker_t *w, eoc__part_t *p, eoc_txn_t *txn, eoc_re
         return dead_letter(w, p, rec, "empty_value", "null or empty value", 1, 1);
     if (st != EOC__ID_FOUND)
         return dead_letter(w, p, rec, st == EOC__ID_MISSING ? "missing_id" : "invalid_id",
-                           st == EOC__ID_MISSING ? "no message ID"
-                                                 : "message ID empty, too long or unreadable",
+                           st == EOC__ID_MISSING ? "no message ID" : eoc__msgid_status_text(st),
                            1, 0);
     if (crashed)
         return dead_letter(w, p, rec, "handler_crash",
@@ -356,10 +429,13 @@ static eoc_err_t apply_pass(eoc_worker_t *w, eoc__batch_t *b, int crashed, int *
 {
     eoc_txn_t txn = {.store = w->store,
                      .default_topic = w->set.output_topic,
-                     .max_bytes = w->set.output_max_bytes,
+                     .max_bytes = eoc__emit_limit(w->conf, w->set.output_max_bytes),
+                     .trace = w->set.trace_propagate,
                      .km_group = w->km ? w->set.group_id : NULL};
     *rerun = 0;
     eoc__apply_tallies_reset(b);
+    eoc__apply_notes_clear(w);
+    uint64_t t0 = eoc__stage_clock();
     eoc_err_t err = eoc__store_begin(w->store);
     /* Start loading every index slot the batch will probe: the lookups
      * then overlap their cache misses instead of taking them one by one. */
@@ -378,17 +454,19 @@ static eoc_err_t apply_pass(eoc_worker_t *w, eoc__batch_t *b, int crashed, int *
         }
     }
     /* Rows the relay has delivered leave the outbox with this commit. */
+    eoc__stage_lap(&w->stages, EOC__STAGE_APPLY, &t0);
     uint64_t acked = w->relay ? eoc__relay_acked(w->relay) : 0;
     if (err == EOC_OK && acked > w->removed_below) {
         eoc__crash_point("relay.acked");
         err = eoc__store_outbox_remove_in_batch(w->store, acked);
+        eoc__stage_lap(&w->stages, EOC__STAGE_REMOVE, &t0);
     }
     if (err != EOC_OK) {
         eoc__store_abort(w->store);
         return err;
     }
     eoc__crash_point("worker.handled");
-    double t0 = eoc__mono_s();
+    double t0s = eoc__mono_s();
     /* eos.mode=kafka: the Kafka transaction first, then LMDB (txn.h). */
     if ((err = w->km ? eoc__km_commit(w, b) : eoc__store_commit(w->store)) != EOC_OK)
         return err;
@@ -396,7 +474,8 @@ static eoc_err_t apply_pass(eoc_worker_t *w, eoc__batch_t *b, int crashed, int *
         w->removed_below = acked;
         eoc__relay_removed(w->relay, acked);
     }
-    eoc__histo_add(&w->stats.commit_latency, eoc__mono_s() - t0);
+    eoc__histo_add(&w->stats.commit_latency, eoc__mono_s() - t0s);
+    eoc__stage_lap(&w->stages, EOC__STAGE_COMMIT, &t0);
     return EOC_OK;
 }
 
@@ -406,9 +485,18 @@ static void after_commit(eoc_worker_t *w, eoc__batch_t *b)
 {
     eoc__count(&w->stats.batches, 1);
     tallies_publish(w, b);
+    log_notes(w);
     eoc__crash_point("worker.committed");
     for (size_t i = 0; i < b->npos; i++)
         atomic_store(&b->pos[i].part->st.committed, b->pos[i].next);
+    /* End to end: from each record's timestamp to this commit. */
+    int64_t now = eoc__now_ms();
+    for (size_t i = 0; i < b->n; i++) {
+        int64_t ts = rd_kafka_message_timestamp(b->msgs[i], NULL);
+        if (ts > 0)
+            eoc__histo_add_long(&w->stats.e2e_latency,
+                                now > ts ? (double)(now - ts) / 1000.0 : 0.0);
+    }
     if (!w->km) /* eos.mode=kafka: the offsets went with the transaction */
         eoc__offsets_committed(w, b);
     if (w->relay)
@@ -427,29 +515,8 @@ eoc_err_t eoc__apply_batch(eoc_worker_t *w, eoc__batch_t *b, int crashed)
     if (err == EOC_OK) {
         after_commit(w, b);
         eoc__batch_done(b); /* the polling thread destroys the messages */
-        w->failures = 0;
-        return EOC_OK;
-    }
-    eoc__count(&w->stats.commit_failures, 1);
-    eoc__log(&w->log, EOC_LOG_ERR,
-             "batch of %zu records not committed (%s): rewinding to the last committed offsets",
-             b->n, eoc_strerror(err));
-    eoc__pipe_rewind_batch(w, b);
-    /* A full map may clear (the relay frees outbox pages); a disk that
-     * refuses writes (EIO, ENOSPC, EFBIG) is not retried: fail-stop. */
-    /* An aborted Kafka transaction (eos.mode=kafka) is retried for as long
-     * as it takes: a rebalance, a broker or a fencing passes. */
-    if ((++w->failures >= COMMIT_TRIES && err != EOC_ERR_KAFKA) || err == EOC_ERR_IO) {
-        atomic_store(&w->stats.fatal, err);
-        eoc__log(
-            &w->log, EOC_LOG_ERR,
-            "stopping: %d failed batch commit(s) in a row (%s). Nothing was lost: fix the cause "
-            "(%s) and restart; processing resumes from the last commit",
-            w->failures, eoc_strerror(err),
-            err == EOC_ERR_MAP_FULL ? "raise store.map.size" : "check disk space and I/O");
-        atomic_store(&w->stop, 1);
     } else {
-        eoc__sleep_ms(200LL << (w->failures < 5 ? w->failures : 5));
+        eoc__apply_notes_clear(w); /* nothing of it committed: nothing to log */
     }
     return err;
 }

@@ -1,6 +1,6 @@
 /* batch.c - see batch.h. */
 #include "batch.h"
-#include "worker.h"
+#include "worker_int.h"
 
 #include <stdlib.h>
 #include <string.h>

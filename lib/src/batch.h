@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* A partition of the worker (worker.h). */
+/* A partition of the worker (worker_int.h). */
 typedef struct eoc__part eoc__part_t;
 
 /* A message's ID and digests, worked out once when it is buffered (so a

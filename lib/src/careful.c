@@ -13,16 +13,15 @@
  */
 #include "careful.h"
 
-#include "worker.h"
+#include "worker_int.h"
 
 #include <inttypes.h>
 
 #define CRASHES_FOR_CAREFUL 2
 
-eoc_err_t eoc__careful_assign(eoc_worker_t *w, eoc__part_t *p, const char *topic, int32_t partition,
-                              int64_t off)
+eoc_err_t eoc__careful_assign(eoc__store_t *s, const eoc_log_t *log, int64_t span, eoc__part_t *p,
+                              const char *topic, int32_t partition, int64_t off)
 {
-    eoc__store_t *s = w->store;
     int live = 0;
     eoc_err_t err = eoc__store_live_get(s, topic, partition, &live);
     if (p) {
@@ -37,12 +36,12 @@ eoc_err_t eoc__careful_assign(eoc_worker_t *w, eoc__part_t *p, const char *topic
         n = at == here ? n + 1 : 1;
         if (err == EOC_OK)
             err = eoc__store_crashes_set(s, topic, partition, here, n);
-        eoc__log(&w->log, EOC_LOG_WARNING,
+        eoc__log(log, EOC_LOG_WARNING,
                  "%s[%d]: previous owner stopped uncleanly at offset %" PRId64 " (%" PRIu64
                  " time(s) there)",
                  topic, partition, off, n);
         if (n >= CRASHES_FOR_CAREFUL && p && off >= 0)
-            p->careful_until = off + w->set.batch_max_records;
+            p->careful_until = off + span;
         else if (n >= CRASHES_FOR_CAREFUL && p)
             p->careful_first = 1; /* from the first record it gets */
     }
@@ -51,14 +50,14 @@ eoc_err_t eoc__careful_assign(eoc_worker_t *w, eoc__part_t *p, const char *topic
     return err;
 }
 
-eoc_err_t eoc__careful_revoke(eoc_worker_t *w, const char *topic, int32_t partition)
+eoc_err_t eoc__careful_revoke(eoc__store_t *s, const char *topic, int32_t partition)
 {
-    return eoc__store_live_set(w->store, topic, partition, 0);
+    return eoc__store_live_set(s, topic, partition, 0);
 }
 
 int eoc__careful_wants(eoc_worker_t *w, const rd_kafka_message_t *m)
 {
-    eoc__part_t *p = eoc__worker_part(w, rd_kafka_topic_name(m->rkt), m->partition);
+    eoc__part_t *p = eoc__parts_get(w, rd_kafka_topic_name(m->rkt), m->partition);
     if (p && p->careful_first) {
         p->careful_until = m->offset + w->set.batch_max_records;
         p->careful_first = 0;
@@ -90,7 +89,7 @@ int eoc__careful_attempt(eoc__store_t *s, const char *topic, int32_t partition, 
 void eoc__careful_apply(eoc_worker_t *w, rd_kafka_message_t *m, int64_t now)
 {
     eoc__pipe_wait(w);
-    if (eoc__apply_batch(w, w->fill, 0) != EOC_OK) {
+    if (eoc__pipe_apply(w, w->fill, 0) != EOC_OK) {
         eoc__pipe_rewind_message(w, m); /* merged with the failed batch's rewind */
         eoc__pipe_rewind_run(w, NULL);
         return;

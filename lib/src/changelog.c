@@ -27,7 +27,7 @@
  * handler sees only its record's partition and a partition's rows can
  * move to another host with its changelog.
  */
-#include "worker.h"
+#include "worker_int.h"
 
 #include "crash.h"
 #include "idindex.h"

@@ -262,20 +262,23 @@ int eoc__outrow_decode(const void *val, size_t len, eoc__outrow_t *row, eoc__buf
     return 0;
 }
 
-/* ---- meta counters */
+/* ---- small fixed-size values */
 
-void eoc__u64_encode(unsigned char out[8], uint64_t v)
+void eoc__le_encode(unsigned char *out, size_t n, uint64_t v)
 {
-    for (int i = 0; i < 8; i++)
+    for (size_t i = 0; i < n; i++)
         out[i] = (unsigned char)(v >> (8 * i));
 }
 
-int eoc__u64_decode(const void *val, size_t len, uint64_t *v)
+int eoc__le_decode(const void *val, size_t len, size_t n, uint64_t *v)
 {
-    eoc__rd_t r;
-    eoc__rd_init(&r, val, len);
-    *v = eoc__rd_u64(&r);
-    return r.bad ? -1 : 0;
+    const unsigned char *p = val;
+    *v = 0;
+    if (len < n)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        *v |= (uint64_t)p[i] << (8 * i);
+    return 0;
 }
 
 /* ---- offsets rows */
@@ -316,20 +319,6 @@ int eoc__offset_decode(const void *val, size_t len, int64_t *next_offset, uint32
     uint32_t id = eoc__rd_u32(&r);
     if (tp_id)
         *tp_id = id;
-    return r.bad ? -1 : 0;
-}
-
-void eoc__tp_id_encode(unsigned char out[4], uint32_t id)
-{
-    for (int i = 0; i < 4; i++)
-        out[i] = (unsigned char)(id >> (8 * i));
-}
-
-int eoc__tp_id_decode(const void *val, size_t len, uint32_t *id)
-{
-    eoc__rd_t r;
-    eoc__rd_init(&r, val, len);
-    *id = eoc__rd_u32(&r);
     return r.bad ? -1 : 0;
 }
 

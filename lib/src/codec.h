@@ -90,10 +90,11 @@ uint32_t eoc__be32_get(const unsigned char in[4]);
  *  snprintf's cost shows at a few calls per record. */
 size_t eoc__fmt_i64(char *out, int64_t v);
 
-/* ---- meta counters: 8 bytes little-endian; a missing value reads as 0 */
-void eoc__u64_encode(unsigned char out[8], uint64_t v);
-/** 0, or -1 when the value is shorter than 8 bytes. */
-int eoc__u64_decode(const void *val, size_t len, uint64_t *v);
+/* ---- small fixed-size values in meta: counters (8 bytes) and a
+ * partition's compact id (4 bytes, meta "tp/<offsets key>"), little-endian */
+void eoc__le_encode(unsigned char *out, size_t n, uint64_t v);
+/** 0, or -1 when the value is shorter than n bytes. */
+int eoc__le_decode(const void *val, size_t len, size_t n, uint64_t *v);
 
 /* ---- offsets rows: key = topic bytes, NUL, partition (big-endian: the
  * keys sort by topic, then partition); value = the next offset (u64) and
@@ -109,11 +110,6 @@ int eoc__tp_key_decode(const void *key, size_t len, char *topic, size_t cap, int
 void eoc__offset_encode(eoc__buf_t *b, int64_t next_offset, uint32_t tp_id);
 /** 0, or -1 on a malformed value. tp_id may be NULL. */
 int eoc__offset_decode(const void *val, size_t len, int64_t *next_offset, uint32_t *tp_id);
-
-/** A partition's compact id, as meta "tp/<offsets key>" holds it: 4 bytes
- *  little-endian. */
-void eoc__tp_id_encode(unsigned char out[4], uint32_t id);
-int eoc__tp_id_decode(const void *val, size_t len, uint32_t *id);
 
 /* ---- inbox rows (keyed by a big-endian sequence number) */
 

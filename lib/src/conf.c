@@ -19,9 +19,9 @@
  */
 #include "conf_int.h"
 
+#include "numparse.h"
 #include "util.h"
 
-#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -96,6 +96,10 @@ static const conf_row_t conf_table[] = {
     ROW_INT("batch.max.records", batch_max_records, "1000", 1, 1000000,
             "records per LMDB transaction"),
     ROW_INT("batch.max.ms", batch_max_ms, "100", 1, 60000, "longest time a batch stays open"),
+    ROW_INT("batch.backlog.max.records", batch_backlog_max_records, "0", 0, 1000000,
+            "records per LMDB transaction while the previous one is still committing: a full "
+            "batch grows up to this instead of waiting (batch.max.ms still bounds it); 0: 10000 "
+            "with the default batch.max.records, else no growth"),
     ROW_SIZE("store.map.size", store_map_size, "8GiB", 64 * KIB, TIB,
              "LMDB map size (address space; disk grows as used)"),
     ROW_INT("retry.max.attempts", retry_max_attempts, "3", 1, 100,
@@ -126,16 +130,29 @@ static const conf_row_t conf_table[] = {
     ROW_INT("inbox.prune.interval.ms", inbox_prune_interval_ms, "1000", 10, 3600000,
             "how often retention runs"),
     ROW_STRING("metrics.listen", metrics_listen, "",
-               "host:port for /metrics and /healthz (empty: off)"),
+               "host:port for /metrics, /healthz and /readyz (empty: off)"),
+    ROW_INT("health.stall.ms", health_stall_ms, "120000", 1000, NO_MAX,
+            "/healthz fails when the poll loop has not turned for this long (a hung handler or "
+            "commit)"),
+    ROW_INT("input.topics.wait.ms", input_topics_wait_ms, "30000", 0, 3600000,
+            "at start, how long to wait for the brokers' metadata to check that every input "
+            "topic exists (a missing one fails the start; 0: do not check)"),
     ROW_INT("health.relay.stuck.ms", health_relay_stuck_ms, "60000", 1, NO_MAX,
             "/healthz fails when the oldest outbox row is older"),
     ROW_DOUBLE("health.map.usage", health_map_usage, "0.9", 0.0, 1.0,
                "/healthz fails above this LMDB map usage"),
+    ROW_INT("log.progress.interval.ms", log_progress_interval_ms, "10000", 0, NO_MAX,
+            "while behind, log the catch-up progress this often (0: never)"),
+    ROW_BOOL("trace.propagate", trace_propagate, "true",
+             "copy an input record's W3C traceparent and tracestate headers to its outputs"),
     ROW_ENUM("log.level", log_level, "info", "err,warning,notice,info,debug",
              "most verbose severity that is logged"),
     ROW_ENUM("log.format", log_format, "text", "text,json",
              "format of log lines on stderr (when no log callback is set)"),
-    ROW_PASSTHROUGH("kafka.*", "passed to librdkafka (consumer and producer)"),
+    ROW_PASSTHROUGH("kafka.consumer.*",
+                    "passed to librdkafka's consumer only (overrides kafka.*)"),
+    ROW_PASSTHROUGH("kafka.*", "passed to librdkafka: to each client whose properties include "
+                               "it (consumer, producers)"),
     ROW_PASSTHROUGH("relay.kafka.*", "passed to the relay's producer only (overrides kafka.*)"),
 };
 
@@ -181,6 +198,12 @@ struct eoc_conf {
     size_t cap;
     eoc_log_cb *log_cb;
     void *log_opaque;
+    eoc_kafka_conf_cb *kafka_conf_cb;
+    void *kafka_conf_opaque;
+    eoc_kafka_stats_cb *kafka_stats_cb;
+    void *kafka_stats_opaque;
+    eoc_rebalance_cb *rebalance_cb;
+    void *rebalance_opaque;
 };
 
 static conf_kv_t *conf_kv_find(const eoc_conf_t *conf, const char *key)
@@ -206,17 +229,13 @@ static int conf_kv_put(eoc_conf_t *conf, const char *key, char *value)
         kv->value = value;
         return 0;
     }
-    if (conf->cnt == conf->cap) {
-        size_t cap = conf->cap ? conf->cap * 2 : 16;
-        conf_kv_t *grown = realloc(conf->kv, cap * sizeof(*grown));
+    conf_kv_t *grown = eoc__grow(conf->kv, &conf->cap, conf->cnt, sizeof(*grown), 16);
 
-        if (grown == NULL) {
-            free(value);
-            return ENOMEM;
-        }
-        conf->kv = grown;
-        conf->cap = cap;
+    if (grown == NULL) {
+        free(value);
+        return ENOMEM;
     }
+    conf->kv = grown;
     k = strdup(key);
     if (k == NULL) {
         free(value);
@@ -238,7 +257,7 @@ static void format_size(int64_t v, char *buf, size_t size)
     static const char *const unit[] = {"TiB", "GiB", "MiB", "KiB"};
     static const int shift[] = {40, 30, 20, 10};
 
-    for (size_t i = 0; i < sizeof(unit) / sizeof(unit[0]); i++) {
+    for (size_t i = 0; i < COUNTOF(unit); i++) {
         int64_t u = (int64_t)1 << shift[i];
 
         if (v > 0 && v % u == 0) {
@@ -297,20 +316,7 @@ static void join_values(const char *values, const char *sep, char *buf, size_t s
 /* Decimal int64, nothing around it: 0, EINVAL or ERANGE. */
 static int parse_int(const char *s, int64_t *out)
 {
-    const char *digits = (*s == '-' || *s == '+') ? s + 1 : s;
-    char *end;
-    long long v;
-
-    if (!isdigit((unsigned char)*digits))
-        return EINVAL;
-    errno = 0;
-    v = strtoll(s, &end, 10);
-    if (*end != '\0')
-        return EINVAL;
-    if (errno == ERANGE)
-        return ERANGE;
-    *out = (int64_t)v;
-    return 0;
+    return eoc__num_i64(s, INT64_MIN, INT64_MAX, out); /* strict: numparse.h */
 }
 
 /* Byte count: digits, optionally followed by K/M/G/T or KiB/MiB/GiB/TiB. */
@@ -330,7 +336,7 @@ static int parse_size(const char *s, int64_t *out)
         return EINVAL;
     errno = 0;
     v = strtoull(s, &end, 10);
-    for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+    for (size_t i = 0; i < COUNTOF(suffix); i++) {
         if (strcmp(end, suffix[i].suffix) != 0)
             continue;
         if (errno == ERANGE || v > (unsigned long long)(INT64_MAX / suffix[i].mult))
@@ -346,7 +352,7 @@ static int parse_bool(const char *s, int *out)
     static const char *const yes[] = {"true", "yes", "1"};
     static const char *const no[] = {"false", "no", "0"};
 
-    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+    for (size_t i = 0; i < COUNTOF(yes); i++) {
         if (strcasecmp(s, yes[i]) == 0) {
             *out = 1;
             return 0;
@@ -383,22 +389,22 @@ static int parse_integer(const conf_row_t *row, const char *s, int64_t *out)
     return row->type == CONF_SIZE ? parse_size(s, out) : parse_int(s, out);
 }
 
-/* Whether `s` is one of the comma-separated `values`. */
-static int enum_has(const char *values, const char *s)
+/* The index of `s` among the comma-separated `values`, or -1. */
+static int enum_find(const char *values, const char *s)
 {
     size_t n = strlen(s);
     const char *p = values;
 
-    while (*p != '\0') {
+    for (int i = 0; *p != '\0'; i++) {
         size_t len = strcspn(p, ",");
 
         if (len == n && strncmp(p, s, n) == 0)
-            return 1;
+            return i;
         p += len;
         if (*p == ',')
             p++;
     }
-    return 0;
+    return -1;
 }
 
 /*
@@ -514,7 +520,7 @@ static eoc_err_t conf_normalize(const conf_row_t *row, const char *key, const ch
             return err;
         break;
     case CONF_ENUM:
-        if (!enum_has(row->values, value)) {
+        if (enum_find(row->values, value) < 0) {
             join_values(row->values, ", ", values, sizeof(values));
             return eoc__errf(errstr, errstr_size, EOC_ERR_CONFIG, "%s: \"%s\" is not one of %s",
                              key, value, values);
@@ -555,6 +561,12 @@ eoc_conf_t *eoc_conf_dup(const eoc_conf_t *conf)
         return NULL;
     copy->log_cb = conf->log_cb;
     copy->log_opaque = conf->log_opaque;
+    copy->kafka_conf_cb = conf->kafka_conf_cb;
+    copy->kafka_conf_opaque = conf->kafka_conf_opaque;
+    copy->kafka_stats_cb = conf->kafka_stats_cb;
+    copy->kafka_stats_opaque = conf->kafka_stats_opaque;
+    copy->rebalance_cb = conf->rebalance_cb;
+    copy->rebalance_opaque = conf->rebalance_opaque;
     for (size_t i = 0; i < conf->cnt; i++) {
         char *value = strdup(conf->kv[i].value);
 
@@ -614,9 +626,7 @@ const char *eoc_conf_get(const eoc_conf_t *conf, const char *key)
     return kv != NULL ? kv->value : row->defval;
 }
 
-void eoc_conf_describe(void (*cb)(void *opaque, const char *key, const char *type,
-                                  const char *defval, const char *doc),
-                       void *opaque)
+void eoc_conf_describe(eoc_conf_doc_cb *cb, void *opaque)
 {
     char values[128], doc[512];
 
@@ -641,26 +651,33 @@ void eoc_conf_set_log_cb(eoc_conf_t *conf, eoc_log_cb *cb, void *opaque)
     conf->log_opaque = opaque;
 }
 
+void eoc_conf_set_kafka_conf_cb(eoc_conf_t *conf, eoc_kafka_conf_cb *cb, void *opaque)
+{
+    if (conf == NULL)
+        return;
+    conf->kafka_conf_cb = cb;
+    conf->kafka_conf_opaque = opaque;
+}
+
+void eoc_conf_set_kafka_stats_cb(eoc_conf_t *conf, eoc_kafka_stats_cb *cb, void *opaque)
+{
+    if (conf == NULL)
+        return;
+    conf->kafka_stats_cb = cb;
+    conf->kafka_stats_opaque = opaque;
+}
+
+void eoc_conf_set_rebalance_cb(eoc_conf_t *conf, eoc_rebalance_cb *cb, void *opaque)
+{
+    if (conf == NULL)
+        return;
+    conf->rebalance_cb = cb;
+    conf->rebalance_opaque = opaque;
+}
+
 /* ------------------------------------------------------------------ */
 /* Settings (conf.h)                                                   */
 /* ------------------------------------------------------------------ */
-
-/* Index of `s` in the comma-separated `values` (0 when absent). */
-static int enum_index(const char *values, const char *s)
-{
-    size_t n = strlen(s);
-    int i = 0;
-    for (const char *p = values; *p; i++) {
-        const char *end = strchr(p, ',');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        if (len == n && strncmp(p, s, n) == 0)
-            return i;
-        if (!end)
-            break;
-        p = end + 1;
-    }
-    return 0;
-}
 
 void eoc__settings_read(const eoc_conf_t *c, eoc__settings_t *out)
 {
@@ -694,7 +711,7 @@ void eoc__settings_read(const eoc_conf_t *c, eoc__settings_t *out)
             *(int *)field = b;
             break;
         case CONF_ENUM:
-            *(int *)field = enum_index(row->values, text);
+            *(int *)field = enum_find(row->values, text);
             break;
         }
     }
@@ -702,6 +719,12 @@ void eoc__settings_read(const eoc_conf_t *c, eoc__settings_t *out)
     if (c) {
         out->log_cb = c->log_cb;
         out->log_opaque = c->log_opaque;
+        out->kafka_conf_cb = c->kafka_conf_cb;
+        out->kafka_conf_opaque = c->kafka_conf_opaque;
+        out->kafka_stats_cb = c->kafka_stats_cb;
+        out->kafka_stats_opaque = c->kafka_stats_opaque;
+        out->rebalance_cb = c->rebalance_cb;
+        out->rebalance_opaque = c->rebalance_opaque;
     }
 }
 

@@ -37,6 +37,7 @@ typedef struct eoc__settings {
     int empty_value; /* EOC__EMPTY_* */
     int64_t batch_max_records;
     int64_t batch_max_ms;
+    int64_t batch_backlog_max_records;
     int64_t store_map_size;
     int64_t retry_max_attempts;
     int64_t retry_backoff_ms;
@@ -54,10 +55,20 @@ typedef struct eoc__settings {
     const char *metrics_listen;
     int64_t health_relay_stuck_ms;
     double health_map_usage;
+    int64_t health_stall_ms;
+    int64_t input_topics_wait_ms;
+    int64_t log_progress_interval_ms;
+    int trace_propagate;
     int log_level;      /* EOC_LOG_ERR .. EOC_LOG_DEBUG */
     int log_format;     /* EOC__LOG_FORMAT_* */
     eoc_log_cb *log_cb; /* eoc_conf_set_log_cb; NULL: stderr */
     void *log_opaque;
+    eoc_kafka_conf_cb *kafka_conf_cb; /* eoc_conf_set_kafka_conf_cb */
+    void *kafka_conf_opaque;
+    eoc_kafka_stats_cb *kafka_stats_cb; /* eoc_conf_set_kafka_stats_cb */
+    void *kafka_stats_opaque;
+    eoc_rebalance_cb *rebalance_cb; /* eoc_conf_set_rebalance_cb */
+    void *rebalance_opaque;
 } eoc__settings_t;
 
 /** Every setting of `c` (NULL: all defaults). */

@@ -265,6 +265,27 @@ static eoc_err_t json_apply_object(conf_json_t *cj, const cJSON *obj, size_t key
     return EOC_OK;
 }
 
+/* The first "\u0000" escape inside a string of the (well-formed) JSON text,
+ * or NULL. cJSON hands strings over as C strings, which would cut such a
+ * value short silently; a setting never holds a NUL byte, so it is refused. */
+static const char *json_find_nul_escape(const char *text, size_t len)
+{
+    int in_string = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        if (!in_string) {
+            in_string = text[i] == '"';
+        } else if (text[i] == '"') {
+            in_string = 0;
+        } else if (text[i] == '\\' && i + 1 < len) {
+            if (text[i + 1] == 'u' && i + 5 < len && memcmp(text + i + 2, "0000", 4) == 0)
+                return text + i;
+            i++; /* the escaped character */
+        }
+    }
+    return NULL;
+}
+
 eoc_err_t eoc_conf_load_json(eoc_conf_t *conf, const char *path, char *errstr, size_t errstr_size)
 {
     conf_json_t cj = {.conf = conf, .path = path, .errstr = errstr, .errstr_size = errstr_size};
@@ -285,6 +306,12 @@ eoc_err_t eoc_conf_load_json(eoc_conf_t *conf, const char *path, char *errstr, s
     if (root == NULL) {
         json_position(text, end != NULL ? end : text, &line, &col);
         err = json_fail(&cj, EOC_ERR_CONFIG, "invalid JSON near line %d, column %d", line, col);
+    } else if ((end = json_find_nul_escape(text, len)) != NULL) {
+        json_position(text, end, &line, &col);
+        err = json_fail(&cj, EOC_ERR_CONFIG,
+                        "a string holds \\u0000 near line %d, column %d (no setting holds a NUL "
+                        "byte)",
+                        line, col);
     } else if (!cJSON_IsObject(root)) {
         err = json_fail(&cj, EOC_ERR_CONFIG, "expected a JSON object at the top level, got %s",
                         json_type_name(root));

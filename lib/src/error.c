@@ -6,6 +6,9 @@
  */
 #include "error.h"
 
+#include "log.h"
+#include "util.h"
+
 #include <errno.h>
 
 #include <lmdb.h>
@@ -30,8 +33,7 @@ static const char *const err_text[] = {
     [EOC_ERR_FATAL] = "fatal error, the worker stopped",
 };
 
-_Static_assert(sizeof(err_text) / sizeof(err_text[0]) == EOC_ERR__COUNT,
-               "err_text must have one entry per eoc_err_t");
+_Static_assert(COUNTOF(err_text) == EOC_ERR__COUNT, "err_text must have one entry per eoc_err_t");
 
 const char *eoc_strerror(eoc_err_t err)
 {
@@ -66,4 +68,13 @@ eoc_err_t eoc__err_from_mdb(int mdb_rc)
         /* LMDB's own codes are negative; positive ones are errno values. */
         return mdb_rc > 0 ? EOC_ERR_IO : EOC_ERR_STORE;
     }
+}
+
+eoc_err_t eoc__err_from_mdb_logged(const eoc_log_t *log, int mdb_rc, const char *what)
+{
+    if (log && mdb_rc != MDB_NOTFOUND)
+        eoc__log(log, mdb_rc == MDB_MAP_FULL ? EOC_LOG_ERR : EOC_LOG_WARNING, "store: %s: %s%s",
+                 what, mdb_strerror(mdb_rc),
+                 mdb_rc == MDB_MAP_FULL ? " (raise store.map.size or let the relay drain)" : "");
+    return eoc__err_from_mdb(mdb_rc);
 }

@@ -15,6 +15,7 @@
 #define EOC_ERROR_H
 
 #include "eoc/eoc.h"
+#include "log.h"
 
 /**
  * Maps an LMDB return code: MDB_SUCCESS -> EOC_OK, MDB_NOTFOUND ->
@@ -24,5 +25,9 @@
  * other LMDB code -> EOC_ERR_STORE.
  */
 eoc_err_t eoc__err_from_mdb(int mdb_rc);
+
+/** eoc__err_from_mdb, after logging to `log` (NULL: nothing) which
+ *  operation failed and why (MDB_NOTFOUND is not logged). */
+eoc_err_t eoc__err_from_mdb_logged(const eoc_log_t *log, int mdb_rc, const char *what);
 
 #endif /* EOC_ERROR_H */

@@ -1,10 +1,12 @@
 /* handler.c - see handler.h: record accessors, state access and emit. */
 #include "handler.h"
 #include "msgid.h"
+#include "numparse.h"
 #include "txn.h"
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- records ---- */
@@ -160,24 +162,31 @@ void eoc_txn_set_error(eoc_txn_t *txn, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Appends one outbox row; `timestamp` 0: the producer's clock. */
-static eoc_err_t outbox_append(eoc__store_t *store, const eoc_record_t *rec, const char *id,
-                               size_t id_len, const eoc_msg_t *msg, const eoc_header_t *extra,
-                               size_t nextra, int64_t timestamp)
+/* ---- trace context (W3C Trace Context) ---- */
+
+size_t eoc__trace_headers(const eoc_record_t *rec, const eoc_msg_t *msg, eoc_header_t out[2])
 {
-    /* Headers: the caller's, then extras; the row keeps provenance apart
-     * (see eoc__outrow_t). The relay adds `message-id` (the outbox ID). */
-    enum { MAXH = 64 };
-    size_t n = msg->header_count + nextra;
-    if (n > MAXH)
-        return EOC_ERR_INVALID_ARG;
-    eoc_header_t hs[MAXH];
-    size_t i = 0;
-    for (size_t j = 0; j < msg->header_count; j++)
-        if (strcmp(msg->headers[j].name, "message-id") != 0) /* the relay sets it */
-            hs[i++] = msg->headers[j];
-    for (size_t j = 0; j < nextra; j++)
-        hs[i++] = extra[j];
+    static const char *const names[] = {"traceparent", "tracestate"};
+    size_t n = 0;
+    for (size_t i = 0; i < 2; i++) {
+        const void *v;
+        size_t len;
+        int has = 0;
+        for (size_t j = 0; j < msg->header_count && !has; j++)
+            has = strcmp(msg->headers[j].name, names[i]) == 0;
+        if (!has && eoc_record_header(rec, names[i], &v, &len) == EOC_OK && v)
+            out[n++] = (eoc_header_t){names[i], v, len};
+    }
+    return n;
+}
+
+/* Appends the row of msg for rec with the headers hs[0..n) (provenance is
+ * kept apart, see eoc__outrow_t; the relay adds `message-id`); `timestamp`
+ * 0: the producer's clock. */
+static eoc_err_t append_row(eoc__store_t *store, const eoc_record_t *rec, const char *id,
+                            size_t id_len, const eoc_msg_t *msg, const eoc_header_t *hs, size_t n,
+                            int64_t timestamp)
+{
     eoc__outrow_t row = {.id = id,
                          .id_len = id_len,
                          .topic = msg->topic,
@@ -188,7 +197,7 @@ static eoc_err_t outbox_append(eoc__store_t *store, const eoc_record_t *rec, con
                          .value = msg->value,
                          .value_len = msg->value_len,
                          .headers = hs,
-                         .header_count = i,
+                         .header_count = n,
                          .src_topic = rec->topic,
                          .src_topic_len = strlen(rec->topic),
                          .src_partition = rec->msg->partition,
@@ -197,11 +206,110 @@ static eoc_err_t outbox_append(eoc__store_t *store, const eoc_record_t *rec, con
     return eoc__store_outbox_add(store, &row);
 }
 
+/* Copies headers except `message-id` (the relay sets it); returns the count. */
+static size_t copy_headers(eoc_header_t *to, const eoc_header_t *from, size_t n)
+{
+    size_t i = 0;
+    for (size_t j = 0; j < n; j++)
+        if (strcmp(from[j].name, "message-id") != 0)
+            to[i++] = from[j];
+    return i;
+}
+
+/* Appends one outbox row: the caller's headers, then extras. */
+static eoc_err_t outbox_append(eoc__store_t *store, const eoc_record_t *rec, const char *id,
+                               size_t id_len, const eoc_msg_t *msg, const eoc_header_t *extra,
+                               size_t nextra, int64_t timestamp)
+{
+    enum { MAXH = EOC_HEADERS_MAX };
+    size_t n = msg->header_count + nextra;
+    if (n > MAXH)
+        return EOC_ERR_INVALID_ARG;
+    eoc_header_t hs[MAXH];
+    size_t i = copy_headers(hs, msg->headers, msg->header_count);
+    for (size_t j = 0; j < nextra; j++)
+        hs[i++] = extra[j];
+    return append_row(store, rec, id, id_len, msg, hs, i, timestamp);
+}
+
 eoc_err_t eoc__outbox_append(eoc__store_t *store, const eoc_record_t *rec, const char *id,
                              size_t id_len, const eoc_msg_t *msg, const eoc_header_t *extra,
                              size_t nextra)
 {
     return outbox_append(store, rec, id, id_len, msg, extra, nextra, 0);
+}
+
+eoc_err_t eoc__outbox_append_dead(eoc__store_t *store, const eoc_record_t *rec, const char *id,
+                                  size_t id_len, const eoc_msg_t *out, const eoc_header_t *extra,
+                                  size_t nextra)
+{
+    /* Every original header, however many (a dead letter is the record as
+     * it came, to be resubmitted as it came), then eoc's. */
+    enum { ONSTACK = EOC_HEADERS_MAX };
+    size_t count = eoc_record_header_count(rec), n = count + nextra;
+    eoc_header_t stack[ONSTACK], *hs = n <= ONSTACK ? stack : malloc(n * sizeof(*hs));
+    if (!hs)
+        return EOC_ERR_NOMEM;
+    size_t i = 0;
+    for (size_t j = 0; j < count; j++) {
+        eoc_header_t h;
+        if (eoc_record_header_at(rec, j, &h.name, &h.value, &h.len) == EOC_OK &&
+            strcmp(h.name, "message-id") != 0)
+            hs[i++] = h;
+    }
+    for (size_t j = 0; j < nextra; j++)
+        hs[i++] = extra[j];
+    eoc_err_t err = append_row(store, rec, id, id_len, out, hs, i, 0);
+    if (hs != stack)
+        free(hs);
+    return err;
+}
+
+int64_t eoc__emit_limit(const eoc_conf_t *conf, int64_t output_max_bytes)
+{
+    static const char *const keys[] = {"relay.kafka.message.max.bytes", "kafka.message.max.bytes"};
+    int64_t producer = 1000000; /* librdkafka's default */
+    for (size_t i = 0; conf && i < 2; i++) {
+        const char *v = eoc_conf_get(conf, keys[i]);
+        int64_t n;
+        if (v && *v && eoc__num_i64(v, 1, INT32_MAX, &n) == 0) {
+            producer = n;
+            break;
+        }
+    }
+    producer -= EOC__KAFKA_BATCH_OVERHEAD;
+    return output_max_bytes < producer ? output_max_bytes : producer;
+}
+
+/* The headers the relay adds: message-id, eoc-source-topic, -partition
+ * (at most 11 digits), -offset (at most 20). */
+static size_t relay_additions(size_t id_len, const char *src_topic)
+{
+    return 4 * EOC__KAFKA_HEADER_OVERHEAD + strlen("message-id") + id_len +
+           strlen(EOC__HDR_SRC_TOPIC) + (src_topic ? strlen(src_topic) : 0) +
+           strlen(EOC__HDR_SRC_PARTITION) + 11 + strlen(EOC__HDR_SRC_OFFSET) + 20;
+}
+
+size_t eoc__row_wire_size(const eoc_msg_t *msg, const eoc_header_t *hs, size_t n, size_t id_len,
+                          const char *src_topic)
+{
+    size_t size = EOC__KAFKA_RECORD_OVERHEAD + msg->key_len + msg->value_len +
+                  relay_additions(id_len, src_topic);
+    for (size_t i = 0; i < n; i++)
+        size += EOC__KAFKA_HEADER_OVERHEAD + strlen(hs[i].name) + hs[i].len;
+    return size;
+}
+
+size_t eoc__dead_wire_size(const eoc_record_t *rec, const eoc_msg_t *out, size_t id_len,
+                           const eoc_header_t *extra, size_t nextra)
+{
+    size_t size = eoc__row_wire_size(out, extra, nextra, id_len, rec->topic);
+    for (size_t j = 0, count = eoc_record_header_count(rec); j < count; j++) {
+        eoc_header_t h;
+        if (eoc_record_header_at(rec, j, &h.name, &h.value, &h.len) == EOC_OK)
+            size += EOC__KAFKA_HEADER_OVERHEAD + strlen(h.name) + h.len;
+    }
+    return size;
 }
 
 eoc_err_t eoc_emit(eoc_txn_t *txn, const eoc_msg_t *msg)
@@ -218,18 +326,29 @@ eoc_err_t eoc_emit_at(eoc_txn_t *txn, const eoc_msg_t *msg, int64_t timestamp_ms
         eoc_txn_set_error(txn, "eoc_emit: no topic given and output.topic is not set");
         return EOC_ERR_INVALID_ARG;
     }
-    size_t size = m.key_len + m.value_len;
-    for (size_t i = 0; i < m.header_count; i++)
-        size += strlen(m.headers[i].name) + m.headers[i].len;
-    if ((int64_t)size > txn->max_bytes) {
-        eoc_txn_set_error(txn, "eoc_emit: message of %zu bytes exceeds output.max.bytes=%lld", size,
-                          (long long)txn->max_bytes);
-        return EOC_ERR_TOO_LARGE;
+    if (m.header_count > EOC_HEADERS_MAX) {
+        eoc_txn_set_error(txn, "eoc_emit: %zu headers, more than EOC_HEADERS_MAX (%d)",
+                          m.header_count, EOC_HEADERS_MAX);
+        return EOC_ERR_INVALID_ARG;
     }
     char id[EOC_ID_MAX + 1], nth[24]; /* <input-id>/<n>, at most EOC_ID_MAX bytes */
     size_t n = eoc__id_derive(id, txn->rec->id, txn->rec->id_len, nth,
                               eoc__fmt_i64(nth, txn->emits));
-    eoc_err_t err = outbox_append(txn->store, txn->rec, id, n, &m, NULL, 0,
+    eoc_header_t trace[2];
+    size_t ntrace = txn->trace ? eoc__trace_headers(txn->rec, &m, trace) : 0;
+    /* Publishable as the relay will send it, eoc's headers included. */
+    size_t size = eoc__row_wire_size(&m, m.headers, m.header_count, n, txn->rec->topic);
+    for (size_t i = 0; i < ntrace; i++)
+        size += EOC__KAFKA_HEADER_OVERHEAD + strlen(trace[i].name) + trace[i].len;
+    if ((int64_t)size > txn->max_bytes) {
+        eoc_txn_set_error(txn,
+                          "eoc_emit: message of %zu bytes as published (key, value, headers and "
+                          "eoc's own) exceeds %lld bytes (output.max.bytes, or the relay "
+                          "producer's message.max.bytes less Kafka's overhead if smaller)",
+                          size, (long long)txn->max_bytes);
+        return EOC_ERR_TOO_LARGE;
+    }
+    eoc_err_t err = outbox_append(txn->store, txn->rec, id, n, &m, trace, ntrace,
                                   timestamp_ms > 0 ? timestamp_ms : 0);
     if (err == EOC_OK)
         txn->emits++;

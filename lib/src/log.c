@@ -8,7 +8,10 @@
  */
 #include "log.h"
 
+#include "util.h"
+
 #include "conf.h"
+#include "jsontext.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,19 +22,13 @@
 
 #include <cjson/cJSON.h>
 
-#if defined(__GNUC__)
-#define LOG_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
-#else
-#define LOG_PRINTF(fmt, args)
-#endif
-
 /* Syslog level names, lower case for log.level and JSON, upper case for text. */
 static const char *const level_lower[] = {"emerg",   "alert",  "crit", "err",
                                           "warning", "notice", "info", "debug"};
 static const char *const level_upper[] = {"EMERG",   "ALERT",  "CRIT", "ERR",
                                           "WARNING", "NOTICE", "INFO", "DEBUG"};
 
-#define LEVELS ((int)(sizeof(level_lower) / sizeof(level_lower[0])))
+#define LEVELS ((int)COUNTOF(level_lower))
 
 static int level_index(int level)
 {
@@ -58,7 +55,7 @@ void eoc__log_init(eoc_log_t *lg, const eoc__settings_t *st, const char *name)
  * block. Returns the text: `buf`, the block (caller frees), or the
  * truncated `buf` when out of memory.
  */
-static char *log_vformat(char *buf, size_t size, const char *fmt, va_list ap) LOG_PRINTF(3, 0);
+static char *log_vformat(char *buf, size_t size, const char *fmt, va_list ap) EOC__PRINTF(3, 0);
 
 static char *log_vformat(char *buf, size_t size, const char *fmt, va_list ap)
 {
@@ -82,7 +79,7 @@ static char *log_vformat(char *buf, size_t size, const char *fmt, va_list ap)
     return big;
 }
 
-static char *log_format(char *buf, size_t size, const char *fmt, ...) LOG_PRINTF(3, 4);
+static char *log_format(char *buf, size_t size, const char *fmt, ...) EOC__PRINTF(3, 4);
 
 static char *log_format(char *buf, size_t size, const char *fmt, ...)
 {
@@ -121,6 +118,52 @@ static void log_timestamp(char *buf, size_t size)
     snprintf(buf + n, size - n, ".%03ldZ", (long)(ts.tv_nsec / 1000000));
 }
 
+/* Whether a text field value needs quotes. */
+static int kv_needs_quotes(const char *s, size_t len)
+{
+    if (len == 0)
+        return 1;
+    for (size_t i = 0; i < len; i++)
+        if (s[i] == ' ' || s[i] == '"' || s[i] == '=' || s[i] == '\\' || (unsigned char)s[i] < 0x20)
+            return 1;
+    return 0;
+}
+
+/* `msg` followed by ` key=value` per field, in a malloc'd string (NULL out
+ * of memory). */
+static char *kv_text(const char *msg, const eoc__kv_t *kv, size_t n)
+{
+    size_t cap = strlen(msg) + 1;
+    for (size_t i = 0; i < n; i++)
+        cap += strlen(kv[i].key) + 4 +
+               (kv[i].s ? 2 * (kv[i].len == (size_t)-1 ? strlen(kv[i].s) : kv[i].len) : 24);
+    char *out = malloc(cap), *o = out;
+    if (!out)
+        return NULL;
+    o += sprintf(o, "%s", msg);
+    for (size_t i = 0; i < n; i++) {
+        o += sprintf(o, " %s=", kv[i].key);
+        if (!kv[i].s) {
+            o += sprintf(o, "%lld", (long long)kv[i].i);
+            continue;
+        }
+        size_t len = kv[i].len == (size_t)-1 ? strlen(kv[i].s) : kv[i].len;
+        int q = kv_needs_quotes(kv[i].s, len);
+        if (q)
+            *o++ = '"';
+        for (size_t j = 0; j < len; j++) {
+            char c = kv[i].s[j];
+            if (c == '"' || c == '\\')
+                *o++ = '\\';
+            *o++ = (unsigned char)c < 0x20 ? ' ' : c;
+        }
+        if (q)
+            *o++ = '"';
+    }
+    *o = '\0';
+    return out;
+}
+
 static void log_write_text(const eoc_log_t *lg, int level, const char *ts, const char *msg)
 {
     char buf[1024];
@@ -133,19 +176,43 @@ static void log_write_text(const eoc_log_t *lg, int level, const char *ts, const
 }
 
 /* Writes a JSON line; returns -1 when cJSON ran out of memory (nothing written). */
-static int log_write_json(const eoc_log_t *lg, int level, const char *ts, const char *msg)
+static int log_write_json(const eoc_log_t *lg, int level, const char *ts, const char *msg,
+                          const eoc__kv_t *kv, size_t nkv)
 {
     cJSON *obj = cJSON_CreateObject();
     char buf[1024];
     char *json = NULL, *line;
+    /* A message can carry raw bytes of an ID: JSON gets UTF-8 only. */
+    char *fixed = eoc__utf8_escape_invalid(msg, strlen(msg));
+
+    if (fixed)
+        msg = fixed;
 
     if (obj != NULL && cJSON_AddStringToObject(obj, "ts", ts) != NULL &&
         cJSON_AddStringToObject(obj, "level", level_lower[level_index(level)]) != NULL &&
         cJSON_AddStringToObject(obj, "component", lg->name) != NULL &&
         cJSON_AddNumberToObject(obj, "pid", (double)getpid()) != NULL &&
-        cJSON_AddStringToObject(obj, "msg", msg) != NULL)
-        json = cJSON_PrintUnformatted(obj);
+        cJSON_AddStringToObject(obj, "msg", msg) != NULL) {
+        int ok = 1;
+        for (size_t i = 0; ok && i < nkv; i++) {
+            if (!kv[i].s) {
+                ok = cJSON_AddNumberToObject(obj, kv[i].key, (double)kv[i].i) != NULL;
+                continue;
+            }
+            size_t len = kv[i].len == (size_t)-1 ? strlen(kv[i].s) : kv[i].len;
+            char *v = malloc(len + 1);
+            if (v) {
+                memcpy(v, kv[i].s, len);
+                v[len] = '\0';
+            }
+            ok = v && cJSON_AddStringToObject(obj, kv[i].key, v) != NULL;
+            free(v);
+        }
+        if (ok)
+            json = cJSON_PrintUnformatted(obj);
+    }
     cJSON_Delete(obj);
+    free(fixed);
     if (json == NULL)
         return -1;
     line = log_format(buf, sizeof(buf), "%s\n", json);
@@ -156,26 +223,51 @@ static int log_write_json(const eoc_log_t *lg, int level, const char *ts, const 
     return 0;
 }
 
-void eoc__log(const eoc_log_t *lg, int level, const char *fmt, ...)
+static void log_v(const eoc_log_t *lg, int level, const eoc__kv_t *kv, size_t nkv,
+                  const char *fmt, va_list ap) EOC__PRINTF(5, 0);
+
+static void log_v(const eoc_log_t *lg, int level, const eoc__kv_t *kv, size_t nkv,
+                  const char *fmt, va_list ap)
 {
     char buf[512], ts[40];
-    char *msg;
+    char *msg, *text = NULL;
+
+    msg = log_vformat(buf, sizeof(buf), fmt, ap);
+    if (nkv && (lg->cb != NULL || !lg->json))
+        text = kv_text(msg, kv, nkv); /* text lines carry the fields as key=value */
+    log_one_line(text ? text : msg);
+
+    if (lg->cb != NULL) {
+        lg->cb(lg->opaque, level, text ? text : msg);
+    } else {
+        log_timestamp(ts, sizeof(ts));
+        if (!lg->json || log_write_json(lg, level, ts, msg, kv, nkv) != 0)
+            log_write_text(lg, level, ts, text ? text : msg);
+    }
+    free(text);
+    if (msg != buf)
+        free(msg);
+}
+
+void eoc__log(const eoc_log_t *lg, int level, const char *fmt, ...)
+{
     va_list ap;
 
     if (level > lg->level)
         return;
     va_start(ap, fmt);
-    msg = log_vformat(buf, sizeof(buf), fmt, ap);
+    log_v(lg, level, NULL, 0, fmt, ap);
     va_end(ap);
-    log_one_line(msg);
+}
 
-    if (lg->cb != NULL) {
-        lg->cb(lg->opaque, level, msg);
-    } else {
-        log_timestamp(ts, sizeof(ts));
-        if (!lg->json || log_write_json(lg, level, ts, msg) != 0)
-            log_write_text(lg, level, ts, msg);
-    }
-    if (msg != buf)
-        free(msg);
+void eoc__log_kv(const eoc_log_t *lg, int level, const eoc__kv_t *kv, size_t n, const char *fmt,
+                 ...)
+{
+    va_list ap;
+
+    if (level > lg->level)
+        return;
+    va_start(ap, fmt);
+    log_v(lg, level, kv, n, fmt, ap);
+    va_end(ap);
 }

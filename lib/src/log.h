@@ -15,6 +15,10 @@
 
 #include "conf.h"
 #include "eoc/eoc.h"
+#include "util.h"
+
+#include <stddef.h>
+#include <stdint.h>
 
 typedef struct eoc_log {
     eoc_log_cb *cb; /* NULL: write to stderr */
@@ -36,9 +40,31 @@ void eoc__log_init(eoc_log_t *lg, const eoc__settings_t *st, const char *name);
  * trailing newline; embedded line breaks are replaced by spaces so that one
  * call is one line.
  */
-void eoc__log(const eoc_log_t *lg, int level, const char *fmt, ...)
+void eoc__log(const eoc_log_t *lg, int level, const char *fmt, ...) EOC__PRINTF(3, 4);
+
+/**
+ * A structured field of a log line: a string (`s`, `len` bytes, or up to
+ * its NUL when len is (size_t)-1) or an integer (`s` NULL). In
+ * log.format=json each field is a member of the line's object; in text and
+ * for a log callback it follows the message as ` key=value` (a value with
+ * spaces, quotes or '=' in double quotes).
+ */
+typedef struct eoc__kv {
+    const char *key;
+    const char *s;
+    size_t len;
+    int64_t i;
+} eoc__kv_t;
+
+#define EOC__KV_S(k, v)      ((eoc__kv_t){(k), (v), (size_t)-1, 0})
+#define EOC__KV_SN(k, v, n)  ((eoc__kv_t){(k), (v), (n), 0})
+#define EOC__KV_I(k, v)      ((eoc__kv_t){(k), NULL, 0, (int64_t)(v)})
+
+/** Logs one line like eoc__log, with `n` structured fields `kv`. */
+void eoc__log_kv(const eoc_log_t *lg, int level, const eoc__kv_t *kv, size_t n, const char *fmt,
+                 ...)
 #if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
+    __attribute__((format(printf, 5, 6)))
 #endif
     ;
 

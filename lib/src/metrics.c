@@ -1,5 +1,7 @@
 /* metrics.c - see metrics.h. */
 #include "metrics.h"
+#include "store.h"
+#include "util.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -11,14 +13,28 @@
 static const double histo_bounds[EOC__HISTO_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                                         0.05,   0.1,   0.25,   0.5,   1.0,  2.5};
 
-void eoc__histo_add(eoc__histo_t *h, double seconds)
+/* End to end (record timestamp to commit): up to minutes. */
+static const double histo_long_bounds[EOC__HISTO_BUCKETS] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                             0.5,   1.0,  5.0,   30.0, 120.0, 600.0};
+
+static void histo_add_b(eoc__histo_t *h, const double *bounds, double seconds)
 {
     size_t i = 0;
-    while (i < EOC__HISTO_BUCKETS && seconds > histo_bounds[i])
+    while (i < EOC__HISTO_BUCKETS && seconds > bounds[i])
         i++;
     eoc__count(&h->bucket[i], 1);
     eoc__count(&h->count, 1);
     eoc__count(&h->sum_us, (uint64_t)(seconds * 1e6));
+}
+
+void eoc__histo_add(eoc__histo_t *h, double seconds)
+{
+    histo_add_b(h, histo_bounds, seconds);
+}
+
+void eoc__histo_add_long(eoc__histo_t *h, double seconds)
+{
+    histo_add_b(h, histo_long_bounds, seconds);
 }
 
 int eoc__stats_add_part(eoc__stats_t *s, eoc__part_stats_t *p)
@@ -41,6 +57,42 @@ int eoc__stats_add_part(eoc__stats_t *s, eoc__part_stats_t *p)
     l->v[n] = p;
     atomic_store_explicit(&l->n, n + 1, memory_order_release);
     return 0;
+}
+
+void eoc__stats_totals(const eoc__stats_t *s, eoc__relay_t *relay, eoc__store_t *store,
+                       eoc_stats_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->consumed = atomic_load(&s->consumed);
+    out->applied = atomic_load(&s->applied);
+    out->duplicates = atomic_load(&s->duplicates);
+    out->dead_letters = atomic_load(&s->dead_letters);
+    out->skipped = atomic_load(&s->skipped);
+    out->retries = atomic_load(&s->retries);
+    out->batches = atomic_load(&s->batches);
+    out->commit_failures = atomic_load(&s->commit_failures);
+    out->rebalances = atomic_load(&s->rebalances);
+    out->inbox_pruned = atomic_load(&s->inbox_pruned);
+    if (relay) {
+        eoc__relay_stats_t rs;
+        eoc__relay_stats(relay, &rs);
+        out->published = rs.published;
+        out->relay_errors = rs.errors;
+    }
+    eoc__store_outbox_info(store, &out->outbox_backlog, &out->outbox_oldest_ms);
+}
+
+void eoc__stats_health_publish(eoc__stats_t *s, struct eoc__store *store, int64_t now)
+{
+    if (now - atomic_load(&s->health_at_ms) < 500 && atomic_load(&s->health_at_ms))
+        return;
+    uint64_t rows = 0;
+    int64_t age_ms = 0;
+    if (eoc__store_outbox_info(store, &rows, &age_ms) != EOC_OK)
+        return; /* the snapshot ages: /healthz says so */
+    atomic_store(&s->outbox_rows, rows);
+    atomic_store(&s->outbox_oldest_ms, rows ? eoc__now_ms() - age_ms : 0);
+    atomic_store(&s->health_at_ms, now);
 }
 
 void eoc__stats_free(eoc__stats_t *s)
@@ -73,10 +125,19 @@ void eoc__stats_free(eoc__stats_t *s)
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/socket.h>
+#include <time.h>
 
-#define CONN_LIMIT     16 /* concurrent scrapers */
-#define CONN_TIMEOUT_S 10 /* idle connections are closed after this */
+/* One slow or hostile client must not starve /healthz: every connection
+ * has a thread of its own (MHD_USE_THREAD_PER_CONNECTION), connections are
+ * bounded in total and per client address, an idle one is closed after
+ * CONN_TIMEOUT_S, and ANY connection, however it trickles its bytes, is
+ * shut down CONN_DEADLINE_S after it opened (the reaper). */
+#define CONN_LIMIT      64 /* concurrent connections in total */
+#define CONN_PER_IP     32 /* from one client address */
+#define CONN_TIMEOUT_S  5  /* idle connections are closed after this */
+#define CONN_DEADLINE_S 10 /* no connection lives longer */
 
 #define PROM_TYPE "text/plain; version=0.0.4; charset=utf-8"
 #define JSON_TYPE "application/json"
@@ -94,19 +155,30 @@ struct eoc__metrics {
     struct MHD_Daemon *d;   /* owned */
     int port;
     int64_t stuck_ms; /* health.relay.stuck.ms */
+    int64_t stall_ms; /* health.stall.ms */
     double map_limit; /* health.map.usage */
     /* The first libmicrohttpd message, kept as the reason of a failed
      * start: claimed once through `msg_taken`, read only after
      * MHD_start_daemon returned NULL (its threads are gone then). */
     atomic_int msg_taken;
     char msg[256];
+    /* Open connections (fd, when opened) for the reaper. */
+    pthread_mutex_t conn_mu;
+    pthread_cond_t conn_cv;
+    struct conn {
+        struct MHD_Connection *c;
+        int fd;
+        int64_t opened_ms;
+    } conns[CONN_LIMIT + 8];
+    int reaper_on, reaper_stop;
+    pthread_t reaper;
 };
 
 /* ------------------------------------------------------------------ */
 /* text output                                                         */
 /* ------------------------------------------------------------------ */
 
-static void putf(eoc__buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void putf(eoc__buf_t *b, const char *fmt, ...) EOC__PRINTF(2, 3);
 static void putf(eoc__buf_t *b, const char *fmt, ...)
 {
     char tmp[512];
@@ -264,14 +336,14 @@ static void write_worker_counters(eoc__buf_t *b, const eoc_stats_t *st)
 
 /* Buckets are stored per interval; the exposition format wants them
  * cumulative, with +Inf equal to _count. */
-static void write_histo(eoc__buf_t *b, const eoc__histo_t *h)
+static void write_histo(eoc__buf_t *b, const eoc__histo_t *h, const char *name,
+                        const double *bounds, const char *help)
 {
-    static const char name[] = "eoc_batch_commit_seconds";
-    put_family(b, name, "histogram", "Duration of the durable LMDB commit of a batch.");
+    put_family(b, name, "histogram", help);
     uint64_t cum = 0;
     for (size_t i = 0; i < EOC__HISTO_BUCKETS; i++) {
         cum += atomic_load_explicit(&h->bucket[i], memory_order_relaxed);
-        putf(b, "%s_bucket{le=\"%g\"} %" PRIu64 "\n", name, histo_bounds[i], cum);
+        putf(b, "%s_bucket{le=\"%g\"} %" PRIu64 "\n", name, bounds[i], cum);
     }
     cum += atomic_load_explicit(&h->bucket[EOC__HISTO_BUCKETS], memory_order_relaxed);
     putf(b, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, cum);
@@ -311,20 +383,8 @@ static void write_eos_kafka(eoc__buf_t *b, const eoc__stats_t *s)
         putf(b, "%s %" PRIu64 "\n", c[i].name,
              (uint64_t)atomic_load((const atomic_uint_fast64_t *)((const char *)s + c[i].off)));
     }
-    static const char name[] = "eoc_txn_commit_seconds";
-    const eoc__histo_t *h = &s->km_txn_latency;
-    put_family(b, name, "histogram",
-               "Duration of a batch's Kafka transaction: produce, send offsets, commit.");
-    uint64_t cum = 0;
-    for (size_t i = 0; i < EOC__HISTO_BUCKETS; i++) {
-        cum += atomic_load_explicit(&h->bucket[i], memory_order_relaxed);
-        putf(b, "%s_bucket{le=\"%g\"} %" PRIu64 "\n", name, histo_bounds[i], cum);
-    }
-    cum += atomic_load_explicit(&h->bucket[EOC__HISTO_BUCKETS], memory_order_relaxed);
-    putf(b, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, cum);
-    putf(b, "%s_sum %.6f\n", name,
-         (double)atomic_load_explicit(&h->sum_us, memory_order_relaxed) / 1e6);
-    putf(b, "%s_count %" PRIu64 "\n", name, cum);
+    write_histo(b, &s->km_txn_latency, "eoc_txn_commit_seconds", histo_bounds,
+                "Duration of a batch's Kafka transaction: produce, send offsets, commit.");
 }
 
 static void write_map(eoc__buf_t *b, eoc__store_t *s)
@@ -345,33 +405,85 @@ static eoc_err_t worker_fatal(const eoc__metrics_t *m)
     return atomic_load(&((eoc__stats_t *)m->src.stats)->fatal);
 }
 
+static int ready_check(eoc__metrics_t *m, char *why, size_t n);
+
+/* Assignment, readiness, build and librdkafka's statistics in summary. */
+static void write_more(eoc__metrics_t *m, eoc__buf_t *b)
+{
+    eoc__stats_t *st = (eoc__stats_t *)m->src.stats;
+    char why[384];
+    put_family(b, "eoc_assigned_partitions", "gauge", "Partitions assigned to this worker now.");
+    putf(b, "eoc_assigned_partitions %" PRId64 "\n", (int64_t)atomic_load(&st->assigned));
+    put_family(b, "eoc_ready", "gauge", "1 when /readyz answers 200.");
+    putf(b, "eoc_ready %d\n", ready_check(m, why, sizeof(why)) == 0);
+    put_family(b, "eoc_build_info", "gauge", "The eoc and librdkafka versions; always 1.");
+    puts_(b, "eoc_build_info{version=\"");
+    put_label_value(b, eoc_version());
+    puts_(b, "\",librdkafka=\"");
+    put_label_value(b, rd_kafka_version_str());
+    puts_(b, "\"} 1\n");
+    if (!atomic_load(&st->k_stats_seen))
+        return; /* kafka.statistics.interval.ms is off */
+    put_family(b, "eoc_kafka_consumer_lag", "gauge",
+               "Sum of the consumer lag of the assigned partitions, per librdkafka's statistics.");
+    putf(b, "eoc_kafka_consumer_lag %" PRId64 "\n", (int64_t)atomic_load(&st->k_lag_sum));
+    put_family(b, "eoc_kafka_broker_rtt_seconds", "gauge",
+               "Largest average broker round-trip time, per librdkafka's statistics.");
+    putf(b, "eoc_kafka_broker_rtt_seconds %.6f\n", (double)atomic_load(&st->k_rtt_us) / 1e6);
+    put_family(b, "eoc_kafka_brokers_up", "gauge", "Brokers the consumer is connected to.");
+    putf(b, "eoc_kafka_brokers_up %" PRId64 "\n", (int64_t)atomic_load(&st->k_brokers_up));
+    put_family(b, "eoc_kafka_tx_bytes_total", "counter", "Bytes the consumer sent to brokers.");
+    putf(b, "eoc_kafka_tx_bytes_total %" PRId64 "\n", (int64_t)atomic_load(&st->k_tx_bytes));
+    put_family(b, "eoc_kafka_rx_bytes_total", "counter",
+               "Bytes the consumer received from brokers.");
+    putf(b, "eoc_kafka_rx_bytes_total %" PRId64 "\n", (int64_t)atomic_load(&st->k_rx_bytes));
+}
+
 static void write_metrics(eoc__metrics_t *m, eoc__buf_t *b)
 {
     size_t n;
     eoc__part_stats_t *const *v = parts_snapshot(m->src.stats, &n);
     eoc_stats_t st;
-    eoc_worker_stats(m->src.worker, &st);
+    eoc__stats_totals(m->src.stats, m->src.relay, m->src.store, &st);
     write_part_counters(b, v, n);
     write_lag(b, m->src.rk, v, n);
     write_worker_counters(b, &st);
-    write_histo(b, &m->src.stats->commit_latency);
+    write_histo(b, &m->src.stats->commit_latency, "eoc_batch_commit_seconds", histo_bounds,
+                "Duration of the durable LMDB commit of a batch.");
+    write_histo(b, &m->src.stats->handler_latency, "eoc_handler_seconds", histo_bounds,
+                "Duration of one handler call (reruns and retries included).");
+    write_histo(b, &m->src.stats->e2e_latency, "eoc_end_to_end_seconds", histo_long_bounds,
+                "From a record's Kafka timestamp to the commit of its batch.");
     if (m->src.settings->eos_mode == EOC__EOS_KAFKA)
         write_eos_kafka(b, m->src.stats);
     write_map(b, m->src.store);
     put_family(b, "eoc_worker_fatal", "gauge", "1 when the worker stopped on a fatal error.");
     putf(b, "eoc_worker_fatal %d\n", worker_fatal(m) != EOC_OK);
+    write_more(m, b);
 }
 
 /* ------------------------------------------------------------------ */
 /* /healthz                                                            */
 /* ------------------------------------------------------------------ */
 
-/* Returns 0 when healthy, else 1 with the first failing check in `why`. */
+/* Returns 0 when live, else 1 with the first failing check in `why`:
+ * fatal error, map usage, a relay that does not publish, a poll loop that
+ * does not turn (a hung handler or commit). No broker and no assignment
+ * are not failures of liveness: a restart would not fix them. */
 static int health_check(eoc__metrics_t *m, char *why, size_t n)
 {
     eoc_err_t fatal = worker_fatal(m);
     if (fatal != EOC_OK) {
         snprintf(why, n, "worker stopped on a fatal error: %s", eoc_strerror(fatal));
+        return 1;
+    }
+    int64_t turned = atomic_load(&((eoc__stats_t *)m->src.stats)->last_loop_ms);
+    int64_t idle = turned ? eoc__mono_ms() - turned : 0;
+    if (turned && idle > m->stall_ms) {
+        snprintf(why, n,
+                 "poll loop stalled for %" PRId64 "s (health.stall.ms=%" PRId64
+                 "): a handler or a commit does not return",
+                 idle / 1000, m->stall_ms);
         return 1;
     }
     eoc__store_t *s = m->src.store;
@@ -385,13 +497,17 @@ static int health_check(eoc__metrics_t *m, char *why, size_t n)
                  ratio * 100.0, used, size, m->map_limit);
         return 1;
     }
-    uint64_t rows = 0;
-    int64_t age_ms = 0;
-    eoc_err_t err = eoc__store_outbox_info(s, &rows, &age_ms);
-    if (err != EOC_OK) {
-        snprintf(why, n, "store unreadable: %s", eoc_strerror(err));
+    /* The worker's snapshot (eoc__stats_health_publish): no LMDB read
+     * transaction on the HTTP thread. */
+    int64_t at = atomic_load(&m->src.stats->health_at_ms);
+    if (at && eoc__mono_ms() - at > m->stuck_ms) {
+        snprintf(why, n, "worker unresponsive: no health snapshot for %" PRId64 "s",
+                 (eoc__mono_ms() - at) / 1000);
         return 1;
     }
+    uint64_t rows = atomic_load(&m->src.stats->outbox_rows);
+    int64_t oldest = atomic_load(&m->src.stats->outbox_oldest_ms);
+    int64_t age_ms = rows && oldest ? eoc__now_ms() - oldest : 0;
     if (rows && age_ms > m->stuck_ms) {
         snprintf(why, n,
                  "relay stuck: oldest outbox row %" PRId64 "s old (health.relay.stuck.ms=%" PRId64
@@ -402,11 +518,35 @@ static int health_check(eoc__metrics_t *m, char *why, size_t n)
     return 0;
 }
 
+/* Returns 0 when ready to be given work, else 1 with the reason: live,
+ * a broker reachable, partitions assigned, batch commits succeeding. */
+static int ready_check(eoc__metrics_t *m, char *why, size_t n)
+{
+    eoc__stats_t *st = (eoc__stats_t *)m->src.stats;
+    if (health_check(m, why, n))
+        return 1;
+    if (atomic_load(&st->brokers_down)) {
+        snprintf(why, n, "no broker reachable (kafka.bootstrap.servers)");
+        return 1;
+    }
+    if (atomic_load(&st->failing)) {
+        snprintf(why, n, "batch commits are failing (%d in a row): see the log",
+                 atomic_load(&st->failing));
+        return 1;
+    }
+    if (atomic_load(&st->assigned) <= 0) {
+        snprintf(why, n, "no partition assigned (joining the group, or more members than "
+                         "partitions)");
+        return 1;
+    }
+    return 0;
+}
+
 /* Writes {"status":..,"reason":..} and a newline; returns the HTTP status. */
-static unsigned write_health(eoc__metrics_t *m, eoc__buf_t *b)
+static unsigned write_health(eoc__metrics_t *m, eoc__buf_t *b, int ready)
 {
     char why[384];
-    int bad = health_check(m, why, sizeof(why));
+    int bad = ready ? ready_check(m, why, sizeof(why)) : health_check(m, why, sizeof(why));
     cJSON *o = cJSON_CreateObject();
     char *text = NULL;
     if (o && cJSON_AddStringToObject(o, "status", bad ? "fail" : "ok") &&
@@ -486,16 +626,16 @@ static mhd_result on_request(void *cls, struct MHD_Connection *c, const char *ur
         write_metrics(m, &b);
         return reply_buf(c, MHD_HTTP_OK, PROM_TYPE, &b);
     }
-    if (strcmp(url, "/healthz") == 0) {
-        unsigned status = write_health(m, &b);
+    if (strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0) {
+        unsigned status = write_health(m, &b, url[1] == 'r');
         return reply_buf(c, status, JSON_TYPE, &b);
     }
-    return reply_static(c, MHD_HTTP_NOT_FOUND, "not found: try /metrics or /healthz\n", NULL);
+    return reply_static(c, MHD_HTTP_NOT_FOUND, "not found: try /metrics, /healthz or /readyz\n",
+                        NULL);
 }
 
 /* libmicrohttpd's messages: logged, and the first one kept for errstr. */
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
-    __attribute__((format(printf, 2, 0)));
+static void on_mhd_log(void *cls, const char *fmt, va_list ap) EOC__PRINTF(2, 0);
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     eoc__metrics_t *m = cls;
@@ -513,6 +653,70 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 /* ------------------------------------------------------------------ */
 /* start / stop                                                        */
 /* ------------------------------------------------------------------ */
+
+/* Tracks connections for the reaper (MHD_OPTION_NOTIFY_CONNECTION). */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    (void)socket_context;
+    eoc__metrics_t *m = cls;
+    pthread_mutex_lock(&m->conn_mu);
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        for (size_t i = 0; ci && i < sizeof(m->conns) / sizeof(m->conns[0]); i++) {
+            if (!m->conns[i].c) {
+                m->conns[i] = (struct conn){c, ci->connect_fd, eoc__mono_ms()};
+                break;
+            }
+        }
+    } else {
+        for (size_t i = 0; i < sizeof(m->conns) / sizeof(m->conns[0]); i++)
+            if (m->conns[i].c == c)
+                m->conns[i].c = NULL;
+    }
+    pthread_mutex_unlock(&m->conn_mu);
+}
+
+/* Shuts down every connection older than CONN_DEADLINE_S (its thread then
+ * sees the end of the stream and closes it), twice a second. */
+static void *reaper_main(void *arg)
+{
+    eoc__metrics_t *m = arg;
+    pthread_mutex_lock(&m->conn_mu);
+    while (!m->reaper_stop) {
+        int64_t now = eoc__mono_ms();
+        for (size_t i = 0; i < sizeof(m->conns) / sizeof(m->conns[0]); i++) {
+            if (m->conns[i].c && m->conns[i].fd >= 0 &&
+                now - m->conns[i].opened_ms > CONN_DEADLINE_S * 1000) {
+                shutdown(m->conns[i].fd, SHUT_RDWR);
+                m->conns[i].fd = -1; /* once */
+            }
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 500 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&m->conn_cv, &m->conn_mu, &ts);
+    }
+    pthread_mutex_unlock(&m->conn_mu);
+    return NULL;
+}
+
+static void reaper_stop(eoc__metrics_t *m)
+{
+    if (!m->reaper_on)
+        return;
+    pthread_mutex_lock(&m->conn_mu);
+    m->reaper_stop = 1;
+    pthread_cond_signal(&m->conn_cv);
+    pthread_mutex_unlock(&m->conn_mu);
+    pthread_join(m->reaper, NULL);
+    m->reaper_on = 0;
+}
 
 /* Splits `spec` into host (brackets removed; "" for any) and port text.
  * Returns 0, or -1 with errstr set. */
@@ -561,10 +765,12 @@ static int resolve_listen(const char *spec, struct sockaddr_storage *ss, char *e
         return -1;
     struct addrinfo hints, *res = NULL, *ai;
     memset(&hints, 0, sizeof(hints));
+    /* No host (":PORT"): loopback only; every interface is asked for by
+     * name ("0.0.0.0:PORT", "[::]:PORT"). */
     hints.ai_family = *host ? AF_UNSPEC : AF_INET;
     hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    int rc = getaddrinfo(*host ? host : NULL, port, &hints, &res);
+    hints.ai_flags = AI_NUMERICSERV;
+    int rc = getaddrinfo(*host ? host : "127.0.0.1", port, &hints, &res);
     if (rc) {
         snprintf(errstr, errstr_size, "metrics.listen=%s: %s", spec, gai_strerror(rc));
         return -1;
@@ -597,10 +803,9 @@ static int bound_port(struct MHD_Daemon *d)
     return -1;
 }
 
-eoc__metrics_t *eoc__metrics_start(eoc_worker_t *w, char *errstr, size_t errstr_size)
+eoc__metrics_t *eoc__metrics_start(const eoc__metrics_src_t *srcp, char *errstr, size_t errstr_size)
 {
-    eoc__metrics_src_t src;
-    eoc__worker_metrics_src(w, &src);
+    eoc__metrics_src_t src = *srcp;
     const eoc__settings_t *st = src.settings;
     const char *spec = st->metrics_listen;
     struct sockaddr_storage ss;
@@ -615,24 +820,33 @@ eoc__metrics_t *eoc__metrics_start(eoc_worker_t *w, char *errstr, size_t errstr_
     m->src = src;
     eoc__log_init(&m->log, st, "metrics");
     m->stuck_ms = st->health_relay_stuck_ms;
+    m->stall_ms = st->health_stall_ms;
     m->map_limit = st->health_map_usage;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    pthread_mutex_init(&m->conn_mu, NULL);
+    pthread_cond_init(&m->conn_cv, NULL);
+    if (pthread_create(&m->reaper, NULL, reaper_main, m) == 0)
+        m->reaper_on = 1;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                     MHD_USE_POLL | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     m->d =
         MHD_start_daemon(flags, 0, NULL, NULL, on_request, m, MHD_OPTION_EXTERNAL_LOGGER,
                          on_mhd_log, m, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                          MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT,
-                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S, MHD_OPTION_END);
+                         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)CONN_PER_IP,
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
+                         MHD_OPTION_NOTIFY_CONNECTION, on_connection, m, MHD_OPTION_END);
     if (!m->d || (m->port = bound_port(m->d)) < 0) {
         snprintf(errstr, errstr_size, "metrics.listen=%s: cannot listen: %s", spec,
                  m->msg[0] ? m->msg : "address in use or not available");
         if (m->d)
             MHD_stop_daemon(m->d);
+        reaper_stop(m);
         free(m);
         return NULL;
     }
-    eoc__log(&m->log, EOC_LOG_INFO, "serving /metrics and /healthz on %s (port %d)", spec, m->port);
+    eoc__log(&m->log, EOC_LOG_INFO, "serving /metrics, /healthz and /readyz on %s (port %d)", spec, m->port);
     return m;
 }
 
@@ -646,6 +860,9 @@ void eoc__metrics_stop(eoc__metrics_t *m)
     if (!m)
         return;
     MHD_stop_daemon(m->d);
+    reaper_stop(m);
+    pthread_mutex_destroy(&m->conn_mu);
+    pthread_cond_destroy(&m->conn_cv);
     free(m);
 }
 
@@ -653,9 +870,9 @@ void eoc__metrics_stop(eoc__metrics_t *m)
 
 #include <stdio.h>
 
-eoc__metrics_t *eoc__metrics_start(eoc_worker_t *w, char *errstr, size_t errstr_size)
+eoc__metrics_t *eoc__metrics_start(const eoc__metrics_src_t *src, char *errstr, size_t errstr_size)
 {
-    (void)w;
+    (void)src;
     if (errstr && errstr_size)
         snprintf(errstr, errstr_size, "built without libmicrohttpd");
     return NULL;

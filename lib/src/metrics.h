@@ -23,6 +23,7 @@
 
 #include "conf.h"
 #include "eoc/eoc.h"
+#include "relay.h"
 #include "store.h"
 
 #include <librdkafka/rdkafka.h>
@@ -59,6 +60,8 @@ typedef struct eoc__histo {
 } eoc__histo_t;
 
 void eoc__histo_add(eoc__histo_t *h, double seconds);
+/** The same with the buckets of the end-to-end histogram (up to minutes). */
+void eoc__histo_add_long(eoc__histo_t *h, double seconds);
 
 typedef struct eoc__stats {
     atomic_uint_fast64_t consumed, applied, duplicates, dead_letters, skipped, retries, batches,
@@ -68,9 +71,28 @@ typedef struct eoc__stats {
     atomic_uint_fast64_t km_commits, km_aborts, km_fencings, km_restores, km_restores_empty,
         km_restored_records, km_restore_lag;
     eoc__histo_t km_txn_latency;
+    eoc__histo_t handler_latency; /* one handler call (apply.c) */
+    eoc__histo_t e2e_latency;     /* record timestamp to its batch's commit */
+    atomic_int_fast64_t assigned; /* partitions assigned now */
+    atomic_int_fast64_t last_loop_ms; /* the poll loop's last turn (monotonic), 0 before */
+    atomic_int brokers_down;          /* every broker unreachable (error callback, stats) */
+    atomic_int failing;               /* batch commits are failing (consecutive failures) */
+    /* librdkafka's statistics, in summary (0 until the first report) */
+    atomic_int_fast64_t k_stats_seen, k_lag_sum, k_rtt_us, k_tx_bytes, k_rx_bytes, k_brokers_up;
     _Atomic(eoc__part_list_t *) parts; /* NULL until the first partition */
     _Atomic eoc_err_t fatal;           /* EOC_OK, or the error that stopped the worker */
+    /* The health snapshot the worker publishes (eoc__stats_health_publish)
+     * for /healthz, which never opens an LMDB transaction itself. */
+    atomic_uint_fast64_t outbox_rows;
+    atomic_int_fast64_t outbox_oldest_ms; /* wall clock of the oldest row; 0: none */
+    atomic_int_fast64_t health_at_ms;     /* monotonic time of the snapshot; 0: none */
 } eoc__stats_t;
+
+struct eoc__store;
+/** On the worker's thread, at most twice a second: the outbox's size and
+ *  oldest row into `s` (an LMDB read transaction here, not on the HTTP
+ *  thread). `now` is the monotonic clock. */
+void eoc__stats_health_publish(eoc__stats_t *s, struct eoc__store *store, int64_t now);
 
 /** Adds `p` to the published partitions (one thread only: the worker's
  *  polling thread). 0, or -1 out of memory. */
@@ -87,25 +109,31 @@ static inline void eoc__count(atomic_uint_fast64_t *a, uint64_t n)
 
 typedef struct eoc__metrics eoc__metrics_t;
 
+/** The public counters (eoc_worker_stats): `s`, the relay's (NULL: none)
+ *  and the outbox's backlog. Any thread. */
+void eoc__stats_totals(const eoc__stats_t *s, eoc__relay_t *relay, eoc__store_t *store,
+                       eoc_stats_t *out);
+
 /** What the server reads of a worker (all borrowed from it). */
 typedef struct eoc__metrics_src {
-    eoc_worker_t *worker; /* for eoc_worker_stats */
     const eoc__stats_t *stats;
     eoc__store_t *store;
-    rd_kafka_t *rk; /* thread-safe calls only (cached watermarks) */
+    eoc__relay_t *relay; /* NULL: none */
+    rd_kafka_t *rk;      /* thread-safe calls only (cached watermarks) */
     const eoc__settings_t *settings;
 } eoc__metrics_src_t;
 
-/** Fills `out` from `w` (worker.c). */
+/** What `w` hands the server (worker.c; also for tests and the bench). */
 void eoc__worker_metrics_src(eoc_worker_t *w, eoc__metrics_src_t *out);
 
 /**
- * Starts serving `w`'s metrics on its setting metrics.listen: "host:port",
- * "[ipv6]:port" or ":port" (all IPv4 interfaces); port 0 picks a free one
- * (see eoc__metrics_port). Returns NULL with the reason in errstr on a bad
- * address, an address in use, or a build without libmicrohttpd.
+ * Starts serving a worker's metrics on its setting metrics.listen:
+ * "host:port", "[ipv6]:port" or ":port" (all IPv4 interfaces); port 0 picks
+ * a free one (see eoc__metrics_port). The sources are copied; what they
+ * point to must outlive the server. Returns NULL with the reason in errstr
+ * on a bad address, an address in use, or a build without libmicrohttpd.
  */
-eoc__metrics_t *eoc__metrics_start(eoc_worker_t *w, char *errstr, size_t errstr_size);
+eoc__metrics_t *eoc__metrics_start(const eoc__metrics_src_t *src, char *errstr, size_t errstr_size);
 
 /** The bound TCP port. */
 int eoc__metrics_port(const eoc__metrics_t *m);

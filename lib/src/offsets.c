@@ -9,7 +9,7 @@
  * w->undurable for one of the two. Whichever thread owns the store calls
  * these functions (pipeline.c).
  */
-#include "worker.h"
+#include "worker_int.h"
 
 /* Commits the offsets in w->undurable to Kafka (asynchronous) and forgets
  * them. The caller knows they are on disk in LMDB. */
@@ -36,6 +36,60 @@ void eoc__offsets_sync(eoc_worker_t *w)
 {
     if (w->undurable && eoc__store_sync(w->store) == EOC_OK)
         to_kafka(w);
+}
+
+/* A read_committed consumer never sees transaction markers and aborted
+ * records, yet they take offsets: input that ends with them would leave
+ * the stored position (the last applied record's next offset) below the
+ * partition's end for good, a lag that never drains. librdkafka moves the
+ * consumer's position past them; when the worker idles with every record
+ * it got from a partition applied and committed (the store's position is
+ * where polling left off: no rewind pending or under way), the store's
+ * position follows the consumer's (one small commit, synced, then the
+ * offsets go to Kafka). */
+void eoc__offsets_skip_unseen(eoc_worker_t *w)
+{
+    rd_kafka_topic_partition_list_t *l = NULL;
+    if (atomic_load(&w->rewind_flag) || rd_kafka_assignment(w->rk, &l) || !l)
+        return;
+    rd_kafka_position(w->rk, l);
+    int began = 0, n = 0;
+    for (int i = 0; i < l->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &l->elems[i];
+        eoc__part_t *p = eoc__parts_get(w, tp->topic, tp->partition);
+        int64_t c = p ? atomic_load(&p->st.committed) : -1;
+        if (tp->err || tp->offset < 0 || c < 0 || !p || p->polled != c || tp->offset <= c) {
+            tp->offset = RD_KAFKA_OFFSET_INVALID;
+            continue;
+        }
+        if (!began && eoc__store_begin(w->store) != EOC_OK)
+            break;
+        began = 1;
+        if (eoc__store_offset_set(w->store, tp->topic, tp->partition, tp->offset) != EOC_OK) {
+            eoc__store_abort(w->store);
+            began = 0;
+            break;
+        }
+        n++;
+    }
+    if (began && eoc__store_commit(w->store) == EOC_OK && eoc__store_sync(w->store) == EOC_OK) {
+        rd_kafka_topic_partition_list_t *k = rd_kafka_topic_partition_list_new(n);
+        for (int i = 0; i < l->cnt; i++) {
+            rd_kafka_topic_partition_t *tp = &l->elems[i];
+            if (tp->offset < 0)
+                continue;
+            eoc__part_t *p = eoc__parts_get(w, tp->topic, tp->partition);
+            if (p) {
+                atomic_store(&p->st.committed, tp->offset);
+                p->polled = tp->offset;
+            }
+            rd_kafka_topic_partition_list_add(k, tp->topic, tp->partition)->offset = tp->offset;
+        }
+        eoc__offsets_sync(w); /* the batches' offsets first */
+        rd_kafka_commit(w->rk, k, 1);
+        rd_kafka_topic_partition_list_destroy(k);
+    }
+    rd_kafka_topic_partition_list_destroy(l);
 }
 
 void eoc__offsets_forget(eoc_worker_t *w)

@@ -14,20 +14,31 @@
  * A failed batch leaves its first offsets in w->rewind. The polling thread
  * then drops the batch it is filling (later records of those partitions),
  * and seeks everything back (eoc__pipe_rewind_run): nothing is skipped.
+ * Batches that keep failing stop the worker (eoc__pipe_fatal).
  */
-#include "worker.h"
+#include "worker_int.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
+
+#define COMMIT_TRIES 5 /* failed batches in a row before the worker stops */
 
 int eoc__pipe_add(eoc_worker_t *w, rd_kafka_message_t *m, int64_t now)
 {
-    eoc__part_t *p = eoc__worker_part(w, rd_kafka_topic_name(m->rkt), m->partition);
+    eoc__part_t *p = eoc__parts_get(w, rd_kafka_topic_name(m->rkt), m->partition);
     if (!p)
         return -1;
     eoc__key_t k;
     char idbuf[EOC_ID_MAX + 1];
     const char *id;
-    eoc__apply_key(w, m, &k, idbuf, &id);
+    if (++w->id_sample & (EOC__STAGE_SAMPLE - 1)) {
+        eoc__apply_key(w, m, &k, idbuf, &id);
+    } else {
+        uint64_t t0 = eoc__stage_tick();
+        eoc__apply_key(w, m, &k, idbuf, &id);
+        eoc__stage_sample(&w->stages, EOC__STAGE_ID, t0);
+    }
     if (eoc__batch_add(w->fill, m, p, &k, id, now) != 0)
         return -1;
     eoc__count(&p->st.consumed, 1);
@@ -142,6 +153,51 @@ int eoc__pipe_idle(eoc_worker_t *w)
     return idle;
 }
 
+void eoc__pipe_fatal(eoc_worker_t *w, eoc_err_t err, const char *fmt, ...)
+{
+    if (atomic_exchange(&w->fatal_taken, 1))
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(w->fatal_reason, sizeof(w->fatal_reason), fmt, ap);
+    va_end(ap);
+    eoc__log(&w->log, EOC_LOG_ERR, "stopping: %s", w->fatal_reason);
+    atomic_store(&w->stats.fatal, err); /* after the reason: see eoc_worker_fatal_error */
+    atomic_store(&w->stop, 1);
+}
+
+eoc_err_t eoc__pipe_apply(eoc_worker_t *w, eoc__batch_t *b, int crashed)
+{
+    if (!b->n)
+        return EOC_OK;
+    eoc_err_t err = eoc__apply_batch(w, b, crashed);
+    if (err == EOC_OK) {
+        w->failures = 0;
+        atomic_store(&w->stats.failing, 0);
+        return EOC_OK;
+    }
+    eoc__count(&w->stats.commit_failures, 1);
+    atomic_store(&w->stats.failing, w->failures + 1);
+    eoc__log(&w->log, EOC_LOG_ERR,
+             "batch of %zu records not committed (%s): rewinding to the last committed offsets",
+             b->n, eoc_strerror(err));
+    eoc__pipe_rewind_batch(w, b);
+    /* A full map may clear (the relay frees outbox pages); a disk that
+     * refuses writes (EIO, ENOSPC, EFBIG) is not retried: fail-stop.
+     * An aborted Kafka transaction (eos.mode=kafka) is retried for as long
+     * as it takes: a rebalance, a broker or a fencing passes. */
+    if ((++w->failures >= COMMIT_TRIES && err != EOC_ERR_KAFKA) || err == EOC_ERR_IO)
+        eoc__pipe_fatal(
+            w, err,
+            "%d failed batch commit(s) in a row (%s). Nothing was lost: fix the cause (%s) and "
+            "restart; processing resumes from the last commit",
+            w->failures, eoc_strerror(err),
+            err == EOC_ERR_MAP_FULL ? "raise store.map.size" : "check disk space and I/O");
+    else
+        eoc__sleep_ms(200LL << (w->failures < 5 ? w->failures : 5));
+    return err;
+}
+
 eoc_err_t eoc__pipe_flush_now(eoc_worker_t *w, int crashed)
 {
     eoc__pipe_wait(w);
@@ -149,7 +205,7 @@ eoc_err_t eoc__pipe_flush_now(eoc_worker_t *w, int crashed)
         return EOC_OK; /* the filling batch was dropped */
     if (w->km && w->fill->n)
         eoc__km_batch_meta(w, w->fill);
-    eoc_err_t err = eoc__apply_batch(w, w->fill, crashed);
+    eoc_err_t err = eoc__pipe_apply(w, w->fill, crashed);
     eoc__pipe_rewind_run(w, NULL);
     return err;
 }
@@ -187,7 +243,7 @@ static void *apply_main(void *arg)
         if (!b)
             break;
         pthread_mutex_unlock(&w->mu);
-        eoc__apply_batch(w, b, 0);
+        eoc__pipe_apply(w, b, 0);
         pthread_mutex_lock(&w->mu);
         w->pending = NULL;
         pthread_cond_broadcast(&w->cv);

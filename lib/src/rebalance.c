@@ -9,10 +9,11 @@
  * moved on without us) commits nothing. Both run on the polling thread,
  * inside rd_kafka_consumer_poll, after the apply thread idles.
  */
-#include "worker.h"
+#include "worker_int.h"
 
 #include "util.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* The positions from the store, then the careful-mode records, in one
@@ -37,10 +38,13 @@ static void on_assign(eoc_worker_t *w, rd_kafka_topic_partition_list_t *parts)
     for (int i = 0; err == EOC_OK && i < parts->cnt; i++) {
         rd_kafka_topic_partition_t *tp = &parts->elems[i];
         int64_t off = tp->offset == RD_KAFKA_OFFSET_INVALID ? -1 : tp->offset;
-        eoc__part_t *p = eoc__worker_part(w, tp->topic, tp->partition);
-        if (p && off >= 0)
+        eoc__part_t *p = eoc__parts_get(w, tp->topic, tp->partition);
+        if (p && off >= 0) {
             atomic_store(&p->st.committed, off);
-        err = eoc__careful_assign(w, p, tp->topic, tp->partition, off);
+            p->polled = off;
+        }
+        err = eoc__careful_assign(w->store, &w->log, w->set.batch_max_records, p, tp->topic,
+                                  tp->partition, off);
     }
     if (err == EOC_OK)
         err = eoc__store_commit(w->store);
@@ -75,7 +79,7 @@ static void on_revoke(eoc_worker_t *w, rd_kafka_topic_partition_list_t *parts, i
         const char *topic = parts->elems[i].topic;
         int32_t partition = parts->elems[i].partition;
         int64_t off;
-        err = eoc__careful_revoke(w, topic, partition);
+        err = eoc__careful_revoke(w->store, topic, partition);
         if (err == EOC_OK && eoc__store_offset_get(w->store, topic, partition, &off) == EOC_OK)
             rd_kafka_topic_partition_list_add(l, topic, partition)->offset = off;
     }
@@ -95,36 +99,98 @@ static void on_revoke(eoc_worker_t *w, rd_kafka_topic_partition_list_t *parts, i
     rd_kafka_topic_partition_list_destroy(l);
 }
 
+/* "in[0,1,3] other[2]": the partitions of a list, by topic (in list order). */
+static void name_parts(const rd_kafka_topic_partition_list_t *parts, char *buf, size_t size)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < parts->cnt && off + 1 < size; i++) {
+        const char *t = parts->elems[i].topic;
+        int first = 1;
+        for (int j = 0; j < i && first; j++)
+            first = strcmp(parts->elems[j].topic, t) != 0;
+        if (!first)
+            continue;
+        int n = snprintf(buf + off, size - off, "%s%s[", off ? " " : "", t);
+        for (int j = i; n > 0 && j < parts->cnt; j++) {
+            if (strcmp(parts->elems[j].topic, t) != 0)
+                continue;
+            off += (size_t)n;
+            if (off >= size)
+                break;
+            n = snprintf(buf + off, size - off, "%s%d", j == i ? "" : ",",
+                         (int)parts->elems[j].partition);
+        }
+        if (n > 0)
+            off += (size_t)n;
+        if (off < size)
+            off += (size_t)snprintf(buf + off, size - off, "]");
+    }
+    if (off >= size && size > 4)
+        memcpy(buf + size - 4, "...", 4);
+}
+
+/* The user's rebalance listener (eoc_conf_set_rebalance_cb), after eoc's
+ * own handling. */
+static void tell_listener(eoc_worker_t *w, eoc_rebalance_event_t ev,
+                          const rd_kafka_topic_partition_list_t *parts)
+{
+    if (!w->set.rebalance_cb)
+        return;
+    eoc_partition_t one[64] = {{0}};
+    eoc_partition_t *v = parts->cnt <= 64 ? one : malloc((size_t)parts->cnt * sizeof(*v));
+    if (!v)
+        return;
+    for (int i = 0; i < parts->cnt; i++)
+        v[i] = (eoc_partition_t){parts->elems[i].topic, parts->elems[i].partition,
+                                 ev == EOC_REBALANCE_ASSIGNED && parts->elems[i].offset >= 0
+                                     ? parts->elems[i].offset
+                                     : -1};
+    w->set.rebalance_cb(w->set.rebalance_opaque, ev, v, (size_t)parts->cnt);
+    if (v != one)
+        free(v);
+}
+
 void eoc__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                        rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
+    char names[512];
     eoc_worker_t *w = opaque;
     int coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
     eoc__count(&w->stats.rebalances, 1);
     rd_kafka_error_t *e = NULL;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         w->assigned_once = 1;
+        atomic_store(&w->stats.brokers_down, 0); /* the group coordinator answered */
         if (w->km)
             eoc__km_on_assign(w, parts);
         else
             on_assign(w, parts);
-        eoc__log(&w->log, EOC_LOG_INFO, "assigned %d partition(s)", parts->cnt);
+        name_parts(parts, names, sizeof(names));
+        eoc__log(&w->log, EOC_LOG_INFO, "assigned %d partition(s): %s", parts->cnt, names);
         if (coop)
             e = rd_kafka_incremental_assign(rk, parts);
         else
             rd_kafka_assign(rk, parts);
+        atomic_store(&w->stats.assigned, (coop ? atomic_load(&w->stats.assigned) : 0) +
+                                             (int_fast64_t)parts->cnt);
+        tell_listener(w, EOC_REBALANCE_ASSIGNED, parts);
     } else {
         int lost = rd_kafka_assignment_lost(rk);
         if (w->km)
             eoc__km_on_revoke(w, parts, lost);
         else
             on_revoke(w, parts, lost);
-        eoc__log(&w->log, EOC_LOG_INFO, "%s %d partition(s)", lost ? "lost" : "revoked",
-                 parts->cnt);
+        name_parts(parts, names, sizeof(names));
+        eoc__log(&w->log, EOC_LOG_INFO, "%s %d partition(s): %s", lost ? "lost" : "revoked",
+                 parts->cnt, names);
         if (coop)
             e = rd_kafka_incremental_unassign(rk, parts);
         else
             rd_kafka_assign(rk, NULL);
+        int_fast64_t left = coop ? atomic_load(&w->stats.assigned) - parts->cnt : 0;
+        atomic_store(&w->stats.assigned, left > 0 ? left : 0);
+        tell_listener(w, lost ? EOC_REBALANCE_LOST : EOC_REBALANCE_REVOKED, parts);
     }
     if (e) {
         eoc__log(&w->log, EOC_LOG_ERR, "rebalance: %s", rd_kafka_error_string(e));

@@ -4,10 +4,15 @@
 #include "conf.h"
 #include "crash.h"
 #include "kafka.h"
+#include "msgid.h"
+#include "numparse.h"
+#include "stages.h"
+#include "store.h"
 #include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <librdkafka/rdkafka.h>
 #include <limits.h>
 #include <poll.h>
@@ -37,19 +42,26 @@ struct slot {
 };
 
 struct eoc__relay {
-    const eoc_log_t *_Atomic logp; /* first member: see kafka.h */
-    const eoc_log_t *log;          /* borrowed */
-    eoc__store_t *store;           /* borrowed */
-    const eoc_conf_t *conf;        /* borrowed */
+    const eoc_log_t *_Atomic logp;       /* first member: see kafka.h */
+    const eoc_log_t *log;                /* borrowed */
+    eoc__store_t *store;                 /* borrowed */
+    const eoc_conf_t *conf;              /* borrowed */
     int64_t commit_ms, flush_timeout_ms; /* relay.commit.ms, relay.flush.timeout.ms */
-    int lock_fd;                   /* -1 until the relay lock is ours */
-    int wake_fd;                   /* eventfd */
+    int lock_fd;                         /* -1 until the relay lock is ours */
+    int wake_fd;                         /* eventfd */
     atomic_int stop;
     atomic_uint_fast64_t published, errors;
     atomic_int owner;
 
     rd_kafka_t *rk;      /* NULL between resets */
     int reset;           /* a delivery failed: re-create the producer */
+    uint64_t refused;    /* 1 + seq of a row refused for good (refused_err); 0: none */
+    rd_kafka_resp_err_t refused_err;
+    int replaced;        /* refuse_row replaced it */
+    int refused_local;   /* the producer refused it before sending (deterministic) */
+    uint64_t strike_seq; /* 1 + seq of the row the broker refused last; 0: none */
+    int strikes;         /* how many times in a row */
+    char dlq[256];       /* where a refused row's dead letter goes */
     unsigned backoff_ms; /* after a reset */
     /* In-flight rows, in produce (= seq) order: a ring of WINDOW slots. */
     struct slot *ring;
@@ -69,6 +81,8 @@ struct eoc__relay {
     atomic_uint_fast64_t shared_acked;   /* rows below are acked */
     atomic_uint_fast64_t shared_removed; /* rows below are removed */
     atomic_int_fast64_t removed_ms;      /* when rows were last removed */
+    eoc__stages_t stages;                /* where the time goes (stages.h) */
+    unsigned produce_sample;             /* rows since the last timed produce */
 };
 
 eoc__relay_t *eoc__relay_create(eoc__store_t *store, const eoc_conf_t *conf,
@@ -88,6 +102,10 @@ eoc__relay_t *eoc__relay_create(eoc__store_t *store, const eoc_conf_t *conf,
     r->log = log;
     atomic_init(&r->logp, log);
     r->lock_fd = -1;
+    if (*st->dlq_topic)
+        snprintf(r->dlq, sizeof(r->dlq), "%s", st->dlq_topic);
+    else
+        snprintf(r->dlq, sizeof(r->dlq), "%s.dlq", st->group_id);
     if ((r->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
         snprintf(errstr, errstr_size, "eventfd: %s", strerror(errno));
         free(r->ring);
@@ -128,6 +146,11 @@ void eoc__relay_stats(eoc__relay_t *r, eoc__relay_stats_t *out)
     out->published = atomic_load(&r->published);
     out->errors = atomic_load(&r->errors);
     out->owner = atomic_load(&r->owner);
+}
+
+const struct eoc__stages *eoc__relay_stages(const eoc__relay_t *r)
+{
+    return &r->stages;
 }
 
 /* Waits for a wake-up or the timeout. */
@@ -211,6 +234,114 @@ static size_t ring_advance(eoc__relay_t *r)
     return n;
 }
 
+/* ---- rows the broker refuses for good ---- */
+
+/* Errors that no retry cures: the row is replaced by a dead letter of its
+ * own instead of blocking every row behind it (refuse_row): at once when
+ * the producer refuses it before sending, after REFUSED_STRIKES refusals
+ * of the same row in a row by the broker (a one-off refusal is resent). */
+#define REFUSED_STRIKES 3
+static int refused_for_good(rd_kafka_resp_err_t err)
+{
+    switch (err) {
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+    case RD_KAFKA_RESP_ERR_INVALID_TIMESTAMP:
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
+    case RD_KAFKA_RESP_ERR_POLICY_VIOLATION:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static void note_refused(eoc__relay_t *r, uint64_t seq, rd_kafka_resp_err_t err, int local)
+{
+    if (refused_for_good(err) && (!r->refused || seq + 1 < r->refused)) {
+        r->refused = seq + 1;
+        r->refused_err = err;
+        r->refused_local = local;
+    }
+}
+
+static const eoc_header_t *row_header(const eoc__outrow_t *row, const char *name)
+{
+    for (size_t i = 0; i < row->header_count; i++)
+        if (strcmp(row->headers[i].name, name) == 0)
+            return &row->headers[i];
+    return NULL;
+}
+
+/* Scan callback: replaces the refused row (the first one scanned) by its
+ * dead letter: reason "refused", the broker's error, no payload, a
+ * reference to the input record it came from. */
+static int refuse_row(void *opaque, uint64_t seq, const eoc__outrow_t *row)
+{
+    eoc__relay_t *r = opaque;
+    char err[400], ref[EOC_ID_MAX + 1], id[EOC_ID_MAX + 1], topic[256];
+    snprintf(topic, sizeof(topic), "%.*s", (int)row->topic_len, row->topic);
+    const eoc_header_t *reason = row_header(row, "eoc-dlq-reason");
+    if (r->refused != seq + 1)
+        return 1; /* gone meanwhile (removed or dropped) */
+    if (strcmp(topic, r->dlq) == 0 && reason && reason->len == 7 &&
+        memcmp(reason->value, "refused", 7) == 0) {
+        eoc__log(r->log, EOC_LOG_ERR,
+                 "relay: the dead letter %llu of a refused row is refused too (%s): it stays; "
+                 "`eoc outbox %s --drop %llu --execute` drops it",
+                 (unsigned long long)seq, rd_kafka_err2str(r->refused_err),
+                 eoc__store_dir(r->store), (unsigned long long)seq);
+        return 1;
+    }
+    const eoc_header_t *st = row_header(row, EOC__HDR_SRC_TOPIC),
+                       *sp = row_header(row, EOC__HDR_SRC_PARTITION),
+                       *so = row_header(row, EOC__HDR_SRC_OFFSET);
+    int64_t part = 0, off = 0;
+    char num[32];
+    if (sp) {
+        snprintf(num, sizeof(num), "%.*s", (int)sp->len, (const char *)sp->value);
+        eoc__num_i64(num, INT32_MIN, INT32_MAX, &part);
+    }
+    if (so) {
+        snprintf(num, sizeof(num), "%.*s", (int)so->len, (const char *)so->value);
+        eoc__num_i64(num, INT64_MIN, INT64_MAX, &off);
+    }
+    int rl = snprintf(ref, sizeof(ref), "%.*s/%" PRId64 "/%" PRId64, st ? (int)st->len : 0,
+                      st ? (const char *)st->value : "", part, off);
+    if (rl < 0 || (size_t)rl >= sizeof(ref))
+        rl = (int)sizeof(ref) - 1;
+    snprintf(err, sizeof(err), "%s (outbox row %llu to %s, %zu value bytes)",
+             rd_kafka_err2str(r->refused_err), (unsigned long long)seq, topic, row->value_len);
+    size_t idl = eoc__id_derive(id, row->id, row->id_len, "refused", 7);
+    eoc_header_t hs[] = {{"eoc-dlq-reason", "refused", 7},
+                         {"eoc-source-id", row->id, row->id_len},
+                         {"eoc-error", err, strlen(err)},
+                         {"eoc-payload-ref", ref, (size_t)rl}};
+    eoc__outrow_t dead = {.id = id,
+                          .id_len = idl,
+                          .topic = r->dlq,
+                          .topic_len = strlen(r->dlq),
+                          .partition = EOC_PARTITION_ANY,
+                          .key = row->key,
+                          .key_len = row->key_len,
+                          .headers = hs,
+                          .header_count = 4,
+                          .src_topic = st ? (const char *)st->value : NULL,
+                          .src_topic_len = st ? st->len : 0,
+                          .src_partition = (int32_t)part,
+                          .src_offset = off};
+    if (eoc__store_outbox_replace(r->store, seq, &dead) == EOC_OK) {
+        eoc__log(r->log, EOC_LOG_ERR,
+                 "relay: outbox row %llu id=%.*s refused for good: %s; replaced by a dead "
+                 "letter to %s",
+                 (unsigned long long)seq, (int)row->id_len, row->id, err, r->dlq);
+        atomic_fetch_add(&r->errors, 1);
+        r->replaced = 1;
+    }
+    return 1;
+}
+
 /* ---- producer ---- */
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -226,6 +357,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         return;
     }
     s->state = SLOT_FAILED;
+    note_refused(r, s->seq, m->err, 0);
     if (!r->reset && m->err != RD_KAFKA_RESP_ERR__PURGE_QUEUE &&
         m->err != RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
         atomic_fetch_add(&r->errors, 1);
@@ -252,19 +384,32 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
     }
 }
 
+/* librdkafka's statistics of the relay's producer, to the user's callback
+ * (eoc_conf_set_kafka_stats_cb), on the relay's thread. */
+static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    (void)rk;
+    eoc__relay_t *r = opaque;
+    eoc__settings_t st;
+    eoc__settings_read(r->conf, &st);
+    if (st.kafka_stats_cb)
+        st.kafka_stats_cb(st.kafka_stats_opaque, EOC_KAFKA_RELAY_PRODUCER, json, len);
+    return 0; /* librdkafka frees json */
+}
+
 static int producer_create(eoc__relay_t *r)
 {
     char errstr[512];
     rd_kafka_conf_t *kc = rd_kafka_conf_new();
-    /* Defaults first; kafka.* and relay.kafka.* override them. */
+    /* Defaults first; kafka.* (its producer properties) and relay.kafka.* override them. */
     static const char *const defaults[][2] = {
         {"enable.idempotence", "true"},    {"acks", "all"},    {"message.timeout.ms", "0"},
         {"partitioner", "murmur2_random"}, {"linger.ms", "5"},
+        {"allow.auto.create.topics", "false"}, /* outputs go to topics that exist */
     };
     for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
         rd_kafka_conf_set(kc, defaults[i][0], defaults[i][1], NULL, 0);
-    if (eoc__kafka_conf_apply(kc, r->conf, "kafka.", errstr, sizeof(errstr)) ||
-        eoc__kafka_conf_apply(kc, r->conf, "relay.kafka.", errstr, sizeof(errstr))) {
+    if (eoc__kafka_conf_build(kc, r->conf, EOC_KAFKA_RELAY_PRODUCER, errstr, sizeof(errstr))) {
         eoc__log(r->log, EOC_LOG_ERR, "relay: %s", errstr);
         rd_kafka_conf_destroy(kc);
         return -1;
@@ -272,6 +417,7 @@ static int producer_create(eoc__relay_t *r)
     rd_kafka_conf_set_opaque(kc, r);
     rd_kafka_conf_set_dr_msg_cb(kc, on_delivery);
     rd_kafka_conf_set_error_cb(kc, on_error);
+    rd_kafka_conf_set_stats_cb(kc, on_stats);
     eoc__kafka_conf_log(kc);
     if (!(r->rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, sizeof(errstr)))) {
         eoc__log(r->log, EOC_LOG_ERR, "relay: cannot create producer: %s", errstr);
@@ -308,6 +454,7 @@ static int produce_row(void *opaque, uint64_t seq, const eoc__outrow_t *row)
         return 1;
     if (seq >= r->on_disk_end)
         return 1; /* not on disk yet (settle) */
+    uint64_t t0 = ++r->produce_sample & (EOC__STAGE_SAMPLE - 1) ? 0 : eoc__stage_tick();
     rd_kafka_headers_t *hs = rd_kafka_headers_new(row->header_count + 1);
     rd_kafka_header_add(hs, "message-id", -1, row->id, (ssize_t)row->id_len);
     for (size_t i = 0; i < row->header_count; i++)
@@ -325,12 +472,15 @@ static int produce_row(void *opaque, uint64_t seq, const eoc__outrow_t *row)
         RD_KAFKA_V_TIMESTAMP(row->timestamp), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_HEADERS(hs),
         RD_KAFKA_V_OPAQUE((void *)(uintptr_t)seq), RD_KAFKA_V_END);
+    if (t0)
+        eoc__stage_sample(&r->stages, EOC__STAGE_PRODUCE, t0);
     if (err) {
         rd_kafka_headers_destroy(hs);
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             eoc__log(r->log, EOC_LOG_WARNING, "relay: produce of outbox row %llu: %s",
                      (unsigned long long)seq, rd_kafka_err2str(err));
             atomic_fetch_add(&r->errors, 1);
+            note_refused(r, seq, err, 1);
             r->reset = 1;
         }
         return 1;
@@ -350,8 +500,10 @@ static void remove_acked(eoc__relay_t *r)
     if (r->acked_below <= r->removed_below)
         return;
     eoc__crash_point("relay.acked");
+    uint64_t t0 = eoc__stage_clock();
     if (eoc__store_outbox_remove_below(r->store, r->acked_below) == EOC_OK)
         eoc__relay_removed(r, r->acked_below);
+    eoc__stage_lap(&r->stages, EOC__STAGE_REMOVE, &t0);
 }
 
 uint64_t eoc__relay_acked(eoc__relay_t *r)
@@ -430,15 +582,31 @@ static int pass(eoc__relay_t *r, int64_t commit_ms)
         if (producer_create(r) != 0)
             return 1;
     }
+    uint64_t t0 = eoc__stage_clock();
+    uint64_t produce_ns = atomic_load(&r->stages.ns[EOC__STAGE_PRODUCE]);
     settle(r);
     uint64_t before = r->next_seq;
     eoc__store_outbox_scan(r->store, r->next_seq, WINDOW - r->count, produce_row, r, NULL);
     int produced = r->next_seq != before;
+    eoc__stage_lap_outer(&r->stages, EOC__STAGE_RELAY_READ, &t0, EOC__STAGE_PRODUCE, &produce_ns);
     rd_kafka_poll(r->rk, r->count ? 5 : 0);
     ring_advance(r);
+    eoc__stage_lap(&r->stages, EOC__STAGE_DELIVERY, &t0);
     if (r->reset) {
         remove_acked(r);
         producer_drop(r);
+        if (r->refused) {
+            r->strikes = r->strike_seq == r->refused ? r->strikes + 1 : 1;
+            r->strike_seq = r->refused;
+            if ((r->refused_local || r->strikes >= REFUSED_STRIKES) &&
+                r->refused - 1 >= r->removed_below)
+                eoc__store_outbox_scan(r->store, r->refused - 1, 1, refuse_row, r, NULL);
+            r->refused = 0;
+            if (r->replaced) {
+                r->replaced = 0;
+                return 0; /* resend what follows at once */
+            }
+        }
         r->backoff_ms = r->backoff_ms ? (r->backoff_ms * 2 > 5000 ? 5000 : r->backoff_ms * 2) : 100;
         idle(r, (int)r->backoff_ms);
         return 0;
@@ -468,18 +636,21 @@ eoc_err_t eoc__relay_run(eoc__relay_t *r)
             idle(r, r->marked ? SYNC_WAIT_MS : IDLE_POLL_MS);
     }
     /* Drain: publish what is committed, bounded in time. */
-    if (r->lock_fd >= 0) {
-        int64_t deadline = eoc__mono_ms() + r->flush_timeout_ms;
-        while (eoc__mono_ms() < deadline && !pass(r, commit_ms))
-            ;
-        remove_acked(r);
-        if (r->count || (r->rk && oldest_seq(r) != UINT64_MAX))
-            eoc__log(r->log, EOC_LOG_WARNING,
-                     "relay: stopping with unpublished outbox rows; they are kept and sent by "
-                     "the next relay");
-        producer_drop(r);
+    if (r->lock_fd < 0)
+        return EOC_ERR_LOCKED; /* another relay had the store throughout */
+    eoc_err_t err = EOC_OK;
+    int64_t deadline = eoc__mono_ms() + r->flush_timeout_ms;
+    while (eoc__mono_ms() < deadline && !pass(r, commit_ms))
+        ;
+    remove_acked(r);
+    if (r->count || (r->rk && oldest_seq(r) != UINT64_MAX)) {
+        eoc__log(r->log, EOC_LOG_WARNING,
+                 "relay: stopping with unpublished outbox rows; they are kept and sent by "
+                 "the next relay");
+        err = EOC_ERR_KAFKA;
     }
-    return EOC_OK;
+    producer_drop(r);
+    return err;
 }
 
 /* ------------------------------------------------------------------ */

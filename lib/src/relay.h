@@ -34,7 +34,8 @@ eoc__relay_t *eoc__relay_create(eoc__store_t *store, const eoc_conf_t *conf,
                                 size_t errstr_size);
 void eoc__relay_destroy(eoc__relay_t *r);
 
-/** Runs until stopped; then drains for at most relay.flush.timeout.ms. */
+/** Runs until stopped; then drains for at most relay.flush.timeout.ms.
+ *  Returns as eoc_relay_run (eoc.h) says. */
 eoc_err_t eoc__relay_run(eoc__relay_t *r);
 
 /** New rows were committed: look now instead of at the next poll. */
@@ -58,5 +59,7 @@ typedef struct eoc__relay_stats {
 } eoc__relay_stats_t;
 
 void eoc__relay_stats(eoc__relay_t *r, eoc__relay_stats_t *out);
+/** The relay's stage sums (stages.h). */
+const struct eoc__stages *eoc__relay_stages(const eoc__relay_t *r);
 
 #endif

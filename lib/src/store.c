@@ -1,8 +1,8 @@
 /*
  * store.c - the LMDB environment of one data directory: open and close,
- * the batch and record transactions, what is known to be on disk, meta
- * values. See store.h for the contract and store_int.h for the other
- * files of the store.
+ * the batch and record transactions, what is known to be on disk. See
+ * store.h for the contract and store_int.h for the other files of the
+ * store.
  */
 #include "store_int.h"
 
@@ -19,17 +19,6 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-/* Maps an LMDB failure, logging which operation failed. */
-eoc_err_t eoc__store_fail(const eoc__store_t *s, int rc, const char *what)
-{
-    eoc_err_t err = eoc__err_from_mdb(rc);
-    if (s->log && rc != MDB_NOTFOUND)
-        eoc__log(s->log, rc == MDB_MAP_FULL ? EOC_LOG_ERR : EOC_LOG_WARNING, "store: %s: %s%s",
-                 what, mdb_strerror(rc),
-                 rc == MDB_MAP_FULL ? " (raise store.map.size or let the relay drain)" : "");
-    return err;
-}
 
 static void mark_on_disk(eoc__store_t *s, size_t txnid)
 {
@@ -54,54 +43,40 @@ int eoc__store_commit_txn(eoc__store_t *s, MDB_txn *txn)
 }
 
 /* ------------------------------------------------------------------ */
-/* meta helpers                                                        */
-/* ------------------------------------------------------------------ */
-
-int eoc__store_meta_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t *v)
-{
-    MDB_val k = {strlen(name), (void *)name}, d;
-    int rc = mdb_get(txn, dbi, &k, &d);
-    if (rc == MDB_NOTFOUND) {
-        *v = 0;
-        return 0;
-    }
-    if (rc)
-        return rc;
-    return eoc__u64_decode(d.mv_data, d.mv_size, v) ? MDB_CORRUPTED : 0;
-}
-
-int eoc__store_put_meta_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t v)
-{
-    unsigned char b[8];
-    eoc__u64_encode(b, v);
-    MDB_val k = {strlen(name), (void *)name}, d = {8, b};
-    return mdb_put(txn, dbi, &k, &d, 0);
-}
-
-/* ------------------------------------------------------------------ */
 /* open / close                                                        */
 /* ------------------------------------------------------------------ */
 
-/* Takes <dir>/worker.lock with `how` (LOCK_SH waits; LOCK_EX does not).
- * Returns the fd, or -1 with errstr set. */
-int eoc__store_lock(const char *dir, int how, char *errstr, size_t errstr_size)
+/*
+ * A store file shorter than the pages LMDB's meta says are in use (a
+ * truncated copy, a full disk during a copy, flipped bytes in the meta)
+ * would be read through the map past the file's end: SIGBUS. Refused at
+ * open, with the sizes.
+ */
+static eoc_err_t check_file_size(eoc__store_t *s, char *errstr, size_t errstr_size)
 {
-    char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/worker.lock", dir);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-    if (fd < 0) {
-        eoc__errf(errstr, errstr_size, EOC_ERR_IO, "%s: %s", path, strerror(errno));
-        return -1;
-    }
-    if (flock(fd, how == LOCK_EX ? LOCK_EX | LOCK_NB : how) != 0) {
-        eoc__errf(errstr, errstr_size, EOC_ERR_LOCKED,
-                  errno == EWOULDBLOCK ? "%s: a worker has this store open; stop it first"
-                                       : "%s: cannot lock: %s",
-                  dir, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    return fd;
+    MDB_envinfo ei;
+    MDB_stat es;
+    struct stat sb;
+    int fd;
+    int rc = mdb_env_info(s->env, &ei);
+    if (!rc)
+        rc = mdb_env_stat(s->env, &es);
+    if (!rc)
+        rc = mdb_env_get_fd(s->env, &fd);
+    if (rc)
+        return eoc__errf(errstr, errstr_size, eoc__err_from_mdb(rc), "%s: %s", s->dir,
+                         mdb_strerror(rc));
+    if (fstat(fd, &sb) != 0)
+        return eoc__errf(errstr, errstr_size, EOC_ERR_IO, "%s/data.mdb: %s", s->dir,
+                         strerror(errno));
+    uint64_t need = ((uint64_t)ei.me_last_pgno + 1) * es.ms_psize;
+    if (need > (uint64_t)sb.st_size || ei.me_last_pgno * (uint64_t)es.ms_psize > ei.me_mapsize)
+        return eoc__errf(errstr, errstr_size, EOC_ERR_STORE,
+                         "%s/data.mdb is damaged: %lld bytes, but its last used page (%llu of "
+                         "%u bytes) needs %llu; not opened (restore it from a backup)",
+                         s->dir, (long long)sb.st_size, (unsigned long long)ei.me_last_pgno,
+                         es.ms_psize, (unsigned long long)need);
+    return EOC_OK;
 }
 
 static int open_dbs(eoc__store_t *s, MDB_txn *txn)
@@ -154,12 +129,31 @@ eoc_err_t eoc__store_open(const char *dir, uint64_t map_size, int flags, const e
     }
     s->rdonly = !!(flags & EOC__STORE_RDONLY);
     s->log = log;
-    s->lock_fd = -1;
+    s->lock.dir_fd = s->lock.file_fd = -1;
 
     eoc_err_t err = EOC_OK;
     int rc;
     MDB_txn *txn = NULL;
-    if (!s->rdonly && mkdir(dir, 0750) != 0 && errno != EEXIST) {
+    /* Only a worker creates a store, and never over an existing file. */
+    int creating = !(flags & (EOC__STORE_RDONLY | EOC__STORE_NOINDEX));
+    char path[PATH_MAX];
+    struct stat sb;
+    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    int exists = stat(path, &sb) == 0;
+    if (!exists && errno == ENOENT && !creating) {
+        err = eoc__errf(errstr, errstr_size, EOC_ERR_NOT_FOUND,
+                        "no store in %s (a worker creates it; wrong --data directory?)", dir);
+        goto fail;
+    }
+    if (exists && sb.st_size == 0) {
+        err = eoc__errf(errstr, errstr_size, EOC_ERR_STORE,
+                        "%s is empty (0 bytes): a damaged store, not opened; restore it from a "
+                        "backup, or remove it to start an empty store (whose offsets then come "
+                        "from Kafka: records before them are never applied again)",
+                        path);
+        goto fail;
+    }
+    if (creating && mkdir(dir, 0750) != 0 && errno != EEXIST) {
         err = eoc__errf(errstr, errstr_size, EOC_ERR_IO, "%s: cannot create data directory: %s",
                         dir, strerror(errno));
         goto fail;
@@ -183,6 +177,14 @@ eoc_err_t eoc__store_open(const char *dir, uint64_t map_size, int flags, const e
                       rc == ENOENT ? "no store here (wrong --data directory?)" : mdb_strerror(rc));
         goto fail;
     }
+    if ((err = check_file_size(s, errstr, errstr_size)) != EOC_OK)
+        goto fail;
+    if (!exists && log)
+        eoc__log(log, EOC_LOG_WARNING,
+                 "store: created a NEW, EMPTY store in %s: the worker starts from the group's "
+                 "committed offsets in Kafka, if any, and never applies the records before them "
+                 "again; if a store was lost here, stop the worker and restore it",
+                 dir);
     int dead = 0;
     mdb_reader_check(s->env, &dead); /* slots of killed processes */
     if (dead && log)
@@ -190,9 +192,14 @@ eoc_err_t eoc__store_open(const char *dir, uint64_t map_size, int flags, const e
 
     if ((rc = mdb_txn_begin(s->env, NULL, s->rdonly ? MDB_RDONLY : 0, &txn)) ||
         (rc = open_dbs(s, txn))) {
-        err = eoc__errf(errstr, errstr_size,
-                        rc == MDB_NOTFOUND ? EOC_ERR_VERSION : eoc__err_from_mdb(rc), "%s: %s", dir,
-                        rc == MDB_NOTFOUND ? "not an eoc store" : mdb_strerror(rc));
+        if (rc == MDB_PAGE_NOTFOUND || rc == MDB_CORRUPTED || rc == MDB_INVALID)
+            err = eoc__errf(errstr, errstr_size, EOC_ERR_STORE,
+                            "%s/data.mdb is damaged (%s); not opened (restore it from a backup)",
+                            dir, mdb_strerror(rc));
+        else
+            err = eoc__errf(errstr, errstr_size,
+                            rc == MDB_NOTFOUND ? EOC_ERR_VERSION : eoc__err_from_mdb(rc), "%s: %s",
+                            dir, rc == MDB_NOTFOUND ? "not an eoc store" : mdb_strerror(rc));
         goto fail;
     }
     if ((err = check_schema(s, txn, errstr, errstr_size)) != EOC_OK)
@@ -213,7 +220,7 @@ eoc_err_t eoc__store_open(const char *dir, uint64_t map_size, int flags, const e
     }
     if (!(flags & EOC__STORE_NOINDEX)) {
         uint64_t next;
-        if ((s->lock_fd = eoc__store_lock(dir, LOCK_SH, errstr, errstr_size)) < 0) {
+        if (eoc__lock_take(&s->lock, dir, 0, errstr, errstr_size) != 0) {
             err = EOC_ERR_LOCKED;
             goto fail;
         }
@@ -260,8 +267,7 @@ void eoc__store_close(eoc__store_t *s)
         eoc__store_abort(s);
     if (s->env)
         mdb_env_close(s->env);
-    if (s->lock_fd >= 0)
-        close(s->lock_fd);
+    eoc__lock_release(&s->lock);
     eoc__idindex_free(s->idx);
     for (size_t i = 0; i < s->ntps; i++)
         free(s->tps[i].topic);
@@ -423,31 +429,6 @@ void eoc__store_rec_abort(eoc__store_t *s)
     eoc__store_tps_rollback(s, 2);
     /* Sequence numbers used by the aborted record are simply skipped: the
      * counters only need to be unique and increasing. */
-}
-
-eoc_err_t eoc__store_meta_get(eoc__store_t *s, const char *name, void *buf, size_t *len)
-{
-    if (!s->batch)
-        return EOC_ERR_STATE;
-    MDB_val k = {strlen(name), (void *)name}, d;
-    int rc = mdb_get(eoc__store_txn(s), s->meta, &k, &d);
-    if (rc)
-        return rc == MDB_NOTFOUND ? EOC_ERR_NOT_FOUND : eoc__store_fail(s, rc, "meta get");
-    if (d.mv_size > *len)
-        return EOC_ERR_TOO_LARGE;
-    memcpy(buf, d.mv_data, d.mv_size);
-    *len = d.mv_size;
-    return EOC_OK;
-}
-
-eoc_err_t eoc__store_meta_put(eoc__store_t *s, const char *name, const void *buf, size_t len)
-{
-    if (!s->batch)
-        return EOC_ERR_STATE;
-    MDB_val k = {strlen(name), (void *)name}, d = {len, (void *)buf};
-    int rc = len ? mdb_put(eoc__store_txn(s), s->meta, &k, &d, 0)
-                 : mdb_del(eoc__store_txn(s), s->meta, &k, NULL);
-    return rc && rc != MDB_NOTFOUND ? eoc__store_fail(s, rc, "meta put") : EOC_OK;
 }
 
 void eoc__store_map_usage(eoc__store_t *s, uint64_t *used, uint64_t *size)

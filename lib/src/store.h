@@ -54,7 +54,7 @@ enum {
 };
 
 /*
- * A store opened for batches holds a shared flock on <dir>/worker.lock for
+ * A store opened for batches holds the store lock (lockfile.h) shared for
  * its lifetime; administrative writes (eoc_store_admin_rewind) take it
  * exclusively, so they never run beside a worker.
  */
@@ -120,9 +120,9 @@ void eoc__store_rec_abort(eoc__store_t *s);
 eoc_err_t eoc__store_inbox_add(eoc__store_t *s, const char *id, size_t id_len, const char *topic,
                                int32_t partition, int64_t offset, uint64_t digest, int disposition);
 /** eoc__store_inbox_add with hash = eoc__store_id_hash(id, id_len). */
-eoc_err_t eoc__store_inbox_add_hashed(eoc__store_t *s, const char *id, size_t id_len,
-                                      uint64_t hash, const char *topic, int32_t partition,
-                                      int64_t offset, uint64_t digest, int disposition);
+eoc_err_t eoc__store_inbox_add_hashed(eoc__store_t *s, const char *id, size_t id_len, uint64_t hash,
+                                      const char *topic, int32_t partition, int64_t offset,
+                                      uint64_t digest, int disposition);
 
 /** Appends an outbox row; `row->created_ms` 0 means when the batch began. */
 eoc_err_t eoc__store_outbox_add(eoc__store_t *s, const eoc__outrow_t *row);
@@ -151,8 +151,8 @@ eoc_err_t eoc__store_live_set(eoc__store_t *s, const char *topic, int32_t partit
 /** The offset the partition's owners last crashed at, and how many times. */
 eoc_err_t eoc__store_crashes_get(eoc__store_t *s, const char *topic, int32_t partition,
                                  uint64_t *at, uint64_t *n);
-eoc_err_t eoc__store_crashes_set(eoc__store_t *s, const char *topic, int32_t partition,
-                                 uint64_t at, uint64_t n);
+eoc_err_t eoc__store_crashes_set(eoc__store_t *s, const char *topic, int32_t partition, uint64_t at,
+                                 uint64_t n);
 /** Handler attempts at one record in careful mode. */
 eoc_err_t eoc__store_attempts_get(eoc__store_t *s, const char *topic, int32_t partition,
                                   int64_t offset, uint64_t *n);
@@ -188,6 +188,13 @@ eoc_err_t eoc__store_outbox_remove_below(eoc__store_t *s, uint64_t upto);
 /** The same inside the open batch (outside any record): the relay's
  *  removals ride on the worker's commits instead of fsyncs of their own. */
 eoc_err_t eoc__store_outbox_remove_in_batch(eoc__store_t *s, uint64_t upto);
+
+/**
+ * Removes outbox row `seq` and, when `dead` is not NULL, appends `dead` at
+ * the end of the outbox, in one durable transaction of its own (it waits
+ * for an open batch). EOC_ERR_NOT_FOUND when there is no row `seq`.
+ */
+eoc_err_t eoc__store_outbox_replace(eoc__store_t *s, uint64_t seq, const eoc__outrow_t *dead);
 
 /**
  * Retention (on the batch's thread, between batches: it updates the

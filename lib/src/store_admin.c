@@ -66,7 +66,7 @@ static eoc_err_t ro_walk(eoc__store_t *s, MDB_dbi dbi, const MDB_val *start,
 struct state_walk {
     const void *prefix;
     size_t prefix_len;
-    int (*cb)(void *, const void *, size_t, const void *, size_t);
+    eoc_state_cb *cb;
     void *opaque;
 };
 
@@ -79,9 +79,7 @@ static int state_step(void *ctx, const MDB_val *k, const MDB_val *d)
 }
 
 eoc_err_t eoc_store_state_foreach(eoc_store_t *p, const void *prefix, size_t prefix_len,
-                                  int (*cb)(void *opaque, const void *key, size_t key_len,
-                                            const void *value, size_t len),
-                                  void *opaque)
+                                  eoc_state_cb *cb, void *opaque)
 {
     eoc__store_t *s = p->s;
     struct state_walk w = {prefix, prefix_len, cb, opaque};
@@ -90,7 +88,7 @@ eoc_err_t eoc_store_state_foreach(eoc_store_t *p, const void *prefix, size_t pre
 }
 
 struct offsets_walk {
-    int (*cb)(void *, const eoc_position_t *);
+    eoc_position_cb *cb;
     void *opaque;
 };
 
@@ -105,8 +103,7 @@ static int offsets_step(void *ctx, const MDB_val *k, const MDB_val *d)
     return w->cb(w->opaque, &pos);
 }
 
-eoc_err_t eoc_store_offsets_foreach(eoc_store_t *p, int (*cb)(void *opaque, const eoc_position_t *),
-                                    void *opaque)
+eoc_err_t eoc_store_offsets_foreach(eoc_store_t *p, eoc_position_cb *cb, void *opaque)
 {
     eoc__store_t *s = p->s;
     struct offsets_walk w = {cb, opaque};
@@ -135,7 +132,7 @@ eoc_err_t eoc_store_changelog_foreach(eoc_store_t *p,
 }
 
 struct outbox_walk {
-    int (*cb)(void *, const eoc_outbox_row_t *);
+    eoc_outbox_row_cb *cb;
     void *opaque;
     eoc__buf_t id, topic;
 };
@@ -166,8 +163,7 @@ static int outbox_step(void *ctx, uint64_t seq, const eoc__outrow_t *row)
     return w->cb(w->opaque, &out);
 }
 
-eoc_err_t eoc_store_outbox_foreach(eoc_store_t *p,
-                                   int (*cb)(void *opaque, const eoc_outbox_row_t *), void *opaque)
+eoc_err_t eoc_store_outbox_foreach(eoc_store_t *p, eoc_outbox_row_cb *cb, void *opaque)
 {
     eoc__store_t *s = p->s;
     struct outbox_walk w = {cb, opaque, {0}, {0}};
@@ -225,7 +221,7 @@ eoc_err_t eoc_store_info(eoc_store_t *p, eoc_store_info_t *out)
 }
 
 struct eoc_store_admin {
-    int lock_fd;
+    eoc__lock_t lock; /* exclusive: no worker runs on the store meanwhile */
     eoc__store_t *s;
 };
 
@@ -236,12 +232,12 @@ eoc_store_admin_t *eoc_store_admin_open(const char *dir, char *errstr, size_t er
         eoc__errf(errstr, errstr_size, EOC_ERR_NOMEM, "out of memory");
         return NULL;
     }
-    if ((a->lock_fd = eoc__store_lock(dir, LOCK_EX, errstr, errstr_size)) < 0) {
+    if (eoc__lock_take(&a->lock, dir, 1, errstr, errstr_size) != 0) {
         free(a);
         return NULL;
     }
     if (eoc__store_open(dir, 0, EOC__STORE_NOINDEX, NULL, &a->s, errstr, errstr_size) != EOC_OK) {
-        close(a->lock_fd);
+        eoc__lock_release(&a->lock);
         free(a);
         return NULL;
     }
@@ -253,7 +249,7 @@ void eoc_store_admin_close(eoc_store_admin_t *a)
     if (!a)
         return;
     eoc__store_close(a->s);
-    close(a->lock_fd);
+    eoc__lock_release(&a->lock);
     free(a);
 }
 
@@ -302,4 +298,16 @@ eoc_err_t eoc_store_admin_rewind(eoc_store_admin_t *a, const char *topic, int32_
     if (txn)
         mdb_txn_abort(txn);
     return err;
+}
+
+eoc_err_t eoc_store_admin_outbox_drop(eoc_store_admin_t *a, uint64_t seq, char *errstr,
+                                      size_t errstr_size)
+{
+    eoc_err_t err = eoc__store_outbox_replace(a->s, seq, NULL);
+    if (err == EOC_ERR_NOT_FOUND)
+        return eoc__errf(errstr, errstr_size, err, "no outbox row %llu", (unsigned long long)seq);
+    if (err != EOC_OK)
+        return eoc__errf(errstr, errstr_size, err, "dropping outbox row %llu: %s",
+                         (unsigned long long)seq, eoc_strerror(err));
+    return EOC_OK;
 }

@@ -7,6 +7,8 @@
  */
 #include "store_int.h"
 
+#include "util.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,14 +52,10 @@ void eoc__store_unstage(eoc__store_t *s, size_t from)
 
 int eoc__store_staged_push(eoc__store_t *s, uint64_t hash, uint64_t seq)
 {
-    if (s->nstaged == s->capstaged) {
-        size_t cap = s->capstaged ? s->capstaged * 2 : 1024;
-        struct staged *p = realloc(s->staged, cap * sizeof(*p));
-        if (!p)
-            return ENOMEM;
-        s->staged = p;
-        s->capstaged = cap;
-    }
+    struct staged *p = eoc__grow(s->staged, &s->capstaged, s->nstaged, sizeof(*p), 1024);
+    if (!p)
+        return ENOMEM;
+    s->staged = p;
     s->staged[s->nstaged++] = (struct staged){hash, seq};
     return 0;
 }

@@ -2,11 +2,13 @@
  * store_int - the internals of eoc__store_t, shared by the store's files:
  *
  *   store.c            the environment, open/close, batch and record
- *                      transactions, durability tracking, meta values
+ *                      transactions, durability tracking
  *   store_offsets.c    partitions: compact ids and next offsets
  *   store_inbox.c      the inbox log and its in-memory ID index (dedupe)
  *   store_outbox.c     the outbox the relay drains
- *   store_state.c      the handlers' state; careful mode's records
+ *   store_state.c      the handlers' state
+ *   store_meta.c       the store's counters, named values, careful mode's
+ *                      records
  *   store_retention.c  inbox retention over the position index
  *   store_admin.c      the public read-only and administrative API
  *
@@ -15,7 +17,9 @@
 #ifndef EOC_STORE_INT_H
 #define EOC_STORE_INT_H
 
+#include "error.h"
 #include "idindex.h"
+#include "lockfile.h"
 #include "store.h"
 
 #include <lmdb.h>
@@ -48,7 +52,7 @@ struct eoc__store {
     MDB_env *env;
     MDB_dbi offsets, inbox, inbox_pos, outbox, state, meta;
     int rdonly;
-    int lock_fd;          /* worker.lock, shared while batches may run; -1 */
+    eoc__lock_t lock;     /* lockfile.h, shared while batches may run */
     const eoc_log_t *log; /* borrowed */
     char *dir;
     /* Transactions up to this id are on disk, as far as this handle saw:
@@ -79,17 +83,20 @@ static inline MDB_txn *eoc__store_txn(const eoc__store_t *s)
     return s->rec ? s->rec : s->batch;
 }
 
-/* ---- store.c */
 /** Maps an LMDB failure, logging which operation failed. */
-eoc_err_t eoc__store_fail(const eoc__store_t *s, int rc, const char *what);
+static inline eoc_err_t eoc__store_fail(const eoc__store_t *s, int rc, const char *what)
+{
+    return eoc__err_from_mdb_logged(s->log, rc, what);
+}
+
+/* ---- store.c */
 /** Commits a top-level write transaction and notes what it put on disk. */
 int eoc__store_commit_txn(eoc__store_t *s, MDB_txn *txn);
+
+/* ---- store_meta.c */
 /** A meta counter (0 when missing); LMDB codes. */
 int eoc__store_meta_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t *v);
 int eoc__store_put_meta_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t v);
-/** Takes <dir>/worker.lock with `how` (LOCK_SH waits; LOCK_EX does not).
- *  Returns the fd, or -1 with errstr set. */
-int eoc__store_lock(const char *dir, int how, char *errstr, size_t errstr_size);
 
 /* ---- store_offsets.c */
 /** Finds or registers (topic, partition) in the batch; *out stays valid

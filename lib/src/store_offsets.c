@@ -6,6 +6,8 @@
  */
 #include "store_int.h"
 
+#include "util.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,8 +101,10 @@ int eoc__store_tp_get(eoc__store_t *s, const char *topic, int32_t partition, str
     int uncommitted = 0;
     int rc = mdb_get(txn, s->meta, &k, &d);
     if (rc == 0) {
-        if (eoc__tp_id_decode(d.mv_data, d.mv_size, &id) != 0)
+        uint64_t v;
+        if (eoc__le_decode(d.mv_data, d.mv_size, 4, &v) != 0)
             return MDB_CORRUPTED;
+        id = (uint32_t)v;
     } else if (rc == MDB_NOTFOUND) {
         uint64_t next;
         /* Allocated in the innermost transaction: a rollback of it drops
@@ -110,7 +114,7 @@ int eoc__store_tp_get(eoc__store_t *s, const char *topic, int32_t partition, str
             return rc;
         id = (uint32_t)next;
         unsigned char vb[4];
-        eoc__tp_id_encode(vb, id);
+        eoc__le_encode(vb, sizeof(vb), id);
         d.mv_size = sizeof(vb);
         d.mv_data = vb;
         if ((rc = mdb_put(txn, s->meta, &k, &d, 0)))
@@ -119,14 +123,10 @@ int eoc__store_tp_get(eoc__store_t *s, const char *topic, int32_t partition, str
     } else {
         return rc;
     }
-    if (s->ntps == s->captps) {
-        size_t cap = s->captps ? s->captps * 2 : 16;
-        struct tp *p = realloc(s->tps, cap * sizeof(*p));
-        if (!p)
-            return ENOMEM;
-        s->tps = p;
-        s->captps = cap;
-    }
+    struct tp *tps = eoc__grow(s->tps, &s->captps, s->ntps, sizeof(*tps), 16);
+    if (!tps)
+        return ENOMEM;
+    s->tps = tps;
     struct tp *t = &s->tps[s->ntps];
     if (!(t->topic = strdup(topic)))
         return ENOMEM;

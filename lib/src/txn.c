@@ -20,7 +20,7 @@
 #include "crash.h"
 #include "kafka.h"
 #include "util.h"
-#include "worker.h"
+#include "worker_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -150,7 +150,7 @@ static rd_kafka_t *producer_new(eoc_worker_t *w, char *errstr, size_t errstr_siz
     rd_kafka_conf_set(kc, "partitioner", "murmur2_random", NULL, 0);
     /* message.timeout.ms is left to librdkafka, which keeps it within
      * transaction.timeout.ms (the relay's 0 does not apply here). */
-    if (eoc__kafka_conf_apply(kc, w->conf, "kafka.", err, sizeof(err)) ||
+    if (eoc__kafka_conf_build(kc, w->conf, EOC_KAFKA_TX_PRODUCER, err, sizeof(err)) ||
         rd_kafka_conf_set(kc, "transactional.id", w->km->txid, err, sizeof(err))) {
         rd_kafka_conf_destroy(kc);
         eoc__errf(errstr, errstr_size, EOC_ERR_CONFIG, "%s", err);
@@ -158,6 +158,9 @@ static rd_kafka_t *producer_new(eoc_worker_t *w, char *errstr, size_t errstr_siz
     }
     /* Its watermark queries serve restore: the high watermark, not the LSO. */
     rd_kafka_conf_set(kc, "isolation.level", "read_uncommitted", NULL, 0);
+    /* A worker never creates a topic: an output or changelog topic that
+     * does not exist fails the transaction instead. */
+    rd_kafka_conf_set(kc, "allow.auto.create.topics", "false", NULL, 0);
     rd_kafka_conf_set_opaque(kc, w);
     rd_kafka_conf_set_dr_msg_cb(kc, on_delivery);
     eoc__kafka_conf_log(kc);
@@ -473,7 +476,7 @@ void eoc__km_on_assign(eoc_worker_t *w, rd_kafka_topic_partition_list_t *parts)
      * transaction's pending offsets are waited for. */
     for (int i = 0; i < parts->cnt; i++) {
         parts->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
-        eoc__part_t *p = eoc__worker_part(w, parts->elems[i].topic, parts->elems[i].partition);
+        eoc__part_t *p = eoc__parts_get(w, parts->elems[i].topic, parts->elems[i].partition);
         (void)p;
     }
 }

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
 eoc_err_t eoc__errf(char *errstr, size_t errstr_size, eoc_err_t err, const char *fmt, ...)
@@ -15,6 +16,17 @@ eoc_err_t eoc__errf(char *errstr, size_t errstr_size, eoc_err_t err, const char 
         va_end(ap);
     }
     return err;
+}
+
+void *eoc__grow(void *v, size_t *cap, size_t n, size_t size, size_t first)
+{
+    if (n < *cap)
+        return v;
+    size_t c = *cap ? *cap * 2 : first;
+    void *p = realloc(v, c * size);
+    if (p)
+        *cap = c;
+    return p;
 }
 
 int64_t eoc__now_ms(void)

@@ -27,6 +27,14 @@
 eoc_err_t eoc__errf(char *errstr, size_t errstr_size, eoc_err_t err, const char *fmt, ...)
     EOC__PRINTF(4, 5);
 
+/**
+ * Room for one more element in array `v` (capacity *cap, n elements of
+ * `size` bytes): `v` itself while n < *cap, else a copy twice as large
+ * (`first` elements the first time) with *cap updated. NULL when out of
+ * memory (then `v` and *cap are unchanged).
+ */
+void *eoc__grow(void *v, size_t *cap, size_t n, size_t size, size_t first);
+
 /** Wall-clock milliseconds: for times that are stored or shown. */
 int64_t eoc__now_ms(void);
 /** Monotonic milliseconds: for intervals, ages and deadlines, which a step

@@ -6,13 +6,15 @@
  * and commits it (apply.c). Between batches an idle worker puts its last
  * commit's offsets in Kafka (offsets.c) and runs inbox retention.
  * Rebalances (rebalance.c) and careful mode (careful.c) interrupt the loop
- * on this thread. See worker.h for the map of the files and threads.
+ * on this thread. See worker_int.h for the map of the files and threads.
  */
-#include "worker.h"
+#include "worker_int.h"
 
 #include "conf.h"
 #include "kafka.h"
 #include "util.h"
+
+#include <cjson/cJSON.h>
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -20,54 +22,10 @@
 #include <string.h>
 
 #define POLL_IDLE_MS     100
+#define SKIP_EVERY_MS    500 /* eoc__offsets_skip_unseen at most this often */
 #define CLOSE_TIMEOUT_MS 5000 /* bound on leaving the group during a stop */
-
-/* ------------------------------------------------------------------ */
-/* partition table                                                     */
-/* ------------------------------------------------------------------ */
-
-static eoc__part_t *part_new(eoc_worker_t *w, const char *topic, int32_t partition)
-{
-    if (w->nparts == w->capparts) {
-        size_t cap = w->capparts ? w->capparts * 2 : 32;
-        eoc__part_t **v = realloc(w->parts, cap * sizeof(*v));
-        if (!v)
-            return NULL;
-        w->parts = v;
-        w->capparts = cap;
-    }
-    eoc__part_t *p = calloc(1, sizeof(*p));
-    if (!p || !(p->st.topic = strdup(topic))) {
-        free(p);
-        return NULL;
-    }
-    p->st.partition = partition;
-    atomic_init(&p->st.committed, -1);
-    p->bidx[0] = p->bidx[1] = -1;
-    p->careful_until = -1;
-    if (eoc__stats_add_part(&w->stats, &p->st) != 0) {
-        free(p->st.topic);
-        free(p);
-        return NULL;
-    }
-    w->parts[w->nparts] = p;
-    w->lastpart = w->nparts++;
-    return p;
-}
-
-eoc__part_t *eoc__worker_part(eoc_worker_t *w, const char *topic, int32_t partition)
-{
-    if (w->lastpart < w->nparts && w->parts[w->lastpart]->st.partition == partition &&
-        strcmp(w->parts[w->lastpart]->st.topic, topic) == 0)
-        return w->parts[w->lastpart];
-    for (size_t i = 0; i < w->nparts; i++) {
-        if (w->parts[i]->st.partition == partition && strcmp(w->parts[i]->st.topic, topic) == 0) {
-            w->lastpart = i;
-            return w->parts[i];
-        }
-    }
-    return part_new(w, topic, partition);
-}
+#define BATCH_DEFAULT         1000  /* batch.max.records' default (conf.c) */
+#define BATCH_BACKLOG_DEFAULT 10000 /* what such a batch grows to under backlog */
 
 /* ------------------------------------------------------------------ */
 /* set-up                                                              */
@@ -108,6 +66,174 @@ static int strat_one(void *opaque, const char *topic, const char *spec)
     return add_strat(c->w, topic, spec, c->errstr, c->errstr_size);
 }
 
+/* ------------------------------------------------------------------ */
+/* the consumer's error and statistics callbacks                      */
+/* ------------------------------------------------------------------ */
+
+static void on_consumer_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    (void)rk;
+    eoc_worker_t *w = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+        atomic_store(&w->stats.brokers_down, 1);
+    eoc__log(&w->log, err == RD_KAFKA_RESP_ERR__FATAL ? EOC_LOG_ERR : EOC_LOG_WARNING,
+             "consumer: %s", reason);
+    if (err == RD_KAFKA_RESP_ERR__FATAL) { /* as a fatal error polled as a message */
+        atomic_store(&w->stats.fatal, EOC_ERR_FATAL);
+        atomic_store(&w->stop, 1);
+    }
+}
+
+static int64_t json_int(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
+}
+
+/* The summary of librdkafka's statistics that /metrics shows, then the
+ * user's callback. */
+static int on_consumer_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    (void)rk;
+    eoc_worker_t *w = opaque;
+    cJSON *root = cJSON_ParseWithLength(json, len);
+    if (root) {
+        int64_t lag = 0, rtt = 0, up = 0;
+        const cJSON *b, *t, *p;
+        cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(root, "brokers"))
+        {
+            const cJSON *src = cJSON_GetObjectItemCaseSensitive(b, "source");
+            if (json_int(b, "nodeid") < 0 || !cJSON_IsString(src) ||
+                strcmp(src->valuestring, "logical") == 0 ||
+                strcmp(src->valuestring, "internal") == 0)
+                continue; /* unknown bootstrap, coordinator and internal entries */
+            const cJSON *state = cJSON_GetObjectItemCaseSensitive(b, "state");
+            up += cJSON_IsString(state) && strcmp(state->valuestring, "UP") == 0;
+            int64_t avg = json_int(cJSON_GetObjectItemCaseSensitive(b, "rtt"), "avg");
+            rtt = avg > rtt ? avg : rtt;
+        }
+        cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(root, "topics"))
+        {
+            cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(t, "partitions"))
+            {
+                int64_t l = json_int(p, "consumer_lag");
+                if (json_int(p, "partition") >= 0 && l > 0)
+                    lag += l;
+            }
+        }
+        atomic_store(&w->stats.k_lag_sum, lag);
+        atomic_store(&w->stats.k_rtt_us, rtt);
+        atomic_store(&w->stats.k_tx_bytes, json_int(root, "tx_bytes"));
+        atomic_store(&w->stats.k_rx_bytes, json_int(root, "rx_bytes"));
+        atomic_store(&w->stats.k_brokers_up, up);
+        atomic_store(&w->stats.k_stats_seen, 1);
+        atomic_store(&w->stats.brokers_down, up == 0);
+        cJSON_Delete(root);
+    }
+    if (w->set.kafka_stats_cb)
+        w->set.kafka_stats_cb(w->set.kafka_stats_opaque, EOC_KAFKA_CONSUMER, json, len);
+    return 0; /* librdkafka frees json */
+}
+
+/* ------------------------------------------------------------------ */
+/* input topics must exist                                             */
+/* ------------------------------------------------------------------ */
+
+/* Edit distance of two short strings (for "did you mean"). */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 250 || lb > 250)
+        return (size_t)-1;
+    size_t row[256];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (row[j] + 1 < best)
+                best = row[j] + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/*
+ * Fails when an input topic does not exist: the brokers' metadata is
+ * awaited for up to input.topics.wait.ms; when no broker answers in that
+ * time the worker starts anyway (it is then not ready, see /readyz).
+ * Topics are never created (allow.auto.create.topics=false).
+ */
+static eoc_err_t check_topics(eoc_worker_t *w, char *errstr, size_t errstr_size)
+{
+    if (w->set.input_topics_wait_ms <= 0)
+        return EOC_OK;
+    const struct rd_kafka_metadata *md = NULL;
+    int64_t deadline = eoc__mono_ms() + w->set.input_topics_wait_ms;
+    rd_kafka_resp_err_t e;
+    do {
+        int64_t left = deadline - eoc__mono_ms();
+        e = rd_kafka_metadata(w->rk, 1, NULL, &md, (int)(left > 0 ? left : 1));
+    } while (e && e != RD_KAFKA_RESP_ERR__TIMED_OUT && eoc__mono_ms() < deadline &&
+             (eoc__sleep_ms(100), 1));
+    if (e) {
+        eoc__log(&w->log, EOC_LOG_WARNING,
+                 "no broker answered within input.topics.wait.ms=%" PRId64
+                 " (%s): starting without checking that the input topics exist",
+                 w->set.input_topics_wait_ms, rd_kafka_err2str(e));
+        return EOC_OK;
+    }
+    eoc_err_t rc = EOC_OK;
+    char *copy = strdup(w->set.input_topics), *save = NULL;
+    for (char *t = copy ? strtok_r(copy, ",", &save) : NULL; t && rc == EOC_OK;
+         t = strtok_r(NULL, ",", &save)) {
+        const char *near = NULL;
+        size_t best = (size_t)-1;
+        int found = 0;
+        for (int i = 0; i < md->topic_cnt && !found; i++) {
+            const struct rd_kafka_metadata_topic *mt = &md->topics[i];
+            if (strcmp(mt->topic, t) == 0) {
+                found = !mt->err || mt->err != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+                continue;
+            }
+            size_t d = edit_distance(t, mt->topic);
+            if (d < best && mt->topic[0] != '_') {
+                best = d;
+                near = mt->topic;
+            }
+        }
+        if (!found)
+            rc = eoc__errf(errstr, errstr_size, EOC_ERR_CONFIG,
+                           "input topic \"%s\" does not exist%s%s%s (topics are not created "
+                           "automatically: create it, or fix input.topics)",
+                           t, near && best <= 2 ? " (did you mean \"" : "",
+                           near && best <= 2 ? near : "", near && best <= 2 ? "\"?)" : "");
+    }
+    free(copy);
+    /* Outputs and dead letters wait in the outbox for a missing topic:
+     * not a reason to refuse the start, but worth saying now. */
+    const char *outs[2] = {w->set.output_topic, w->dlq};
+    for (int k = 0; rc == EOC_OK && k < 2; k++) {
+        int found = !*outs[k];
+        for (int i = 0; i < md->topic_cnt && !found; i++)
+            found = strcmp(md->topics[i].topic, outs[k]) == 0;
+        if (!found)
+            eoc__log(&w->log, EOC_LOG_WARNING,
+                     "%s topic \"%s\" does not exist: %s wait in the outbox until it is created "
+                     "(topics are not created automatically)",
+                     k ? "dead-letter" : "output", outs[k], k ? "dead letters" : "outputs");
+    }
+    rd_kafka_metadata_destroy(md);
+    return rc;
+}
+
 static eoc_err_t setup_consumer(eoc_worker_t *w, char *errstr, size_t errstr_size)
 {
     char err[512];
@@ -126,19 +252,30 @@ static eoc_err_t setup_consumer(eoc_worker_t *w, char *errstr, size_t errstr_siz
          * records. queued.max.messages.kbytes (64 MiB) still bounds it. */
         {"queued.min.messages", "1000000"},
     };
-    for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
+    for (size_t i = 0; i < COUNTOF(defaults); i++)
         rd_kafka_conf_set(kc, defaults[i][0], defaults[i][1], NULL, 0);
+    /* With /metrics on, statistics feed its eoc_kafka_* summary and tell
+     * /readyz whether a broker is up (kafka.statistics.interval.ms wins). */
+    if (*w->set.metrics_listen)
+        rd_kafka_conf_set(kc, "statistics.interval.ms", "10000", NULL, 0);
     if (rd_kafka_conf_set(kc, "group.id", w->set.group_id, err, sizeof(err)) ||
-        eoc__kafka_conf_apply(kc, w->conf, "kafka.", err, sizeof(err))) {
+        eoc__kafka_conf_build(kc, w->conf, EOC_KAFKA_CONSUMER, err, sizeof(err))) {
         rd_kafka_conf_destroy(kc);
         return eoc__errf(errstr, errstr_size, EOC_ERR_CONFIG, "%s", err);
     }
-    /* These are the protocol: a user may not turn them back on. */
+    /* These are the protocol: a user may not turn them back on. Reading
+     * uncommitted transactional input would apply records of transactions
+     * that abort later. */
     rd_kafka_conf_set(kc, "enable.auto.commit", "false", NULL, 0);
     rd_kafka_conf_set(kc, "enable.auto.offset.store", "false", NULL, 0);
+    rd_kafka_conf_set(kc, "isolation.level", "read_committed", NULL, 0);
+    /* A worker never creates a topic: a misspelt input fails the start. */
+    rd_kafka_conf_set(kc, "allow.auto.create.topics", "false", NULL, 0);
     if (w->set.eos_mode == EOC__EOS_KAFKA)
         eoc__km_consumer_conf(kc);
     rd_kafka_conf_set_opaque(kc, w);
+    rd_kafka_conf_set_error_cb(kc, on_consumer_error);
+    rd_kafka_conf_set_stats_cb(kc, on_consumer_stats);
     rd_kafka_conf_set_rebalance_cb(kc, eoc__rebalance_cb);
     rd_kafka_conf_set_offset_commit_cb(kc, eoc__offsets_commit_cb);
     eoc__kafka_conf_log(kc);
@@ -147,6 +284,9 @@ static eoc_err_t setup_consumer(eoc_worker_t *w, char *errstr, size_t errstr_siz
         return eoc__errf(errstr, errstr_size, EOC_ERR_KAFKA, "cannot create consumer: %s", err);
     }
     rd_kafka_poll_set_consumer(w->rk);
+    eoc_err_t terr = check_topics(w, errstr, errstr_size);
+    if (terr != EOC_OK)
+        return terr;
 
     const char *topics = w->set.input_topics;
     rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(4);
@@ -161,7 +301,7 @@ static eoc_err_t setup_consumer(eoc_worker_t *w, char *errstr, size_t errstr_siz
     return EOC_OK;
 }
 
-eoc_worker_t *eoc_worker_new(eoc_conf_t *conf, eoc_handler_fn handler, void *opaque, char *errstr,
+eoc_worker_t *eoc_worker_new(eoc_conf_t *conf, eoc_handler_fn *handler, void *opaque, char *errstr,
                              size_t errstr_size)
 {
     if (!conf || !handler) {
@@ -198,8 +338,16 @@ eoc_worker_t *eoc_worker_new(eoc_conf_t *conf, eoc_handler_fn handler, void *opa
     eoc__log_init(&w->log, &w->set, "worker");
     atomic_init(&w->logp, &w->log);
     w->fill = &w->bat[0];
-    if (eoc__batch_init(&w->bat[0], 0, (size_t)set.batch_max_records) != 0 ||
-        eoc__batch_init(&w->bat[1], 1, (size_t)set.batch_max_records) != 0) {
+    /* Growth under backlog (batch_due): by default only with the default
+     * batch size; a batch size of one's own choosing is kept as it is. */
+    eoc__settings_t *ws = &w->set;
+    if (!ws->batch_backlog_max_records)
+        ws->batch_backlog_max_records =
+            ws->batch_max_records == BATCH_DEFAULT ? BATCH_BACKLOG_DEFAULT : ws->batch_max_records;
+    if (ws->batch_backlog_max_records < ws->batch_max_records)
+        ws->batch_backlog_max_records = ws->batch_max_records;
+    size_t cap = (size_t)ws->batch_backlog_max_records;
+    if (eoc__batch_init(&w->bat[0], 0, cap) != 0 || eoc__batch_init(&w->bat[1], 1, cap) != 0) {
         eoc__errf(errstr, errstr_size, EOC_ERR_NOMEM, "out of memory");
         goto fail;
     }
@@ -223,7 +371,9 @@ eoc_worker_t *eoc_worker_new(eoc_conf_t *conf, eoc_handler_fn handler, void *opa
         goto fail;
     if (setup_consumer(w, errstr, errstr_size) != EOC_OK)
         goto fail;
-    if (*set.metrics_listen && !(w->metrics = eoc__metrics_start(w, errstr, errstr_size)))
+    eoc__metrics_src_t src;
+    eoc__worker_metrics_src(w, &src);
+    if (*set.metrics_listen && !(w->metrics = eoc__metrics_start(&src, errstr, errstr_size)))
         goto fail;
     return w;
 fail:
@@ -290,12 +440,101 @@ static void consumer_close(eoc_worker_t *w)
     rd_kafka_queue_destroy(q);
 }
 
-/* Whether the filling batch is due: full or old enough. */
-static int batch_due(const eoc_worker_t *w, int64_t now)
+/* While behind, logs the catch-up progress every log.progress.interval.ms:
+ * records behind (cached high watermarks minus committed offsets of the
+ * assigned partitions), the rate since the last line and the time left. */
+static void maybe_progress(eoc_worker_t *w, int64_t now)
+{
+    int64_t every = w->set.log_progress_interval_ms;
+    if (every <= 0 || now - w->progress_at < every)
+        return;
+    uint64_t done = atomic_load(&w->stats.applied) + atomic_load(&w->stats.duplicates) +
+                    atomic_load(&w->stats.dead_letters) + atomic_load(&w->stats.skipped);
+    int64_t since = now - w->progress_at;
+    int first = w->progress_at == 0;
+    w->progress_at = now;
+    rd_kafka_topic_partition_list_t *a = NULL;
+    if (rd_kafka_assignment(w->rk, &a) || !a)
+        return;
+    int64_t behind = 0;
+    int known = 0;
+    for (int i = 0; i < a->cnt; i++) {
+        int64_t lo, hi;
+        eoc__part_t *p = eoc__parts_get(w, a->elems[i].topic, a->elems[i].partition);
+        int64_t c = p ? atomic_load(&p->st.committed) : -1;
+        if (c < 0 ||
+            rd_kafka_get_watermark_offsets(w->rk, a->elems[i].topic, a->elems[i].partition, &lo,
+                                           &hi) ||
+            hi < 0)
+            continue;
+        known++;
+        behind += hi > c ? hi - c : 0;
+    }
+    int parts = a->cnt;
+    rd_kafka_topic_partition_list_destroy(a);
+    double rate = !first && since > 0 ? (double)(done - w->progress_done) * 1000.0 / (double)since
+                                      : 0.0;
+    w->progress_done = done;
+    if (!known)
+        return;
+    if (behind > 0) {
+        char left[48] = "unknown";
+        if (rate >= 1.0) {
+            double s = (double)behind / rate;
+            snprintf(left, sizeof(left), "%.0fs", s);
+        }
+        eoc__kv_t kv[] = {EOC__KV_I("records_behind", behind),
+                          EOC__KV_I("rate_per_s", (int64_t)(rate + 0.5)),
+                          EOC__KV_S("time_left", left), EOC__KV_I("partitions", parts)};
+        eoc__log_kv(&w->log, EOC_LOG_INFO, kv, COUNTOF(kv), "catching up");
+        w->progress_behind = 1;
+    } else if (w->progress_behind) {
+        eoc__log(&w->log, EOC_LOG_INFO, "caught up on %d partition(s)", parts);
+        w->progress_behind = 0;
+    }
+}
+
+/* Whether the filling batch is due: old enough, or full. Full is
+ * batch.max.records while the apply thread idles; while it still commits
+ * the previous batch, the batch grows (to batch.backlog.max.records)
+ * instead of waiting, so a deeper queue makes larger commits and the
+ * durable commit's cost is spread over more records. `polled`: a message
+ * came with this poll (without one, nothing is gained by waiting). */
+static int batch_due(eoc_worker_t *w, int64_t now, int polled)
 {
     const eoc__batch_t *b = w->fill;
-    return b->n &&
-           ((int64_t)b->n >= w->set.batch_max_records || now - b->first_ms >= w->set.batch_max_ms);
+    if (!b->n)
+        return 0;
+    if (now - b->first_ms >= w->set.batch_max_ms || b->n >= b->cap)
+        return 1;
+    if ((int64_t)b->n < w->set.batch_max_records)
+        return 0;
+    /* The apply thread's state is asked every 64 records, not every one. */
+    if (polled && ((b->n - (size_t)w->set.batch_max_records) & 63))
+        return 0;
+    return eoc__pipe_idle(w);
+}
+
+/* A record after a gap in its partition's offsets: transaction markers,
+ * aborted or compacted records leave gaps, and so does the broker's
+ * retention when it deleted records this group had not read yet (the
+ * fetch failed out of range and auto.offset.reset moved on). Those are
+ * lost to the application; the log says which. */
+static void gap_note(eoc_worker_t *w, const rd_kafka_message_t *m)
+{
+    eoc__part_t *p = eoc__parts_get(w, rd_kafka_topic_name(m->rkt), m->partition);
+    if (!p)
+        return;
+    int64_t expected = p->polled, lo = -1, hi = -1;
+    p->polled = m->offset + 1;
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    if (expected < 0 || m->offset <= expected ||
+        rd_kafka_get_watermark_offsets(w->rk, topic, m->partition, &lo, &hi) || lo <= expected)
+        return;
+    eoc__log(&w->log, EOC_LOG_WARNING,
+             "%s[%d]: offsets %" PRId64 "..%" PRId64 " were deleted by the broker (retention) "
+             "before this group read them; went on at %" PRId64 " (auto.offset.reset)",
+             topic, m->partition, expected, lo - 1, m->offset);
 }
 
 eoc_err_t eoc_worker_run(eoc_worker_t *w)
@@ -304,39 +543,60 @@ eoc_err_t eoc_worker_run(eoc_worker_t *w)
         w->relay_started = 1;
     eoc__pipe_start(w);           /* on failure batches are applied on this thread */
     int64_t now = eoc__mono_ms(); /* read once per record (and after waits) */
+    int64_t last_skip = now;
+    uint64_t t_fill = eoc__stage_clock(); /* consume stage: since the last hand-off */
+    uint64_t id_ns = 0;                   /* the ID stage's sum at t_fill */
     while (!atomic_load(&w->stop)) {
         int timeout = POLL_IDLE_MS;
         if (w->fill->n) {
             int64_t left = w->fill->first_ms + w->set.batch_max_ms - now;
             timeout = left > 0 ? (int)left : 0;
+            if ((int64_t)w->fill->n >= w->set.batch_max_records && timeout > 1)
+                timeout = 1; /* full, growing: hand off as soon as the apply thread idles */
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(w->rk, timeout);
-        now = eoc__mono_ms();        /* the poll may have blocked */
+        now = eoc__mono_ms(); /* the poll may have blocked */
+        atomic_store_explicit(&w->stats.last_loop_ms, now, memory_order_relaxed);
+        if (m && !m->err && atomic_load_explicit(&w->stats.brokers_down, memory_order_relaxed))
+            atomic_store(&w->stats.brokers_down, 0);
+        eoc__stats_health_publish(&w->stats, w->store, now); /* for /healthz */
+        if (!m && !w->fill->n)
+            eoc__stage_lap_outer(&w->stages, EOC__STAGE_IDLE, &t_fill, EOC__STAGE_ID, &id_ns);
         eoc__pipe_rewind_run(w, &m); /* a batch failed: drop what came after it */
         if (m && m->err) {
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 eoc__log(&w->log, EOC_LOG_WARNING, "consumer: %s", rd_kafka_message_errstr(m));
             if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
-                atomic_store(&w->stats.fatal, EOC_ERR_FATAL);
-                atomic_store(&w->stop, 1);
+                char why[512];
+                rd_kafka_fatal_error(w->rk, why, sizeof(why));
+                eoc__pipe_fatal(w, EOC_ERR_FATAL, "consumer: %s", why);
             }
             rd_kafka_message_destroy(m);
             m = NULL;
         }
+        if (m)
+            gap_note(w, m);
         if (m && eoc__careful_wants(w, m))
             eoc__careful_apply(w, m, now);
         else if (m && eoc__pipe_add(w, m, now) != 0)
             eoc__pipe_rewind_message(w, m); /* out of memory: read it again */
         if (w->km && eoc__pipe_idle(w) && eoc__km_catch_up(w))
             now = eoc__mono_ms();
-        if (batch_due(w, now)) {
+        if (batch_due(w, now, m != NULL)) {
+            eoc__stage_lap_outer(&w->stages, EOC__STAGE_CONSUME, &t_fill, EOC__STAGE_ID, &id_ns);
             eoc__pipe_hand_off(w); /* may wait for the apply thread */
+            eoc__stage_lap(&w->stages, EOC__STAGE_HANDOFF, &t_fill);
             now = eoc__mono_ms();
         }
         if (!w->fill->n && eoc__pipe_idle(w)) {
             eoc__offsets_sync(w);
+            if (now - last_skip >= SKIP_EVERY_MS) {
+                eoc__offsets_skip_unseen(w);
+                last_skip = now;
+            }
             maybe_prune(w);
         }
+        maybe_progress(w, now);
     }
 
     /* Drain: the batches, then the outbox, then offsets and the group. */
@@ -346,7 +606,7 @@ eoc_err_t eoc_worker_run(eoc_worker_t *w)
     if (!atomic_load(&w->stats.fatal)) {
         if (w->km && w->fill->n)
             eoc__km_batch_meta(w, w->fill);
-        eoc__apply_batch(w, w->fill, 0);
+        eoc__pipe_apply(w, w->fill, 0);
     }
     eoc__pipe_drop(w->fill);
     eoc__pipe_stop(w);
@@ -365,26 +625,32 @@ eoc_err_t eoc_worker_run(eoc_worker_t *w)
     return fatal;
 }
 
+eoc_err_t eoc_worker_fatal_error(eoc_worker_t *w, char *errstr, size_t errstr_size)
+{
+    eoc_err_t err = atomic_load(&w->stats.fatal);
+    if (errstr && errstr_size)
+        snprintf(errstr, errstr_size, "%s", err ? w->fatal_reason : "");
+    return err;
+}
+
 void eoc_worker_stats(eoc_worker_t *w, eoc_stats_t *out)
 {
-    memset(out, 0, sizeof(*out));
-    out->consumed = atomic_load(&w->stats.consumed);
-    out->applied = atomic_load(&w->stats.applied);
-    out->duplicates = atomic_load(&w->stats.duplicates);
-    out->dead_letters = atomic_load(&w->stats.dead_letters);
-    out->skipped = atomic_load(&w->stats.skipped);
-    out->retries = atomic_load(&w->stats.retries);
-    out->batches = atomic_load(&w->stats.batches);
-    out->commit_failures = atomic_load(&w->stats.commit_failures);
-    out->rebalances = atomic_load(&w->stats.rebalances);
-    out->inbox_pruned = atomic_load(&w->stats.inbox_pruned);
-    if (w->relay) {
-        eoc__relay_stats_t rs;
-        eoc__relay_stats(w->relay, &rs);
-        out->published = rs.published;
-        out->relay_errors = rs.errors;
-    }
-    eoc__store_outbox_info(w->store, &out->outbox_backlog, &out->outbox_oldest_ms);
+    eoc__stats_totals(&w->stats, w->relay, w->store, out);
+}
+
+const char *const eoc__stage_names[EOC__STAGE_N] = {
+    [EOC__STAGE_CONSUME] = "consume",     [EOC__STAGE_ID] = "id+hash",
+    [EOC__STAGE_HANDOFF] = "hand-off",    [EOC__STAGE_APPLY] = "apply",
+    [EOC__STAGE_REMOVE] = "removal",      [EOC__STAGE_COMMIT] = "commit",
+    [EOC__STAGE_RELAY_READ] = "relay-read", [EOC__STAGE_PRODUCE] = "produce",
+    [EOC__STAGE_DELIVERY] = "delivery",
+};
+
+void eoc__worker_stages(eoc_worker_t *w, uint64_t ns[EOC__STAGE_N])
+{
+    const eoc__stages_t *rs = w->relay ? eoc__relay_stages(w->relay) : NULL;
+    for (int i = 0; i < EOC__STAGE_N; i++)
+        ns[i] = atomic_load(&w->stages.ns[i]) + (rs ? atomic_load(&rs->ns[i]) : 0);
 }
 
 void eoc_worker_destroy(eoc_worker_t *w)
@@ -414,14 +680,11 @@ void eoc_worker_destroy(eoc_worker_t *w)
         rd_kafka_topic_partition_list_destroy(w->rewind);
     if (w->undurable)
         rd_kafka_topic_partition_list_destroy(w->undurable);
+    eoc__apply_notes_clear(w);
+    free(w->dl_notes);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv);
-    for (size_t i = 0; i < w->nparts; i++) {
-        free(w->parts[i]->st.topic);
-        free(w->parts[i]);
-    }
-    free(w->parts);
-    eoc__stats_free(&w->stats);
+    eoc__parts_free(w);
     if (leak) {
         atomic_store(&w->logp, NULL);
         return; /* w->conf and w stay: the consumer's threads still read them */
@@ -432,9 +695,9 @@ void eoc_worker_destroy(eoc_worker_t *w)
 
 void eoc__worker_metrics_src(eoc_worker_t *w, eoc__metrics_src_t *out)
 {
-    out->worker = w;
     out->stats = &w->stats;
     out->store = w->store;
+    out->relay = w->relay;
     out->rk = w->rk;
     out->settings = &w->set;
 }

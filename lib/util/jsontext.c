@@ -1,6 +1,7 @@
 /* jsontext.c - see jsontext.h. */
 #include "jsontext.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 const char *eoc__json_type_name(eoc__json_type_t t)
@@ -371,4 +372,34 @@ size_t eoc__json_quote(char *out, const void *s, size_t n)
     out[o++] = '"';
     out[o] = 0;
     return o;
+}
+
+char *eoc__utf8_escape_invalid(const void *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = s;
+    if (eoc__utf8_valid(p, n))
+        return NULL;
+    char *out = malloc(4 * n + 1);
+    size_t o = 0;
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < n;) {
+        size_t k = 1; /* the shortest well-formed sequence starting here */
+        while (k <= 4 && i + k <= n && !eoc__utf8_valid(p + i, k))
+            k++;
+        if (k <= 4 && i + k <= n) {
+            memcpy(out + o, p + i, k);
+            o += k;
+            i += k;
+        } else {
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = hex[p[i] >> 4];
+            out[o++] = hex[p[i] & 15];
+            i++;
+        }
+    }
+    out[o] = 0;
+    return out;
 }

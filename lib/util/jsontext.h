@@ -72,6 +72,14 @@ int eoc__json_is_integer(const eoc__json_val_t *v);
 /** 1 when s[0..n) is well-formed UTF-8 (no overlongs, surrogates or > U+10FFFF). */
 int eoc__utf8_valid(const void *s, size_t n);
 
+/**
+ * s[0..n) with every byte that does not start a well-formed UTF-8 sequence
+ * written as the text \xNN, NUL-terminated in malloc'd memory (the caller
+ * frees); NULL when s is already UTF-8 (use it as is) or out of memory.
+ * For text that goes into JSON (log lines) and may carry raw ID bytes.
+ */
+char *eoc__utf8_escape_invalid(const void *s, size_t n);
+
 /** Room eoc__json_quote needs for n bytes. */
 #define EOC__JSON_QUOTED_MAX(n) (6 * (size_t)(n) + 3)
 

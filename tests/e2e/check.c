@@ -185,6 +185,21 @@ static int32_t remaining(int32_t n, const int64_t *next, const int64_t *high)
     return r;
 }
 
+/* Transaction markers and aborted records take offsets that a
+ * read_committed reader never gets: the consumer's position moves past
+ * them, and so does next[]. */
+static void position_catch_up(rd_kafka_t *rk, const char *topic, int32_t n, int64_t *next)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n);
+    for (int32_t p = 0; p < n; p++)
+        rd_kafka_topic_partition_list_add(l, topic, p);
+    if (!rd_kafka_position(rk, l))
+        for (int i = 0; i < l->cnt; i++)
+            if (!l->elems[i].err && l->elems[i].offset > next[l->elems[i].partition])
+                next[l->elems[i].partition] = l->elems[i].offset;
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
 /* Reads [low, high) of every partition of `topic` through `fn`. */
 static int read_topic(loader_t *l, const char *topic, int32_t n, const int64_t *low,
                       const int64_t *high, record_fn fn)
@@ -222,8 +237,10 @@ static int read_topic(loader_t *l, const char *topic, int32_t n, const int64_t *
                     (!m || m->partition != p || m->offset + 1 < at->elems[i].offset))
                     next[p] = at->elems[i].offset;
             }
-        if (!m)
+        if (!m) {
+            position_catch_up(l->rk, topic, n, next);
             continue;
+        }
         if (m->err) {
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 fprintf(stderr, PROG ": %s: %s\n", topic, rd_kafka_message_errstr(m));

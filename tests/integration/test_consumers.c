@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "devkafka.h"
+#include "tu_clock.h"
 
 #include <cjson/cJSON.h>
 #include <librdkafka/rdkafka.h>
@@ -48,21 +49,6 @@ extern char **environ;
 /* ------------------------------------------------------------------ */
 /* Small utilities                                                     */
 /* ------------------------------------------------------------------ */
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-    nanosleep(&ts, NULL);
-}
 
 /* The whole file as a NUL-terminated string (caller frees); "" when absent. */
 static char *slurp(const char *path)
@@ -261,7 +247,7 @@ static void forget_kid(fx_t *f, pid_t pid)
  */
 static int proc_wait(fx_t *f, proc_t *p, int64_t timeout_ms)
 {
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = tu_now_ms() + timeout_ms;
     int st;
 
     for (;;) {
@@ -272,9 +258,9 @@ static int proc_wait(fx_t *f, proc_t *p, int64_t timeout_ms)
             return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
         }
         assert_int_equal(r, 0);
-        if (now_ms() >= deadline)
+        if (tu_now_ms() >= deadline)
             return -1;
-        sleep_ms(10);
+        tu_sleep_ms(10);
     }
 }
 
@@ -490,8 +476,8 @@ static krecs_t read_topic(const char *bs, const char *topic, size_t min)
         rd_kafka_topic_partition_list_add(l, topic, i)->offset = RD_KAFKA_OFFSET_BEGINNING;
     assert_int_equal(rd_kafka_assign(rk, l), 0);
     rd_kafka_topic_partition_list_destroy(l);
-    for (int64_t deadline = now_ms() + DEADLINE_MS;
-         !(rs.n >= min && ends == np) && now_ms() < deadline;) {
+    for (int64_t deadline = tu_now_ms() + DEADLINE_MS;
+         !(rs.n >= min && ends == np) && tu_now_ms() < deadline;) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
 
         if (!m)
@@ -585,19 +571,19 @@ static int64_t progress(fx_t *f, const char *data)
  */
 static int64_t wait_progress(fx_t *f, proc_t *worker, const char *data, int64_t target)
 {
-    int64_t deadline = now_ms() + DEADLINE_MS, seen = 0;
+    int64_t deadline = tu_now_ms() + DEADLINE_MS, seen = 0;
 
     while ((seen = progress(f, data)) < target) {
         if (proc_wait(f, worker, 0) >= 0) {
             proc_dump(worker, "worker");
             fail_msg("the worker exited at %" PRId64 "/%" PRId64 " records", seen, target);
         }
-        if (now_ms() >= deadline) {
+        if (tu_now_ms() >= deadline) {
             proc_dump(worker, "worker");
             fail_msg("only %" PRId64 " of %" PRId64 " records done after %d ms", seen, target,
                      DEADLINE_MS);
         }
-        sleep_ms(POLL_MS);
+        tu_sleep_ms(POLL_MS);
     }
     return seen;
 }
@@ -890,7 +876,8 @@ static void test_eoc_command_lists_subcommands_and_refuses_unknown_ones(void **s
     assert_int_equal(run(f, none, &out, &err), 2);
     free(out);
     free(err);
-    assert_int_equal(run(f, missing, &out, &err), 1); /* no store there */
+    assert_int_equal(run(f, missing, &out, &err), 2); /* no store there: a usage error */
+    assert_non_null(strstr(err, "a worker creates it"));
     free(out);
     free(err);
 }
@@ -1038,9 +1025,9 @@ static void test_ledger_balances_stay_exact_across_kills_and_restarts(void **sta
     /* 3. A self-kill inside the write transaction (test builds with crash points). */
     start_ledger(f, &w, bs, data, "EOC_CRASH_AT=store.commit:20", "--group", "ledger-kill",
                  "--batch", "5", NULL);
-    int64_t deadline = now_ms() + DEADLINE_MS;
+    int64_t deadline = tu_now_ms() + DEADLINE_MS;
     int rc;
-    while ((rc = proc_wait(f, &w, POLL_MS)) < 0 && progress(f, data) < total && now_ms() < deadline)
+    while ((rc = proc_wait(f, &w, POLL_MS)) < 0 && progress(f, data) < total && tu_now_ms() < deadline)
         ;
     if (rc < 0)
         fprintf(stderr, "no crash point fired (build without crash_points?)\n");
@@ -1160,10 +1147,10 @@ static void test_eoc_inspect_outbox_state_and_relay_on_a_known_store(void **stat
     const char *relay[] = {exe, "relay", "--data", data, "--brokers", bs, NULL};
     proc_t r;
     proc_start(f, &r, relay, NULL);
-    int64_t deadline = now_ms() + DEADLINE_MS;
+    int64_t deadline = tu_now_ms() + DEADLINE_MS;
     int64_t backlog = APPLIED + DEAD;
-    while (backlog > 0 && now_ms() < deadline) {
-        sleep_ms(POLL_MS);
+    while (backlog > 0 && tu_now_ms() < deadline) {
+        tu_sleep_ms(POLL_MS);
         doc = inspect(f, data);
         backlog = json_num(doc, "outbox", "backlog");
         cJSON_Delete(doc);

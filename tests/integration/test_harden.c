@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1036,6 +1037,283 @@ static void test_dlq_list_json_escapes_and_resubmit_of_a_missing_id_fails(void *
     free(err);
 }
 
+
+/* Wire-ins: a dead letter keeps every original header (100 here, more than
+ * the 48 once copied), and names why its ID was refused. */
+static void test_dead_letters_keep_all_headers_and_say_why(void **state)
+{
+    fx_t *f = *state;
+    static const char *const topics[] = {"in:1", "out:1", "dlq:1", NULL};
+    const char *bs = fx_kafka(f, 0, topics);
+    char exe[PATH_MAX], data[PATH_MAX];
+    const char *argv[] = {program(exe, sizeof(exe), "consumers/eoc-forward"),
+                          "--brokers", bs, "--input", "in", "--output", "out", "--dlq", "dlq",
+                          "--data", fx_path(f, data, sizeof(data), "data"), "--batch-ms", "20",
+                          "--id", "json:id", NULL};
+    proc_t w;
+    static char names[100][16];
+    const char *h[202];
+    for (int i = 0; i < 100; i++) {
+        snprintf(names[i], sizeof(names[i]), "h%03d", i);
+        h[2 * i] = names[i];
+        h[2 * i + 1] = names[i];
+    }
+    h[200] = NULL;
+
+    rd_kafka_t *p = producer_new(bs);
+    produce(p, "in", NULL, "not json", 8, h, NULL);
+    producer_done(p);
+    proc_start(f, &w, argv, NULL);
+    wait_progress(f, &w, data, 1);
+    assert_int_equal(proc_signal(f, &w, SIGTERM), 0);
+    krecs_t rs = read_topic(bs, "dlq", 1);
+    assert_int_equal(rs.n, 1);
+    char buf[256];
+    for (int i = 0; i < 100; i++) {
+        const char *v = krec_header(&rs.v[0], names[i], buf, sizeof(buf));
+        if (!v || strcmp(v, names[i]) != 0)
+            fail_msg("header %s lost", names[i]);
+    }
+    assert_string_equal(krec_header(&rs.v[0], "eoc-dlq-reason", buf, sizeof(buf)), "invalid_id");
+    const char *e = krec_header(&rs.v[0], "eoc-error", buf, sizeof(buf));
+    if (!e || !strstr(e, "the value is not JSON"))
+        fail_msg("eoc-error: %s", e ? e : "(none)");
+    krecs_free(&rs);
+}
+
+
+/* Item 1: rows too large for the producer. relay.kafka.message.max.bytes=
+ * 20000: a 19 900-byte record's copy would exceed it once headers are
+ * added, so eoc_emit refuses it and its dead letter carries a reference
+ * instead of the payload; the records around it are published. A row the
+ * worker wrote under a larger limit (relay off) is refused by the
+ * standalone relay's producer and replaced by a dead letter of its own;
+ * `eoc outbox --drop SEQ --execute` drops a row unpublished. */
+static void test_rows_too_large_for_the_producer_never_wedge_the_relay(void **state)
+{
+    fx_t *f = *state;
+    static const char *const topics[] = {"in:1", "out:1", "dlq:1", NULL};
+    const char *bs = fx_kafka(f, 0, topics);
+    char exe[PATH_MAX], eoc[PATH_MAX], data[PATH_MAX], data2[PATH_MAX];
+    const char *argv[] = {program(exe, sizeof(exe), "consumers/eoc-forward"),
+                          "--brokers", bs, "--input", "in", "--output", "out", "--dlq", "dlq",
+                          "--data", fx_path(f, data, sizeof(data), "data"), "--batch-ms", "20",
+                          "--set", "relay.kafka.message.max.bytes=20000", NULL};
+    proc_t w;
+    static char big[19900];
+    memset(big, 'x', sizeof(big));
+    const char *h1[] = {"message-id", "a", NULL}, *h2[] = {"message-id", "b", NULL},
+               *h3[] = {"message-id", "c", NULL};
+
+    rd_kafka_t *p = producer_new(bs);
+    produce(p, "in", NULL, "small", 5, h1, NULL);
+    produce(p, "in", NULL, big, sizeof(big), h2, NULL);
+    produce(p, "in", NULL, "after", 5, h3, NULL);
+    producer_done(p);
+    proc_start(f, &w, argv, NULL);
+    wait_progress(f, &w, data, 3);
+    krecs_t out = read_topic(bs, "out", 2), dlq = read_topic(bs, "dlq", 1);
+    assert_int_equal(proc_signal(f, &w, SIGTERM), 0);
+    assert_int_equal(out.n, 2);
+    assert_int_equal(dlq.n, 1);
+    char buf[256];
+    assert_int_equal(dlq.v[0].len, 0);
+    assert_non_null(krec_header(&dlq.v[0], "eoc-payload-ref", buf, sizeof(buf)));
+    assert_string_equal(buf, "in/0/1");
+    krecs_free(&out);
+    krecs_free(&dlq);
+
+    /* The worker's limit was larger than the relay's. */
+    const char *argv2[] = {exe, "--brokers", bs, "--input", "in", "--output", "out", "--dlq",
+                           "dlq", "--data", fx_path(f, data2, sizeof(data2), "data2"),
+                           "--group", "second", "--batch-ms", "20", "--set",
+                           "relay.enable=false", NULL};
+    proc_start(f, &w, argv2, NULL);
+    wait_progress(f, &w, data2, 3);
+    assert_int_equal(proc_signal(f, &w, SIGTERM), 0);
+    program(eoc, sizeof(eoc), "tools/eoc/eoc");
+    const char *drop[] = {eoc, "outbox", data2, "--drop", "0", "--execute", NULL};
+    char *o, *e;
+    int rc = run(f, drop, &o, &e);
+    if (rc != 0 || !strstr(e, "AUDIT: dropped outbox row 0"))
+        fail_msg("eoc outbox --drop: exit %d: %s", rc, e);
+    free(o);
+    free(e);
+    const char *relay[] = {eoc, "relay", data2, "--brokers", bs, "--set",
+                           "relay.kafka.message.max.bytes=20000", "--set", "dlq.topic=dlq",
+                           NULL};
+    proc_t rl;
+    proc_start(f, &rl, relay, NULL);
+    out = read_topic(bs, "out", 3); /* 2 from the first worker, "c" from this store */
+    dlq = read_topic(bs, "dlq", 2);
+    assert_int_equal(proc_signal(f, &rl, SIGTERM), 0);
+    if (out.n != 3 || dlq.n != 2) {
+        proc_dump(&rl, "relay");
+        fail_msg("out %zu, dlq %zu", out.n, dlq.n);
+    }
+    assert_string_equal(krec_header(&dlq.v[1], "eoc-dlq-reason", buf, sizeof(buf)), "refused");
+    assert_string_equal(krec_header(&dlq.v[1], "eoc-payload-ref", buf, sizeof(buf)), "in/0/1");
+    assert_int_equal(dlq.v[1].len, 0);
+    krecs_free(&out);
+    krecs_free(&dlq);
+}
+
+
+/* Item 5: damage the copy `dir` of a store: "truncate" cuts data.mdb to half
+ * its used pages, "empty" to 0 bytes, "flip" overwrites bytes in every page
+ * past the two meta pages. */
+static void damage_store(const char *dir, const char *how)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    off_t size = lseek(fd, 0, SEEK_END);
+    if (strcmp(how, "truncate") == 0) {
+        assert_int_equal(ftruncate(fd, (size / 4096 / 2) * 4096), 0);
+    } else if (strcmp(how, "empty") == 0) {
+        assert_int_equal(ftruncate(fd, 0), 0);
+    } else {
+        unsigned char junk[64];
+        memset(junk, 0xa5, sizeof(junk));
+        for (off_t at = 2 * 4096; at + 4096 <= size; at += 4096)
+            assert_int_equal(pwrite(fd, junk, sizeof(junk), at + 8), (ssize_t)sizeof(junk));
+    }
+    close(fd);
+}
+
+/* A damaged store is refused with a clear line by eoc inspect, eoc-ledger
+ * --balances and the worker; none dies of a signal. */
+static void test_a_damaged_store_is_refused_not_a_crash(void **state)
+{
+    fx_t *f = *state;
+    static const char *const topics[] = {"in:1", "out:1", "dlq:1", NULL};
+    static const char *const kinds[] = {"truncate", "empty", "flip"};
+    const char *bs = fx_kafka(f, 0, topics);
+    char data[PATH_MAX], copy[PATH_MAX], cmd[2 * PATH_MAX + 32], v[160], eoc[PATH_MAX],
+        ledger[PATH_MAX];
+    proc_t w;
+
+    fx_path(f, data, sizeof(data), "data");
+    rd_kafka_t *p = producer_new(bs);
+    for (int i = 0; i < 400; i++) {
+        int n = snprintf(v, sizeof(v), "{\"id\":\"tx-%04d\",\"account\":\"acct-%d\",\"amount\":1}",
+                         i, i);
+        produce(p, "in", "k", v, (size_t)n, NULL, NULL);
+    }
+    producer_done(p);
+    start_ledger(f, &w, bs, data, NULL, "--group", "damaged", NULL);
+    wait_progress(f, &w, data, 400);
+    assert_int_equal(proc_signal(f, &w, SIGTERM), 0);
+    program(eoc, sizeof(eoc), "tools/eoc/eoc");
+    program(ledger, sizeof(ledger), "consumers/eoc-ledger");
+    for (int k = 0; k < 3; k++) {
+        fx_path(f, copy, sizeof(copy), kinds[k]);
+        snprintf(cmd, sizeof(cmd), "cp -r '%s' '%s'", data, copy);
+        assert_int_equal(system(cmd), 0);
+        damage_store(copy, kinds[k]);
+        const char *inspect[] = {eoc, "inspect", copy, NULL};
+        const char *balances[] = {ledger, "--data", copy, "--balances", NULL};
+        const char *const *cmds[] = {inspect, balances};
+        for (int c = 0; c < 2; c++) {
+            char *o, *e;
+            int rc = run(f, cmds[c], &o, &e);
+            if (rc <= 0 || rc >= 128 || !strstr(e, "data.mdb") || strchr(e, '\n') != strrchr(e, '\n'))
+                fail_msg("%s %s on a store (%s): exit %d:\n%s", cmds[c][0], cmds[c][1], kinds[k],
+                         rc, e);
+            free(o);
+            free(e);
+        }
+        start_ledger(f, &w, bs, copy, NULL, "--group", "damaged", NULL);
+        int rc = proc_wait(f, &w, RUN_MS);
+        char *e = slurp(w.err);
+        if (rc <= 0 || rc >= 128 || !strstr(e, "data.mdb"))
+            fail_msg("the worker on a store (%s): exit %d:\n%s", kinds[k], rc, e);
+        free(e);
+    }
+}
+
+
+/* Item 9: only a worker creates a store: `eoc relay` and `eoc inspect` on a
+ * mistyped directory refuse with exit 2 and create nothing. */
+static void test_tools_refuse_a_directory_without_a_store(void **state)
+{
+    fx_t *f = *state;
+    static const char *const topics[] = {"in:1", NULL};
+    const char *bs = fx_kafka(f, 0, topics);
+    char eoc[PATH_MAX], typo[PATH_MAX];
+    program(eoc, sizeof(eoc), "tools/eoc/eoc");
+    fx_path(f, typo, sizeof(typo), "dta");
+    const char *relay[] = {eoc, "relay", "--data", typo, "--brokers", bs, NULL};
+    const char *inspect[] = {eoc, "inspect", typo, NULL};
+    const char *const *cmds[] = {relay, inspect};
+    for (int c = 0; c < 2; c++) {
+        char *o, *e;
+        int rc = run(f, cmds[c], &o, &e);
+        if (rc != 2 || !strstr(e, "no store in") || !strstr(e, "a worker creates it"))
+            fail_msg("eoc %s: exit %d: %s", cmds[c][1], rc, e);
+        free(o);
+        free(e);
+        struct stat st;
+        assert_int_equal(stat(typo, &st), -1);
+    }
+}
+
+/* Item 6: `eoc replay` refuses while the group has a live member (here a
+ * worker on another store) and leaves it, and the development Kafka, alone. */
+static void test_replay_refuses_while_the_group_has_members(void **state)
+{
+    fx_t *f = *state;
+    static const char *const topics[] = {"in:1", "out:1", "dlq:1", NULL};
+    const char *bs = fx_kafka(f, 0, topics);
+    char exe[PATH_MAX], eoc[PATH_MAX], a[PATH_MAX], b[PATH_MAX];
+    const char *argv[] = {program(exe, sizeof(exe), "consumers/eoc-forward"),
+                          "--brokers", bs, "--input", "in", "--output", "out", "--dlq", "dlq",
+                          "--group", "g", "--batch-ms", "20", "--data", NULL, NULL};
+    proc_t wb, wa;
+    rd_kafka_t *p = producer_new(bs);
+
+    for (int i = 0; i < 3; i++) {
+        char id[8];
+        snprintf(id, sizeof(id), "r%d", i);
+        const char *hdrs[] = {"message-id", id, NULL};
+        produce(p, "in", NULL, "v", 1, hdrs, NULL);
+    }
+    rd_kafka_flush(p, DEADLINE_MS);
+    argv[14] = fx_path(f, b, sizeof(b), "b"); /* a first worker of g, on store b, stopped */
+    proc_start(f, &wb, argv, NULL);
+    wait_progress(f, &wb, b, 3);
+    assert_int_equal(proc_signal(f, &wb, SIGTERM), 0);
+    argv[14] = fx_path(f, a, sizeof(a), "a"); /* a second one, on store a, running */
+    proc_start(f, &wa, argv, NULL);
+    const char *h4[] = {"message-id", "r3", NULL};
+    produce(p, "in", NULL, "v", 1, h4, NULL);
+    rd_kafka_flush(p, DEADLINE_MS);
+    wait_progress(f, &wa, a, 4);
+
+    program(eoc, sizeof(eoc), "tools/eoc/eoc");
+    const char *replay[] = {eoc, "replay", b, "--brokers", bs, "--group", "g", "--topic", "in",
+                            "--to-beginning", "--execute", NULL};
+    proc_t r;
+    proc_start(f, &r, replay, NULL);
+    int rc = proc_wait(f, &r, 90000);
+    char *err = slurp(r.err);
+    if (rc != 1 || !strstr(err, "stop every worker of the group first"))
+        fail_msg("eoc replay exited %d:\n%s", rc, err);
+    free(err);
+
+    /* Kafka is up, the worker goes on, and nothing was rewound */
+    const char *h5[] = {"message-id", "r4", NULL};
+    produce(p, "in", NULL, "v", 1, h5, NULL);
+    producer_done(p);
+    wait_progress(f, &wa, a, 5);
+    assert_int_equal(proc_signal(f, &wa, SIGTERM), 0);
+    char *log = slurp(wa.err);
+    if (!strstr(log, "stopped: consumed=2 applied=2"))
+        fail_msg("the running worker saw a rewind:\n%s", log);
+    free(log);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1052,6 +1330,16 @@ int main(void)
                                         fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(
             test_dlq_list_json_escapes_and_resubmit_of_a_missing_id_fails, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_dead_letters_keep_all_headers_and_say_why, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rows_too_large_for_the_producer_never_wedge_the_relay, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_a_damaged_store_is_refused_not_a_crash, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_tools_refuse_a_directory_without_a_store, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_replay_refuses_while_the_group_has_members, fx_setup,
+                                        fx_teardown),
     };
     if (getenv("EOC_TEST_FILTER")) /* e.g. "*ledger*" */
         cmocka_set_test_filter(getenv("EOC_TEST_FILTER"));

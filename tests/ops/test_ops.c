@@ -144,8 +144,9 @@ static void replay_to_the_beginning_reapplies_nothing_and_counts_duplicates(void
 
     /* Refused while the worker runs. */
     char out[8192];
-    const char *args[] = {"replay",  f->dir, "--brokers",      f->bs, "--group", "ops",
-                          "--topic", "in",   "--to-beginning", NULL};
+    const char *args[] = {"replay",         f->dir,      "--brokers", f->bs, "--group", "ops",
+                          "--topic",        "in",        "--to-beginning",   "--execute",
+                          NULL};
     assert_int_equal(eoc_tool(out, sizeof(out), args), 1);
     run_stop(&r, &s);
     assert_int_equal(s.applied, 50);
@@ -155,7 +156,15 @@ static void replay_to_the_beginning_reapplies_nothing_and_counts_duplicates(void
     assert_int_equal(eoc_tool(out, sizeof(out), dry), 0);
     assert_non_null(strstr(out, "in[0]: store 30 -> 0: 30 record(s) to re-read"));
     assert_non_null(strstr(out, "in[1]: store 20 -> 0: 20 record(s) to re-read"));
-    assert_non_null(strstr(out, "50 record(s) to re-read in 2 partition(s) (dry run"));
+    assert_non_null(strstr(out, "50 record(s) to re-read in 2 partition(s) (plan only"));
+    /* Without --execute it plans and changes nothing, like --dry-run. */
+    const char *plan[] = {"replay",  f->dir, "--brokers",      f->bs, "--group", "ops",
+                          "--topic", "in",   "--to-beginning", NULL};
+    assert_int_equal(eoc_tool(out, sizeof(out), plan), 0);
+    assert_non_null(strstr(out, "in[0]: store 30 -> 0: 30 record(s) to re-read"));
+    assert_non_null(strstr(out, "add --execute to apply it"));
+    assert_int_equal(eoc_tool(out, sizeof(out), plan), 0);
+    assert_non_null(strstr(out, "in[0]: store 30 -> 0")); /* still 30: nothing moved */
     assert_int_equal(eoc_tool(out, sizeof(out), args), 0);
 
     run_start(&r, f, &a, NULL, NULL);
@@ -195,7 +204,7 @@ static void replay_to_an_offset_and_to_a_time_rereads_only_that_suffix(void **st
     char out[8192];
     const char *to_off[] = {"replay",      f->dir,    "--brokers", f->bs,         "--group",
                             "ops",         "--topic", "in",        "--partition", "0",
-                            "--to-offset", "12",      NULL};
+                            "--to-offset", "12",      "--execute", NULL};
     assert_int_equal(eoc_tool(out, sizeof(out), to_off), 0);
     assert_non_null(strstr(out, "in[0]: store 16 -> 12: 4 record(s)"));
     run_start(&r, f, &a, NULL, NULL);
@@ -206,7 +215,7 @@ static void replay_to_an_offset_and_to_a_time_rereads_only_that_suffix(void **st
 
     const char *to_time[] = {"replay",    f->dir,    "--brokers", f->bs,         "--group",
                              "ops",       "--topic", "in",        "--partition", "0",
-                             "--to-time", iso,       NULL};
+                             "--to-time", iso,       "--execute", NULL};
     assert_int_equal(eoc_tool(out, sizeof(out), to_time), 0);
     assert_non_null(strstr(out, "in[0]: store 16 -> 10: 6 record(s)"));
     run_start(&r, f, &a, NULL, NULL);
@@ -259,6 +268,62 @@ static void a_resubmitted_dead_letter_is_applied_exactly_once(void **state)
     kc_msgs_free(&o);
 }
 
+/* Runs `eoc ARGS...` with stderr captured too (2>&1) through the shell. */
+static int eoc_tool_all(char *out, size_t size, const char *args)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "'%s/tools/eoc/eoc' %s 2>&1", getenv("EOC_BUILD_ROOT"), args);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t got = fread(out, 1, size - 1, p);
+    out[got] = 0;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void tools_refuse_typos_and_never_create_topics(void **state)
+{
+    tu_fixture_t *f = *state;
+    struct app a = {0};
+    produce(f, 0, "t", 0, 5, "v");
+    tu_worker_t r;
+    eoc_stats_t s;
+    run_start(&r, f, &a, NULL, NULL);
+    tu_worker_wait(&r, 5);
+    run_stop(&r, &s);
+
+    char out[8192], args[1024];
+    /* A misspelt topic: an error naming it, twice (the first did not create it). */
+    snprintf(args, sizeof(args), "replay '%s' --brokers %s --group ops --topic inn --to-beginning",
+             f->dir, f->bs);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(eoc_tool_all(out, sizeof(out), args), 1);
+        assert_non_null(strstr(out, "topic \"inn\" does not exist (did you mean \"in\"?)"));
+    }
+    snprintf(args, sizeof(args), "dlq list --brokers %s --topic dlqq", f->bs);
+    assert_int_equal(eoc_tool_all(out, sizeof(out), args), 1);
+    assert_non_null(strstr(out, "topic \"dlqq\" does not exist (did you mean \"dlq\"?)"));
+    /* A reason not in the documented set. */
+    snprintf(args, sizeof(args), "dlq list --brokers %s --topic dlq --reason handler_eror", f->bs);
+    assert_int_equal(eoc_tool_all(out, sizeof(out), args), 2);
+    assert_non_null(strstr(out, "unknown reason \"handler_eror\" (did you mean \"handler_error\"?)"));
+    /* A partition the topic does not have. */
+    snprintf(args, sizeof(args),
+             "replay '%s' --brokers %s --group ops --topic in --partition 7 --to-beginning",
+             f->dir, f->bs);
+    assert_int_equal(eoc_tool_all(out, sizeof(out), args), 1);
+    assert_non_null(strstr(out, "no partition 7"));
+
+    /* --timeout-ms bounds a watch with no broker reachable. */
+    snprintf(args, sizeof(args),
+             "watch '%s' --brokers 127.0.0.1:1 --until-caught-up --timeout-ms 3000", f->dir);
+    int64_t t0 = tu_now_ms();
+    assert_int_equal(eoc_tool_all(out, sizeof(out), args), 1);
+    int64_t took = tu_now_ms() - t0;
+    assert_true(took < 6000);
+    assert_non_null(strstr(out, "not caught up after 3000 ms"));
+}
+
 struct count_ctx {
     uint64_t n;
 };
@@ -309,6 +374,8 @@ int main(void)
             replay_to_the_beginning_reapplies_nothing_and_counts_duplicates, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(replay_to_an_offset_and_to_a_time_rereads_only_that_suffix,
                                         fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(tools_refuse_typos_and_never_create_topics, fx_setup,
+                                        fx_teardown),
         cmocka_unit_test_setup_teardown(a_resubmitted_dead_letter_is_applied_exactly_once, fx_setup,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(

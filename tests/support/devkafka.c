@@ -2,6 +2,7 @@
  * devkafka - spawn and drive eoc-kafka-dev from tests. See devkafka.h.
  */
 #include "devkafka.h"
+#include "tu_clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -31,23 +32,8 @@ struct devkafka {
     char *dir;          /* owned: the temp dir */
     char *control_path; /* owned: dir/control.sock */
     char *bootstraps;   /* owned: the bootstrap line */
+    char *real;         /* owned: EOC_TEST_KAFKA=real, the launcher; else NULL */
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
 
 /* A malloc'd printf result, or NULL. */
 static char *vformat(const char *fmt, va_list ap)
@@ -185,11 +171,11 @@ static int read_bootstraps(devkafka_t *dk, int fd, char *errstr, size_t errstr_s
 {
     char line[4096];
     size_t len = 0;
-    int64_t deadline = now_ms() + START_TIMEOUT_MS;
+    int64_t deadline = tu_now_ms() + START_TIMEOUT_MS;
 
     while (len + 1 < sizeof(line)) {
         struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - tu_now_ms();
         ssize_t n;
 
         if (left <= 0 || poll(&pfd, 1, (int)left) == 0) {
@@ -217,6 +203,53 @@ static int read_bootstraps(devkafka_t *dk, int fd, char *errstr, size_t errstr_s
     return -1;
 }
 
+/*
+ * EOC_TEST_KAFKA=real: an Apache Kafka cluster of `brokers` nodes in dk->dir,
+ * started by scripts/real-kafka.sh (under EOC_SOURCE_ROOT), with the topics
+ * created; it goes down in devkafka_stop, or when this process exits (the
+ * launcher's --owner watch). No control socket: devkafka_cmd fails.
+ */
+static int real_start(devkafka_t *dk, int brokers, const char *const *topics, char *errstr,
+                      size_t errstr_size)
+{
+    char line[4096], last[4096] = "";
+    char *cmd = format("'%s' up --brokers %d --dir '%s/kafka' --owner %d 2>>'%s/launcher.log'",
+                       dk->real, brokers, dk->dir, (int)getpid(), dk->dir);
+    FILE *f = cmd ? popen(cmd, "r") : NULL;
+    int st;
+
+    free(cmd);
+    while (f && fgets(line, sizeof(line), f))
+        memcpy(last, line, sizeof(last));
+    st = f ? pclose(f) : -1;
+    last[strcspn(last, "\n")] = '\0';
+    if (st != 0 || !*last) {
+        snprintf(errstr, errstr_size, "%s up failed (see %s/launcher.log)", dk->real, dk->dir);
+        return -1;
+    }
+    if (!(dk->bootstraps = strdup(last))) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    if (!topics || !topics[0])
+        return 0;
+    cmd = format("'%s' topic --dir '%s/kafka'", dk->real, dk->dir);
+    for (size_t i = 0; cmd && topics[i]; i++) {
+        char *more = format("%s '%s'", cmd, topics[i]);
+        free(cmd);
+        cmd = more;
+    }
+    char *full = cmd ? format("%s >>'%s/launcher.log' 2>&1", cmd, dk->dir) : NULL;
+    free(cmd);
+    st = full ? system(full) : -1;
+    free(full);
+    if (st != 0) {
+        snprintf(errstr, errstr_size, "creating the topics failed (see %s/launcher.log)", dk->dir);
+        return -1;
+    }
+    return 0;
+}
+
 devkafka_t *devkafka_start(const char *exe, int brokers, const char *const *topics, char *errstr,
                            size_t errstr_size)
 {
@@ -228,6 +261,16 @@ devkafka_t *devkafka_start(const char *exe, int brokers, const char *const *topi
     if (!dk) {
         snprintf(errstr, errstr_size, "out of memory");
         return NULL;
+    }
+    const char *mode = getenv("EOC_TEST_KAFKA"), *src = getenv("EOC_SOURCE_ROOT");
+    if (mode && strcmp(mode, "real") == 0) {
+        dk->real = format("%s/scripts/real-kafka.sh", src && *src ? src : ".");
+        if (!dk->real || make_dir(dk, errstr, errstr_size) != 0 ||
+            real_start(dk, brokers, topics, errstr, errstr_size) != 0) {
+            devkafka_stop(dk);
+            return NULL;
+        }
+        return dk;
     }
     if (!exe) {
         snprintf(errstr, errstr_size, "no eoc-kafka-dev path (is EOC_KAFKA_DEV set?)");
@@ -376,16 +419,16 @@ int devkafka_cmd(devkafka_t *dk, char *reply, size_t reply_size, const char *fmt
 /* Waits up to `timeout_ms` for the child to exit; true once reaped. */
 static bool reap(pid_t pid, int timeout_ms)
 {
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = tu_now_ms() + timeout_ms;
 
     for (;;) {
         pid_t r = waitpid(pid, NULL, WNOHANG);
 
         if (r == pid || (r < 0 && errno != EINTR))
             return true;
-        if (now_ms() >= deadline)
+        if (tu_now_ms() >= deadline)
             return false;
-        sleep_ms(10);
+        tu_sleep_ms(10);
     }
 }
 
@@ -401,6 +444,13 @@ void devkafka_stop(devkafka_t *dk)
                 ;
         }
     }
+    if (dk->real && dk->dir) {
+        char *cmd = format("'%s' down --dir '%s/kafka' >/dev/null 2>&1; rm -rf '%s'", dk->real,
+                           dk->dir, dk->dir);
+        if (cmd && system(cmd) != 0)
+            fprintf(stderr, "devkafka: could not take down the cluster in %s\n", dk->dir);
+        free(cmd);
+    }
     /* The child removes its socket on a clean exit, not after SIGKILL. */
     if (dk->control_path)
         unlink(dk->control_path);
@@ -409,6 +459,7 @@ void devkafka_stop(devkafka_t *dk)
     free(dk->control_path);
     free(dk->dir);
     free(dk->bootstraps);
+    free(dk->real);
     free(dk);
 }
 

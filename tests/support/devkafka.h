@@ -10,6 +10,12 @@
  * called devkafka_start() exits, so a crashed test leaves no broker behind.
  * Call devkafka_start() from the thread that outlives the cluster (normally
  * the main thread).
+ *
+ * With EOC_TEST_KAFKA=real in the environment, devkafka_start() starts an
+ * Apache Kafka cluster instead (scripts/real-kafka.sh under
+ * EOC_SOURCE_ROOT, in the temp dir; the topics created with min(N, 3)
+ * replicas), devkafka_stop() takes it down, and devkafka_cmd() fails: the
+ * development Kafka's control commands do not exist there.
  */
 #ifndef EOC_TESTS_DEVKAFKA_H
 #define EOC_TESTS_DEVKAFKA_H

@@ -1,17 +1,12 @@
 /* kclient.c - see kclient.h. */
 #include "kclient.h"
 
+#include "tu_clock.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* The producer's opaque counts failed deliveries since the last flush. */
 static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -115,14 +110,14 @@ void kc_read_topic(const char *bootstraps, const char *topic, size_t min, int ti
     rd_kafka_conf_set(c, "enable.auto.commit", "false", err, sizeof(err));
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err));
     const struct rd_kafka_metadata *md = NULL;
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = tu_now_ms() + timeout_ms;
     rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
     while (rd_kafka_metadata(rk, 0, t, &md, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR ||
            md->topics[0].partition_cnt == 0) {
         if (md)
             rd_kafka_metadata_destroy(md);
         md = NULL;
-        if (now_ms() > deadline)
+        if (tu_now_ms() > deadline)
             break;
     }
     int nparts = md ? md->topics[0].partition_cnt : 0;
@@ -139,7 +134,7 @@ void kc_read_topic(const char *bootstraps, const char *topic, size_t min, int ti
     size_t got = 0;
     int ateof = 0;
     char *eof = calloc((size_t)nparts + 1, 1);
-    while (now_ms() < deadline && (got < min || ateof < nparts)) {
+    while (tu_now_ms() < deadline && (got < min || ateof < nparts)) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
         if (!m)
             continue;

@@ -13,19 +13,6 @@
 
 #define WAIT_MS 60000
 
-int64_t tu_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-void tu_sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 tu_fixture_t *tu_fixture_new(const char *const *topics)
 {
     tu_fixture_t *f = calloc(1, sizeof(*f));

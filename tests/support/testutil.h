@@ -7,14 +7,13 @@
 #define EOC_TEST_TESTUTIL_H
 
 #include "devkafka.h"
+#include "tu_clock.h"
 
 #include <eoc/eoc.h>
 
 #include <pthread.h>
 #include <stdint.h>
 
-int64_t tu_now_ms(void); /* monotonic */
-void tu_sleep_ms(int ms);
 
 /* A development Kafka with `topics` ("name:parts", NULL-terminated) and an
  * empty temporary directory. */

@@ -198,7 +198,7 @@ static void int_key_is_parsed_and_stored_in_decimal(void **state)
 {
     eoc_conf_t *conf = *state;
 
-    set_reads_back(conf, "batch.max.records", "+0042", "42");
+    set_reads_back(conf, "batch.max.records", "0042", "42");
     assert_int_equal(settings(conf).batch_max_records, 42);
     set_reads_back(conf, "retry.backoff.ms", "0", "0");
     set_reads_back(conf, "inbox.retention.ms", "9223372036854775807", "9223372036854775807");
@@ -640,6 +640,7 @@ static void describe_lists_every_row_in_table_order(void **state)
         "empty.value",
         "batch.max.records",
         "batch.max.ms",
+        "batch.backlog.max.records",
         "store.map.size",
         "retry.max.attempts",
         "retry.backoff.ms",
@@ -655,10 +656,15 @@ static void describe_lists_every_row_in_table_order(void **state)
         "inbox.retention.count",
         "inbox.prune.interval.ms",
         "metrics.listen",
+        "health.stall.ms",
+        "input.topics.wait.ms",
         "health.relay.stuck.ms",
         "health.map.usage",
+        "log.progress.interval.ms",
+        "trace.propagate",
         "log.level",
         "log.format",
+        "kafka.consumer.*",
         "kafka.*",
         "relay.kafka.*",
     };
@@ -677,17 +683,38 @@ static void describe_lists_every_row_in_table_order(void **state)
     }
     for (int t = 0; t < 7; t++)
         assert_true(seen_type[t] > 0);
-    assert_string_equal(rows.type[11], "size");
-    assert_string_equal(rows.defval[11], "8GiB");
+    assert_string_equal(rows.type[12], "size");
+    assert_string_equal(rows.defval[12], "8GiB");
     assert_null(rows.defval[0]);
     assert_string_equal(rows.type[8], "enum");
     assert_string_equal(rows.doc[8],
                         "null or empty value: dead-letter (empty_value) or skip and count "
                         "(dlq|skip)");
-    assert_non_null(strstr(rows.doc[28], "(err|warning|notice|info|debug)"));
-    assert_string_equal(rows.key[17], "eos.mode");
-    assert_string_equal(rows.defval[17], "local");
+    assert_non_null(strstr(rows.doc[33], "(err|warning|notice|info|debug)"));
+    assert_string_equal(rows.key[18], "eos.mode");
+    assert_string_equal(rows.defval[18], "local");
     rows_free(&rows);
+}
+
+/* Integers are read by the strict parser of the command lines (numparse.h). */
+static void int_key_is_as_strict_as_the_command_line(void **state)
+{
+    eoc_conf_t *conf = *state;
+
+    set_fails(conf, "batch.max.records", "+5", "batch.max.records: expected an integer, got \"+5\"");
+    set_fails(conf, "batch.max.records", " 5", "batch.max.records: expected an integer, got \" 5\"");
+    set_fails(conf, "batch.max.records", "-", "batch.max.records: expected an integer, got \"-\"");
+}
+
+/* cJSON would cut "a\u0000b" to "a": such a string is refused with its position. */
+static void json_string_with_nul_is_refused(void **state)
+{
+    load_fails(*state, "{\"group.id\": \"a\\u0000b\"}",
+               "a string holds \\u0000 near line 1, column 16 (no setting holds a NUL byte)");
+    char path[64], err[512];
+    assert_int_equal(load(*state, "{\"group.id\": \"a\\\\u0000b\"}", err, sizeof(err), path,
+                          sizeof(path)),
+                     EOC_OK); /* an escaped backslash, then the text u0000 */
 }
 
 #define CONF_TEST(fn) cmocka_unit_test_setup_teardown(fn, conf_setup, conf_teardown)
@@ -732,6 +759,8 @@ int main(void)
         CONF_TEST(json_top_level_must_be_an_object),
         CONF_TEST(missing_json_file_is_not_found_and_named),
         CONF_TEST(describe_lists_every_row_in_table_order),
+        CONF_TEST(int_key_is_as_strict_as_the_command_line),
+        CONF_TEST(json_string_with_nul_is_refused),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

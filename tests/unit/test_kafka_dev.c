@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "devkafka.h"
+#include "tu_clock.h"
 
 #define TOPIC      "kd-test"
 #define FLUSH_MS   10000
@@ -114,28 +115,20 @@ static void cmd_expect(devkafka_t *dk, int want, char *reply, const char *cmd)
         fail_msg("\"%s\" replied \"%s\"", cmd, reply);
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Consumes `count` values from topic:partition from its start; checks them. */
 static void consume_expect(const devkafka_t *dk, const char *topic, int32_t partition,
                            const char *const *values, int count)
 {
     rd_kafka_t *consumer = new_client(dk, RD_KAFKA_CONSUMER, NULL);
     rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
-    int64_t deadline = now_ms() + CONSUME_MS;
+    int64_t deadline = tu_now_ms() + CONSUME_MS;
     int got = 0;
 
     rd_kafka_topic_partition_list_add(parts, topic, partition)->offset = RD_KAFKA_OFFSET_BEGINNING;
     assert_int_equal(rd_kafka_assign(consumer, parts), RD_KAFKA_RESP_ERR_NO_ERROR);
     rd_kafka_topic_partition_list_destroy(parts);
 
-    while (got < count && now_ms() < deadline) {
+    while (got < count && tu_now_ms() < deadline) {
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(consumer, 100);
 
         if (!msg)

@@ -1,7 +1,10 @@
 /* Unit tests of lib/util: the strict number parser every command line
  * uses, and the JSON text helpers (UTF-8, quoting, members). */
 #include "jsontext.h"
+#include "log.h"
 #include "numparse.h"
+
+#include <stdlib.h>
 
 #include <errno.h>
 #include <setjmp.h>
@@ -129,6 +132,30 @@ static void test_members(void **state)
     assert_int_equal(eoc__json_member(&root, "a", 1, &v, &count), -1);
 }
 
+static void test_invalid_utf8_is_escaped_for_json_text(void **state)
+{
+    (void)state;
+    assert_null(eoc__utf8_escape_invalid("caf\xc3\xa9", 5)); /* valid: as is */
+    char *e = eoc__utf8_escape_invalid("id=bad\xff\xc3(\xc3\xa9", 11);
+    assert_string_equal(e, "id=bad\\xff\\xc3(\xc3\xa9");
+    free(e);
+}
+
+static void test_json_log_lines_stay_utf8(void **state)
+{
+    (void)state;
+    char buf[1024] = {0};
+    eoc_log_t lg = {.level = EOC_LOG_DEBUG, .json = 1, .name = "worker"};
+    FILE *saved = stderr, *f = fmemopen(buf, sizeof(buf) - 1, "w");
+    assert_non_null(f);
+    stderr = f;
+    eoc__log(&lg, EOC_LOG_WARNING, "dead letter id=%s: invalid_id", "bad\xffid");
+    stderr = saved;
+    fclose(f);
+    assert_true(eoc__utf8_valid(buf, strlen(buf)));
+    assert_non_null(strstr(buf, "id=bad\\\\xffid")); /* \xff, JSON-escaped */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -138,6 +165,8 @@ int main(void)
         cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_quote_round_trips),
         cmocka_unit_test(test_members),
+        cmocka_unit_test(test_invalid_utf8_is_escaped_for_json_text),
+        cmocka_unit_test(test_json_log_lines_stay_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -303,6 +303,11 @@ static void a_failed_commit_rewinds_and_after_a_restart_nothing_is_lost_or_doubl
     eoc_worker_stats(r.tw.w, &s);
     assert_int_equal(r.tw.rc, EOC_ERR_MAP_FULL);
     assert_true(s.commit_failures >= 1);
+    /* The reason, as the worker logged it. */
+    char why[512];
+    assert_int_equal(eoc_worker_fatal_error(r.tw.w, why, sizeof(why)), EOC_ERR_MAP_FULL);
+    if (!strstr(why, "raise store.map.size"))
+        fail_msg("fatal reason: '%s'", why);
     eoc_worker_destroy(r.tw.w);
 
     /* Nothing of the failed batches was committed. */

@@ -234,7 +234,9 @@ static rd_kafka_t *make_producer(const char *brokers)
     char err[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err, sizeof(err)) ||
-        rd_kafka_conf_set(conf, "enable.idempotence", "true", err, sizeof(err))) {
+        rd_kafka_conf_set(conf, "enable.idempotence", "true", err, sizeof(err)) ||
+        /* resubmitting never creates a topic (a producer's default would) */
+        rd_kafka_conf_set(conf, "allow.auto.create.topics", "false", err, sizeof(err))) {
         fprintf(stderr, "eoc dlq: %s\n", err);
         rd_kafka_conf_destroy(conf);
         return NULL;
@@ -245,6 +247,24 @@ static rd_kafka_t *make_producer(const char *brokers)
         rd_kafka_conf_destroy(conf);
     }
     return p;
+}
+
+/* The reasons a worker writes (README, "Dead letters"). */
+static const char *const reasons[] = {"missing_id",  "invalid_id",    "id_collision", "empty_value",
+                                      "too_large",   "handler_error", "handler_crash"};
+
+/* 0 when `r` is a documented reason; else prints why (and the nearest one). */
+static int check_reason(const char *r)
+{
+    for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+        if (strcmp(r, reasons[i]) == 0)
+            return 0;
+    const char *near = tool_suggest(r, reasons, sizeof(reasons) / sizeof(reasons[0]));
+    fprintf(stderr, "eoc dlq: unknown reason \"%s\"%s%s%s; the reasons are missing_id, "
+                    "invalid_id, id_collision, empty_value, too_large, handler_error, "
+                    "handler_crash\n",
+            r, near ? " (did you mean \"" : "", near ? near : "", near ? "\"?)" : "");
+    return -1;
 }
 
 static int parse_args(int argc, char **argv, struct dlq_args *a)
@@ -267,8 +287,11 @@ static int parse_args(int argc, char **argv, struct dlq_args *a)
             a->brokers = argv[++i];
         else if (has_value && strcmp(o, "--topic") == 0)
             a->topic = argv[++i];
-        else if (has_value && strcmp(o, "--reason") == 0)
+        else if (has_value && strcmp(o, "--reason") == 0) {
             a->reason = argv[++i];
+            if (check_reason(a->reason))
+                return -2;
+        }
         else if (has_value && strcmp(o, "--id") == 0)
             a->ids[a->nids++] = argv[++i];
         else {

@@ -3,7 +3,7 @@
  * and its state, or run its outbox relay on its own.
  *
  *   eoc inspect DIR [--json]
- *   eoc outbox DIR [--limit N]
+ *   eoc outbox DIR [--limit N] [--drop SEQ [--execute]]
  *   eoc state DIR [PREFIX]
  *   eoc relay DIR --brokers HOST:PORT[,...] [--config FILE] [--set K=V]... [-v]
  *
@@ -24,6 +24,9 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
 #include <time.h>
 
 #define TOOL_VALUE_MAX 80 /* bytes of a key or value `eoc outbox` shows */
@@ -134,6 +137,15 @@ int main(int argc, char **argv)
 eoc_store_t *tool_store_open(const char *dir)
 {
     char err[512];
+    char path[4096];
+    struct stat sb;
+
+    /* A mistyped directory is a usage error, and nothing is created. */
+    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    if (stat(path, &sb) != 0 && errno == ENOENT) {
+        fprintf(stderr, "eoc: no store in %s (a worker creates it)\n", dir);
+        exit(TOOL_EXIT_USAGE);
+    }
     eoc_store_t *s = eoc_store_open_readonly(dir, err, sizeof(err));
 
     if (!s)
@@ -388,6 +400,9 @@ int cmd_inspect(int argc, char **argv)
 
 typedef struct outbox_walk {
     long long limit; /* 0: all */
+    int only;        /* show only row `seq` */
+    uint64_t seq;
+    int found;
     long long shown;
     int64_t now_ms;
 } outbox_walk_t;
@@ -401,7 +416,11 @@ static int print_outbox_row(void *opaque, const eoc_outbox_row_t *row)
     outbox_walk_t *w = opaque;
     char age[32];
 
-    if (w->limit && w->shown >= w->limit)
+    if (w->only && row->seq != w->seq)
+        return row->seq > w->seq;
+    if (w->only)
+        w->found = 1;
+    else if (w->limit && w->shown >= w->limit)
         return 1;
     tool_format_age(w->now_ms - row->created_ms, age, sizeof(age));
     printf("seq=%" PRIu64 " id=", row->seq);
@@ -427,9 +446,56 @@ static int print_outbox_row(void *opaque, const eoc_outbox_row_t *row)
     return 0;
 }
 
+/*
+ * `eoc outbox DIR --drop SEQ [--execute]`: shows row SEQ; with --execute
+ * drops it unpublished under the store's exclusive lock, and says so on
+ * stderr and to syslog (the audit trail: who, which row, which store).
+ */
+static int outbox_drop(const char *dir, outbox_walk_t *w, int execute)
+{
+    char err[512];
+    eoc_store_t *s = tool_store_open(dir);
+    if (!s)
+        return TOOL_EXIT_FAIL;
+    w->now_ms = tool_now_ms();
+    eoc_err_t e = eoc_store_outbox_foreach(s, print_outbox_row, w);
+    eoc_store_close(s);
+    if (e != EOC_OK) {
+        fprintf(stderr, "eoc: %s: %s\n", dir, eoc_strerror(e));
+        return TOOL_EXIT_FAIL;
+    }
+    if (!w->found) {
+        fprintf(stderr, "eoc outbox: %s: no outbox row %" PRIu64 "\n", dir, w->seq);
+        return TOOL_EXIT_FAIL;
+    }
+    if (!execute) {
+        printf("dry run: --execute drops row %" PRIu64 " unpublished\n", w->seq);
+        return TOOL_EXIT_OK;
+    }
+    eoc_store_admin_t *a = eoc_store_admin_open(dir, err, sizeof(err));
+    if (!a) {
+        fprintf(stderr, "eoc outbox: %s\n", err);
+        return TOOL_EXIT_FAIL;
+    }
+    e = eoc_store_admin_outbox_drop(a, w->seq, err, sizeof(err));
+    eoc_store_admin_close(a);
+    if (e != EOC_OK) {
+        fprintf(stderr, "eoc outbox: %s: %s\n", dir, err);
+        return TOOL_EXIT_FAIL;
+    }
+    fprintf(stderr, "eoc outbox: AUDIT: dropped outbox row %" PRIu64 " of %s unpublished (uid %ld)\n",
+            w->seq, dir, (long)getuid());
+    openlog("eoc", LOG_PID, LOG_USER);
+    syslog(LOG_NOTICE, "AUDIT: dropped outbox row %" PRIu64 " of %s unpublished (uid %ld)", w->seq,
+           dir, (long)getuid());
+    closelog();
+    return TOOL_EXIT_OK;
+}
+
 int cmd_outbox(int argc, char **argv)
 {
     outbox_walk_t w = {.limit = TOOL_OUTBOX_LIMIT};
+    int execute = 0;
     const char *dir = NULL;
     eoc_store_info_t info;
     eoc_store_t *s;
@@ -442,14 +508,25 @@ int cmd_outbox(int argc, char **argv)
                 return TOOL_EXIT_USAGE;
             w.limit = (long long)v;
             i++;
+        } else if (strcmp(argv[i], "--drop") == 0 && i + 1 < argc) {
+            int64_t v;
+            if (eoc__num_flag_i64("eoc outbox", argv[i], argv[i + 1], 0, INT64_MAX, &v))
+                return TOOL_EXIT_USAGE;
+            w.only = 1;
+            w.seq = (uint64_t)v;
+            i++;
+        } else if (strcmp(argv[i], "--execute") == 0) {
+            execute = 1;
         } else if (argv[i][0] != '-' && !dir) {
             dir = argv[i];
         } else {
             return tool_usage(argv[0]);
         }
     }
-    if (!dir)
+    if (!dir || (execute && !w.only))
         return tool_usage(argv[0]);
+    if (w.only)
+        return outbox_drop(dir, &w, execute);
     if (!(s = tool_store_open(dir)))
         return TOOL_EXIT_FAIL;
     w.now_ms = tool_now_ms();

@@ -17,7 +17,26 @@
  */
 rd_kafka_t *tool_kafka_consumer(const char *brokers, const char *group);
 
-/* Partition count of `topic`, or -1 after printing the reason. */
+/* tool_kafka_consumer for a client that joins a workers' group (subscribes):
+ * with the workers' assignor, cooperative-sticky. */
+rd_kafka_t *tool_kafka_group_member(const char *brokers, const char *group);
+
+/*
+ * A bound on the tool's Kafka calls: `ms` from now (0: none). Every call
+ * made through these helpers then waits at most what is left of it.
+ */
+void tool_kafka_deadline(int64_t ms);
+/* `ms`, or what is left of the deadline when that is less (at least 1). */
+int tool_kafka_timeout(int ms);
+/* Whether the deadline has passed. */
+int tool_kafka_expired(void);
+
+/* The candidate at most two edits from `word` (the nearest), or NULL. */
+const char *tool_suggest(const char *word, const char *const *candidates, size_t n);
+
+/* Partition count of `topic`, or -1 after printing the reason (a topic
+ * that does not exist is named, with the nearest existing one). Never
+ * creates the topic. */
 int tool_kafka_partitions(rd_kafka_t *rk, const char *topic);
 
 /*

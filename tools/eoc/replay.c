@@ -3,15 +3,21 @@
  *
  *   eoc replay DIR --brokers B --group G --topic T [--partition P]
  *              (--to-beginning | --to-offset N | --to-time ISO-8601 | --by-duration 1h30m)
- *              [--dry-run]
+ *              [--execute | --dry-run]
  *
  * For each partition it computes the target offset (the low watermark, N,
  * or the first offset at/after the time via rd_kafka_offsets_for_times),
- * prints from where to where and how many records will be re-read, and,
- * unless --dry-run, moves BOTH positions back: first the group's committed
+ * prints from where to where and how many records will be re-read; that
+ * plan is all it does unless --execute is given (like kafka-consumer-groups
+ * --reset-offsets; --dry-run names the default). With --execute it moves
+ * BOTH positions back: first the group's committed
  * offsets in Kafka, then the store's (so Kafka's is never ahead of the
  * store's, even if the second step fails). It holds the store's worker lock
- * throughout, so it refuses while a worker runs. Only backwards: a target
+ * throughout, so it refuses while a worker runs on this store, and it
+ * refuses while the group has live members anywhere (asked with
+ * DescribeConsumerGroups; where the broker cannot answer, by joining with
+ * the workers' assignor and committing only when it holds every
+ * partition of the topic). Only backwards: a target
  * ahead of the current position is left alone (it would skip records).
  * After a replay the worker re-reads those records and counts every one it
  * already applied as a duplicate: nothing is applied twice.
@@ -35,7 +41,8 @@ struct replay_args {
     int32_t partition; /* -1: all */
     enum target_kind kind;
     int64_t value; /* offset, or time in ms */
-    int dry_run;
+    int dry_run; /* the default; --execute clears it */
+    int execute, dry_flag;
 };
 
 /* Parses YYYY-MM-DDTHH:MM:SS[.fff](Z|+HH:MM|-HH:MM) into ms since the
@@ -95,11 +102,14 @@ static int parse_args(int argc, char **argv, struct replay_args *a)
 
     memset(a, 0, sizeof(*a));
     a->partition = -1;
+    a->dry_run = 1;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(o, "--dry-run") == 0) {
-            a->dry_run = 1;
+            a->dry_flag = 1;
+        } else if (strcmp(o, "--execute") == 0) {
+            a->execute = 1;
         } else if (strcmp(o, "--to-beginning") == 0) {
             if (target_set(a, &chosen_by, o, TO_BEGINNING))
                 return -1;
@@ -141,6 +151,11 @@ static int parse_args(int argc, char **argv, struct replay_args *a)
             return -1;
         }
     }
+    if (a->execute && a->dry_flag) {
+        fprintf(stderr, "eoc replay: --execute and --dry-run contradict each other\n");
+        return -1;
+    }
+    a->dry_run = !a->execute;
     if (!a->dir || !a->brokers || !a->group || !a->topic || a->kind == TO_NONE)
         return -1;
     return 0;
@@ -272,13 +287,78 @@ static int make_plans(rd_kafka_t *rk, const struct replay_args *a, struct plan *
     return rc;
 }
 
-/* Commits `l` for the group as a member: joins (subscribes), waits for the
- * assignment, commits synchronously, leaves. For brokers that refuse
- * commits from outside the group (librdkafka's mock cluster does). */
-static rd_kafka_resp_err_t commit_as_member(const struct replay_args *a,
+/*
+ * Asks the broker about the group (DescribeConsumerGroups). Returns 1 when
+ * it has members (the reason printed: the tool refuses), 0 when it has
+ * none, -1 when the broker cannot tell (librdkafka's mock cluster, hence
+ * eoc-kafka-dev, does not implement the request): commit_as_member then
+ * finds out by joining.
+ */
+static int group_has_members(const char *brokers, const char *group)
+{
+    /* A client of its own: on the consumer, the request left a later
+     * commit from outside the group waiting forever (librdkafka 2.0.2). */
+    char err[512];
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(c, "bootstrap.servers", brokers, err, sizeof(err))) {
+        rd_kafka_conf_destroy(c);
+        return -1;
+    }
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof(err));
+    if (!rk) {
+        rd_kafka_conf_destroy(c);
+        return -1;
+    }
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    const char *groups[] = {group};
+    int rc = -1;
+
+    rd_kafka_DescribeConsumerGroups(rk, groups, 1, NULL, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, TIMEOUT_MS);
+    const rd_kafka_DescribeConsumerGroups_result_t *res =
+        ev ? rd_kafka_event_DescribeConsumerGroups_result(ev) : NULL;
+    size_t n = 0;
+    const rd_kafka_ConsumerGroupDescription_t **gs =
+        res && !rd_kafka_event_error(ev) ? rd_kafka_DescribeConsumerGroups_result_groups(res, &n)
+                                         : NULL;
+    if (gs && n == 1 && !rd_kafka_ConsumerGroupDescription_error(gs[0])) {
+        size_t members = rd_kafka_ConsumerGroupDescription_member_count(gs[0]);
+        rd_kafka_consumer_group_state_t st = rd_kafka_ConsumerGroupDescription_state(gs[0]);
+        rc = members > 0 || (st != RD_KAFKA_CONSUMER_GROUP_STATE_EMPTY &&
+                             st != RD_KAFKA_CONSUMER_GROUP_STATE_DEAD);
+        if (rc)
+            fprintf(stderr,
+                    "eoc replay: group %s has %zu live member(s) (state %s): stop every worker "
+                    "of the group first; nothing was changed\n",
+                    group, members, rd_kafka_consumer_group_state_name(st));
+    }
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(q);
+    /* After a broker that does not support the request, librdkafka 2.0.2
+     * never finishes destroying the client (rd_kafka_destroy waits on a
+     * thread forever): the tool exits soon, so that client is left behind. */
+    if (rc != -1)
+        rd_kafka_destroy(rk);
+    return rc;
+}
+
+/*
+ * Commits `l` for the group as a member, for brokers that refuse commits
+ * from outside the group (librdkafka's mock cluster does), and that cannot
+ * say whether the group has members: joins with the workers' assignor
+ * (cooperative-sticky; another one brings the mock cluster down), and
+ * commits only once it holds every one of the topic's `nparts` partitions,
+ * i.e. no other member is alive. When others still hold some after 60 s,
+ * it leaves without committing. Returns the error, or
+ * RD_KAFKA_RESP_ERR__STATE after printing that members are alive.
+ */
+static rd_kafka_resp_err_t commit_as_member(const struct replay_args *a, int nparts,
                                             rd_kafka_topic_partition_list_t *l)
 {
-    rd_kafka_t *rk = tool_kafka_consumer(a->brokers, a->group);
+    if (nparts <= 0)
+        return RD_KAFKA_RESP_ERR__FAIL; /* tool_kafka_partitions said why */
+    rd_kafka_t *rk = tool_kafka_group_member(a->brokers, a->group);
     if (!rk)
         return RD_KAFKA_RESP_ERR__FAIL;
     rd_kafka_poll_set_consumer(rk);
@@ -287,23 +367,30 @@ static rd_kafka_resp_err_t commit_as_member(const struct replay_args *a,
     rd_kafka_resp_err_t e = rd_kafka_subscribe(rk, sub);
     rd_kafka_topic_partition_list_destroy(sub);
     int64_t deadline = tool_now_ms() + 60000;
-    rd_kafka_topic_partition_list_t *mine = NULL;
+    int held = 0;
     while (!e && tool_now_ms() < deadline) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
         if (m)
             rd_kafka_message_destroy(m);
+        rd_kafka_topic_partition_list_t *mine = NULL;
+        held = 0;
+        if (!rd_kafka_assignment(rk, &mine))
+            for (int i = 0; i < mine->cnt; i++)
+                held += strcmp(mine->elems[i].topic, a->topic) == 0;
         if (mine)
             rd_kafka_topic_partition_list_destroy(mine);
-        mine = NULL;
-        if (!rd_kafka_assignment(rk, &mine) && mine->cnt > 0)
+        if (held >= nparts)
             break;
     }
-    if (!e && (!mine || mine->cnt == 0))
-        e = RD_KAFKA_RESP_ERR__TIMED_OUT;
+    if (!e && held < nparts) {
+        fprintf(stderr,
+                "eoc replay: other members of group %s still hold %d of the %d partitions of %s "
+                "after 60 s: stop every worker of the group first; nothing was changed\n",
+                a->group, nparts - held, nparts, a->topic);
+        e = RD_KAFKA_RESP_ERR__STATE;
+    }
     if (!e)
         e = rd_kafka_commit(rk, l, 0);
-    if (mine)
-        rd_kafka_topic_partition_list_destroy(mine);
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
     return e;
@@ -318,6 +405,12 @@ static int apply_plans(rd_kafka_t *rk, const struct replay_args *a, const struct
         fprintf(stderr, "eoc replay: %s\n", err);
         return -1;
     }
+    /* Never while the group has members: they would commit over the rewind
+     * (and a join beside them could take partitions away mid-batch). */
+    if (group_has_members(a->brokers, a->group) == 1) {
+        eoc_store_admin_close(adm);
+        return -1;
+    }
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n);
     for (int i = 0; i < n; i++)
         if (plans[i].current < 0 || plans[i].target < plans[i].current)
@@ -326,8 +419,10 @@ static int apply_plans(rd_kafka_t *rk, const struct replay_args *a, const struct
     int rc = 0;
     rd_kafka_resp_err_t e = l->cnt ? rd_kafka_commit(rk, l, 0) : RD_KAFKA_RESP_ERR_NO_ERROR;
     if (e == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID || e == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION)
-        e = commit_as_member(a, l);
-    if (e) {
+        e = commit_as_member(a, tool_kafka_partitions(rk, a->topic), l);
+    if (e == RD_KAFKA_RESP_ERR__STATE) {
+        rc = -1; /* live members, said */
+    } else if (e) {
         fprintf(stderr,
                 "eoc replay: committing the group's offsets failed: %s (is a member of group %s "
                 "still running elsewhere?)\n",
@@ -356,7 +451,15 @@ int cmd_replay(int argc, char **argv)
     rd_kafka_t *rk = tool_kafka_consumer(a.brokers, a.group);
     if (!rk)
         return TOOL_EXIT_FAIL;
-    int n = a.partition >= 0 ? 1 : tool_kafka_partitions(rk, a.topic);
+    /* The topic must exist (a typo is an error, and is never created). */
+    int n = tool_kafka_partitions(rk, a.topic);
+    if (n > 0 && a.partition >= n) {
+        fprintf(stderr, "eoc replay: %s has %d partition(s): no partition %d\n", a.topic, n,
+                (int)a.partition);
+        n = -1;
+    } else if (n > 0 && a.partition >= 0) {
+        n = 1;
+    }
     int rc = TOOL_EXIT_FAIL;
     struct plan *plans = n > 0 ? calloc((size_t)n, sizeof(*plans)) : NULL;
     if (plans) {
@@ -375,7 +478,7 @@ int cmd_replay(int argc, char **argv)
                     p->current >= 0 && p->target > p->current ? " (target ahead: left alone)" : "");
             }
             printf("%s: %" PRId64 " record(s) to re-read in %d partition(s)%s\n", a.topic, total, n,
-                   a.dry_run ? " (dry run: nothing changed)" : "");
+                   a.dry_run ? " (plan only, nothing changed: add --execute to apply it)" : "");
             rc = a.dry_run || apply_plans(rk, &a, plans, n) == 0 ? TOOL_EXIT_OK : TOOL_EXIT_FAIL;
         }
     }

@@ -47,9 +47,13 @@
     X(inspect, "DIR [--json]", "offsets, inbox, outbox backlog, state and map usage of a store",   \
       "  DIR                        the worker's data.dir (opened read-only)\n"                    \
       "  --json                     one JSON object instead of text\n")                            \
-    X(outbox, "DIR [--limit N]", "pending outbox rows, oldest first",                              \
+    X(outbox, "DIR [--limit N] [--drop SEQ [--execute]]",                                        \
+      "pending outbox rows, oldest first; drop one the broker refuses",                            \
       "  DIR                        the worker's data.dir (opened read-only)\n"                    \
-      "  --limit N                  rows to show, 0: all (default: " TOOL_OUTBOX_LIMIT_S ")\n")    \
+      "  --limit N                  rows to show, 0: all (default: " TOOL_OUTBOX_LIMIT_S ")\n"     \
+      "  --drop SEQ                 show row SEQ, to be dropped unpublished (no worker or\n"       \
+      "                             relay may run on the store)\n"                                 \
+      "  --execute                  with --drop: drop it (logged to stderr and syslog)\n")         \
     X(state, "DIR [PREFIX]", "state keys and values, in key order",                                \
       "  DIR                        the worker's data.dir (opened read-only)\n"                    \
       "  PREFIX                     only keys starting with PREFIX (default: all)\n")              \
@@ -62,8 +66,9 @@
       "  -v                         debug logging (log.level=debug; default: info)\n")             \
     X(replay,                                                                                      \
       "DIR --brokers B --group G --topic T [--partition P] (--to-beginning | --to-offset N | "     \
-      "--to-time ISO-8601 | --by-duration 1h30m) [--dry-run]",                                     \
-      "rewind a stopped worker group (Kafka and store offsets); re-read records are duplicates",   \
+      "--to-time ISO-8601 | --by-duration 1h30m) [--execute | --dry-run]",                         \
+      "plan, and with --execute apply, the rewind of a stopped worker group (Kafka and store "     \
+      "offsets); re-read records are duplicates",                                                  \
       "  DIR                        the group's data.dir (the worker must be stopped)\n"           \
       "  --brokers B                Kafka bootstrap servers\n"                                     \
       "  --group G                  the worker's group.id\n"                                       \
@@ -73,7 +78,8 @@
       "  --to-offset N              to offset N\n"                                                 \
       "  --to-time ISO-8601         to the first record at or after the time\n"                    \
       "  --by-duration 1h30m        to the first record of the last 1h30m (d, h, m, s, ms)\n"      \
-      "  --dry-run                  print the plan, change nothing\n")                             \
+      "  --execute                  apply the plan (default: print it, change nothing)\n"          \
+      "  --dry-run                  print the plan, change nothing (the default)\n")               \
     X(watch, "DIR --brokers B [--interval-ms N] [--until-caught-up] [--timeout-ms N]",             \
       "per-partition lag and progress of a store, redrawn until Ctrl-C (or caught up)",            \
       "  DIR                        the worker's data.dir (opened read-only)\n"                    \
@@ -88,7 +94,9 @@
       "list dead letters, or send chosen ones back to their source topic",                         \
       "  --brokers B                Kafka bootstrap servers\n"                                     \
       "  --topic DLQ                the dead-letter topic (a worker's default: <group.id>.dlq)\n"  \
-      "  --reason R                 only dead letters with this reason (default: all)\n"           \
+      "  --reason R                 only dead letters with this reason (default: all): "            \
+      "missing_id, invalid_id, id_collision, empty_value, too_large, handler_error, "              \
+      "handler_crash\n"                                                                           \
       "  --json                     list: one JSON object per line\n"                              \
       "  --id ID                    resubmit: the dead letter of this message ID; repeatable\n"    \
       "  --all                      resubmit: every dead letter\n"                                 \

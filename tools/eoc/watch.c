@@ -74,7 +74,9 @@ static int print_table(rd_kafka_t *rk, struct snapshot *s, const eoc_store_info_
     for (int i = 0; i < s->n; i++) {
         struct part *p = &s->v[i];
         int64_t lo, hi;
-        int ok = !rd_kafka_query_watermark_offsets(rk, p->topic, p->partition, &lo, &hi, 5000);
+        int ok = !tool_kafka_expired() &&
+                 !rd_kafka_query_watermark_offsets(rk, p->topic, p->partition, &lo, &hi,
+                                                   tool_kafka_timeout(5000));
         int64_t lag = ok ? (hi > p->offset ? hi - p->offset : 0) : -1;
         known &= ok;
         if (ok)
@@ -120,6 +122,8 @@ int cmd_watch(int argc, char **argv)
     rd_kafka_t *rk = tool_kafka_consumer(brokers, NULL);
     if (!rk)
         return TOOL_EXIT_FAIL;
+    /* --timeout-ms bounds the whole wait, Kafka's answers included. */
+    tool_kafka_deadline(timeout);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     struct snapshot *snap = calloc(1, sizeof(*snap));
@@ -145,11 +149,15 @@ int cmd_watch(int argc, char **argv)
             rc = TOOL_EXIT_OK;
             break;
         }
-        if (timeout && now - start >= timeout) {
+        if (timeout && tool_now_ms() - start >= timeout) {
             fprintf(stderr, "eoc watch: not caught up after %ld ms\n", timeout);
             break;
         }
-        usleep((useconds_t)interval * 1000);
+        long nap = interval;
+        if (timeout && timeout - (tool_now_ms() - start) < nap)
+            nap = timeout - (tool_now_ms() - start);
+        if (nap > 0)
+            usleep((useconds_t)nap * 1000);
     }
     if (stop_requested)
         rc = TOOL_EXIT_OK;

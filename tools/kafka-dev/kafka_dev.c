@@ -17,6 +17,8 @@
  * everything in this file except the accept() wrappers runs on the main
  * thread, in one poll() loop.
  */
+#include "numparse.h"
+
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
@@ -264,14 +266,11 @@ static void sb_free(struct strbuf *sb)
 /* Parses a whole decimal integer within [min, max]. */
 static bool parse_long(const char *s, long min, long max, long *out)
 {
-    char *end;
-    long v;
+    int64_t v;
 
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < min || v > max)
+    if (eoc__num_i64(s, min, max, &v) != 0) /* strict: numparse.h */
         return false;
-    *out = v;
+    *out = (long)v;
     return true;
 }
 

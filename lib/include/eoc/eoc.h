@@ -15,6 +15,10 @@
  *  - Pointers handed to a handler (records, state values) are valid only
  *    for the duration of that handler call: copy what you keep.
  *  - Thread rules are stated per function; no function uses global state.
+ *  - Callback types are function types (`typedef R name(args)`), taken as
+ *    `name *`.
+ *  - Every `const char *` eoc hands out is NUL-terminated unless its
+ *    comment says otherwise (then a length comes with it).
  */
 #ifndef EOC_EOC_H
 #define EOC_EOC_H
@@ -37,6 +41,11 @@ extern "C" {
 
 /** Longest message ID in bytes (LMDB's key limit). */
 #define EOC_ID_MAX 511
+
+/** Headers one eoc_emit takes at most (`message-id` included, which eoc
+ *  replaces); more is EOC_ERR_INVALID_ARG with the reason set. A dead
+ *  letter has no such limit: it keeps every header of the record. */
+#define EOC_HEADERS_MAX 64
 
 /* ------------------------------------------------------------------ */
 /* Errors                                                              */
@@ -87,7 +96,7 @@ enum {
  * call. When no callback is set, lines go to stderr in the format chosen by
  * `log.format` (text or json).
  */
-typedef void(eoc_log_cb)(void *opaque, int level, const char *line);
+typedef void eoc_log_cb(void *opaque, int level, const char *line);
 
 /* ------------------------------------------------------------------ */
 /* Configuration                                                       */
@@ -96,8 +105,11 @@ typedef void(eoc_log_cb)(void *opaque, int level, const char *line);
 /**
  * A configuration: a table of typed keys with defaults (see
  * eoc_conf_describe, or `--help` of any consumer). Keys starting with
- * `kafka.` are passed to librdkafka (consumer and producer), keys starting
- * with `relay.kafka.` to the relay's producer only (overriding `kafka.`).
+ * `kafka.` are passed to librdkafka: each client gets those of its
+ * properties that apply to it (a consumer property is not given to a
+ * producer, and the other way round). Keys starting with `kafka.consumer.`
+ * go to the consumer only, keys starting with `relay.kafka.` to the relay's
+ * producer only; both override `kafka.`.
  * Not thread-safe: configure from one thread, then hand it over.
  */
 typedef struct eoc_conf eoc_conf_t;
@@ -136,16 +148,88 @@ EOC_API eoc_err_t eoc_conf_load_json(eoc_conf_t *conf, const char *path, char *e
  */
 EOC_API const char *eoc_conf_get(const eoc_conf_t *conf, const char *key);
 
-/**
- * Calls `cb` once per documented key, in table order: name, type name,
- * default (NULL when none) and one-line doc. For `--help` output.
- */
-EOC_API void eoc_conf_describe(void (*cb)(void *opaque, const char *key, const char *type,
-                                          const char *defval, const char *doc),
-                               void *opaque);
+/** One documented key: name, type name, default (NULL when none), one-line doc. */
+typedef void eoc_conf_doc_cb(void *opaque, const char *key, const char *type, const char *defval,
+                             const char *doc);
+
+/** Calls `cb` once per documented key, in table order. For `--help` output. */
+EOC_API void eoc_conf_describe(eoc_conf_doc_cb *cb, void *opaque);
 
 /** Sets a log callback; `opaque` is passed through. */
 EOC_API void eoc_conf_set_log_cb(eoc_conf_t *conf, eoc_log_cb *cb, void *opaque);
+
+/* ---- reaching into librdkafka ---- */
+
+/** The librdkafka clients eoc creates. */
+typedef enum eoc_kafka_client {
+    EOC_KAFKA_CONSUMER = 0,       /**< the worker's consumer */
+    EOC_KAFKA_RELAY_PRODUCER = 1, /**< the outbox relay's idempotent producer */
+    EOC_KAFKA_TX_PRODUCER = 2     /**< a transactional producer */
+} eoc_kafka_client_t;
+
+struct rd_kafka_conf_s; /* librdkafka's rd_kafka_conf_t */
+
+/**
+ * Called with the `rd_kafka_conf_t` of each client eoc creates, after the
+ * `kafka.*` keys (and the client's own prefix: `kafka.consumer.*`,
+ * `relay.kafka.*`) were applied and before the client is created: set
+ * callbacks (OAUTHBEARER token refresh, SSL certificate verification,
+ * interceptors) or properties eoc has no key for. eoc sets its own
+ * callbacks (opaque, log, rebalance, offset commit, delivery report,
+ * error, statistics) after this one; do not replace them, and do not turn
+ * enable.auto.commit or enable.auto.offset.store back on: eoc sets them
+ * again. Return EOC_OK, or an error with a reason in errstr to fail the
+ * creation of the worker or relay. Called on the thread that creates the
+ * worker or relay.
+ */
+typedef eoc_err_t(eoc_kafka_conf_cb)(void *opaque, eoc_kafka_client_t client,
+                                     struct rd_kafka_conf_s *kconf, char *errstr,
+                                     size_t errstr_size);
+
+/** Sets the client configuration hook (NULL: none); `opaque` is passed through. */
+EOC_API void eoc_conf_set_kafka_conf_cb(eoc_conf_t *conf, eoc_kafka_conf_cb *cb, void *opaque);
+
+/**
+ * librdkafka's statistics (the JSON document described in its
+ * STATISTICS.md), every `kafka.statistics.interval.ms` (off by default:
+ * set it, e.g. to 15000; with metrics.listen set the consumer reports every
+ * 10 s by default). `client` says whose: the consumer's come on the
+ * worker's polling thread, the relay producer's on the relay's thread.
+ * `json` is valid during the call only. The worker also publishes a
+ * summary of its consumer's in /metrics (eoc_kafka_*).
+ */
+typedef void(eoc_kafka_stats_cb)(void *opaque, eoc_kafka_client_t client, const char *json,
+                                 size_t len);
+
+/** Sets the statistics callback (NULL: none); `opaque` is passed through. */
+EOC_API void eoc_conf_set_kafka_stats_cb(eoc_conf_t *conf, eoc_kafka_stats_cb *cb, void *opaque);
+
+/** What happened to a set of partitions (eoc_rebalance_cb). */
+typedef enum eoc_rebalance_event {
+    EOC_REBALANCE_ASSIGNED = 0, /**< given to this worker */
+    EOC_REBALANCE_REVOKED = 1,  /**< taken away cleanly: their batch committed first */
+    EOC_REBALANCE_LOST = 2      /**< the group moved on without this worker */
+} eoc_rebalance_event_t;
+
+/** A partition in a rebalance. */
+typedef struct eoc_partition {
+    const char *topic; /**< valid during the callback */
+    int32_t partition;
+    int64_t offset; /**< assigned: where consumption starts (-1: Kafka or auto.offset.reset
+                         decides); otherwise -1 */
+} eoc_partition_t;
+
+/**
+ * Rebalance listener: called on the worker's polling thread after eoc
+ * handled the event (positions read from the store on assignment; the open
+ * batch committed and offsets sent on revocation). `parts` is valid during
+ * the call only. Must not call eoc_worker_run or eoc_worker_destroy.
+ */
+typedef void(eoc_rebalance_cb)(void *opaque, eoc_rebalance_event_t event,
+                               const eoc_partition_t *parts, size_t count);
+
+/** Sets the rebalance listener (NULL: none); `opaque` is passed through. */
+EOC_API void eoc_conf_set_rebalance_cb(eoc_conf_t *conf, eoc_rebalance_cb *cb, void *opaque);
 
 /* ------------------------------------------------------------------ */
 /* Records (read-only views handed to the handler)                     */
@@ -157,6 +241,7 @@ EOC_API void eoc_conf_set_log_cb(eoc_conf_t *conf, eoc_log_cb *cb, void *opaque)
  */
 typedef struct eoc_record eoc_record_t;
 
+/** The topic name (NUL-terminated). */
 EOC_API const char *eoc_record_topic(const eoc_record_t *rec);
 EOC_API int32_t eoc_record_partition(const eoc_record_t *rec);
 EOC_API int64_t eoc_record_offset(const eoc_record_t *rec);
@@ -166,15 +251,18 @@ EOC_API int64_t eoc_record_timestamp(const eoc_record_t *rec);
 EOC_API const void *eoc_record_key(const eoc_record_t *rec, size_t *len);
 /** Value bytes and length; NULL for a null value. */
 EOC_API const void *eoc_record_value(const eoc_record_t *rec, size_t *len);
-/** The message ID this record was deduplicated by (not NUL-terminated). */
+/** The message ID this record was deduplicated by: `*len` bytes, NOT
+ *  NUL-terminated. */
 EOC_API const char *eoc_record_id(const eoc_record_t *rec, size_t *len);
 /**
- * Last header named `name`: EOC_OK with value/len set, EOC_ERR_NOT_FOUND
- * when absent.
+ * Last header named `name` (NUL-terminated): EOC_OK with value/len set
+ * (the value is bytes, not NUL-terminated; NULL for a null value),
+ * EOC_ERR_NOT_FOUND when absent.
  */
 EOC_API eoc_err_t eoc_record_header(const eoc_record_t *rec, const char *name, const void **value,
                                     size_t *len);
-/** Number of headers, and the header at index `i` (name is NUL-terminated). */
+/** Number of headers, and the header at index `i`: the name is
+ *  NUL-terminated, the value is `*len` bytes (not NUL-terminated). */
 EOC_API size_t eoc_record_header_count(const eoc_record_t *rec);
 EOC_API eoc_err_t eoc_record_header_at(const eoc_record_t *rec, size_t i, const char **name,
                                        const void **value, size_t *len);
@@ -184,11 +272,14 @@ EOC_API eoc_err_t eoc_record_header_at(const eoc_record_t *rec, size_t i, const 
 /* ------------------------------------------------------------------ */
 
 /**
- * The transaction a handler runs in: a nested LMDB transaction inside the
- * batch's write transaction. Everything done through it (state writes,
- * emitted messages) commits with the inbox row and the offset, or not at
- * all. Valid only during the handler call; never share it with another
- * thread.
+ * The transaction a handler runs in: the batch's LMDB write transaction.
+ * Everything done through it (state writes, emitted messages) commits with
+ * the record's inbox row and offset, or not at all. A handler runs directly
+ * in the batch transaction; when it returns anything but EOC_HANDLER_OK the
+ * batch is rolled back and applied again with that record in a nested
+ * transaction of its own, so that its retries and its failure roll back
+ * alone (the handlers of the records before it run again). Valid only
+ * during the handler call; never share it with another thread.
  */
 typedef struct eoc_txn eoc_txn_t;
 
@@ -228,10 +319,12 @@ typedef struct eoc_msg {
 /**
  * Appends an outgoing message to the outbox. It is published after the
  * batch commits, with the deterministic ID `<input-id>/<n>` (n counts the
- * record's emits from 0) as its `message-id` header (a `message-id` in
- * msg->headers is dropped: eoc owns that header). Fails with
- * EOC_ERR_TOO_LARGE when the message exceeds `output.max.bytes`, and with
- * EOC_ERR_INVALID_ARG when no topic is given and none is configured.
+ * record's emits from 0; past EOC_ID_MAX bytes `<head>~<digest>/<n>`, see
+ * the README) as its `message-id` header (a `message-id` in
+ * msg->headers is dropped: eoc owns that header). A message carries at
+ * most EOC_HEADERS_MAX headers: more fail with EOC_ERR_INVALID_ARG. Fails
+ * with EOC_ERR_TOO_LARGE when the message exceeds `output.max.bytes`, and
+ * with EOC_ERR_INVALID_ARG when no topic is given and none is configured.
  */
 EOC_API eoc_err_t eoc_emit(eoc_txn_t *txn, const eoc_msg_t *msg);
 
@@ -266,7 +359,7 @@ typedef enum eoc_result {
  * again on a retry, or after a crash before the batch committed: effects
  * outside `txn` are not covered by the exactly-once guarantee).
  */
-typedef eoc_result_t (*eoc_handler_fn)(eoc_txn_t *txn, const eoc_record_t *rec, void *opaque);
+typedef eoc_result_t eoc_handler_fn(eoc_txn_t *txn, const eoc_record_t *rec, void *opaque);
 
 /* ------------------------------------------------------------------ */
 /* Statistics                                                          */
@@ -302,7 +395,7 @@ typedef struct eoc_worker eoc_worker_t;
  * ownership of `conf` on success only. NULL on error, with the reason in
  * errstr.
  */
-EOC_API eoc_worker_t *eoc_worker_new(eoc_conf_t *conf, eoc_handler_fn handler, void *opaque,
+EOC_API eoc_worker_t *eoc_worker_new(eoc_conf_t *conf, eoc_handler_fn *handler, void *opaque,
                                      char *errstr, size_t errstr_size);
 
 /**
@@ -319,6 +412,13 @@ EOC_API eoc_err_t eoc_worker_run(eoc_worker_t *w);
  * thread; returns at once.
  */
 EOC_API void eoc_worker_stop(eoc_worker_t *w);
+
+/**
+ * The fatal error that stopped the worker, or EOC_OK when none: as
+ * eoc_worker_run returns it, with its reason (NUL-terminated) written to
+ * errstr (errstr may be NULL). Any thread.
+ */
+EOC_API eoc_err_t eoc_worker_fatal_error(eoc_worker_t *w, char *errstr, size_t errstr_size);
 
 /** Copies current counters into `*out`. Any thread. */
 EOC_API void eoc_worker_stats(eoc_worker_t *w, eoc_stats_t *out);
@@ -338,7 +438,13 @@ typedef struct eoc_relay eoc_relay_t;
  * a second one waits for the lock. Takes ownership of `conf` on success.
  */
 EOC_API eoc_relay_t *eoc_relay_new(eoc_conf_t *conf, char *errstr, size_t errstr_size);
-/** Runs until eoc_relay_stop(); flushes within `relay.flush.timeout.ms`. */
+/**
+ * Runs until eoc_relay_stop(); then flushes within `relay.flush.timeout.ms`.
+ * Returns EOC_OK when it stopped with every committed row published,
+ * EOC_ERR_LOCKED when it never ran because another relay held the store
+ * the whole time, or EOC_ERR_KAFKA when it stopped with rows unpublished
+ * (they stay in the outbox for the next relay; the log says why).
+ */
 EOC_API eoc_err_t eoc_relay_run(eoc_relay_t *r);
 /** Async-signal-safe stop request. */
 EOC_API void eoc_relay_stop(eoc_relay_t *r);
@@ -363,22 +469,22 @@ EOC_API void eoc_store_close(eoc_store_t *s);
  * (`prefix_len` 0 = all), in key order, in one read snapshot. Pointers
  * are valid during the callback. `cb` returns non-zero to stop early.
  */
+typedef int eoc_state_cb(void *opaque, const void *key, size_t key_len, const void *value,
+                         size_t len);
 EOC_API eoc_err_t eoc_store_state_foreach(eoc_store_t *s, const void *prefix, size_t prefix_len,
-                                          int (*cb)(void *opaque, const void *key, size_t key_len,
-                                                    const void *value, size_t len),
-                                          void *opaque);
+                                          eoc_state_cb *cb, void *opaque);
 
 /** One partition's stored position. */
 typedef struct eoc_position {
-    const char *topic; /**< valid during the callback */
+    const char *topic; /**< NUL-terminated, valid during the callback */
     int32_t partition;
     int64_t next_offset;
 } eoc_position_t;
 
-/** Calls `cb` for every stored partition offset, in (topic, partition) order. */
-EOC_API eoc_err_t eoc_store_offsets_foreach(eoc_store_t *s,
-                                            int (*cb)(void *opaque, const eoc_position_t *pos),
-                                            void *opaque);
+/** Calls `cb` for every stored partition offset, in (topic, partition)
+ *  order; it returns non-zero to stop early. */
+typedef int eoc_position_cb(void *opaque, const eoc_position_t *pos);
+EOC_API eoc_err_t eoc_store_offsets_foreach(eoc_store_t *s, eoc_position_cb *cb, void *opaque);
 
 /**
  * eos.mode=kafka: calls `cb` for every changelog partition's recorded
@@ -394,8 +500,8 @@ EOC_API eoc_err_t eoc_store_changelog_foreach(eoc_store_t *s,
 typedef struct eoc_outbox_row {
     uint64_t seq;
     int64_t created_ms;
-    const char *id; /**< outbox ID, NUL-terminated */
-    const char *topic;
+    const char *id;    /**< outbox ID, NUL-terminated */
+    const char *topic; /**< NUL-terminated */
     int32_t partition;
     const void *key;
     size_t key_len;
@@ -405,10 +511,10 @@ typedef struct eoc_outbox_row {
     const eoc_header_t *headers;
 } eoc_outbox_row_t;
 
-/** Calls `cb` for every pending outbox row in sequence order. */
-EOC_API eoc_err_t eoc_store_outbox_foreach(eoc_store_t *s,
-                                           int (*cb)(void *opaque, const eoc_outbox_row_t *row),
-                                           void *opaque);
+/** Calls `cb` for every pending outbox row in sequence order; it returns
+ *  non-zero to stop early. Pointers are valid during the callback. */
+typedef int eoc_outbox_row_cb(void *opaque, const eoc_outbox_row_t *row);
+EOC_API eoc_err_t eoc_store_outbox_foreach(eoc_store_t *s, eoc_outbox_row_cb *cb, void *opaque);
 
 /** A summary of the store, for `eoc inspect` and metrics. */
 typedef struct eoc_store_info {
@@ -451,6 +557,14 @@ EOC_API void eoc_store_admin_close(eoc_store_admin_t *a);
  */
 EOC_API eoc_err_t eoc_store_admin_rewind(eoc_store_admin_t *a, const char *topic, int32_t partition,
                                          int64_t offset, char *errstr, size_t errstr_size);
+
+/**
+ * Drops the pending outbox row `seq` unpublished (a row the broker refuses
+ * for good whose dead letter is refused too: `eoc outbox --drop`).
+ * EOC_ERR_NOT_FOUND when there is no such row. One durable commit.
+ */
+EOC_API eoc_err_t eoc_store_admin_outbox_drop(eoc_store_admin_t *a, uint64_t seq, char *errstr,
+                                              size_t errstr_size);
 
 #ifdef __cplusplus
 }

@@ -28,9 +28,9 @@ outputs0=$(check_count outputs)
 [ -n "$outputs0" ] || die "the first verdict has no output count (see check.out)"
 say "first pass: $VERDICT"
 
-fault_note "eoc replay $RUN/data --group $GROUP --topic $IN --to-beginning"
+fault_note "eoc replay $RUN/data --group $GROUP --topic $IN --to-beginning --execute"
 timeout -k 5 60 "$TOOL" replay "$RUN/data" --brokers "$BROKERS" --group "$GROUP" --topic "$IN" \
-    --to-beginning >"$RUN/replay.out" 2>&1 || die "eoc replay failed: $(cat "$RUN/replay.out")"
+    --to-beginning --execute >"$RUN/replay.out" 2>&1 || die "eoc replay failed: $(cat "$RUN/replay.out")"
 sed 's/^/  replay: /' "$RUN/replay.out" | head -n 20
 c=$(store_consumed "$RUN/data")
 [ "$c" -eq 0 ] || die "after the rewind the store still has $c consumed"

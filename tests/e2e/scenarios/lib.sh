@@ -624,3 +624,8 @@ round_verdict() {
     VERDICT=$ROUND_VERDICTS
     CHECK_RC=${ROUND_RC:-0}
 }
+
+# The same scenarios on Apache Kafka (the 'real' suite): tests/real/broker.sh
+# replaces the development Kafka's functions above.
+# shellcheck source=../../real/broker.sh
+[ "${EOC_E2E_BROKER:-dev}" != real ] || . "$E2E_SRC/tests/real/broker.sh"

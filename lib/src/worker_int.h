@@ -1,11 +1,11 @@
 /*
- * worker - the internals of eoc_worker_t, shared by the files a record
+ * worker_int - the internals of eoc_worker_t, shared by the files a record
  * passes through on its way from Kafka to the store and back:
  *
- *   worker.c     lifecycle (new, run, stop, destroy), the poll loop, the
- *                partition table
+ *   worker.c     lifecycle (new, run, stop, destroy), the poll loop
+ *   parts.c      the partitions seen, with the counters they publish
  *   pipeline.c   the hand-off of batches from the polling thread to the
- *                apply thread; rewinds after a failed batch
+ *                apply thread; rewinds after a failed batch, fail-stop
  *   apply.c      per record: ID, dedupe, handler, disposition; then the
  *                batch's durable commit
  *   offsets.c    committed offsets go to Kafka, once they are on disk
@@ -19,17 +19,20 @@
  * table. Whatever both threads touch is either behind `mu` or owned by
  * whichever thread currently owns the store (pipeline.c says when).
  */
-#ifndef EOC_WORKER_H
-#define EOC_WORKER_H
+#ifndef EOC_WORKER_INT_H
+#define EOC_WORKER_INT_H
 
 #include "batch.h"
+#include "careful.h"
 #include "conf.h"
 #include "eoc/eoc.h"
 #include "log.h"
 #include "metrics.h"
 #include "msgid.h"
 #include "relay.h"
+#include "stages.h"
 #include "store.h"
+#include "util.h"
 #include "txn.h"
 
 #include <librdkafka/rdkafka.h>
@@ -49,10 +52,23 @@ struct eoc__part {
     /* the polling thread: careful mode (careful.c) */
     int64_t careful_until; /* careful mode below this offset, -1 when off */
     int careful_first;     /* careful mode from the first record received */
+    int64_t polled;        /* next offset after the last record polled, -1 */
     /* the thread that holds the batch */
     int bidx[2];       /* its entry in each batch's positions (batch.h), -1 */
     eoc__tally_t pend; /* the applying batch's tallies */
 };
+
+/* A dead letter of the applying batch, logged once the batch commits
+ * (apply.c): a rerun pass writes it again, the log names it once. */
+typedef struct eoc__dl_note {
+    const char *topic; /* the record's, valid while its batch is */
+    int32_t partition;
+    int64_t offset;
+    char *id; /* owned */
+    size_t id_len;
+    const char *reason; /* static */
+    char *error;        /* owned, NULL when none */
+} eoc__dl_note_t;
 
 /* A per-topic ID strategy. */
 struct eoc__strat {
@@ -65,7 +81,7 @@ struct eoc_worker {
     eoc_log_t log;
     eoc_conf_t *conf;    /* owned */
     eoc__settings_t set; /* read from conf at creation; strings point into it */
-    eoc_handler_fn handler;
+    eoc_handler_fn *handler;
     void *opaque;
     eoc__store_t *store; /* owned */
     eoc__relay_t *relay; /* owned, NULL when relay.enable=false or eos.mode=kafka */
@@ -78,11 +94,16 @@ struct eoc_worker {
     eoc__metrics_t *metrics; /* owned; NULL when metrics.listen is empty */
 
     atomic_int stop;
+    atomic_int fatal_taken; /* the first fatal error wins (eoc__pipe_fatal) */
+    char fatal_reason[512]; /* written before stats.fatal is set */
 
     struct eoc__strat *strats;
     size_t nstrats;
     char dlq[256];
     int64_t last_prune;
+    int64_t progress_at;     /* the last catch-up check (monotonic ms) */
+    uint64_t progress_done;  /* records done then */
+    int progress_behind;     /* the last check found the worker behind */
 
     /* Batches (pipeline.c): `fill` is the polling thread's; the other is
      * handed to the apply thread through `pending`. */
@@ -99,6 +120,8 @@ struct eoc_worker {
 
     /* Touched by whichever thread owns the store (never both at once). */
     int failures;           /* consecutive failed batches */
+    eoc__dl_note_t *dl_notes; /* the applying pass's dead letters (apply.c) */
+    size_t dl_n, dl_cap;
     uint64_t removed_below; /* outbox rows below were removed by our batches */
     /* Offsets of the last committed batch, owned: they go to Kafka once
      * that commit is on disk (offsets.c). */
@@ -109,12 +132,16 @@ struct eoc_worker {
     size_t nparts, capparts, lastpart;
 
     eoc__stats_t stats;
+    eoc__stages_t stages; /* where the time goes (stages.h) */
+    unsigned id_sample;   /* polling thread: records since the last timed ID */
 };
 
-/* ---- worker.c */
+/* ---- parts.c */
 /** The partition's entry, created on first sight (NULL out of memory).
  *  Polling thread. */
-eoc__part_t *eoc__worker_part(eoc_worker_t *w, const char *topic, int32_t partition);
+eoc__part_t *eoc__parts_get(eoc_worker_t *w, const char *topic, int32_t partition);
+/** Frees every partition (with the worker). */
+void eoc__parts_free(eoc_worker_t *w);
 
 /* ---- pipeline.c */
 /** Adds a polled message to the filling batch (ownership moves to it);
@@ -135,6 +162,12 @@ void eoc__pipe_rewind_run(eoc_worker_t *w, rd_kafka_message_t **m);
 void eoc__pipe_wait(eoc_worker_t *w);
 /** Whether the apply thread idles. */
 int eoc__pipe_idle(eoc_worker_t *w);
+/** Applies and commits batch `b` on this thread (apply.c); on a failure
+ *  rewinds it, and stops the worker when failures persist. */
+eoc_err_t eoc__pipe_apply(eoc_worker_t *w, eoc__batch_t *b, int crashed);
+/** Stops the worker on a fatal error, with its reason (also logged); a
+ *  later one is ignored. Any thread. */
+void eoc__pipe_fatal(eoc_worker_t *w, eoc_err_t err, const char *fmt, ...) EOC__PRINTF(3, 4);
 /** Applies the filling batch on this thread (after eoc__pipe_wait). */
 eoc_err_t eoc__pipe_flush_now(eoc_worker_t *w, int crashed);
 /** Hands the filling batch to the apply thread (or applies it here when
@@ -159,9 +192,11 @@ enum {
 void eoc__apply_key(const eoc_worker_t *w, const rd_kafka_message_t *m, eoc__key_t *k, char *idbuf,
                     const char **id);
 /** Applies and durably commits batch `b` (crashed: dead-letter its one
- *  record unhandled, careful.c). On a failure the batch is rewound;
- *  persistent failures stop the worker. */
+ *  record unhandled, careful.c); EOC_OK, or the error that aborted it
+ *  (nothing of it stays). */
 eoc_err_t eoc__apply_batch(eoc_worker_t *w, eoc__batch_t *b, int crashed);
+/** Frees the dead-letter notes of the last pass (nothing is logged). */
+void eoc__apply_notes_clear(eoc_worker_t *w);
 /** Forgets the tallies of a batch that will not commit. */
 void eoc__apply_tallies_reset(eoc__batch_t *b);
 
@@ -172,6 +207,11 @@ void eoc__offsets_committed(eoc_worker_t *w, const eoc__batch_t *b);
 /** Puts the last commit on disk, then its offsets in Kafka: for an idle
  *  worker, a hand-over and a stop. */
 void eoc__offsets_sync(eoc_worker_t *w);
+/** Idle, every polled record committed: moves the store's position of each
+ *  such partition up to the consumer's, past offsets a read_committed
+ *  consumer never gets (transaction markers, aborted records). Polling
+ *  thread, the apply thread idle. */
+void eoc__offsets_skip_unseen(eoc_worker_t *w);
 /** Forgets offsets not yet sent (the assignment was lost). */
 void eoc__offsets_forget(eoc_worker_t *w);
 /** Commits `l`, already on disk, to Kafka now: synchronously unless the
@@ -187,15 +227,6 @@ void eoc__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                        rd_kafka_topic_partition_list_t *parts, void *opaque);
 
 /* ---- careful.c */
-/** On assignment, in the open store transaction: counts an unclean
- *  hand-over of `p` (stored next offset `off`, -1 when none) and turns on
- *  careful mode after repeated crashes there; marks the partition live.
- *  EOC_OK or a store error. */
-eoc_err_t eoc__careful_assign(eoc_worker_t *w, eoc__part_t *p, const char *topic, int32_t partition,
-                              int64_t off);
-/** On a clean revocation, in the open store transaction: clears the live
- *  marker. */
-eoc_err_t eoc__careful_revoke(eoc_worker_t *w, const char *topic, int32_t partition);
 /** Whether `m` falls in its partition's careful range. Polling thread. */
 int eoc__careful_wants(eoc_worker_t *w, const rd_kafka_message_t *m);
 /** Applies the filling batch, then `m` alone after committing its attempt
