@@ -539,6 +539,11 @@ static int ready_check(eoc__metrics_t *m, char *why, size_t n)
                          "partitions)");
         return 1;
     }
+    if (m->src.settings->eos_mode == EOC__EOS_KAFKA && atomic_load(&st->km_restore_lag) > 0) {
+        snprintf(why, n, "restoring from the changelog (%" PRIu64 " offsets left)",
+                 (uint64_t)atomic_load(&st->km_restore_lag));
+        return 1;
+    }
     return 0;
 }
 
