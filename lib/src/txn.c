@@ -184,13 +184,6 @@ static rd_kafka_t *producer_new(eoc_worker_t *w, char *errstr, size_t errstr_siz
     return rk;
 }
 
-void eoc__km_consumer_conf(rd_kafka_conf_t *kc)
-{
-    /* Outputs and offsets of aborted or open transactions are not read,
-     * and committed offsets are fetched require_stable. */
-    rd_kafka_conf_set(kc, "isolation.level", "read_committed", NULL, 0);
-}
-
 eoc__km_t *eoc__km_create(eoc_worker_t *w, char *errstr, size_t errstr_size)
 {
     eoc__km_t *km = calloc(1, sizeof(*km));

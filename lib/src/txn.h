@@ -68,8 +68,6 @@ struct eoc__km {
  *  transactional producer (init_transactions), the changelog topics. */
 eoc__km_t *eoc__km_create(eoc_worker_t *w, char *errstr, size_t errstr_size);
 void eoc__km_destroy(eoc__km_t *km);
-/** The consumer settings the mode requires. */
-void eoc__km_consumer_conf(rd_kafka_conf_t *kc);
 /** The batch leaves the polling thread: keeps the consumer's group
  *  metadata of this moment for its send_offsets. Polling thread. */
 void eoc__km_batch_meta(eoc_worker_t *w, eoc__batch_t *b);

@@ -271,8 +271,6 @@ static eoc_err_t setup_consumer(eoc_worker_t *w, char *errstr, size_t errstr_siz
     rd_kafka_conf_set(kc, "isolation.level", "read_committed", NULL, 0);
     /* A worker never creates a topic: a misspelt input fails the start. */
     rd_kafka_conf_set(kc, "allow.auto.create.topics", "false", NULL, 0);
-    if (w->set.eos_mode == EOC__EOS_KAFKA)
-        eoc__km_consumer_conf(kc);
     rd_kafka_conf_set_opaque(kc, w);
     rd_kafka_conf_set_error_cb(kc, on_consumer_error);
     rd_kafka_conf_set_stats_cb(kc, on_consumer_stats);
