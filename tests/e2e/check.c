@@ -80,8 +80,6 @@ typedef struct args {
     int eos_kafka; /* --eos kafka */
 } args_t;
 
-static int g_read_committed; /* --eos kafka: every reader is read_committed */
-
 /* What the loader works with. */
 typedef struct loader {
     const args_t *a;
@@ -107,7 +105,6 @@ static int64_t now_ms(void)
 static rd_kafka_t *consumer_new(const char *brokers, const char *group, char *errstr, size_t size)
 {
     rd_kafka_conf_t *c = rd_kafka_conf_new();
-    const char *iso = g_read_committed ? "read_committed" : "read_uncommitted";
     const char *kv[][2] = {{"bootstrap.servers", brokers},
                            {"group.id", group},
                            {"enable.auto.commit", "false"},
@@ -117,7 +114,9 @@ static rd_kafka_t *consumer_new(const char *brokers, const char *group, char *er
                            {"fetch.wait.max.ms", "50"},
                            {"queued.max.messages.kbytes", "262144"},
                            {"log_level", "3"},
-                           {"isolation.level", iso}};
+                           /* what a worker reads: records of aborted or open
+                            * transactions are never delivered */
+                           {"isolation.level", "read_committed"}};
     for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++) {
         if (rd_kafka_conf_set(c, kv[i][0], kv[i][1], errstr, size) != RD_KAFKA_CONF_OK) {
             rd_kafka_conf_destroy(c);
@@ -229,7 +228,7 @@ static int read_topic(loader_t *l, const char *topic, int32_t n, const int64_t *
             break;
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(l->rk, 200);
-        if (g_read_committed && next && !rd_kafka_position(l->rk, at))
+        if (next && !rd_kafka_position(l->rk, at))
             for (int i = 0; i < at->cnt; i++) {
                 int32_t p = at->elems[i].partition;
                 /* only once the message before the position is handled */
@@ -995,7 +994,7 @@ static int parse_opt(args_t *a, int c, const char *arg)
     case 'E':
         if (strcmp(arg, "kafka") && strcmp(arg, "local"))
             return -1;
-        a->eos_kafka = g_read_committed = strcmp(arg, "kafka") == 0;
+        a->eos_kafka = strcmp(arg, "kafka") == 0;
         return 0;
     case 'f':
         if (a->nfields == MAX_FIELDS)
