@@ -115,6 +115,12 @@ chmod +x "$TMP/fake-ledger"
     worker_start w1 "$RUN/data1"
     # (the fake exits 0 on SIGTERM once it has said "assigned")
     wait_for 10 "w1 assigned again" worker_assigned w1
+    worker_owns w1 1 || bad "worker_owns: w1 does not own the 1 partition it logged"
+    echo "t eoc[1] worker INFO assigned 3 partition(s): in[1,2,3]" >>"$RUN/w1.log"
+    echo "t eoc[1] worker INFO lost 2 partition(s): in[1,2]" >>"$RUN/w1.log"
+    worker_owns w1 2 || bad "worker_owns: w1 should own 1 + 3 - 2 partitions"
+    worker_owns w1 4 && bad "worker_owns: a loss is not counted"
+    mine worker_owns
     stop_all_workers 10
     mine stop_all_workers
     FAKE_RC=0 FAKE_JSON='{"readable":true,"caught_up":true,"consumed":5,"total":5,"behind":0,"outbox":0,"line":"progress: consumed 5 of 5"}'

@@ -38,6 +38,7 @@ say "h1 on an empty store: $full full restore(s), $n changelog records restored"
 sleep 5
 fault_note "h2 leaves: h1 takes every partition"
 worker_stop_ok h2 60
+wait_for 60 "h1 to take all $PARTS partitions" worker_owns h1 "$PARTS"
 producer_loop_stop
 wait_progress 180
 worker_stop_ok h1 60

@@ -385,6 +385,17 @@ worker_assigned() {
     worker_log_since_start "$1" | grep -Eq 'INFO assigned [1-9]'
 }
 
+# worker_owns NAME N: it holds N partitions now, counted from its log since
+# its last start (incremental assignments add, revokes and losses remove).
+worker_owns() {
+    [ "$(worker_log_since_start "$1" | awk '
+        match($0, /INFO (assigned|revoked|lost) [0-9]+ partition/) {
+            split(substr($0, RSTART, RLENGTH), f, " ")
+            n += (f[2] == "assigned" ? f[3] : -f[3])
+        }
+        END { print n + 0 }')" = "$2" ]
+}
+
 # worker_alive NAME
 worker_alive() {
     _wa_pid=$(worker_pid "$1")
