@@ -19,6 +19,10 @@
 #   BROKERS IN OUT DLQ GROUP   bootstrap servers, topics, consumer group
 #   GEN CHECK LEDGER KAFKA_DEV the programs (paths or names on PATH)
 #   SEED      generator seed (optional), DUP_RATIO (0.10), MALFORMED (12)
+#   EOS_MODE  local (the default: progress and proof read the store in DATA)
+#             or kafka (eos.mode=kafka: workers on stores of their own, so
+#             progress is the group's committed offsets and the proof reads
+#             the outputs read_committed)
 #
 # Functions set these globals: KAFKA_PID, WORKER_PID, N and TOTAL
 # (poll_progress), verdict and check_rc (final_check, compare_balances),
@@ -81,7 +85,8 @@ ledger_exec() {
     exec "$LEDGER" --brokers "$BROKERS" --group "$GROUP" --input "$IN" --output "$OUT" \
         --dlq "$DLQ" --data "${DATA:-$RUN/data}" \
         --set kafka.session.timeout.ms=6000 \
-        --set kafka.heartbeat.interval.ms=500
+        --set kafka.heartbeat.interval.ms=500 \
+        --set eos.mode="${EOS_MODE:-local}"
 }
 
 # Starts an eoc-ledger worker in the background, appending its output to $1
@@ -99,21 +104,33 @@ worker_alive() {
 # Polls the store: sets N (records consumed, i.e. committed in LMDB) and
 # TOTAL (records in the input topic) and returns 0 when everything is
 # consumed and the outbox is empty (eoc-check --progress; output in
-# $RUN/progress.out).
+# $RUN/progress.out). With EOS_MODE=kafka, the group's committed offsets
+# instead: a Kafka transaction committed those records.
 poll_progress() {
     _pp_st=0
-    check_progress --brokers "$BROKERS" --input "$IN" --data "${DATA:-$RUN/data}" || _pp_st=$?
+    if [ "${EOS_MODE:-local}" = kafka ]; then
+        set -- --eos kafka --group "$GROUP"
+    else
+        set -- --data "${DATA:-$RUN/data}"
+    fi
+    check_progress --brokers "$BROKERS" --input "$IN" "$@" || _pp_st=$?
     N=$CONSUMED
     return "$_pp_st"
 }
 
-# The proof: eoc-check over the topics, the group and the store, with the
-# generator's ground truth; extra arguments (--finished) are passed on.
+# The proof: eoc-check over the topics, the group and the store (with
+# EOS_MODE=kafka: the group's committed offsets), with the generator's
+# ground truth; extra arguments (--finished) are passed on.
 # Output in $RUN/check.out, the JSON report in $RUN/check.json; sets
 # verdict (its verdict line) and check_rc.
 final_check() {
+    if [ "${EOS_MODE:-local}" = kafka ]; then
+        set -- --eos kafka "$@"
+    else
+        set -- --data "${DATA:-$RUN/data}" "$@"
+    fi
     check_run 0 --brokers "$BROKERS" --input "$IN" --output "$OUT" --dlq "$DLQ" --group "$GROUP" \
-        --data "${DATA:-$RUN/data}" --expect "$RUN/expect.json" "$@"
+        --expect "$RUN/expect.json" "$@"
     # shellcheck disable=SC2153 # set by check_run
     check_rc=$CHECK_RC
     verdict=$CHECK_LINE
