@@ -10,6 +10,12 @@
  * the handler runs, and a record that already crashed the process
  * handler.max.crashes times is dead-lettered without calling the handler.
  * The markers and counts live in the store's meta keyspace (store.h).
+ *
+ * In eos.mode=kafka they are the host's own (no changelog carries them):
+ * positions are the group's committed offsets, and a record that kills
+ * the process is counted by each host that owned its partition when it
+ * died and gets it back, so the guard fires after handler.max.crashes
+ * deaths on one host.
  */
 #include "careful.h"
 
@@ -53,6 +59,27 @@ eoc_err_t eoc__careful_assign(eoc__store_t *s, const eoc_log_t *log, int64_t spa
 eoc_err_t eoc__careful_revoke(eoc__store_t *s, const char *topic, int32_t partition)
 {
     return eoc__store_live_set(s, topic, partition, 0);
+}
+
+eoc_err_t eoc__careful_assign_list(eoc_worker_t *w, const rd_kafka_topic_partition_list_t *parts)
+{
+    eoc_err_t err = EOC_OK;
+    for (int i = 0; err == EOC_OK && i < parts->cnt; i++) {
+        const rd_kafka_topic_partition_t *tp = &parts->elems[i];
+        int64_t off = tp->offset == RD_KAFKA_OFFSET_INVALID ? -1 : tp->offset;
+        err = eoc__careful_assign(w->store, &w->log, w->set.batch_max_records,
+                                  eoc__parts_get(w, tp->topic, tp->partition), tp->topic,
+                                  tp->partition, off);
+    }
+    return err;
+}
+
+eoc_err_t eoc__careful_revoke_list(eoc__store_t *s, const rd_kafka_topic_partition_list_t *parts)
+{
+    eoc_err_t err = EOC_OK;
+    for (int i = 0; err == EOC_OK && i < parts->cnt; i++)
+        err = eoc__careful_revoke(s, parts->elems[i].topic, parts->elems[i].partition);
+    return err;
 }
 
 int eoc__careful_wants(eoc_worker_t *w, const rd_kafka_message_t *m)

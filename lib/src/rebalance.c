@@ -35,17 +35,15 @@ static void on_assign(eoc_worker_t *w, rd_kafka_topic_partition_list_t *parts)
         else
             tp->offset = RD_KAFKA_OFFSET_INVALID; /* Kafka committed / auto.offset.reset */
     }
-    for (int i = 0; err == EOC_OK && i < parts->cnt; i++) {
+    for (int i = 0; i < parts->cnt; i++) {
         rd_kafka_topic_partition_t *tp = &parts->elems[i];
-        int64_t off = tp->offset == RD_KAFKA_OFFSET_INVALID ? -1 : tp->offset;
         eoc__part_t *p = eoc__parts_get(w, tp->topic, tp->partition);
-        if (p && off >= 0) {
-            atomic_store(&p->st.committed, off);
-            p->polled = off;
+        if (p && tp->offset >= 0) {
+            atomic_store(&p->st.committed, tp->offset);
+            p->polled = tp->offset;
         }
-        err = eoc__careful_assign(w->store, &w->log, w->set.batch_max_records, p, tp->topic,
-                                  tp->partition, off);
     }
+    err = eoc__careful_assign_list(w, parts);
     if (err == EOC_OK)
         err = eoc__store_commit(w->store);
     else
@@ -75,12 +73,13 @@ static void on_revoke(eoc_worker_t *w, rd_kafka_topic_partition_list_t *parts, i
         return;
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(parts->cnt);
     eoc_err_t err = eoc__store_begin(w->store);
+    if (err == EOC_OK)
+        err = eoc__careful_revoke_list(w->store, parts);
     for (int i = 0; err == EOC_OK && i < parts->cnt; i++) {
         const char *topic = parts->elems[i].topic;
         int32_t partition = parts->elems[i].partition;
         int64_t off;
-        err = eoc__careful_revoke(w->store, topic, partition);
-        if (err == EOC_OK && eoc__store_offset_get(w->store, topic, partition, &off) == EOC_OK)
+        if (eoc__store_offset_get(w->store, topic, partition, &off) == EOC_OK)
             rd_kafka_topic_partition_list_add(l, topic, partition)->offset = off;
     }
     if (err == EOC_OK)

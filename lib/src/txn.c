@@ -31,9 +31,10 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#define TXN_TIMEOUT_MS 60000 /* per transaction call */
-#define COMMIT_RETRIES 10    /* retriable commit/abort outcomes before re-creating */
-#define INSTANCE_FILE  "eos.instance"
+#define TXN_TIMEOUT_MS   60000 /* per transaction call */
+#define COMMIT_RETRIES   10    /* retriable commit/abort outcomes before re-creating */
+#define INSTANCE_FILE    "eos.instance"
+#define CAREFUL_FETCH_MS 10000 /* fetching the committed offsets careful mode counts at */
 #define REJOIN_WAIT_MS                                                                             \
     30000 /* no batch for this long after a generation error, unless a                             \
              rebalance callback comes first */
@@ -459,24 +460,50 @@ static int restore_all(eoc_worker_t *w, rd_kafka_topic_partition_list_t *parts)
     return 0;
 }
 
+/* Careful mode's records of an assignment (careful.c), in one small
+ * durable LMDB transaction, at the group's committed offsets (none known
+ * when they cannot be fetched: crashes then count at "the start", and
+ * careful mode begins at the first record received, which is the
+ * committed offset's). */
+static void careful_assign(eoc_worker_t *w, const rd_kafka_topic_partition_list_t *parts)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_copy(parts);
+    rd_kafka_resp_err_t e = rd_kafka_committed(w->rk, l, CAREFUL_FETCH_MS);
+    for (int i = 0; i < l->cnt; i++)
+        if (e || l->elems[i].err || l->elems[i].offset < 0)
+            l->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
+    eoc_err_t err = eoc__store_begin(w->store);
+    if (err == EOC_OK) {
+        err = eoc__careful_assign_list(w, l);
+        if (err == EOC_OK)
+            err = eoc__store_commit(w->store);
+        else
+            eoc__store_abort(w->store);
+    }
+    if (err != EOC_OK)
+        eoc__log(&w->log, EOC_LOG_ERR,
+                 "assign: could not record live markers (%s): a crash loop on these partitions "
+                 "goes unnoticed until the next assignment",
+                 eoc_strerror(err));
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
 void eoc__km_on_assign(eoc_worker_t *w, rd_kafka_topic_partition_list_t *parts)
 {
     eoc__pipe_wait(w);
     atomic_store(&w->km->rejoin, 0); /* a generation of ours again */
-    restore_all(w, parts);
+    if (restore_all(w, parts) != 0)
+        return;
+    careful_assign(w, parts);
     /* The group's committed offset: fetched by the consumer on assignment,
      * require_stable (isolation.level=read_committed), so an open
      * transaction's pending offsets are waited for. */
-    for (int i = 0; i < parts->cnt; i++) {
+    for (int i = 0; i < parts->cnt; i++)
         parts->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
-        eoc__part_t *p = eoc__parts_get(w, parts->elems[i].topic, parts->elems[i].partition);
-        (void)p;
-    }
 }
 
 void eoc__km_on_revoke(eoc_worker_t *w, rd_kafka_topic_partition_list_t *parts, int lost)
 {
-    (void)parts;
     /* The batch in flight ends first (with a fencing or a generation error
      * when the assignment was lost: aborted). */
     eoc__pipe_wait(w);
@@ -491,8 +518,23 @@ void eoc__km_on_revoke(eoc_worker_t *w, rd_kafka_topic_partition_list_t *parts, 
         return;
     }
     /* A clean revocation: the filling batch commits in its own
-     * transaction before the partitions go. */
-    eoc__pipe_flush_now(w, 0);
+     * transaction before the partitions go, then their live markers are
+     * cleared (the next owner counts no crash). */
+    if (eoc__pipe_flush_now(w, 0) != EOC_OK)
+        return;
+    eoc_err_t err = eoc__store_begin(w->store);
+    if (err == EOC_OK) {
+        err = eoc__careful_revoke_list(w->store, parts);
+        if (err == EOC_OK)
+            err = eoc__store_commit(w->store);
+        else
+            eoc__store_abort(w->store);
+    }
+    if (err != EOC_OK)
+        eoc__log(&w->log, EOC_LOG_ERR,
+                 "revoke: could not clear live markers (%s): this host counts an unclean "
+                 "hand-over when it gets them back",
+                 eoc_strerror(err));
 }
 
 int eoc__km_catch_up(eoc_worker_t *w)

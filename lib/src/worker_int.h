@@ -227,6 +227,13 @@ void eoc__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                        rd_kafka_topic_partition_list_t *parts, void *opaque);
 
 /* ---- careful.c */
+/** eoc__careful_assign (careful.h) for each partition of an assignment, in
+ *  the open store transaction, at the list's offsets
+ *  (RD_KAFKA_OFFSET_INVALID: none known). Polling thread. */
+eoc_err_t eoc__careful_assign_list(eoc_worker_t *w, const rd_kafka_topic_partition_list_t *parts);
+/** eoc__careful_revoke for each partition of the list, in the open store
+ *  transaction. */
+eoc_err_t eoc__careful_revoke_list(eoc__store_t *s, const rd_kafka_topic_partition_list_t *parts);
 /** Whether `m` falls in its partition's careful range. Polling thread. */
 int eoc__careful_wants(eoc_worker_t *w, const rd_kafka_message_t *m);
 /** Applies the filling batch, then `m` alone after committing its attempt

@@ -21,21 +21,6 @@ e2e_begin "handler crashes the process on one record: handler_crash after restar
 [ -x "$PRODUCE_RAW" ] && [ -x "$CRASHY" ] || die "eoc-produce-raw or eoc-crashy is not built"
 kafka_start 1
 
-raw() {
-    RAW=$(timeout -k 5 40 "$PRODUCE_RAW" --brokers "$BROKERS" --topic "$IN" "$@" 2>>"$RUN/raw.log") ||
-        die "eoc-produce-raw failed: $(tail -n 1 "$RUN/raw.log")"
-    PRODUCED=$((PRODUCED + 1))
-}
-
-# records TAG N: N ordinary records over both partitions.
-records() {
-    i=1
-    while [ "$i" -le "$2" ]; do
-        raw --partition $((i % 2)) --key "k$((i % 3))" --header "message-id=$1-$i" --value "$1 $i"
-        i=$((i + 1))
-    done
-}
-
 # crash_loop NAME: restarts eoc-crashy (a new group each time) until it gets
 # past the crashing record; sets CRASHES. Fails after 7 crashes (with
 # handler.max.crashes=2 the guard needs 4 or 5).
@@ -78,15 +63,15 @@ round() {
         kafka_cmd create "$(echo "$t" | tr : ' ')" >/dev/null || die "create $t"
     done
     if [ "$2" -gt 0 ]; then
-        records before "$2"
+        raw_records before "$2"
         GROUP=e2e-16-$rname-0
         W_EXE=$CRASHY worker_start "$rname" "$DATA_DIRS"
         wait_progress 40
         worker_stop_ok "$rname"
     fi
-    raw --partition 0 --key k0 --header message-id=the-crash --value crash
+    raw_record --partition 0 --key k0 --header message-id=the-crash --value crash
     crash_at=$(echo "$RAW" | tr ' ' :)
-    records after 6
+    raw_records after 6
     fault_note "$rname: value \"crash\" at ${IN}[${crash_at%:*}]@${crash_at#*:} after $2 committed records: the handler abort()s (handler.max.crashes=2)"
     ROUND_FAIL=
     if crash_loop "$rname"; then

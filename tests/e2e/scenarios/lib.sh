@@ -242,6 +242,26 @@ fault() {
 # input                                                              #
 # ------------------------------------------------------------------ #
 
+# raw_record [eoc-produce-raw flags...]: one record to $IN, as the flags
+# make it (--partition, --key, --header, --value); RAW is what
+# eoc-produce-raw printed (the record's partition and offset).
+raw_record() {
+    RAW=$(timeout -k 5 40 "$PRODUCE_RAW" --brokers "$BROKERS" --topic "$IN" "$@" 2>>"$RUN/raw.log") ||
+        die "eoc-produce-raw failed: $(tail -n 1 "$RUN/raw.log")"
+    PRODUCED=$((PRODUCED + 1))
+}
+
+# raw_records TAG N: N ordinary records over partitions 0 and 1, IDs
+# TAG-1 ... TAG-N, values "TAG i", keys k0..k2.
+raw_records() {
+    _rr_i=1
+    while [ "$_rr_i" -le "$2" ]; do
+        raw_record --partition $((_rr_i % 2)) --key "k$((_rr_i % 3))" --header "message-id=$1-$_rr_i" \
+            --value "$1 $_rr_i"
+        _rr_i=$((_rr_i + 1))
+    done
+}
+
 # produce COUNT [eoc-ledger-gen flags...]: COUNT transfers (10% re-sent,
 # a few malformed unless --malformed is given) to $IN, with ground truth.
 produce() {
