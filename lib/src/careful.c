@@ -12,9 +12,10 @@
  * The markers and counts live in the store's meta keyspace (store.h).
  *
  * In eos.mode=kafka they are the host's own (no changelog carries them):
- * positions are the group's committed offsets, and a record that kills
- * the process is counted by each host that owned its partition when it
- * died and gets it back, so the guard fires after handler.max.crashes
+ * crashes count at the offset this host's store last committed, careful
+ * mode starts at the first record received (txn.c), and a record that
+ * kills the process is counted by each host that owned its partition when
+ * it died and gets it back, so the guard fires after handler.max.crashes
  * deaths on one host.
  */
 #include "careful.h"

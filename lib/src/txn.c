@@ -31,10 +31,9 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#define TXN_TIMEOUT_MS   60000 /* per transaction call */
-#define COMMIT_RETRIES   10    /* retriable commit/abort outcomes before re-creating */
-#define INSTANCE_FILE    "eos.instance"
-#define CAREFUL_FETCH_MS 10000 /* fetching the committed offsets careful mode counts at */
+#define TXN_TIMEOUT_MS 60000 /* per transaction call */
+#define COMMIT_RETRIES 10    /* retriable commit/abort outcomes before re-creating */
+#define INSTANCE_FILE  "eos.instance"
 #define REJOIN_WAIT_MS                                                                             \
     30000 /* no batch for this long after a generation error, unless a                             \
              rebalance callback comes first */
@@ -461,24 +460,36 @@ static int restore_all(eoc_worker_t *w, rd_kafka_topic_partition_list_t *parts)
 }
 
 /* Careful mode's records of an assignment (careful.c), in one small
- * durable LMDB transaction, at the group's committed offsets (none known
- * when they cannot be fetched: crashes then count at "the start", and
- * careful mode begins at the first record received, which is the
- * committed offset's). */
+ * durable LMDB transaction. Crashes count at the offset this host's store
+ * last committed for the partition (the group's committed offset cannot
+ * be fetched inside the rebalance callback: the group is waiting for this
+ * assignment); that offset lags when another host moved the partition on
+ * meanwhile, so careful mode, once due, starts at the first record
+ * received, which is the committed offset's. */
 static void careful_assign(eoc_worker_t *w, const rd_kafka_topic_partition_list_t *parts)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_copy(parts);
-    rd_kafka_resp_err_t e = rd_kafka_committed(w->rk, l, CAREFUL_FETCH_MS);
-    for (int i = 0; i < l->cnt; i++)
-        if (e || l->elems[i].err || l->elems[i].offset < 0)
-            l->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
     eoc_err_t err = eoc__store_begin(w->store);
     if (err == EOC_OK) {
+        for (int i = 0; i < l->cnt; i++) {
+            int64_t off;
+            l->elems[i].offset = eoc__store_offset_get(w->store, l->elems[i].topic,
+                                                       l->elems[i].partition, &off) == EOC_OK
+                                     ? off
+                                     : RD_KAFKA_OFFSET_INVALID;
+        }
         err = eoc__careful_assign_list(w, l);
         if (err == EOC_OK)
             err = eoc__store_commit(w->store);
         else
             eoc__store_abort(w->store);
+    }
+    for (int i = 0; err == EOC_OK && i < l->cnt; i++) {
+        eoc__part_t *p = eoc__parts_get(w, l->elems[i].topic, l->elems[i].partition);
+        if (p && p->careful_until >= 0) {
+            p->careful_until = -1;
+            p->careful_first = 1;
+        }
     }
     if (err != EOC_OK)
         eoc__log(&w->log, EOC_LOG_ERR,

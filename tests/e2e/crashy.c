@@ -14,6 +14,11 @@
  * the handler always asks for a retry: after retry.max.attempts the record
  * is dead-lettered (`handler_error`).
  *
+ * For a record whose value is exactly the --hang-value (none by default)
+ * the handler sleeps --hang-ms milliseconds (default 15000) the first time
+ * this process meets it, then applies it like any other: a handler stuck
+ * past a timeout (transaction.timeout.ms, max.poll.interval.ms) once.
+ *
  * Every other record is applied like examples/stateful.c: the counter of
  * the record's key (or of "-" for a record without a key) is incremented in
  * the state under "count/<key>", and "<key> <count>" is emitted to the
@@ -24,6 +29,7 @@
  * header:message-id.
  */
 #include "cli.h"
+#include "numparse.h"
 
 #include <eoc/eoc.h>
 
@@ -31,12 +37,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define COUNT_PREFIX "count/"
 
 typedef struct crashy {
     const char *crash_value; /* points into argv */
     const char *retry_value;
+    const char *hang_value;
+    const char *hang_ms_arg;
+    int64_t hang_ms;
+    int hung; /* the hang happened (handler thread only) */
 } crashy_t;
 
 static int value_is(const eoc_record_t *rec, const char *want)
@@ -48,7 +59,18 @@ static int value_is(const eoc_record_t *rec, const char *want)
 
 static eoc_result_t crashy_handle(eoc_txn_t *txn, const eoc_record_t *rec, void *opaque)
 {
-    const crashy_t *c = opaque;
+    crashy_t *c = opaque;
+    if (!c->hung && value_is(rec, c->hang_value)) {
+        c->hung = 1;
+        fprintf(stderr, "eoc-crashy: hanging %" PRId64 " ms on %s[%d]@%" PRId64 " (test-only)\n",
+                c->hang_ms, eoc_record_topic(rec), (int)eoc_record_partition(rec),
+                eoc_record_offset(rec));
+        struct timespec ts = {(time_t)(c->hang_ms / 1000), (long)(c->hang_ms % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) != 0)
+            ;
+        fprintf(stderr, "eoc-crashy: the hang on %s[%d]@%" PRId64 " is over\n",
+                eoc_record_topic(rec), (int)eoc_record_partition(rec), eoc_record_offset(rec));
+    }
     if (value_is(rec, c->crash_value)) {
         fprintf(stderr, "eoc-crashy: aborting on %s[%d]@%" PRId64 " (test-only crash)\n",
                 eoc_record_topic(rec), (int)eoc_record_partition(rec), eoc_record_offset(rec));
@@ -101,7 +123,7 @@ static eoc_result_t crashy_handle(eoc_txn_t *txn, const eoc_record_t *rec, void 
 
 int main(int argc, char **argv)
 {
-    crashy_t c = {"crash", "retry"};
+    crashy_t c = {"crash", "retry", NULL, NULL, 15000, 0};
     const cli_opt_t opts[] = {
         {.name = "crash-value",
          .arg = "V",
@@ -111,13 +133,23 @@ int main(int argc, char **argv)
          .arg = "V",
          .value = &c.retry_value,
          .doc = "always ask for a retry on a record whose value is V (default \"retry\")"},
+        {.name = "hang-value",
+         .arg = "V",
+         .value = &c.hang_value,
+         .doc = "sleep --hang-ms in the handler the first time a record's value is V (default: "
+                "none)"},
+        {.name = "hang-ms",
+         .arg = "N",
+         .value = &c.hang_ms_arg,
+         .doc = "how long --hang-value sleeps, in ms (default 15000)"},
     };
     static const cli_default_t defaults[] = {{"id.strategy", "header:message-id"},
                                              {"group.id", "eoc-crashy"}};
     const cli_spec_t spec = {
         .summary = "TEST ONLY: a counting worker whose handler crashes or fails on chosen values.",
-        .description = "Applies records like examples/stateful.c; aborts on --crash-value and\n"
-                       "always retries on --retry-value. For the e2e fault scenarios.",
+        .description = "Applies records like examples/stateful.c; aborts on --crash-value,\n"
+                       "always retries on --retry-value, hangs once on --hang-value. For the\n"
+                       "e2e fault scenarios.",
         .opts = opts,
         .nopts = sizeof(opts) / sizeof(opts[0]),
         .defaults = defaults,
@@ -127,5 +159,10 @@ int main(int argc, char **argv)
     int rc = cli_parse(&spec, argc, argv, &conf);
     if (rc != CLI_CONTINUE)
         return rc;
+    if (c.hang_ms_arg &&
+        eoc__num_flag_i64("eoc-crashy", "--hang-ms", c.hang_ms_arg, 0, 3600000, &c.hang_ms) != 0) {
+        eoc_conf_destroy(conf);
+        return 2;
+    }
     return cli_run(conf, crashy_handle, &c);
 }
