@@ -37,6 +37,7 @@ WORKER_FLAGS="--set eos.mode=kafka --set kafka.session.timeout.ms=6000 \
 # the scenario and seed, so that runs never share them.
 kafka_start() {
     _ks_n=$1
+    KM_NODES=$1
     shift
     [ -x "$REAL_KAFKA" ] || die "$REAL_KAFKA not found (set EOC_REAL_KAFKA)"
     if [ -n "${EOC_KM_KAFKA_DIR:-}" ]; then
@@ -70,6 +71,17 @@ kafka_start() {
 kafka_cmd() {
     echo "kafka_cmd: no development Kafka here" >&2
     return 1
+}
+
+# km_broker_faults: node_kill / node_start / real_leader (tests/real/broker.sh)
+# on this scenario's own cluster; after kafka_start, which must have
+# started it (not one of EOC_KM_KAFKA_DIR: its nodes are not ours to kill).
+km_broker_faults() {
+    [ -z "${EOC_KM_KAFKA_DIR:-}" ] || die "broker faults need a cluster of the scenario's own"
+    # shellcheck source=../real/broker.sh
+    . "$E2E_SRC/tests/real/broker.sh"
+    REAL_DIR=$KM_KDIR
+    REAL_NODES=$KM_NODES
 }
 
 # host_data NAME: the data directory of host NAME.
