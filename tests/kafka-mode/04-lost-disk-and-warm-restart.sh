@@ -8,7 +8,9 @@
 #   2. h2 leaves: h1 takes every partition (restoring h2's). Once caught
 #      up, h1 is stopped and started again on its (current) store: every
 #      partition restores nothing, counted from its log ("restored 0
-#      records") and its /metrics (eoc_restores_empty_total).
+#      records") and its /metrics (eoc_restores_empty_total), as
+#      `eoc inspect --brokers` said before the restart (every changelog
+#      copy current).
 # The verdict over the whole history must be OK.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -42,6 +44,16 @@ wait_for 60 "h1 to take all $PARTS partitions" worker_owns h1 "$PARTS"
 producer_loop_stop
 wait_progress 180
 worker_stop_ok h1 60
+# eoc inspect --brokers says the same before the restart: every changelog
+# copy in h1's store is current.
+timeout -k 5 60 "$TOOL" inspect "$(host_data h1)" --brokers "$BROKERS" >"$RUN/inspect.out" 2>&1 ||
+    die "eoc inspect --brokers failed: $(cat "$RUN/inspect.out")"
+current=$(grep -c ': current$' "$RUN/inspect.out" || true)
+say "eoc inspect --brokers: $current of $PARTS changelog copies current"
+[ "$current" -eq "$PARTS" ] || {
+    sed 's/^/  inspect: /' "$RUN/inspect.out"
+    die "eoc inspect: $current of $PARTS changelog copies current after a clean stop"
+}
 fault_note "warm restart of h1 on its current store"
 host_start h1 --metrics "127.0.0.1:$MPORT"
 wait_for 60 "h1 to be assigned partitions" worker_assigned h1
@@ -52,6 +64,12 @@ say "warm restart: $empty of $PARTS partitions restored 0 records ($read_n resto
 produce 1000
 wait_progress 120
 stop_all_workers 60
+# h2's copies stopped where it left: inspect must say they are behind.
+timeout -k 5 60 "$TOOL" inspect "$(host_data h2)" --brokers "$BROKERS" >"$RUN/inspect-h2.out" 2>&1 ||
+    die "eoc inspect --brokers failed: $(cat "$RUN/inspect-h2.out")"
+behind=$(grep -c ': behind by at most' "$RUN/inspect-h2.out" || true)
+say "eoc inspect --brokers on h2's store: $behind changelog copies behind"
+[ "$behind" -gt 0 ] || die "eoc inspect: none of h2's changelog copies is behind, though h1 moved on"
 check_final
 if [ "$empty" != "$PARTS" ] || [ "$read_n" != 0 ] || [ "$metric" != "$PARTS" ]; then
     say "the warm restart restored something (or did not count it)"

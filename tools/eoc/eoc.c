@@ -2,7 +2,7 @@
  * eoc - operate on a worker's store: inspect it, list its pending outbox
  * and its state, or run its outbox relay on its own.
  *
- *   eoc inspect DIR [--json]
+ *   eoc inspect DIR [--json] [--brokers HOST:PORT[,...]]
  *   eoc outbox DIR [--limit N] [--drop SEQ [--execute]]
  *   eoc state DIR [PREFIX]
  *   eoc relay DIR --brokers HOST:PORT[,...] [--config FILE] [--set K=V]... [-v]
@@ -14,6 +14,7 @@
  * The subcommands are the rows of EOC_TOOL_COMMANDS (tool.h); this file
  * dispatches to them and holds the shared helpers and the four above.
  */
+#include "kafka_util.h"
 #include "numparse.h"
 #include "tool.h"
 
@@ -205,6 +206,7 @@ void tool_escape(FILE *out, const void *p, size_t len, size_t max, const char *a
 /* What `inspect` gathers before printing it either way. */
 typedef struct inspect {
     const char *dir;
+    const char *brokers; /* --brokers: changelog ends are looked up; NULL: not */
     eoc_store_info_t info;
     cJSON *offsets;   /* array of {topic, partition, next_offset}; owned */
     cJSON *changelog; /* eos.mode=kafka: array of {topic, partition, position}; owned */
@@ -242,6 +244,44 @@ static int collect_changelog(void *opaque, const eoc_position_t *pos)
         return 1;
     }
     return 0;
+}
+
+/* With --brokers: each changelog partition's end (its high watermark) and
+ * whether the store's copy is current. A current store's position is the
+ * offset after its last changelog record, followed by that transaction's
+ * commit marker: end - position <= 1. More is an upper bound of what a
+ * restore would read (markers and aborted records take offsets too).
+ * Returns 0, or -1 after printing the reason. */
+static int changelog_ends(inspect_t *in)
+{
+    rd_kafka_t *rk = tool_kafka_consumer(in->brokers, NULL);
+    if (!rk)
+        return -1;
+    int rc = 0;
+    cJSON *o;
+    cJSON_ArrayForEach(o, in->changelog)
+    {
+        const char *topic = cJSON_GetObjectItem(o, "topic")->valuestring;
+        int32_t partition = cJSON_GetObjectItem(o, "partition")->valueint;
+        int64_t lo, hi;
+        rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(rk, topic, partition, &lo, &hi,
+                                                                 tool_kafka_timeout(10000));
+        if (e) {
+            fprintf(stderr, "eoc: %s[%d]: end offset: %s\n", topic, partition,
+                    rd_kafka_err2str(e));
+            rc = -1;
+            break;
+        }
+        int64_t pos = (int64_t)cJSON_GetObjectItem(o, "position")->valuedouble;
+        if (!cJSON_AddNumberToObject(o, "end", (double)hi) ||
+            !cJSON_AddBoolToObject(o, "current", hi - pos <= 1 && pos <= hi)) {
+            in->oom = 1;
+            rc = -1;
+            break;
+        }
+    }
+    rd_kafka_destroy(rk);
+    return rc;
 }
 
 static int64_t age_of(const inspect_t *in, int64_t since_ms)
@@ -336,9 +376,19 @@ static void inspect_print_text(const inspect_t *in)
                cJSON_GetArraySize(in->changelog));
     cJSON_ArrayForEach(o, in->changelog)
     {
-        printf("  %s[%d] %.0f\n", cJSON_GetObjectItem(o, "topic")->valuestring,
-               cJSON_GetObjectItem(o, "partition")->valueint,
-               cJSON_GetObjectItem(o, "position")->valuedouble);
+        const cJSON *end = cJSON_GetObjectItem(o, "end");
+        double pos = cJSON_GetObjectItem(o, "position")->valuedouble;
+        printf("  %s[%d] %.0f", cJSON_GetObjectItem(o, "topic")->valuestring,
+               cJSON_GetObjectItem(o, "partition")->valueint, pos);
+        if (!end)
+            printf("\n");
+        else if (cJSON_IsTrue(cJSON_GetObjectItem(o, "current")))
+            printf(" of %.0f: current\n", end->valuedouble);
+        else if (end->valuedouble < pos)
+            printf(" of %.0f: AHEAD of the changelog (a full restore follows)\n", end->valuedouble);
+        else
+            printf(" of %.0f: behind by at most %.0f offsets (restored on assignment)\n",
+                   end->valuedouble, end->valuedouble - pos);
     }
     tool_format_age(age_of(in, i->inbox_oldest_ms), age, sizeof(age));
     printf("inbox          %" PRIu64 " entries: %" PRIu64 " applied, %" PRIu64
@@ -361,6 +411,8 @@ int cmd_inspect(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0)
             json = 1;
+        else if (strcmp(argv[i], "--brokers") == 0 && i + 1 < argc)
+            in.brokers = argv[++i];
         else if (argv[i][0] != '-' && !in.dir)
             in.dir = argv[i];
         else
@@ -383,6 +435,9 @@ int cmd_inspect(int argc, char **argv)
     eoc_store_close(s);
     if (err != EOC_OK) {
         fprintf(stderr, "eoc: %s: %s\n", in.dir, eoc_strerror(err));
+    } else if (in.brokers && changelog_ends(&in) != 0) {
+        if (in.oom)
+            fprintf(stderr, "eoc: out of memory\n");
     } else if (json) {
         rc = inspect_print_json(&in);
     } else {

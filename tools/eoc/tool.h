@@ -44,9 +44,11 @@
  * default; "" when none.
  */
 #define EOC_TOOL_COMMANDS(X)                                                                       \
-    X(inspect, "DIR [--json]", "offsets, inbox, outbox backlog, state and map usage of a store",   \
+    X(inspect, "DIR [--json] [--brokers B]",                                                      \
+      "offsets, inbox, outbox backlog, state and map usage of a store",                            \
       "  DIR                        the worker's data.dir (opened read-only)\n"                    \
-      "  --json                     one JSON object instead of text\n")                            \
+      "  --json                     one JSON object instead of text\n"                             \
+      "  --brokers B                eos.mode=kafka: whether each changelog copy is current\n")     \
     X(outbox, "DIR [--limit N] [--drop SEQ [--execute]]",                                        \
       "pending outbox rows, oldest first; drop one the broker refuses",                            \
       "  DIR                        the worker's data.dir (opened read-only)\n"                    \
