@@ -246,8 +246,8 @@ static int collect_changelog(void *opaque, const eoc_position_t *pos)
     return 0;
 }
 
-/* With --brokers: each changelog partition's end (its high watermark) and
- * whether the store's copy is current. A current store's position is the
+/* With --brokers: each changelog partition's start and end (its low and
+ * high watermarks) and whether the store's copy is current. A current store's position is the
  * offset after its last changelog record, followed by that transaction's
  * commit marker: end - position <= 1. More is an upper bound of what a
  * restore would read (markers and aborted records take offsets too).
@@ -273,7 +273,8 @@ static int changelog_ends(inspect_t *in)
             break;
         }
         int64_t pos = (int64_t)cJSON_GetObjectItem(o, "position")->valuedouble;
-        if (!cJSON_AddNumberToObject(o, "end", (double)hi) ||
+        if (!cJSON_AddNumberToObject(o, "start", (double)lo) ||
+            !cJSON_AddNumberToObject(o, "end", (double)hi) ||
             !cJSON_AddBoolToObject(o, "current", hi - pos <= 1 && pos <= hi)) {
             in->oom = 1;
             rc = -1;
@@ -386,6 +387,9 @@ static void inspect_print_text(const inspect_t *in)
             printf(" of %.0f: current\n", end->valuedouble);
         else if (end->valuedouble < pos)
             printf(" of %.0f: AHEAD of the changelog (a full restore follows)\n", end->valuedouble);
+        else if (cJSON_GetObjectItem(o, "start")->valuedouble > pos)
+            printf(" of %.0f: below the changelog's start %.0f (a full restore follows)\n",
+                   end->valuedouble, cJSON_GetObjectItem(o, "start")->valuedouble);
         else
             printf(" of %.0f: behind by at most %.0f offsets (restored on assignment)\n",
                    end->valuedouble, end->valuedouble - pos);
