@@ -8,7 +8,9 @@
  * compaction keeps what a restore needs:
  *
  *   "i\0<id>"  -> digest (8 bytes BE), offset (8 bytes BE), disposition (1):
- *                 an inbox row of the partition
+ *                 an inbox row of the partition; a tombstone when inbox
+ *                 retention removed it (so compaction drops it, and a
+ *                 restore that reads both forgets it)
  *   "s\0<key>" -> the state value; a tombstone (null value) for a delete
  *
  * Restore runs on the polling thread, inside the rebalance callback (and
@@ -96,6 +98,15 @@ eoc_err_t eoc__km_stage_inbox(eoc__store_t *s, const char *group, const char *to
     eoc__be64_put(v + 8, (uint64_t)offset);
     v[16] = (unsigned char)disposition;
     return stage(s, group, topic, partition, 'i', id, id_len, v, sizeof(v), 0);
+}
+
+eoc_err_t eoc__km_stage_inbox_gone(eoc__store_t *s, const char *group, const char *topic,
+                                   int32_t partition, const char *id, size_t id_len)
+{
+    if (id_len <= EOC__KM_SCOPE)
+        return EOC_ERR_INVALID_ID;
+    return stage(s, group, topic, partition, 'i', id + EOC__KM_SCOPE, id_len - EOC__KM_SCOPE, NULL,
+                 0, 1);
 }
 
 eoc_err_t eoc__km_stage_state(eoc__store_t *s, const char *group, const char *topic,
@@ -242,6 +253,12 @@ static eoc_err_t restore_one(eoc_worker_t *w, const char *topic, int32_t partiti
         memcpy(sk + EOC__KM_SCOPE, k + 2, klen);
         return eoc__store_state_put_raw(w->store, sk, EOC__KM_SCOPE + klen, m->payload, m->len,
                                         m->payload == NULL);
+    }
+    if (k[0] == 'i' && !m->payload && klen <= EOC_ID_MAX) {
+        /* retention removed it (eoc__km_stage_inbox_gone) */
+        char id[EOC__KM_SCOPE + EOC_ID_MAX];
+        return eoc__store_inbox_forget(w->store, id,
+                                       eoc__km_inbox_id(id, topic, partition, k + 2, klen));
     }
     if (k[0] == 'i' && m->payload && m->len == 17 && klen <= EOC_ID_MAX) {
         char id[EOC__KM_SCOPE + EOC_ID_MAX];

@@ -273,6 +273,7 @@ void eoc__store_close(eoc__store_t *s)
         free(s->tps[i].topic);
     free(s->tps);
     free(s->staged);
+    free(s->unindex);
     eoc__buf_free(&s->enc);
     free(s->dir);
     free(s);
@@ -315,9 +316,10 @@ eoc_err_t eoc__store_begin(eoc__store_t *s)
         s->idx_next = s->inbox_next;
     s->inbox_next0 = s->inbox_next;
     s->batch_ms = eoc__now_ms();
-    s->dead_batch = s->dead_rec = 0;
+    s->dead_batch = s->dead_rec = s->dead_gone = 0;
     s->outbox_next0 = s->outbox_next;
     s->nstaged = 0;
+    s->nunindex = 0;
     return EOC_OK;
 }
 
@@ -330,6 +332,7 @@ void eoc__store_abort(eoc__store_t *s)
     mdb_txn_abort(s->batch);
     s->batch = NULL;
     eoc__store_unstage(s, 0);
+    s->nunindex = 0;
     eoc__store_tps_rollback(s, 1);
 }
 
@@ -345,9 +348,12 @@ eoc_err_t eoc__store_commit(eoc__store_t *s)
     if (!rc && s->outbox_next != s->outbox_next0)
         rc = eoc__store_put_meta_u64(s->batch, s->meta, META_OUTBOX_NEXT, s->outbox_next);
     uint64_t dead;
-    if (!rc && s->dead_batch &&
-        !(rc = eoc__store_meta_u64(s->batch, s->meta, META_INBOX_DEAD, &dead)))
-        rc = eoc__store_put_meta_u64(s->batch, s->meta, META_INBOX_DEAD, dead + s->dead_batch);
+    if (!rc && (s->dead_batch || s->dead_gone) &&
+        !(rc = eoc__store_meta_u64(s->batch, s->meta, META_INBOX_DEAD, &dead))) {
+        dead += s->dead_batch;
+        rc = eoc__store_put_meta_u64(s->batch, s->meta, META_INBOX_DEAD,
+                                     dead > s->dead_gone ? dead - s->dead_gone : 0);
+    }
     if (rc) {
         eoc_err_t err = eoc__store_fail(s, rc, "writing offsets");
         eoc__store_abort(s);
@@ -359,10 +365,12 @@ eoc_err_t eoc__store_commit(eoc__store_t *s)
     if (rc) {
         /* mdb_txn_commit frees the txn on failure too. */
         eoc__store_unstage(s, 0);
+        s->nunindex = 0;
         eoc__store_tps_rollback(s, 1);
         return eoc__store_fail(s, rc, "commit");
     }
     s->nstaged = 0;
+    eoc__store_unindex_done(s);
     s->idx_next = s->inbox_next;
     eoc__store_tps_committed(s);
     return EOC_OK;

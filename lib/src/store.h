@@ -206,6 +206,32 @@ eoc_err_t eoc__store_outbox_replace(eoc__store_t *s, uint64_t seq, const eoc__ou
 eoc_err_t eoc__store_prune(eoc__store_t *s, int64_t age_ms, int64_t count, size_t max,
                            uint64_t *pruned);
 
+/** What a prune inside a batch asks of its caller (every call in the
+ *  batch's write transaction). */
+typedef struct eoc__prune_hooks {
+    /** Whether to prune (topic, partition) at all; NULL: every partition. */
+    int (*wants)(void *opaque, const char *topic, int32_t partition);
+    /** A removed inbox row's ID (as stored); an error fails the prune. */
+    eoc_err_t (*removed)(void *opaque, const char *topic, int32_t partition, const char *id,
+                         size_t id_len);
+    void *opaque;
+} eoc__prune_hooks_t;
+
+/**
+ * eoc__store_prune inside the open batch (no record open): the removals
+ * commit or abort with it, and the in-memory index forgets the rows only
+ * when it commits. On an error the batch must be aborted.
+ */
+eoc_err_t eoc__store_prune_batch(eoc__store_t *s, int64_t age_ms, int64_t count, size_t max,
+                                 const eoc__prune_hooks_t *h, uint64_t *pruned);
+
+/**
+ * Deletes every inbox row of `id` in the open batch (no record open): an
+ * ID that retention removed elsewhere (eos.mode=kafka's changelog
+ * tombstone). EOC_OK also when there is none.
+ */
+eoc_err_t eoc__store_inbox_forget(eoc__store_t *s, const char *id, size_t id_len);
+
 /* ---- eos.mode=kafka (store_kafka.c) */
 
 /** A changelog partition's recorded position (the offset after the last

@@ -60,6 +60,56 @@ int eoc__store_staged_push(eoc__store_t *s, uint64_t hash, uint64_t seq)
     return 0;
 }
 
+int eoc__store_unindex_push(eoc__store_t *s, uint64_t hash, uint64_t seq)
+{
+    struct staged *p = eoc__grow(s->unindex, &s->capunindex, s->nunindex, sizeof(*p), 1024);
+    if (!p)
+        return ENOMEM;
+    s->unindex = p;
+    s->unindex[s->nunindex++] = (struct staged){hash, seq};
+    return 0;
+}
+
+void eoc__store_unindex_done(eoc__store_t *s)
+{
+    for (size_t i = 0; i < s->nunindex; i++)
+        eoc__idindex_remove(s->idx, s->unindex[i].hash, s->unindex[i].seq);
+    s->nunindex = 0;
+}
+
+eoc_err_t eoc__store_inbox_forget(eoc__store_t *s, const char *id, size_t id_len)
+{
+    if (!s->batch || s->rec)
+        return EOC_ERR_STATE;
+    if (id_len == 0 || id_len > EOC__STORE_ID_MAX)
+        return EOC_ERR_INVALID_ID;
+    uint64_t hash = eoc__store_id_hash(id, id_len), seq;
+    size_t cursor = 0;
+    while (eoc__idindex_next(s->idx, hash, &cursor, &seq)) {
+        unsigned char kb[8];
+        eoc__be64_put(kb, seq);
+        MDB_val k = {8, kb}, d;
+        int rc = mdb_get(s->batch, s->inbox, &k, &d);
+        if (rc == MDB_NOTFOUND)
+            continue;
+        eoc__inrow_t row;
+        if (!rc && eoc__inrow_decode(d.mv_data, d.mv_size, &row) != 0)
+            rc = MDB_CORRUPTED;
+        if (rc)
+            return eoc__store_fail(s, rc, "inbox forget");
+        if (row.id_len != id_len || memcmp(row.id, id, id_len) != 0)
+            continue;
+        int dead = row.disposition == EOC__DISP_DEAD;
+        /* A row retention indexed keeps its position entry: retention
+         * drops such entries when it finds their row gone. */
+        if ((rc = mdb_del(s->batch, s->inbox, &k, NULL)) || (rc = eoc__store_unindex_push(s, hash, seq)))
+            return eoc__store_fail(s, rc, "inbox forget");
+        if (dead)
+            s->dead_gone++;
+    }
+    return EOC_OK;
+}
+
 static int stage(eoc__store_t *s, uint64_t hash, uint64_t seq)
 {
     if (eoc__store_staged_push(s, hash, seq) != 0)

@@ -43,7 +43,8 @@ struct tp {
     int uncommitted; /* id allocated in the open batch (1) or record (2) */
 };
 
-/* An index insertion of the open batch, undone if the batch aborts. */
+/* An index insertion of the open batch, undone if the batch aborts; or an
+ * index removal, done once the transaction that deleted the row commits. */
 struct staged {
     uint64_t hash, seq;
 };
@@ -69,9 +70,12 @@ struct eoc__store {
     uint64_t outbox_next;               /* next outbox seq (batch view) */
     uint64_t inbox_next0, outbox_next0; /* values at begin */
     uint64_t dead_batch, dead_rec;      /* DEAD inbox rows added by the batch / open record */
+    uint64_t dead_gone;                 /* DEAD inbox rows the batch deleted */
     int64_t batch_ms;                   /* wall clock at begin: the time of its rows */
     struct staged *staged;
     size_t nstaged, capstaged, rec_mark;
+    struct staged *unindex; /* rows the open transaction deleted (retention) */
+    size_t nunindex, capunindex;
     struct tp *tps;
     size_t ntps, captps, last_tp;
     eoc__buf_t enc; /* encode scratch */
@@ -120,9 +124,17 @@ int eoc__store_offset_write(eoc__store_t *s, MDB_txn *txn, const char *topic, in
 /** Adds inbox rows with seq in [from, to) to the in-memory index. */
 int eoc__store_index_range(eoc__store_t *s, MDB_txn *txn, uint64_t from, uint64_t to);
 /** Appends (hash, seq) to s->staged: a batch's index insertions (undone if
- *  it aborts) or, between batches, a prune's pending removals. */
+ *  it aborts). */
 int eoc__store_staged_push(eoc__store_t *s, uint64_t hash, uint64_t seq);
 /** Undoes the index insertions staged from `from` on. */
 void eoc__store_unstage(eoc__store_t *s, size_t from);
+/** Notes that the open transaction deleted inbox row `seq` of ID hash
+ *  `hash`: the index forgets it once that transaction commits
+ *  (eoc__store_unindex_done), never before, so a failed deletion never
+ *  makes a committed ID look new. An errno code. */
+int eoc__store_unindex_push(eoc__store_t *s, uint64_t hash, uint64_t seq);
+/** After the commit: the noted rows leave the index. After an abort,
+ *  s->nunindex = 0 instead. */
+void eoc__store_unindex_done(eoc__store_t *s);
 
 #endif

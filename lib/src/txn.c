@@ -34,6 +34,7 @@
 #define TXN_TIMEOUT_MS 60000 /* per transaction call */
 #define COMMIT_RETRIES 10    /* retriable commit/abort outcomes before re-creating */
 #define INSTANCE_FILE  "eos.instance"
+#define PRUNE_MAX      10000 /* inbox rows retention removes per batch */
 #define REJOIN_WAIT_MS                                                                             \
     30000 /* no batch for this long after a generation error, unless a                             \
              rebalance callback comes first */
@@ -266,6 +267,56 @@ static int txn_err(eoc_worker_t *w, const char *what, rd_kafka_error_t *e, int *
     return r;
 }
 
+/* ------------------------------------------------------------------ */
+/* inbox retention                                                     */
+/* ------------------------------------------------------------------ */
+
+struct prune_ctx {
+    eoc_worker_t *w;
+    rd_kafka_topic_partition_list_t *parts; /* the batch's */
+};
+
+static int prune_wants(void *opaque, const char *topic, int32_t partition)
+{
+    struct prune_ctx *c = opaque;
+    return rd_kafka_topic_partition_list_find(c->parts, topic, partition) != NULL;
+}
+
+static eoc_err_t prune_removed(void *opaque, const char *topic, int32_t partition, const char *id,
+                               size_t id_len)
+{
+    struct prune_ctx *c = opaque;
+    return eoc__km_stage_inbox_gone(c->w->store, c->w->set.group_id, topic, partition, id, id_len);
+}
+
+/* Inbox retention, when due, inside the batch's LMDB transaction: only the
+ * batch's partitions (this worker owns them under the batch's generation),
+ * each removed ID's tombstone staged into the batch's Kafka transaction.
+ * The removals are in LMDB only if Kafka committed the tombstones. */
+static eoc_err_t prune(eoc_worker_t *w, eoc__batch_t *b)
+{
+    eoc__km_t *km = w->km;
+    int64_t now = eoc__mono_ms();
+    if ((w->set.inbox_retention_ms <= 0 && w->set.inbox_retention_count <= 0) ||
+        (km->last_prune && now - km->last_prune < w->set.inbox_prune_interval_ms))
+        return EOC_OK;
+    km->last_prune = now;
+    struct prune_ctx c = {w, eoc__batch_list(b, 0)};
+    eoc__prune_hooks_t h = {prune_wants, prune_removed, &c};
+    uint64_t n = 0;
+    eoc_err_t err = eoc__store_prune_batch(w->store, w->set.inbox_retention_ms,
+                                           w->set.inbox_retention_count, PRUNE_MAX, &h, &n);
+    rd_kafka_topic_partition_list_destroy(c.parts);
+    if (err == EOC_OK && n) {
+        eoc__count(&w->stats.inbox_pruned, n);
+        eoc__log(&w->log, EOC_LOG_DEBUG,
+                 "inbox retention pruned %" PRIu64 " entries (their changelog tombstones go "
+                 "with this batch)",
+                 n);
+    }
+    return err;
+}
+
 struct produce_ctx {
     eoc_worker_t *w;
     rd_kafka_resp_err_t err;
@@ -377,7 +428,9 @@ eoc_err_t eoc__km_commit(eoc_worker_t *w, eoc__batch_t *b)
         return EOC_ERR_KAFKA;
     }
     struct produce_ctx pc = {w, 0};
-    eoc_err_t err = eoc__store_batch_rows_drain(w->store, produce_row, &pc);
+    eoc_err_t err = prune(w, b);
+    if (err == EOC_OK)
+        err = eoc__store_batch_rows_drain(w->store, produce_row, &pc);
     if (err != EOC_OK) {
         eoc__store_abort(w->store);
         if (pc.err)

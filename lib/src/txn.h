@@ -59,6 +59,7 @@ struct eoc__km {
     uint64_t txn_seq;       /* the transaction in flight, in each message's opaque: a late
                                report of an earlier (aborted) one moves no position */
     int _Atomic catch_up;   /* restore and reposition every assigned partition */
+    int64_t last_prune;     /* inbox retention's last run (monotonic ms); apply thread */
     int64_t _Atomic rejoin; /* when the group refused our generation or member id (0:
                                not): no batch until the next rebalance callback */
 };
@@ -97,6 +98,10 @@ size_t eoc__km_inbox_id(char *buf, const char *topic, int32_t partition, const c
 eoc_err_t eoc__km_stage_inbox(eoc__store_t *s, const char *group, const char *topic,
                               int32_t partition, const char *id, size_t id_len, int64_t offset,
                               uint64_t digest, int disposition);
+/** Stages the tombstone of an inbox row that retention removed (key
+ *  "i\0<id>", `id` as the inbox stores it: with its scope prefix). */
+eoc_err_t eoc__km_stage_inbox_gone(eoc__store_t *s, const char *group, const char *topic,
+                                   int32_t partition, const char *id, size_t id_len);
 /** Stages the changelog entry of a state write (key "s\0<key>"; del: a
  *  tombstone). */
 eoc_err_t eoc__km_stage_state(eoc__store_t *s, const char *group, const char *topic,

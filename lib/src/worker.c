@@ -397,6 +397,8 @@ static void *relay_main(void *arg)
 static void maybe_prune(eoc_worker_t *w)
 {
     int64_t now = eoc__mono_ms();
+    if (w->km) /* eos.mode=kafka prunes inside its batches (txn.c) */
+        return;
     if ((w->set.inbox_retention_ms <= 0 && w->set.inbox_retention_count <= 0) ||
         (w->last_prune && now - w->last_prune < w->set.inbox_prune_interval_ms))
         return;

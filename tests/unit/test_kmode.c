@@ -4,8 +4,11 @@
  * rows (outputs and changelog entries) are handed over in order and
  * removed in the same transaction, a rolled-back record takes its staged
  * rows with it, a failed hand-over leaves the batch to be aborted, the
- * per-partition scope keeps one ID of two partitions apart, and a full
- * restore drops exactly one partition's state. The Kafka side (the
+ * per-partition scope keeps one ID of two partitions apart, a full
+ * restore drops exactly one partition's state, inbox retention inside a
+ * batch removes only the partitions it is asked to, stages a tombstone
+ * per removed ID and commits or aborts with the batch, and a changelog
+ * tombstone makes a restore forget its ID. The Kafka side (the
  * transaction, restore, fencing) is proved by tests/kafka-mode on Apache
  * Kafka.
  */
@@ -237,6 +240,105 @@ static void a_full_restore_drops_one_partitions_state(void **state)
     assert_int_equal(eoc__store_commit(f->s), EOC_OK);
 }
 
+/* ---- retention */
+
+/* Four scoped IDs per partition 0 and 1 of "in" at offsets 0..3, the
+ * partitions' committed offsets at 4, committed. */
+static void fill_two_partitions(eoc__store_t *s)
+{
+    assert_int_equal(eoc__store_begin(s), EOC_OK);
+    for (int32_t p = 0; p < 2; p++)
+        for (int i = 0; i < 4; i++) {
+            char id[EOC__KM_SCOPE + 8], raw[8];
+            snprintf(raw, sizeof(raw), "id%d", i);
+            size_t n = eoc__km_inbox_id(id, "in", p, raw, strlen(raw));
+            assert_int_equal(eoc__store_inbox_add(s, id, n, "in", p, i, 1, 1), EOC_OK);
+            assert_int_equal(eoc__store_offset_set(s, "in", p, i + 1), EOC_OK);
+        }
+    assert_int_equal(eoc__store_commit(s), EOC_OK);
+}
+
+static int inbox_has(eoc__store_t *s, int32_t p, const char *raw)
+{
+    char id[EOC__KM_SCOPE + 8];
+    size_t n = eoc__km_inbox_id(id, "in", p, raw, strlen(raw));
+    eoc__inbox_entry_t e;
+    assert_int_equal(eoc__store_begin(s), EOC_OK);
+    eoc_err_t err = eoc__store_inbox_find_hashed(s, id, n, eoc__store_id_hash(id, n), &e);
+    eoc__store_abort(s);
+    assert_true(err == EOC_OK || err == EOC_ERR_NOT_FOUND);
+    return err == EOC_OK;
+}
+
+static int only_partition_0(void *opaque, const char *topic, int32_t partition)
+{
+    (void)opaque;
+    return strcmp(topic, "in") == 0 && partition == 0;
+}
+
+static eoc_err_t stage_gone(void *opaque, const char *topic, int32_t partition, const char *id,
+                            size_t id_len)
+{
+    return eoc__km_stage_inbox_gone(opaque, "g", topic, partition, id, id_len);
+}
+
+static void retention_in_a_batch_stages_tombstones_and_goes_with_it(void **state)
+{
+    struct fx *f = *state;
+    fill_two_partitions(f->s);
+    eoc__prune_hooks_t h = {only_partition_0, stage_gone, f->s};
+    uint64_t n = 0;
+
+    /* count 2: IDs more than 2 offsets behind 4 (offsets 0 and 1) go */
+    assert_int_equal(eoc__store_begin(f->s), EOC_OK);
+    assert_int_equal(eoc__store_prune_batch(f->s, 0, 2, 100, &h, &n), EOC_OK);
+    assert_int_equal(n, 2);
+    struct drained d = {0, -1, ""};
+    assert_int_equal(eoc__store_batch_rows_drain(f->s, drain_cb, &d), EOC_OK);
+    assert_string_equal(d.log, "g.in.changelog[0] changelog i0id0 tombstone;"
+                               "g.in.changelog[0] changelog i0id1 tombstone;");
+    eoc__store_abort(f->s); /* the Kafka transaction failed: nothing removed */
+    assert_true(inbox_has(f->s, 0, "id0"));
+    assert_true(inbox_has(f->s, 0, "id1"));
+
+    assert_int_equal(eoc__store_begin(f->s), EOC_OK);
+    assert_int_equal(eoc__store_prune_batch(f->s, 0, 2, 100, &h, &n), EOC_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(eoc__store_commit(f->s), EOC_OK);
+    assert_false(inbox_has(f->s, 0, "id0"));
+    assert_false(inbox_has(f->s, 0, "id1"));
+    assert_true(inbox_has(f->s, 0, "id2"));
+    assert_true(inbox_has(f->s, 1, "id0")); /* not asked for */
+
+    /* outside a batch it is refused */
+    assert_int_equal(eoc__store_prune_batch(f->s, 0, 2, 100, &h, &n), EOC_ERR_STATE);
+}
+
+static void a_tombstone_makes_a_restore_forget_its_id(void **state)
+{
+    struct fx *f = *state;
+    fill_two_partitions(f->s);
+    char id[EOC__KM_SCOPE + 8];
+    size_t n = eoc__km_inbox_id(id, "in", 1, "id3", 3);
+    assert_int_equal(eoc__store_begin(f->s), EOC_OK);
+    assert_int_equal(eoc__store_inbox_forget(f->s, id, n), EOC_OK);
+    eoc__store_abort(f->s);
+    assert_true(inbox_has(f->s, 1, "id3"));
+    assert_int_equal(eoc__store_begin(f->s), EOC_OK);
+    assert_int_equal(eoc__store_inbox_forget(f->s, id, n), EOC_OK);
+    assert_int_equal(eoc__store_inbox_forget(f->s, id, n), EOC_OK); /* gone already: fine */
+    assert_int_equal(eoc__store_commit(f->s), EOC_OK);
+    assert_false(inbox_has(f->s, 1, "id3"));
+    assert_true(inbox_has(f->s, 1, "id2"));
+    assert_true(inbox_has(f->s, 0, "id3")); /* the same ID of another partition */
+    /* an ID added and forgotten in one restore chunk is gone after it */
+    assert_int_equal(eoc__store_begin(f->s), EOC_OK);
+    assert_int_equal(eoc__store_inbox_add(f->s, id, n, "in", 1, 9, 1, 1), EOC_OK);
+    assert_int_equal(eoc__store_inbox_forget(f->s, id, n), EOC_OK);
+    assert_int_equal(eoc__store_commit(f->s), EOC_OK);
+    assert_false(inbox_has(f->s, 1, "id3"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -248,6 +350,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(one_id_in_two_partitions_is_two_inbox_ids, setup, teardown),
         cmocka_unit_test_setup_teardown(a_full_restore_drops_one_partitions_state, setup, teardown),
+        cmocka_unit_test_setup_teardown(retention_in_a_batch_stages_tombstones_and_goes_with_it,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(a_tombstone_makes_a_restore_forget_its_id, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
