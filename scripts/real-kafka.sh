@@ -3,13 +3,16 @@
 # broker+controller nodes) on loopback, for the 'real' test suite, the
 # benchmark (bench/run.sh --broker real) and the demo (EOC_KAFKA=real).
 #
-#   real-kafka.sh up --brokers N --dir DIR [--owner PID]
+#   real-kafka.sh up --brokers N --dir DIR [--owner PID] [--host ADDR]
 #       formats DIR (once) and starts N nodes on ports it picks itself, waits
 #       until every node is registered and the group and transaction
 #       coordinators answer, and prints the bootstrap servers as the last
 #       line of stdout. On a DIR that is already formatted it starts the
 #       stopped nodes again, on their old ports. With --owner, the cluster
-#       goes down by itself once process PID has exited.
+#       goes down by itself once process PID has exited. With --host, the
+#       clients' listener binds and advertises ADDR (a local address other
+#       than 127.0.0.1, e.g. one a network namespace reaches over a veth)
+#       instead of 127.0.0.1; the controllers stay on 127.0.0.1.
 #   real-kafka.sh down --dir DIR        stops every node (SIGTERM, then SIGKILL)
 #   real-kafka.sh kill ID --dir DIR     kill -9 of node ID
 #   real-kafka.sh start ID --dir DIR    starts node ID again, waits until it
@@ -127,7 +130,7 @@ bootstrap() {
 }
 
 write_config() {
-    local n=$1 i=$2 bport=$3 cport=$4 voters=$5 rf
+    local n=$1 i=$2 bport=$3 cport=$4 voters=$5 host=$6 rf
     rf=$((n < 3 ? n : 3))
     mkdir -p "$DIR/node$i/data"
     cat >"$DIR/node$i/server.properties" <<EOF
@@ -135,8 +138,8 @@ write_config() {
 process.roles=broker,controller
 node.id=$i
 controller.quorum.voters=$voters
-listeners=PLAINTEXT://127.0.0.1:$bport,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$bport
+listeners=PLAINTEXT://$host:$bport,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://$host:$bport
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
@@ -248,8 +251,8 @@ cmd_up() {
         [ -n "$cid" ] || die "kafka.tools.StorageTool random-uuid failed"
         for i in $(seq 1 "$n"); do
             eval "bport=\${$i} cport=\${$((n + i))}"
-            write_config "$n" "$i" "$bport" "$cport" "$voters"
-            printf '%s127.0.0.1:%s' "$([ "$i" -eq 1 ] || echo ,)" "$bport" >>"$DIR/bootstrap.tmp"
+            write_config "$n" "$i" "$bport" "$cport" "$voters" "$HOST"
+            printf '%s%s:%s' "$([ "$i" -eq 1 ] || echo ,)" "$HOST" "$bport" >>"$DIR/bootstrap.tmp"
             # kafka-storage.sh format (kafka.tools.StorageTool in 4.x)
             fmt_out=$(java -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -cp "$LIBS/*" \
                 -Dlog4j2.configurationFile="$SRC/tests/kafka/log4j2.properties" \
@@ -329,11 +332,12 @@ cmd_signal() {
 [ $# -ge 1 ] || die "usage: real-kafka.sh up|down|kill|start|pause|resume|bootstrap|topic|leaders|offsets|fetch ... (see the script's header)"
 CMD=$1
 shift
-DIR='' N='' OWNER=''
+DIR='' N='' OWNER='' HOST=127.0.0.1
 ARGS=()
 while [ $# -gt 0 ]; do
     case $1 in
     --dir) DIR=${2:?--dir DIR}; shift 2 ;;
+    --host) HOST=${2:?--host ADDR}; shift 2 ;;
     --brokers) N=${2:?--brokers N}; shift 2 ;;
     --owner) OWNER=${2:?--owner PID}; shift 2 ;;
     *) ARGS+=("$1"); shift ;;

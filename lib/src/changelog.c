@@ -309,12 +309,7 @@ static rd_kafka_t *restore_consumer(eoc_worker_t *w)
  * together. */
 static eoc_err_t restore_commit(eoc_worker_t *w, const char *cl, int32_t partition, int64_t pos)
 {
-    eoc_err_t err = eoc__store_clpos_set(w->store, cl, partition, pos);
-    if (err == EOC_OK)
-        err = eoc__store_commit(w->store);
-    else
-        eoc__store_abort(w->store);
-    return err;
+    return eoc__store_end(w->store, eoc__store_clpos_set(w->store, cl, partition, pos));
 }
 
 eoc_err_t eoc__km_restore(eoc_worker_t *w, const char *topic, int32_t partition)

@@ -43,11 +43,7 @@ static void on_assign(eoc_worker_t *w, rd_kafka_topic_partition_list_t *parts)
             p->polled = tp->offset;
         }
     }
-    err = eoc__careful_assign_list(w, parts);
-    if (err == EOC_OK)
-        err = eoc__store_commit(w->store);
-    else
-        eoc__store_abort(w->store);
+    err = eoc__store_end(w->store, eoc__careful_assign_list(w, parts));
     if (err != EOC_OK)
         eoc__log(&w->log, EOC_LOG_ERR,
                  "assign: could not record live markers (%s): a crash loop on these partitions "
@@ -82,10 +78,8 @@ static void on_revoke(eoc_worker_t *w, rd_kafka_topic_partition_list_t *parts, i
         if (eoc__store_offset_get(w->store, topic, partition, &off) == EOC_OK)
             rd_kafka_topic_partition_list_add(l, topic, partition)->offset = off;
     }
-    if (err == EOC_OK)
-        err = eoc__store_commit(w->store);
-    else if (eoc__store_in_batch(w->store))
-        eoc__store_abort(w->store);
+    if (eoc__store_in_batch(w->store))
+        err = eoc__store_end(w->store, err);
     if (err != EOC_OK)
         eoc__log(&w->log, EOC_LOG_ERR,
                  "revoke: could not clear live markers (%s): the next owner counts an unclean "

@@ -376,6 +376,14 @@ eoc_err_t eoc__store_commit(eoc__store_t *s)
     return EOC_OK;
 }
 
+eoc_err_t eoc__store_end(eoc__store_t *s, eoc_err_t err)
+{
+    if (err == EOC_OK)
+        return eoc__store_commit(s);
+    eoc__store_abort(s);
+    return err;
+}
+
 eoc_err_t eoc__store_sync(eoc__store_t *s)
 {
     if (s->rdonly)

@@ -92,6 +92,9 @@ eoc_err_t eoc__store_begin(eoc__store_t *s);
 /** Commits the batch (see "Durability" above). On failure the batch is
  *  aborted (nothing of it stays). */
 eoc_err_t eoc__store_commit(eoc__store_t *s);
+/** Ends the batch by the outcome of its last step: commits it when `err`
+ *  is EOC_OK, else aborts it (when one is open) and returns `err`. */
+eoc_err_t eoc__store_end(eoc__store_t *s, eoc_err_t err);
 /** Puts every commit so far on disk, whichever process made it. Any
  *  thread; EOC_ERR_IO when the disk refuses. */
 eoc_err_t eoc__store_sync(eoc__store_t *s);

@@ -477,10 +477,7 @@ eoc_err_t eoc__km_commit(eoc_worker_t *w, eoc__batch_t *b)
     for (size_t i = 0; err == EOC_OK && i < km->npos; i++)
         err =
             eoc__store_clpos_set(w->store, km->pos[i].topic, km->pos[i].partition, km->pos[i].next);
-    if (err == EOC_OK)
-        err = eoc__store_commit(w->store);
-    else
-        eoc__store_abort(w->store);
+    err = eoc__store_end(w->store, err);
     if (err != EOC_OK) {
         eoc__log(&w->log, EOC_LOG_ERR,
                  "LMDB commit after the Kafka commit failed (%s): the store is behind Kafka; "
@@ -531,11 +528,7 @@ static void careful_assign(eoc_worker_t *w, const rd_kafka_topic_partition_list_
                                      ? off
                                      : RD_KAFKA_OFFSET_INVALID;
         }
-        err = eoc__careful_assign_list(w, l);
-        if (err == EOC_OK)
-            err = eoc__store_commit(w->store);
-        else
-            eoc__store_abort(w->store);
+        err = eoc__store_end(w->store, eoc__careful_assign_list(w, l));
     }
     for (int i = 0; err == EOC_OK && i < l->cnt; i++) {
         eoc__part_t *p = eoc__parts_get(w, l->elems[i].topic, l->elems[i].partition);
@@ -587,13 +580,8 @@ void eoc__km_on_revoke(eoc_worker_t *w, rd_kafka_topic_partition_list_t *parts, 
     if (eoc__pipe_flush_now(w, 0) != EOC_OK)
         return;
     eoc_err_t err = eoc__store_begin(w->store);
-    if (err == EOC_OK) {
-        err = eoc__careful_revoke_list(w->store, parts);
-        if (err == EOC_OK)
-            err = eoc__store_commit(w->store);
-        else
-            eoc__store_abort(w->store);
-    }
+    if (err == EOC_OK)
+        err = eoc__store_end(w->store, eoc__careful_revoke_list(w->store, parts));
     if (err != EOC_OK)
         eoc__log(&w->log, EOC_LOG_ERR,
                  "revoke: could not clear live markers (%s): this host counts an unclean "

@@ -46,7 +46,9 @@ kafka_start() {
             die "no cluster in $KM_KDIR"
     else
         KM_KDIR=$RUN/kafka
+        # shellcheck disable=SC2086 # no flag, or --host ADDR
         BROKERS=$(nice "$REAL_KAFKA" up --brokers "$_ks_n" --dir "$KM_KDIR" --owner $$ \
+            ${KM_KAFKA_HOST:+--host "$KM_KAFKA_HOST"} \
             2>>"$RUN/kafka.log" | tail -n 1) || die "real-kafka.sh up failed (see kafka.log)"
     fi
     _ks_sfx=$(echo "$E2E_NAME" | tr -cd 'a-z0-9')-$SEED
@@ -71,6 +73,56 @@ kafka_start() {
 kafka_cmd() {
     echo "kafka_cmd: no development Kafka here" >&2
     return 1
+}
+
+# ---- a host in a network namespace of its own ----------------------------
+# netns_up NAME: a network namespace for host NAME, joined to this one by a
+# veth pair (10.231.X.1 on this side, 10.231.X.2 in it). Sets
+# KM_KAFKA_HOST to this side's address, which the cluster must listen on
+# (call it before kafka_start) so that both sides reach it. The namespace
+# goes when the scenario exits, whatever happens. Exits 77 (a skip) when
+# this machine cannot make namespaces.
+NETNS=
+netns_up() {
+    command -v ip >/dev/null || { say "SKIP: no ip (iproute2)"; exit 77; }
+    NETNS=eoc$$-$1
+    _nu_x=$(($$ % 250 + 1))
+    NETNS_IF=vn$$
+    ip netns add "$NETNS" 2>"$RUN/netns.err" || {
+        say "SKIP: cannot create a network namespace: $(cat "$RUN/netns.err")"
+        NETNS=
+        exit 77
+    }
+    trap km_netns_cleanup EXIT
+    ip link add "vh$$" type veth peer name "$NETNS_IF" netns "$NETNS" &&
+        ip addr add "10.231.$_nu_x.1/30" dev "vh$$" && ip link set "vh$$" up &&
+        ip -n "$NETNS" addr add "10.231.$_nu_x.2/30" dev "$NETNS_IF" &&
+        ip -n "$NETNS" link set "$NETNS_IF" up && ip -n "$NETNS" link set lo up ||
+        die "cannot set up the veth pair of $NETNS"
+    KM_KAFKA_HOST=10.231.$_nu_x.1
+    say "network namespace $NETNS (10.231.$_nu_x.2) for host $1"
+}
+
+# netns_exec: the W_PREFIX that starts a worker inside the namespace.
+netns_exec() {
+    echo "ip netns exec $NETNS"
+}
+
+# netns_cut / netns_heal: the namespace's side of the link down or up: its
+# host's packets go nowhere (no reset, no refusal), as in a network split.
+netns_cut() {
+    ip -n "$NETNS" link set "$NETNS_IF" down || die "cannot cut $NETNS off"
+}
+
+netns_heal() {
+    ip -n "$NETNS" link set "$NETNS_IF" up || die "cannot bring $NETNS back"
+}
+
+km_netns_cleanup() {
+    _kn_st=$?
+    [ -z "$NETNS" ] || ip netns del "$NETNS" 2>/dev/null
+    (exit "$_kn_st")
+    e2e_cleanup
 }
 
 # km_broker_faults: node_kill / node_start / real_leader (tests/real/broker.sh)

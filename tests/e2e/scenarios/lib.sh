@@ -354,9 +354,10 @@ expect_reset() {
 # ------------------------------------------------------------------ #
 # A worker has a NAME (a shell word: w1, w2, ...) and a data directory.
 # W_EXE (default eoc-ledger), W_ENV ("NAME=VALUE ..." for its environment,
-# e.g. EOC_CRASH_AT) and W_FSIZE (a file-size limit in 512-byte blocks, with
-# SIGXFSZ ignored, so that growing the store fails with EFBIG) apply to the
-# next worker_start only.
+# e.g. EOC_CRASH_AT), W_FSIZE (a file-size limit in 512-byte blocks, with
+# SIGXFSZ ignored, so that growing the store fails with EFBIG) and W_PREFIX
+# (a command that execs the worker in another setting, e.g. "ip netns exec
+# NS": the worker keeps the pid) apply to the next worker_start only.
 
 worker_pid() {
     eval "echo \${W_PID_$1:-}"
@@ -375,17 +376,18 @@ worker_start() {
     _ws_exe=${W_EXE:-$LEDGER}
     _ws_env=${W_ENV:-}
     _ws_fsize=${W_FSIZE:-}
-    W_EXE='' W_ENV='' W_FSIZE=''
+    _ws_prefix=${W_PREFIX:-}
+    W_EXE='' W_ENV='' W_FSIZE='' W_PREFIX=''
     touch "$_ws_log"
     eval "W_LOGPOS_$_ws_name=$(wc -l <"$_ws_log")"
-    echo "=== $(date +%T.%N | cut -c1-12) start: $_ws_env ${_ws_fsize:+ulimit -f $_ws_fsize;} $(basename "$_ws_exe") --data $_ws_data $*" >>"$_ws_log"
-    # shellcheck disable=SC2086 # WORKER_FLAGS and _ws_env are word lists
+    echo "=== $(date +%T.%N | cut -c1-12) start: $_ws_prefix $_ws_env ${_ws_fsize:+ulimit -f $_ws_fsize;} $(basename "$_ws_exe") --data $_ws_data $*" >>"$_ws_log"
+    # shellcheck disable=SC2086 # WORKER_FLAGS, _ws_prefix and _ws_env are word lists
     (
         if [ -n "$_ws_fsize" ]; then
             ulimit -f "$_ws_fsize" || exit 99
             trap '' XFSZ
         fi
-        exec env $_ws_env "$_ws_exe" --brokers "$BROKERS" --group "$GROUP" --input "$IN" \
+        exec $_ws_prefix env $_ws_env "$_ws_exe" --brokers "$BROKERS" --group "$GROUP" --input "$IN" \
             --output "$OUT" --dlq "$DLQ" --data "$_ws_data" $WORKER_FLAGS "$@"
     ) </dev/null >>"$_ws_log" 2>&1 &
     eval "W_PID_$_ws_name=$!"
