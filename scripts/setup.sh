@@ -4,14 +4,15 @@
 # --broker real (scripts/real-kafka.sh fetch: Maven Central into
 # .cache/kafka, once). Idempotent: does nothing (quietly) when everything is
 # already there. A JDK (Debian: default-jdk-headless, with javac) and Maven
-# (Debian: maven) run the real broker.
+# (Debian: maven) run the real broker; iproute2 gives the cross-host
+# scenarios their network namespaces.
 set -eu
 cd "$(dirname "$0")/.."
 
 PACKAGES="build-essential meson ninja-build pkg-config \
 librdkafka-dev liblmdb-dev libcjson-dev libxxhash-dev libcmocka-dev libmicrohttpd-dev \
 lmdb-utils curl python3 python3-yaml default-jdk-headless maven \
-clang libclang-rt-14-dev spin"
+clang libclang-rt-14-dev spin iproute2"
 
 fetch_kafka() {
     scripts/real-kafka.sh fetch >/dev/null
