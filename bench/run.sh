@@ -11,7 +11,12 @@
 #   bench/run.sh --set batch.max.records=5000   other eoc settings for C and D
 #   bench/run.sh --broker real [--quick ...]     the same on Apache Kafka: one
 #                                   node started by scripts/real-kafka.sh in
-#                                   a temporary directory, taken down after
+#                                   a temporary directory, taken down after;
+#                                   then mode KS, the Kafka Streams peer
+#                                   (bench/peers/kstreams), on the same input
+#                                   (3 repetitions, 1 with --quick), and a
+#                                   last line
+#       summary-real: C/KS=<C1M rec/s over KS rec/s> rss KS=<MiB> C1M=<MiB>
 set -eu
 cd "$(dirname "$0")/.."
 broker=dev
@@ -34,4 +39,38 @@ trap 'scripts/real-kafka.sh down --dir "$dir" >/dev/null 2>&1; rm -rf "$dir"' EX
 trap 'exit 130' INT TERM HUP
 bootstrap=$(scripts/real-kafka.sh up --brokers 1 --dir "$dir" --owner $$ | tail -n 1)
 [ -n "$bootstrap" ] || exit 1
-build/bench/eoc-bench --bootstrap "$bootstrap" "$@"
+build/bench/eoc-bench --bootstrap "$bootstrap" "$@" | tee "$dir/eoc-bench.out"
+
+# KS: Kafka Streams on eoc-bench's input topic (it keeps it), one fresh
+# application and output topic per repetition; medians like eoc-bench's.
+reps=3
+case " $* " in *" --quick "*) reps=1 ;; esac
+for rep in $(seq 1 "$reps"); do
+    bench/peers/kstreams/run.sh "$bootstrap" bench-in "ks-out-$rep" >"$dir/ks-$rep.out" || {
+        echo "bench/run.sh: KS (Kafka Streams) repetition $rep failed; see above" >&2
+        exit 1
+    }
+    sed 's/^/KS rep '"$rep"': /' "$dir/ks-$rep.out"
+done
+cat "$dir"/ks-*.out | awk -v c1m="$(awk '$1 == "C1M" { print $2, $6 }' "$dir/eoc-bench.out")" '
+    function median(a, n,   i, j, t) {
+        for (i = 2; i <= n; i++)
+            for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+        return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+    }
+    /^KS records=/ {
+        for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+        n++; rate[n] = f["records"] / f["wall_s"]; us[n] = 1e6 * f["wall_s"] / f["records"]
+        cpu[n] = f["cpu_s"]; cpuus[n] = 1e6 * f["cpu_s"] / f["records"]; rss[n] = f["rss_mib"]
+    }
+    END {
+        if (!n) exit 1
+        r = median(rate, n); m = median(rss, n)
+        printf "\nKafka Streams, median of %d repetition(s):\n", n
+        printf "%-6s %10.0f %9.2f %8.2f %11.2f %13.0f %7s %9s  %s\n", "KS", r, median(us, n),
+            median(cpu, n), median(cpuus, n), m, "-", "-",
+            "Kafka Streams 4.4.0, exactly_once_v2, IDs in a RocksDB store, 1 output/new record"
+        split(c1m, c, " ")
+        if (c[1] > 0) printf "summary-real: C/KS=%.2f rss KS=%.0f C1M=%.0f\n", c[1] / r, m, c[2]
+    }'
+
