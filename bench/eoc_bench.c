@@ -1945,10 +1945,12 @@ static void print_header(const struct bench *b)
     for (int i = 0; i < b->o.nsets; i++)
         printf("%s%s", i ? ", " : " except ", b->o.sets[i]);
     printf("; every consumer has queued.min.messages=1000000 (eoc's default)\n");
-    if (selected(b, mode_index("K")) || selected(b, mode_index("R")))
-        printf("eos.mode=kafka (K, R): the same settings; K starts from an empty store and a new "
-               "changelog per repetition (C1M's inbox holds 1M IDs); R restores %zu records' "
-               "changelog (%zu inbox IDs + %zu state keys) into an empty store per repetition\n",
+    if (selected(b, mode_index("K")))
+        printf("K: eos.mode=kafka, the same settings, from an empty store and a new changelog per "
+               "repetition (C1M's inbox holds 1M IDs)\n");
+    if (selected(b, mode_index("R")))
+        printf("R: eos.mode=kafka, the same settings; restores the changelog of %zu records (%zu "
+               "inbox IDs + %zu state keys) into an empty store per repetition\n",
                b->o.restore_records, b->o.restore_records, b->o.restore_records);
     printf("work directory: %s\n", b->work);
     fflush(stdout);
