@@ -57,7 +57,8 @@
  *
  * Nothing here asserts on time: it prints medians and ratios, ending with
  *   summary: C/A=<r> C/B1000=<r> C/B100=<r> growth10M/1M=<r> D/A=<r> cpuC/cpuB1000=<r>
- * (with K selected, then K/B1000=<r>) where C/X and D/A are throughput ratios (records/s, higher is better: the
+ * (with K selected, then K/B1000=<r>, K's throughput over B1000's) where
+ * C/X and D/A are throughput ratios (records/s, higher is better: the
  * bar is C/A >= 0.3 and C/B >= 0.8), growth10M/1M is C's cost per record
  * with 10M earlier IDs over its cost with 1M (flat is 1.0), and
  * cpuC/cpuB1000 is C's CPU per record over B1000's (lower is better).
@@ -71,6 +72,7 @@
 #include "store.h"
 #include "metrics.h"
 #include "stages.h"
+#include "txn.h"
 
 #include <librdkafka/rdkafka.h>
 
@@ -110,7 +112,7 @@
 #define KAFKA_BUDGET    (4ull << 30) /* restart the dev Kafka before it holds more */
 #define QUICK_RECORDS   200000
 #define RESTORE_TOPIC   "bench-restore" /* R's input: one partition, one changelog partition */
-#define RESTORE_GROUP   "bench-R"       /* R's group: its changelog is RESTORE_GROUP.RESTORE_TOPIC.changelog */
+#define RESTORE_GROUP   "bench-R"       /* R's group: changelog bench-R.bench-restore.changelog */
 
 extern char **environ;
 
@@ -132,14 +134,22 @@ struct mode {
 };
 
 static const struct mode modes[] = {
-    {"A", KIND_PLAIN, 0, 0, 0, 0, NULL, "librdkafka consumer, enable.auto.commit=true (at-least-once)"},
-    {"B1000", KIND_TXN, 1000, 0, 1, 0, NULL, "librdkafka transactions, 1 output/record, commit every 1000"},
-    {"B100", KIND_TXN, 100, 0, 1, 0, NULL, "librdkafka transactions, 1 output/record, commit every 100"},
-    {"C1M", KIND_EOC, 0, 1000000, 1, 0, NULL, "eoc worker, 1 output/record, relay, inbox holds 1M IDs"},
-    {"C10M", KIND_EOC, 0, 10000000, 1, 0, NULL, "eoc worker, 1 output/record, relay, inbox holds 10M IDs"},
-    {"D", KIND_EOC, 0, 1000000, 0, 0, NULL, "eoc worker, no output, inbox holds 1M IDs"},
-    {"K", KIND_EOC, 0, 0, 1, 0, "kafka", "eoc worker, eos.mode=kafka, 1 output/record, empty store"},
-    {"R", KIND_RESTORE, 0, 0, 0, 1, "kafka", "eos.mode=kafka restore of 1 changelog partition, empty store"},
+    {"A", KIND_PLAIN, 0, 0, 0, 0, NULL,
+     "librdkafka consumer, enable.auto.commit=true (at-least-once)"},
+    {"B1000", KIND_TXN, 1000, 0, 1, 0, NULL,
+     "librdkafka transactions, 1 output/record, commit every 1000"},
+    {"B100", KIND_TXN, 100, 0, 1, 0, NULL,
+     "librdkafka transactions, 1 output/record, commit every 100"},
+    {"C1M", KIND_EOC, 0, 1000000, 1, 0, NULL,
+     "eoc worker, 1 output/record, relay, inbox holds 1M IDs"},
+    {"C10M", KIND_EOC, 0, 10000000, 1, 0, NULL,
+     "eoc worker, 1 output/record, relay, inbox holds 10M IDs"},
+    {"D", KIND_EOC, 0, 1000000, 0, 0, NULL,
+     "eoc worker, no output, inbox holds 1M IDs"},
+    {"K", KIND_EOC, 0, 0, 1, 0, "kafka",
+     "eoc worker, eos.mode=kafka, 1 output/record, empty store"},
+    {"R", KIND_RESTORE, 0, 0, 0, 1, "kafka",
+     "eos.mode=kafka restore of 1 changelog partition, empty store"},
 };
 #define NMODES ((int)(sizeof(modes) / sizeof(modes[0])))
 
@@ -1289,11 +1299,14 @@ static const char *bootstraps(const struct bench *b)
 }
 
 /* --bootstrap: creates `topic` with `partitions` partitions on the cluster
- * (the broker's default replication factor), through the admin API. */
-static int real_create_topic(struct bench *b, const char *topic, int partitions)
+ * (the broker's default replication factor; compact: cleanup.policy=compact),
+ * through the admin API. */
+static int real_create_topic(struct bench *b, const char *topic, int partitions, int compact)
 {
     char err[512];
     rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, partitions, -1, err, sizeof(err));
+    if (nt && compact)
+        rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
     rd_kafka_queue_t *q = rd_kafka_queue_new(b->admin);
     int rc = -1;
     if (!nt || !q) {
@@ -1369,7 +1382,7 @@ static int real_ends(struct bench *b, int low_check)
 static int create_topic(struct bench *b, const char *topic)
 {
     if (b->o.bootstrap)
-        return real_create_topic(b, topic, PARTITIONS);
+        return real_create_topic(b, topic, PARTITIONS, 0);
     char cmd[128], reply[512];
     snprintf(cmd, sizeof(cmd), "create %s %d", topic, PARTITIONS);
     return dk_cmd(b, reply, sizeof(reply), cmd);
@@ -1531,6 +1544,35 @@ static int make_room(struct bench *b, size_t records)
 }
 
 /*
+ * Creates the changelog of job j's group and input (compacted, as the
+ * worker would) and waits until every partition answers a watermark query.
+ * The worker creates a missing one itself but restores at once, and a
+ * partition its broker does not serve yet (even with a leader in the
+ * metadata) fails the restore's watermark query with "Not leader for
+ * partition", which stops the worker: seen on a fresh single-node cluster.
+ */
+static int create_changelog(struct bench *b, const struct job *j, int partitions)
+{
+    char name[600];
+    eoc__km_changelog_name(name, sizeof(name), j->group, j->in_topic);
+    if (real_create_topic(b, name, partitions, 1) != 0)
+        return -1;
+    for (int p = 0, tries = 0; p < partitions; tries++) {
+        int64_t lo, hi;
+        rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(b->admin, name, p, &lo, &hi, 5000);
+        if (!e) {
+            p++;
+        } else if (tries >= 300) {
+            fprintf(stderr, "eoc-bench: watermarks of %s[%d]: %s\n", name, p, rd_kafka_err2str(e));
+            return -1;
+        } else {
+            usleep(100000);
+        }
+    }
+    return 0;
+}
+
+/*
  * R's changelog, once per run (--bootstrap only): RESTORE_TOPIC with one
  * partition holding --restore-records records, consumed by an
  * eos.mode=kafka worker of RESTORE_GROUP that puts one state key per
@@ -1551,7 +1593,7 @@ static int make_restore_fill(struct bench *b)
     j.opts = &b->o;
     snprintf(j.group, sizeof(j.group), "%s", RESTORE_GROUP);
     snprintf(j.dir, sizeof(j.dir), "%s/R-fill", b->work);
-    if (real_create_topic(b, RESTORE_TOPIC, 1) != 0)
+    if (real_create_topic(b, RESTORE_TOPIC, 1, 0) != 0 || create_changelog(b, &j, 1) != 0)
         return -1;
     run_child(job_produce, &j, &r, kafka_alive, b);
     if (!r.ok) {
@@ -1565,8 +1607,8 @@ static int make_restore_fill(struct bench *b)
         return -1;
     }
     printf("restore fill: an eos.mode=kafka worker consumed %" PRIu64 " records of %s[0] "
-           "(1 state key/record) in %.2f s: %.0f rec/s, %" PRIu64 " transactions; %s.%s.changelog[0] "
-           "holds %zu inbox IDs and %zu state keys\n",
+           "(1 state key/record) in %.2f s: %.0f rec/s, %" PRIu64
+           " transactions; %s.%s.changelog[0] holds %zu inbox IDs and %zu state keys\n",
            b->fill.records, RESTORE_TOPIC, b->fill.wall_s, (double)b->fill.records / b->fill.wall_s,
            b->fill.batches, RESTORE_GROUP, RESTORE_TOPIC, j.records, j.records);
     return 0;
@@ -1627,6 +1669,8 @@ static int prepare_job(struct bench *b, int mi, int rep, struct job *j)
     }
     if (m->kind != KIND_EOC && m->kind != KIND_RESTORE)
         return 0;
+    if (m->kind == KIND_EOC && m->eos && create_changelog(b, j, PARTITIONS) != 0)
+        return -1;
     snprintf(j->dir, sizeof(j->dir), "%s/%s-rep%d", b->work, m->name, rep);
     if (!m->prefill)
         return 0; /* an empty store: the worker creates it */
@@ -1652,7 +1696,8 @@ static void print_rep(const struct mode *m, int rep, const struct result *r)
         printf("  open %.2f s  %" PRIu64 " batches, %.2f s in %s", r->open_s, r->batches,
                r->commit_s, m->eos ? "transaction commits" : "durable commits");
     if (m->kind == KIND_RESTORE)
-        printf("  %.1f MiB/s of changelog keys and values", (double)r->bytes / (1 << 20) / r->wall_s);
+        printf("  %.1f MiB/s of changelog keys and values",
+               (double)r->bytes / (1 << 20) / r->wall_s);
     printf("\n");
     if (m->kind == KIND_EOC) {
         printf("         stages cpu us/rec:");
