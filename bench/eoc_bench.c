@@ -20,7 +20,30 @@
  *   C10M   per input, durable LMDB commits, relay on, in a store whose inbox
  *          already holds 1M / 10M earlier IDs (pre-filled through the
  *          internal store API, once, then copied per repetition);
- *   D      the eoc worker with a handler that emits nothing (1M earlier IDs).
+ *   D      the eoc worker with a handler that emits nothing (1M earlier IDs);
+ *   K      the eoc worker in eos.mode=kafka (a Kafka transaction per batch
+ *          commits its outputs, the changelog of its inbox writes and the
+ *          consumed offsets): C1M's handler and settings, but an EMPTY store
+ *          and changelog, as B1000 starts with no state (a pre-filled store
+ *          of this mode would be a changelog to restore first: R measures
+ *          that). Outputs commit in the transaction of their input's
+ *          disposition: counted as applied, not by delivery report;
+ *   R      restore throughput: once per run, an eos.mode=kafka worker
+ *          consumes --restore-records records of a 1-partition topic
+ *          (bench-restore), putting one state key per record (its ID ->
+ *          its value), so changelog partition 0 holds N inbox IDs and N
+ *          state keys as that mode writes them; then each repetition starts
+ *          a fresh worker of that group on an EMPTY data directory, which
+ *          restores the partition on assignment (changelog.c, the worker's
+ *          own code path). Time runs from the restore's start to its last
+ *          LMDB commit (the worker's restore counters); it prints records/s
+ *          and MiB/s (changelog keys and values) and compares the restore's
+ *          time with the time consuming the N records took.
+ *
+ * K and R need Apache Kafka (--bootstrap): the development Kafka does not
+ * keep the offsets of transactions (TxnOffsetCommit) nor filter aborted
+ * records, so they are skipped on it with a one-line reason; with
+ * --bootstrap they are in the default mode set.
  *
  * Each repetition of each mode runs in a forked child process, so CPU time
  * (user + system of that process, all its threads) and peak RSS (VmHWM)
@@ -34,11 +57,13 @@
  *
  * Nothing here asserts on time: it prints medians and ratios, ending with
  *   summary: C/A=<r> C/B1000=<r> C/B100=<r> growth10M/1M=<r> D/A=<r> cpuC/cpuB1000=<r>
- * where C/X and D/A are throughput ratios (records/s, higher is better: the
+ * (with K selected, then K/B1000=<r>, K's throughput over B1000's) where
+ * C/X and D/A are throughput ratios (records/s, higher is better: the
  * bar is C/A >= 0.3 and C/B >= 0.8), growth10M/1M is C's cost per record
  * with 10M earlier IDs over its cost with 1M (flat is 1.0), and
  * cpuC/cpuB1000 is C's CPU per record over B1000's (lower is better).
- * Before it, eoc's CPU per record by stage (stages.h).
+ * Before it, eoc's CPU per record by stage (stages.h), and with R a
+ * `restore:` line.
  */
 #include "devkafka.h"
 #include "eoc/eoc.h"
@@ -47,6 +72,7 @@
 #include "store.h"
 #include "metrics.h"
 #include "stages.h"
+#include "txn.h"
 
 #include <librdkafka/rdkafka.h>
 
@@ -85,6 +111,8 @@
 #define PARTITION_KEEP  (5ull << 20) /* the dev Kafka keeps ~5 MiB per partition */
 #define KAFKA_BUDGET    (4ull << 30) /* restart the dev Kafka before it holds more */
 #define QUICK_RECORDS   200000
+#define RESTORE_TOPIC   "bench-restore" /* R's input: one partition, one changelog partition */
+#define RESTORE_GROUP   "bench-R"       /* R's group: changelog bench-R.bench-restore.changelog */
 
 extern char **environ;
 
@@ -92,24 +120,36 @@ extern char **environ;
 /* modes                                                               */
 /* ------------------------------------------------------------------ */
 
-enum kind { KIND_PLAIN, KIND_TXN, KIND_EOC };
+enum kind { KIND_PLAIN, KIND_TXN, KIND_EOC, KIND_RESTORE };
 
 struct mode {
     const char *name; /* --modes token */
     enum kind kind;
     int txn_records; /* KIND_TXN: records per transaction */
-    size_t prefill;  /* KIND_EOC: earlier IDs already in the inbox */
+    size_t prefill;  /* KIND_EOC: earlier IDs already in the inbox (0: an empty store) */
     int emit;        /* outputs per input (0 or 1) */
+    int state;       /* state keys put per input (0 or 1) */
+    const char *eos; /* eoc's eos.mode; NULL: its default (local). "kafka" needs --bootstrap */
     const char *what;
 };
 
 static const struct mode modes[] = {
-    {"A", KIND_PLAIN, 0, 0, 0, "librdkafka consumer, enable.auto.commit=true (at-least-once)"},
-    {"B1000", KIND_TXN, 1000, 0, 1, "librdkafka transactions, 1 output/record, commit every 1000"},
-    {"B100", KIND_TXN, 100, 0, 1, "librdkafka transactions, 1 output/record, commit every 100"},
-    {"C1M", KIND_EOC, 0, 1000000, 1, "eoc worker, 1 output/record, relay, inbox holds 1M IDs"},
-    {"C10M", KIND_EOC, 0, 10000000, 1, "eoc worker, 1 output/record, relay, inbox holds 10M IDs"},
-    {"D", KIND_EOC, 0, 1000000, 0, "eoc worker, no output, inbox holds 1M IDs"},
+    {"A", KIND_PLAIN, 0, 0, 0, 0, NULL,
+     "librdkafka consumer, enable.auto.commit=true (at-least-once)"},
+    {"B1000", KIND_TXN, 1000, 0, 1, 0, NULL,
+     "librdkafka transactions, 1 output/record, commit every 1000"},
+    {"B100", KIND_TXN, 100, 0, 1, 0, NULL,
+     "librdkafka transactions, 1 output/record, commit every 100"},
+    {"C1M", KIND_EOC, 0, 1000000, 1, 0, NULL,
+     "eoc worker, 1 output/record, relay, inbox holds 1M IDs"},
+    {"C10M", KIND_EOC, 0, 10000000, 1, 0, NULL,
+     "eoc worker, 1 output/record, relay, inbox holds 10M IDs"},
+    {"D", KIND_EOC, 0, 1000000, 0, 0, NULL,
+     "eoc worker, no output, inbox holds 1M IDs"},
+    {"K", KIND_EOC, 0, 0, 1, 0, "kafka",
+     "eoc worker, eos.mode=kafka, 1 output/record, empty store"},
+    {"R", KIND_RESTORE, 0, 0, 0, 1, "kafka",
+     "eos.mode=kafka restore of 1 changelog partition, empty store"},
 };
 #define NMODES ((int)(sizeof(modes) / sizeof(modes[0])))
 
@@ -130,6 +170,7 @@ static int mode_index(const char *name)
 
 struct opts {
     size_t records;
+    size_t restore_records; /* R: input records, so 2x changelog records */
     int reps;
     unsigned modes; /* bit i: modes[i] */
     uint64_t seed;
@@ -145,10 +186,17 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: eoc-bench [--records N] [--reps N] [--modes LIST] [--quick] [--seed S]\n"
             "                 [--dir PARENT] [--kafka-dev PATH | --bootstrap HOST:PORT]\n"
-            "                 [--set KEY=VALUE]...\n"
+            "                 [--set KEY=VALUE]... [--restore-records N]\n"
             "  --records N      input records (default %d; --quick: %d)\n"
             "  --reps N         repetitions per mode, medians are printed (default 3; --quick: 1)\n"
-            "  --modes LIST     comma-separated subset of A,B1000,B100,C1M,C10M,D (default all)\n"
+            "  --modes LIST     comma-separated subset of A,B1000,B100,C1M,C10M,D,K,R (default\n"
+            "                   all; K and R only with --bootstrap, skipped without it)\n"
+            "                   K: C1M's workload in eos.mode=kafka, from an empty store and\n"
+            "                   changelog (as B1000 starts with no state)\n"
+            "                   R: a fresh eos.mode=kafka worker on an empty store restores one\n"
+            "                   changelog partition of N inbox IDs and N state keys; compared\n"
+            "                   with the time consuming the N records took\n"
+            "  --restore-records N  R's records (default %d; --quick: %d)\n"
             "  --quick          a short run: %d records, 1 repetition (explicit flags win)\n"
             "  --seed S         ID and value generator seed (default from the clock)\n"
             "  --dir PARENT     where the temporary work directory goes (default /tmp)\n"
@@ -156,9 +204,9 @@ static void usage(FILE *f)
             "                   ../tools/kafka-dev/eoc-kafka-dev next to this program)\n"
             "  --bootstrap H:P  a running Apache Kafka cluster instead, with no topic\n"
             "                   bench-in yet (bench/run.sh --broker real starts one)\n"
-            "  --set KEY=VALUE  an eoc configuration setting for C and D, e.g.\n"
+            "  --set KEY=VALUE  an eoc configuration setting for C, D, K and R, e.g.\n"
             "                   --set batch.max.records=5000 (default: eoc's defaults)\n",
-            DEFAULT_RECORDS, QUICK_RECORDS, QUICK_RECORDS);
+            DEFAULT_RECORDS, QUICK_RECORDS, DEFAULT_RECORDS, QUICK_RECORDS, QUICK_RECORDS);
 }
 
 static int parse_modes(const char *list, unsigned *out)
@@ -170,7 +218,7 @@ static int parse_modes(const char *list, unsigned *out)
     for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         int i = mode_index(t);
         if (i < 0) {
-            fprintf(stderr, "eoc-bench: unknown mode '%s' (A,B1000,B100,C1M,C10M,D)\n", t);
+            fprintf(stderr, "eoc-bench: unknown mode '%s' (A,B1000,B100,C1M,C10M,D,K,R)\n", t);
             return -1;
         }
         *out |= 1u << i;
@@ -207,11 +255,29 @@ static const char *sibling_kafka_dev(char *buf, size_t size)
     return access(buf, X_OK) == 0 ? buf : NULL;
 }
 
+/* Without --bootstrap, drops the eos.mode=kafka modes from o->modes: named
+ * ones with a one-line reason. Returns -1 when no mode is left. */
+static int drop_kafka_modes(struct opts *o, int named)
+{
+    for (int i = 0; i < NMODES; i++) {
+        if (!modes[i].eos || !(o->modes >> i & 1u))
+            continue;
+        o->modes &= ~(1u << i);
+        if (named)
+            printf("eoc-bench: mode %s skipped: eos.mode=kafka needs Apache Kafka (--bootstrap); "
+                   "the development Kafka drops transactions' offsets and keeps aborted records\n",
+                   modes[i].name);
+    }
+    if (!o->modes)
+        fprintf(stderr, "eoc-bench: no mode left to run\n");
+    return o->modes ? 0 : -1;
+}
+
 /* Returns 0, 1 after --help, -1 on a bad command line. */
 static int parse_opts(int argc, char **argv, struct opts *o, char *exe_buf, size_t exe_size)
 {
-    long records = -1, reps = -1, v;
-    int quick = 0;
+    long records = -1, reps = -1, restore = -1, v;
+    int quick = 0, named = 0;
     o->modes = (1u << NMODES) - 1;
     o->seed = (uint64_t)time(NULL);
     o->parent = "/tmp";
@@ -238,6 +304,10 @@ static int parse_opts(int argc, char **argv, struct opts *o, char *exe_buf, size
         } else if (strcmp(a, "--modes") == 0) {
             if (parse_modes(val, &o->modes))
                 return -1;
+            named = 1;
+        } else if (strcmp(a, "--restore-records") == 0) {
+            if (parse_count(val, 1, 100000000, &restore))
+                return -1;
         } else if (strcmp(a, "--seed") == 0) {
             if (parse_count(val, 0, LONG_MAX, &v))
                 return -1;
@@ -256,9 +326,13 @@ static int parse_opts(int argc, char **argv, struct opts *o, char *exe_buf, size
         }
     }
     o->records = (size_t)(records > 0 ? records : quick ? QUICK_RECORDS : DEFAULT_RECORDS);
+    o->restore_records =
+        (size_t)(restore > 0 ? restore : quick ? QUICK_RECORDS : DEFAULT_RECORDS);
     o->reps = (int)(reps > 0 ? reps : quick ? 1 : 3);
     if (o->bootstrap)
         return 0;
+    if (drop_kafka_modes(o, named) != 0)
+        return -1;
     if (!o->kafka_dev || !*o->kafka_dev)
         o->kafka_dev = sibling_kafka_dev(exe_buf, exe_size);
     if (!o->kafka_dev) {
@@ -386,6 +460,8 @@ static int stalled(struct stall *s, uint64_t progress)
 struct job {
     const struct mode *m;   /* static table entry; NULL for produce/prefill */
     const char *bootstraps; /* borrowed from the devkafka handle */
+    const char *in_topic;   /* static: IN_TOPIC, or RESTORE_TOPIC for R */
+    int partitions;         /* produce: of in_topic */
     char group[64], out_topic[64], tid[96];
     char dir[PATH_MAX];
     size_t records;
@@ -437,11 +513,12 @@ static void make_value(uint64_t *rng, char *out)
     }
 }
 
-static int produce_one(rd_kafka_t *p, int32_t partition, const char *value, const char *id)
+static int produce_one(rd_kafka_t *p, const char *topic, int32_t partition, const char *value,
+                       const char *id)
 {
     for (;;) {
         rd_kafka_resp_err_t e = rd_kafka_producev(
-            p, RD_KAFKA_V_TOPIC(IN_TOPIC), RD_KAFKA_V_PARTITION(partition),
+            p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
             RD_KAFKA_V_VALUE((void *)value, VALUE_LEN), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
             RD_KAFKA_V_HEADER("message-id", id, BENCH_ID_LEN), RD_KAFKA_V_END);
         if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
@@ -450,7 +527,8 @@ static int produce_one(rd_kafka_t *p, int32_t partition, const char *value, cons
     }
 }
 
-/* Produces the input: records round-robin over the partitions. */
+/* Produces j->records records to j->in_topic, round-robin over its
+ * j->partitions partitions. */
 static void job_produce(const struct job *j, struct result *r)
 {
     const char *const kv[][2] = {
@@ -471,7 +549,7 @@ static void job_produce(const struct job *j, struct result *r)
     for (size_t i = 0; i < j->records && r->ok; i++) {
         bench_make_id(&rng, id);
         make_value(&rng, value);
-        if (produce_one(p, (int32_t)(i % PARTITIONS), value, id) != 0)
+        if (produce_one(p, j->in_topic, (int32_t)(i % (size_t)j->partitions), value, id) != 0)
             fail(r, "produce failed at record %zu", i);
         if (i % 10000 == 0)
             rd_kafka_poll(p, 0);
@@ -775,6 +853,17 @@ static eoc_result_t handle_emit(eoc_txn_t *txn, const eoc_record_t *rec, void *o
     return eoc_emit(txn, &out) == EOC_OK ? EOC_HANDLER_OK : EOC_HANDLER_FAIL;
 }
 
+/* R's fill: one state key per record, its ID -> its value. */
+static eoc_result_t handle_state(eoc_txn_t *txn, const eoc_record_t *rec, void *opaque)
+{
+    (void)opaque;
+    size_t id_len, len;
+    const char *id = eoc_record_id(rec, &id_len);
+    const void *value = eoc_record_value(rec, &len);
+    return eoc_state_put(txn, id, id_len, value, len) == EOC_OK ? EOC_HANDLER_OK
+                                                                 : EOC_HANDLER_FAIL;
+}
+
 static eoc_result_t handle_nothing(eoc_txn_t *txn, const eoc_record_t *rec, void *opaque)
 {
     (void)txn;
@@ -788,8 +877,9 @@ static eoc_conf_t *eoc_bench_conf(const struct job *j, struct result *r)
 {
     const char *const kv[][2] = {
         {"data.dir", j->dir},           {"group.id", j->group},
-        {"input.topics", IN_TOPIC},     {"kafka.bootstrap.servers", j->bootstraps},
+        {"input.topics", j->in_topic},  {"kafka.bootstrap.servers", j->bootstraps},
         {"output.topic", j->out_topic}, {"log.level", "warning"},
+        {"eos.mode", j->m->eos ? j->m->eos : "local"},
     };
     char err[512];
     eoc_conf_t *conf = eoc_conf_new();
@@ -836,16 +926,24 @@ static uint64_t dispositions(const eoc_stats_t *s)
     return s->applied + s->duplicates + s->dead_letters + s->skipped;
 }
 
-/* Batches and durable-commit time (the worker's commit latency histogram). */
+/* Batches and commit time: the worker's commit latency histogram (the
+ * durable LMDB commit), in eos.mode=kafka its transaction's (the Kafka
+ * commit point, the LMDB commit after it not included). */
 struct commits {
     uint64_t batches, us;
 };
 
-static struct commits commits_now(eoc_worker_t *w)
+static const eoc__stats_t *internal_stats(eoc_worker_t *w)
 {
     eoc__metrics_src_t src;
     eoc__worker_metrics_src(w, &src);
-    const eoc__histo_t *h = &src.stats->commit_latency;
+    return src.stats;
+}
+
+static struct commits commits_now(eoc_worker_t *w, const struct mode *m)
+{
+    const eoc__stats_t *s = internal_stats(w);
+    const eoc__histo_t *h = m->eos ? &s->km_txn_latency : &s->commit_latency;
     struct commits c = {atomic_load(&h->count), atomic_load(&h->sum_us)};
     return c;
 }
@@ -854,14 +952,16 @@ static struct commits commits_now(eoc_worker_t *w)
 static void check_worker(const eoc_stats_t *s, const struct job *j, struct result *r)
 {
     r->records = s->applied;
-    r->outputs = s->published;
+    /* eos.mode=kafka has no relay: an output commits in the transaction
+     * of its input's disposition */
+    r->outputs = j->m->eos ? s->applied * (uint64_t)j->m->emit : s->published;
     if (r->ok && (s->applied != j->records || s->dead_letters || s->duplicates))
         fail(r,
              "%" PRIu64 " applied, %" PRIu64 " duplicates, %" PRIu64
              " dead letters; expected %zu applied",
              s->applied, s->duplicates, s->dead_letters, j->records);
-    if (r->ok && s->published < j->records * (size_t)j->m->emit)
-        fail(r, "%" PRIu64 " outputs published, expected %zu", s->published, j->records);
+    if (r->ok && r->outputs < j->records * (size_t)j->m->emit)
+        fail(r, "%" PRIu64 " outputs published, expected %zu", r->outputs, j->records);
 }
 
 /* Polls the worker's stats until every record has its disposition and the
@@ -877,7 +977,7 @@ static void watch_worker(struct run *run, const struct job *j, struct result *r)
         eoc_worker_stats(run->w, &s);
         if (!mt.started && s.consumed > 0) {
             meter_start(&mt);
-            c0 = commits_now(run->w);
+            c0 = commits_now(run->w, j->m);
             eoc__worker_stages(run->w, st0);
         }
         if (dispositions(&s) >= j->records && s.outbox_backlog == 0)
@@ -895,7 +995,7 @@ static void watch_worker(struct run *run, const struct job *j, struct result *r)
     }
     if (mt.started)
         meter_stop(&mt, r);
-    c1 = commits_now(run->w);
+    c1 = commits_now(run->w, j->m);
     eoc__worker_stages(run->w, st1);
     for (int i = 0; i < EOC__STAGE_N; i++)
         r->stage_s[i] = (double)(st1[i] - st0[i]) / 1e9;
@@ -914,36 +1014,111 @@ static int join_worker(struct run *run)
     return pthread_timedjoin_np(run->thread, NULL, &until) == 0 ? 0 : -1;
 }
 
-/* C and D: one worker on a copy of the pre-filled store. */
-static void job_eoc(const struct job *j, struct result *r)
+/* Creates the worker of job j (its mode's handler) and runs it on its own
+ * thread; -1 with the reason in r. */
+static int start_worker(const struct job *j, struct run *run, struct result *r)
 {
+    eoc_handler_fn *fn = j->m->emit ? handle_emit : j->m->state ? handle_state : handle_nothing;
     eoc_conf_t *conf = eoc_bench_conf(j, r);
     if (!conf)
-        return;
+        return -1;
     char err[512];
-    struct run run = {0};
     double t0 = now_s();
-    run.w = eoc_worker_new(conf, j->m->emit ? handle_emit : handle_nothing, NULL, err, sizeof(err));
+    run->w = eoc_worker_new(conf, fn, NULL, err, sizeof(err));
     r->open_s = now_s() - t0;
-    if (!run.w) {
+    if (!run->w) {
         eoc_conf_destroy(conf); /* not taken on failure */
         fail(r, "eoc_worker_new: %s", err);
-        return;
+        return -1;
     }
-    if (pthread_create(&run.thread, NULL, run_worker, &run) != 0) {
+    if (pthread_create(&run->thread, NULL, run_worker, run) != 0) {
         fail(r, "pthread_create failed");
-        eoc_worker_destroy(run.w);
-        return;
+        eoc_worker_destroy(run->w);
+        return -1;
     }
-    watch_worker(&run, j, r);
-    eoc_worker_stop(run.w);
-    if (join_worker(&run) != 0) {
+    return 0;
+}
+
+/* Stops and frees a started worker. */
+static void stop_worker(struct run *run, struct result *r)
+{
+    eoc_worker_stop(run->w);
+    if (join_worker(run) != 0) {
         fail(r, "the worker did not stop within %d s", JOIN_S);
         return; /* the child exits: nothing to tear down */
     }
-    if (run.rc != EOC_OK)
-        fail(r, "eoc_worker_run: %s", eoc_strerror(run.rc));
-    eoc_worker_destroy(run.w);
+    if (run->rc != EOC_OK)
+        fail(r, "eoc_worker_run: %s", eoc_strerror(run->rc));
+    eoc_worker_destroy(run->w);
+}
+
+/* C, D and K (and R's fill): one worker on a copy of the pre-filled store,
+ * or on an empty one. */
+static void job_eoc(const struct job *j, struct result *r)
+{
+    struct run run = {0};
+    if (start_worker(j, &run, r) != 0)
+        return;
+    watch_worker(&run, j, r);
+    stop_worker(&run, r);
+}
+
+/*
+ * Polls the worker's restore counters (changelog.c) until j->records
+ * changelog records are restored; the meter runs from the restore's start
+ * (its counter, taken after the changelog's watermarks were read) to the
+ * count of the last LMDB commit of the restore.
+ */
+static void watch_restore(struct run *run, const struct job *j, struct result *r)
+{
+    const eoc__stats_t *s = internal_stats(run->w);
+    struct meter mt = {0};
+    struct stall st = {0};
+    uint64_t restores = 0, restored = 0;
+    for (;;) {
+        restores = atomic_load(&s->km_restores);
+        restored = atomic_load(&s->km_restored_records);
+        if (!mt.started && restores > 0)
+            meter_start(&mt);
+        if (restored >= j->records)
+            break;
+        if (atomic_load(&run->returned)) {
+            fail(r, "worker stopped early: %s", eoc_strerror(run->rc));
+            break;
+        }
+        if (stalled(&st, restores + restored)) {
+            fail(r, "no restore progress for %.0f s: %" PRIu64 " restores, %" PRIu64 " records",
+                 STALL_S, restores, restored);
+            break;
+        }
+        sleep_ms(WATCH_MS);
+    }
+    if (mt.started)
+        meter_stop(&mt, r);
+    r->records = restored;
+    if (r->ok && (restores != 1 || restored != j->records))
+        fail(r, "%" PRIu64 " restore(s) of %" PRIu64 " records; expected 1 of %zu", restores,
+             restored, j->records);
+}
+
+/* Keys and values of R's changelog records, per record on average: an
+ * inbox row ("i\0<id>" -> 17 bytes, changelog.c) and a state row
+ * ("s\0<id>" -> the record's value) per input record. */
+static double changelog_record_bytes(void)
+{
+    return (double)(2 * (2 + BENCH_ID_LEN) + 17 + VALUE_LEN) / 2;
+}
+
+/* R: a fresh eos.mode=kafka worker on an empty data directory, in the group
+ * whose changelog the fill wrote, restores it on assignment. */
+static void job_restore(const struct job *j, struct result *r)
+{
+    struct run run = {0};
+    if (start_worker(j, &run, r) != 0)
+        return;
+    watch_restore(&run, j, r);
+    r->bytes = (uint64_t)((double)r->records * changelog_record_bytes());
+    stop_worker(&run, r);
 }
 
 /* ---- fork, run, report ---------------------------------------------- */
@@ -1056,6 +1231,7 @@ struct bench {
     int produced;      /* times the input was produced (dev Kafka restarts) */
     uint64_t held;     /* bytes the dev Kafka holds in memory, estimated */
     uint64_t out_lost; /* output partitions the dev Kafka trimmed */
+    struct result fill; /* R: the eos.mode=kafka run that wrote the changelog */
     struct result res[NMODES][MAX_REPS];
 };
 
@@ -1122,12 +1298,15 @@ static const char *bootstraps(const struct bench *b)
     return b->o.bootstrap ? b->o.bootstrap : devkafka_bootstraps(b->dk);
 }
 
-/* --bootstrap: creates `topic` with PARTITIONS partitions on the cluster
- * (the broker's default replication factor), through the admin API. */
-static int real_create_topic(struct bench *b, const char *topic)
+/* --bootstrap: creates `topic` with `partitions` partitions on the cluster
+ * (the broker's default replication factor; compact: cleanup.policy=compact),
+ * through the admin API. */
+static int real_create_topic(struct bench *b, const char *topic, int partitions, int compact)
 {
     char err[512];
-    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, PARTITIONS, -1, err, sizeof(err));
+    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, partitions, -1, err, sizeof(err));
+    if (nt && compact)
+        rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
     rd_kafka_queue_t *q = rd_kafka_queue_new(b->admin);
     int rc = -1;
     if (!nt || !q) {
@@ -1162,9 +1341,9 @@ static int real_create_topic(struct bench *b, const char *topic)
         int ok = 0;
         if (t && rd_kafka_metadata(b->admin, 0, t, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR &&
             md->topic_cnt == 1 && !md->topics[0].err &&
-            md->topics[0].partition_cnt == PARTITIONS) {
+            md->topics[0].partition_cnt == partitions) {
             ok = 1;
-            for (int p = 0; p < PARTITIONS; p++)
+            for (int p = 0; p < partitions; p++)
                 ok &= md->topics[0].partitions[p].leader >= 0 && !md->topics[0].partitions[p].err;
         }
         if (md)
@@ -1203,7 +1382,7 @@ static int real_ends(struct bench *b, int low_check)
 static int create_topic(struct bench *b, const char *topic)
 {
     if (b->o.bootstrap)
-        return real_create_topic(b, topic);
+        return real_create_topic(b, topic, PARTITIONS, 0);
     char cmd[128], reply[512];
     snprintf(cmd, sizeof(cmd), "create %s %d", topic, PARTITIONS);
     return dk_cmd(b, reply, sizeof(reply), cmd);
@@ -1309,6 +1488,8 @@ static int produce_input(struct bench *b)
     struct job j = {0};
     struct result r;
     j.bootstraps = bootstraps(b);
+    j.in_topic = IN_TOPIC;
+    j.partitions = PARTITIONS;
     j.records = b->o.records;
     j.seed = b->o.seed;
     run_child(job_produce, &j, &r, kafka_alive, b);
@@ -1362,6 +1543,77 @@ static int make_room(struct bench *b, size_t records)
     return 0;
 }
 
+/*
+ * Creates the changelog of job j's group and input (compacted, as the
+ * worker would) and waits until every partition answers a watermark query.
+ * The worker creates a missing one itself but restores at once, and a
+ * partition its broker does not serve yet (even with a leader in the
+ * metadata) fails the restore's watermark query with "Not leader for
+ * partition", which stops the worker: seen on a fresh single-node cluster.
+ */
+static int create_changelog(struct bench *b, const struct job *j, int partitions)
+{
+    char name[600];
+    eoc__km_changelog_name(name, sizeof(name), j->group, j->in_topic);
+    if (real_create_topic(b, name, partitions, 1) != 0)
+        return -1;
+    for (int p = 0, tries = 0; p < partitions; tries++) {
+        int64_t lo, hi;
+        rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(b->admin, name, p, &lo, &hi, 5000);
+        if (!e) {
+            p++;
+        } else if (tries >= 300) {
+            fprintf(stderr, "eoc-bench: watermarks of %s[%d]: %s\n", name, p, rd_kafka_err2str(e));
+            return -1;
+        } else {
+            usleep(100000);
+        }
+    }
+    return 0;
+}
+
+/*
+ * R's changelog, once per run (--bootstrap only): RESTORE_TOPIC with one
+ * partition holding --restore-records records, consumed by an
+ * eos.mode=kafka worker of RESTORE_GROUP that puts one state key per
+ * record, so its changelog partition 0 holds N inbox IDs and N state keys
+ * as the mode writes them. How long that consuming took is what R's
+ * restore is compared with (b->fill).
+ */
+static int make_restore_fill(struct bench *b)
+{
+    struct job j = {0};
+    struct result r;
+    j.m = &modes[mode_index("R")];
+    j.bootstraps = bootstraps(b);
+    j.in_topic = RESTORE_TOPIC;
+    j.partitions = 1;
+    j.records = b->o.restore_records;
+    j.seed = b->o.seed ^ 0x4e5704eull;
+    j.opts = &b->o;
+    snprintf(j.group, sizeof(j.group), "%s", RESTORE_GROUP);
+    snprintf(j.dir, sizeof(j.dir), "%s/R-fill", b->work);
+    if (real_create_topic(b, RESTORE_TOPIC, 1, 0) != 0 || create_changelog(b, &j, 1) != 0)
+        return -1;
+    run_child(job_produce, &j, &r, kafka_alive, b);
+    if (!r.ok) {
+        fprintf(stderr, "eoc-bench: FAIL: producing R's input: %s\n", r.err);
+        return -1;
+    }
+    run_child(job_eoc, &j, &b->fill, kafka_alive, b);
+    rm_tree(j.dir);
+    if (!b->fill.ok) {
+        fprintf(stderr, "eoc-bench: FAIL: filling R's changelog: %s\n", b->fill.err);
+        return -1;
+    }
+    printf("restore fill: an eos.mode=kafka worker consumed %" PRIu64 " records of %s[0] "
+           "(1 state key/record) in %.2f s: %.0f rec/s, %" PRIu64
+           " transactions; %s.%s.changelog[0] holds %zu inbox IDs and %zu state keys\n",
+           b->fill.records, RESTORE_TOPIC, b->fill.wall_s, (double)b->fill.records / b->fill.wall_s,
+           b->fill.batches, RESTORE_GROUP, RESTORE_TOPIC, j.records, j.records);
+    return 0;
+}
+
 static int template_slot(size_t prefill)
 {
     return prefill > 1000000 ? 1 : 0;
@@ -1371,7 +1623,7 @@ static int template_slot(size_t prefill)
 static int make_template(struct bench *b, size_t prefill)
 {
     int slot = template_slot(prefill);
-    if (b->tmpl[slot][0])
+    if (!prefill || b->tmpl[slot][0])
         return 0;
     struct job j = {0};
     struct result r;
@@ -1399,6 +1651,7 @@ static int prepare_job(struct bench *b, int mi, int rep, struct job *j)
         return -1;
     j->m = m;
     j->bootstraps = bootstraps(b);
+    j->in_topic = IN_TOPIC;
     j->records = b->o.records;
     j->opts = &b->o;
     memcpy(j->high, b->high, sizeof(j->high));
@@ -1409,9 +1662,18 @@ static int prepare_job(struct bench *b, int mi, int rep, struct job *j)
         if (create_topic(b, j->out_topic) != 0)
             return -1;
     }
-    if (m->kind != KIND_EOC)
+    if (m->kind == KIND_RESTORE) {
+        j->in_topic = RESTORE_TOPIC;
+        j->records = 2 * b->o.restore_records; /* changelog records */
+        snprintf(j->group, sizeof(j->group), "%s", RESTORE_GROUP);
+    }
+    if (m->kind != KIND_EOC && m->kind != KIND_RESTORE)
         return 0;
+    if (m->kind == KIND_EOC && m->eos && create_changelog(b, j, PARTITIONS) != 0)
+        return -1;
     snprintf(j->dir, sizeof(j->dir), "%s/%s-rep%d", b->work, m->name, rep);
+    if (!m->prefill)
+        return 0; /* an empty store: the worker creates it */
     char *const cp[] = {"cp",   "-r", "--reflink=auto", b->tmpl[template_slot(m->prefill)],
                         j->dir, NULL};
     if (spawn_wait(cp) != 0 || sync_store(j->dir) != 0) {
@@ -1431,8 +1693,11 @@ static void print_rep(const struct mode *m, int rep, const struct result *r)
     if (m->emit)
         printf("  outputs %" PRIu64, r->outputs);
     if (m->kind == KIND_EOC)
-        printf("  open %.2f s  %" PRIu64 " batches, %.2f s in durable commits", r->open_s,
-               r->batches, r->commit_s);
+        printf("  open %.2f s  %" PRIu64 " batches, %.2f s in %s", r->open_s, r->batches,
+               r->commit_s, m->eos ? "transaction commits" : "durable commits");
+    if (m->kind == KIND_RESTORE)
+        printf("  %.1f MiB/s of changelog keys and values",
+               (double)r->bytes / (1 << 20) / r->wall_s);
     printf("\n");
     if (m->kind == KIND_EOC) {
         printf("         stages cpu us/rec:");
@@ -1446,8 +1711,10 @@ static void print_rep(const struct mode *m, int rep, const struct result *r)
  * disappeared meanwhile, -1 on failure. */
 static int run_rep_once(struct bench *b, int mi, int rep)
 {
-    static const job_fn fns[] = {
-        [KIND_PLAIN] = job_plain, [KIND_TXN] = job_txn, [KIND_EOC] = job_eoc};
+    static const job_fn fns[] = {[KIND_PLAIN] = job_plain,
+                                 [KIND_TXN] = job_txn,
+                                 [KIND_EOC] = job_eoc,
+                                 [KIND_RESTORE] = job_restore};
     struct job j;
     struct result *r = &b->res[mi][rep - 1];
     if (prepare_job(b, mi, rep, &j) != 0)
@@ -1461,9 +1728,9 @@ static int run_rep_once(struct bench *b, int mi, int rep)
         fprintf(stderr, "eoc-bench: FAIL: mode %s rep %d: %s\n", modes[mi].name, rep, r->err);
         return -1;
     }
-    if (r->records < b->o.records) {
+    if (r->records < j.records) {
         fprintf(stderr, "eoc-bench: FAIL: mode %s read %" PRIu64 " of %zu records\n",
-                modes[mi].name, r->records, b->o.records);
+                modes[mi].name, r->records, j.records);
         return -1;
     }
     print_rep(&modes[mi], rep, r);
@@ -1546,6 +1813,16 @@ static double f_commit(const struct result *r)
     return r->commit_s;
 }
 
+static double f_wall(const struct result *r)
+{
+    return r->wall_s;
+}
+
+static double f_mibs(const struct result *r)
+{
+    return (double)r->bytes / (1 << 20) / r->wall_s;
+}
+
 static int selected(const struct bench *b, int mi)
 {
     return mi >= 0 && (b->o.modes >> mi & 1u);
@@ -1620,18 +1897,23 @@ static const char *ratio(const struct bench *b, const char *x, const char *y,
     return buf;
 }
 
+/* One line of print_ratios: mode x (shown as `label`) against mode y. */
+static void print_against(const struct bench *b, const char *label, const char *x, const char *y)
+{
+    char w[32], c[32], t[32];
+    printf("  %s/%-6s throughput %6s   cost: wall %6s  cpu %6s\n", label, y,
+           ratio(b, x, y, f_rate, t, sizeof(t)), ratio(b, x, y, f_us, w, sizeof(w)),
+           ratio(b, x, y, f_cpu_us, c, sizeof(c)));
+}
+
 static void print_ratios(const struct bench *b)
 {
     static const char *const base[] = {"A", "B1000", "B100"};
     char w[32], c[32];
-    char t[32];
     printf("\neoc (C1M) against the others: throughput ratio (rec/s, higher is better), and "
            "ratios of per-record cost (wall-clock us/rec; cpu us/rec):\n");
     for (size_t i = 0; i < sizeof(base) / sizeof(base[0]); i++)
-        printf("  C/%-6s throughput %6s   cost: wall %6s  cpu %6s\n", base[i],
-               ratio(b, "C1M", base[i], f_rate, t, sizeof(t)),
-               ratio(b, "C1M", base[i], f_us, w, sizeof(w)),
-               ratio(b, "C1M", base[i], f_cpu_us, c, sizeof(c)));
+        print_against(b, "C", "C1M", base[i]);
     printf("  D/A      wall %6s  cpu %6s   (eoc without outputs)\n",
            ratio(b, "D", "A", f_us, w, sizeof(w)), ratio(b, "D", "A", f_cpu_us, c, sizeof(c)));
     printf("  C/D      wall %6s  cpu %6s   (what one output per record adds)\n",
@@ -1644,6 +1926,28 @@ static void print_ratios(const struct bench *b)
                ratio(b, "C10M", "C1M", f_us, w, sizeof(w)),
                ratio(b, "C10M", "C1M", f_cpu_us, c, sizeof(c)), median(b, c1, f_open),
                median(b, c10, f_open));
+    if (selected(b, mode_index("K"))) {
+        printf("eoc in eos.mode=kafka (K) against Kafka transactions and eos.mode=local:\n");
+        print_against(b, "K", "K", "B1000");
+        print_against(b, "K", "K", "C1M");
+    }
+}
+
+/* R: the restore against the consuming that wrote its changelog. */
+static void print_restore(const struct bench *b)
+{
+    int ri = mode_index("R");
+    if (!selected(b, ri))
+        return;
+    size_t n = b->o.restore_records;
+    double t = median(b, ri, f_wall), consume = b->fill.wall_s;
+    printf("restore: %zu changelog records (%zu inbox IDs + %zu state keys, %.1f MiB of keys and "
+           "values) of one partition into an empty store in %.2f s: %.0f rec/s, %.1f MiB/s; "
+           "consuming the %zu records that wrote them (eos.mode=kafka, 1 state key/record) took "
+           "%.2f s (%.0f rec/s): restore/consume time ratio %.2f\n",
+           2 * n, n, n, (double)n * 2 * changelog_record_bytes() / (1 << 20), t,
+           median(b, ri, f_rate), median(b, ri, f_mibs), n, consume, (double)n / consume,
+           t / consume);
 }
 
 static void print_summary(const struct bench *b)
@@ -1654,12 +1958,16 @@ static void print_summary(const struct bench *b)
                " output partition(s): it keeps ~5 MiB per partition and an eoc output carries "
                "4 headers (~240 bytes); outputs are counted by delivery report, not read back\n",
                b->out_lost);
-    printf("summary: C/A=%s C/B1000=%s C/B100=%s growth10M/1M=%s D/A=%s cpuC/cpuB1000=%s\n",
+    printf("summary: C/A=%s C/B1000=%s C/B100=%s growth10M/1M=%s D/A=%s cpuC/cpuB1000=%s",
            ratio(b, "C1M", "A", f_rate, r1, sizeof(r1)),
            ratio(b, "C1M", "B1000", f_rate, r2, sizeof(r2)),
            ratio(b, "C1M", "B100", f_rate, r3, sizeof(r3)),
            ratio(b, "C10M", "C1M", f_us, r4, sizeof(r4)), ratio(b, "D", "A", f_rate, r5, sizeof(r5)),
            ratio(b, "C1M", "B1000", f_cpu_us, r6, sizeof(r6)));
+    if (selected(b, mode_index("K"))) {
+        printf(" K/B1000=%s", ratio(b, "K", "B1000", f_rate, r1, sizeof(r1)));
+    }
+    printf("\n");
 }
 
 /* ---- main ------------------------------------------------------------ */
@@ -1682,6 +1990,13 @@ static void print_header(const struct bench *b)
     for (int i = 0; i < b->o.nsets; i++)
         printf("%s%s", i ? ", " : " except ", b->o.sets[i]);
     printf("; every consumer has queued.min.messages=1000000 (eoc's default)\n");
+    if (selected(b, mode_index("K")))
+        printf("K: eos.mode=kafka, the same settings, from an empty store and a new changelog per "
+               "repetition (C1M's inbox holds 1M IDs)\n");
+    if (selected(b, mode_index("R")))
+        printf("R: eos.mode=kafka, the same settings; restores the changelog of %zu records (%zu "
+               "inbox IDs + %zu state keys) into an empty store per repetition\n",
+               b->o.restore_records, b->o.restore_records, b->o.restore_records);
     printf("work directory: %s\n", b->work);
     fflush(stdout);
 }
@@ -1692,7 +2007,7 @@ static int prepare(struct bench *b)
         if (selected(b, mi) && modes[mi].kind == KIND_EOC &&
             make_template(b, modes[mi].prefill) != 0)
             return -1;
-    return 0;
+    return selected(b, mode_index("R")) ? make_restore_fill(b) : 0;
 }
 
 static int run_all(struct bench *b)
@@ -1708,6 +2023,7 @@ static int run_all(struct bench *b)
     print_table(b);
     print_stages(b);
     print_ratios(b);
+    print_restore(b);
     print_summary(b);
     return 0;
 }
