@@ -312,6 +312,24 @@ static eoc_err_t restore_commit(eoc_worker_t *w, const char *cl, int32_t partiti
     return eoc__store_end(w->store, eoc__store_clpos_set(w->store, cl, partition, pos));
 }
 
+/* Whether a watermark query's error passes once the partition's leader
+ * settles (a topic just created, a leader moving). */
+static int watermarks_retriable(rd_kafka_resp_err_t e)
+{
+    switch (e) {
+    case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
+    case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+    case RD_KAFKA_RESP_ERR_REPLICA_NOT_AVAILABLE:
+    case RD_KAFKA_RESP_ERR__TIMED_OUT:
+    case RD_KAFKA_RESP_ERR__TRANSPORT:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 eoc_err_t eoc__km_restore(eoc_worker_t *w, const char *topic, int32_t partition)
 {
     char cl[600];
@@ -319,9 +337,17 @@ eoc_err_t eoc__km_restore(eoc_worker_t *w, const char *topic, int32_t partition)
     rd_kafka_t *meta_rk = w->km->rk;
     int64_t lo = 0, hi = 0, pos = -1;
     int64_t t0 = eoc__mono_ms();
-    /* The end is the high watermark (read_uncommitted) as it stands now. */
-    rd_kafka_resp_err_t ke =
-        rd_kafka_query_watermark_offsets(meta_rk, cl, partition, &lo, &hi, 30000);
+    /* The end is the high watermark (read_uncommitted) as it stands now. A
+     * changelog created a moment ago may not have a leader that answers
+     * yet (NOT_LEADER_FOR_PARTITION, LEADER_NOT_AVAILABLE, ...): asked
+     * again until eos.restore.timeout.ms. */
+    rd_kafka_resp_err_t ke;
+    while ((ke = rd_kafka_query_watermark_offsets(meta_rk, cl, partition, &lo, &hi, 30000)) &&
+           watermarks_retriable(ke) && eoc__mono_ms() - t0 < w->set.eos_restore_timeout_ms) {
+        eoc__log(&w->log, EOC_LOG_WARNING, "restore %s[%d]: watermarks of %s: %s (asking again)",
+                 topic, partition, cl, rd_kafka_err2str(ke));
+        eoc__sleep_ms(500);
+    }
     if (ke) {
         eoc__log(&w->log, EOC_LOG_ERR, "restore %s[%d]: watermarks of %s: %s", topic, partition, cl,
                  rd_kafka_err2str(ke));
@@ -426,15 +452,15 @@ eoc_err_t eoc__km_restore(eoc_worker_t *w, const char *topic, int32_t partition)
                 err = eoc__store_begin(w->store);
             }
             int64_t now = eoc__mono_ms();
+            total += n;
+            n = 0;
             if (now - last_log >= 5000) {
                 last_log = now;
                 eoc__log(&w->log, EOC_LOG_INFO,
                          "restore %s[%d]: %" PRIu64 " records, position %" PRId64 " of %" PRId64,
-                         topic, partition, n, at, hi);
+                         topic, partition, total, at, hi);
             }
             atomic_store(&w->stats.km_restore_lag, (uint64_t)(hi > at ? hi - at : 0));
-            total += n;
-            n = 0;
         }
     }
     if (err == EOC_OK && !total)
