@@ -104,7 +104,7 @@ eoc_err_t eoc__km_stage_inbox_gone(eoc__store_t *s, const char *group, const cha
                                    int32_t partition, const char *id, size_t id_len)
 {
     if (id_len <= EOC__KM_SCOPE)
-        return EOC_ERR_INVALID_ID;
+        return EOC_OK; /* not this mode's row (no scope): no changelog entry to delete */
     return stage(s, group, topic, partition, 'i', id + EOC__KM_SCOPE, id_len - EOC__KM_SCOPE, NULL,
                  0, 1);
 }

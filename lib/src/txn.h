@@ -99,7 +99,8 @@ eoc_err_t eoc__km_stage_inbox(eoc__store_t *s, const char *group, const char *to
                               int32_t partition, const char *id, size_t id_len, int64_t offset,
                               uint64_t digest, int disposition);
 /** Stages the tombstone of an inbox row that retention removed (key
- *  "i\0<id>", `id` as the inbox stores it: with its scope prefix). */
+ *  "i\0<id>", `id` as the inbox stores it: with its scope prefix; a row
+ *  without one is not this mode's and stages nothing). */
 eoc_err_t eoc__km_stage_inbox_gone(eoc__store_t *s, const char *group, const char *topic,
                                    int32_t partition, const char *id, size_t id_len);
 /** Stages the changelog entry of a state write (key "s\0<key>"; del: a
