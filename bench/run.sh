@@ -16,7 +16,7 @@
 #                                   (bench/peers/kstreams), on the same input
 #                                   (3 repetitions, 1 with --quick), and a
 #                                   last line
-#       summary-real: C/KS=<C1M rec/s over KS rec/s> rss KS=<MiB> C1M=<MiB>
+#       summary-real: C/KS=<C1M rec/s over KS's> K/KS=<K's over KS's> rss KS=<MiB> C1M=<MiB> K=<MiB>
 set -eu
 cd "$(dirname "$0")/.."
 broker=dev
@@ -52,7 +52,11 @@ for rep in $(seq 1 "$reps"); do
     }
     sed 's/^/KS rep '"$rep"': /' "$dir/ks-$rep.out"
 done
-cat "$dir"/ks-*.out | awk -v c1m="$(awk '$1 == "C1M" { print $2, $6 }' "$dir/eoc-bench.out")" '
+# The median rows of C1M and K in eoc-bench's table (rec/s, peak RSS MiB).
+row() {
+    awk -v m="$1" -v what="$2" '$1 == m && index($0, what) { print $2, $6; exit }' "$dir/eoc-bench.out"
+}
+cat "$dir"/ks-*.out | awk -v c1m="$(row C1M 'eoc worker')" -v k="$(row K 'eos.mode=kafka')" '
     function median(a, n,   i, j, t) {
         for (i = 2; i <= n; i++)
             for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
@@ -70,7 +74,13 @@ cat "$dir"/ks-*.out | awk -v c1m="$(awk '$1 == "C1M" { print $2, $6 }' "$dir/eoc
         printf "%-6s %10.0f %9.2f %8.2f %11.2f %13.0f %7s %9s  %s\n", "KS", r, median(us, n),
             median(cpu, n), median(cpuus, n), m, "-", "-",
             "Kafka Streams 4.4.0, exactly_once_v2, IDs in a RocksDB store, 1 output/new record"
-        split(c1m, c, " ")
-        if (c[1] > 0) printf "summary-real: C/KS=%.2f rss KS=%.0f C1M=%.0f\n", c[1] / r, m, c[2]
+        split(c1m, c, " "); split(k, q, " ")
+        line = "summary-real:"
+        if (c[1] > 0) line = line sprintf(" C/KS=%.2f", c[1] / r)
+        if (q[1] > 0) line = line sprintf(" K/KS=%.2f", q[1] / r)
+        line = line sprintf(" rss KS=%.0f", m)
+        if (c[1] > 0) line = line sprintf(" C1M=%.0f", c[2])
+        if (q[1] > 0) line = line sprintf(" K=%.0f", q[1] > 0 ? q[2] : 0)
+        print line
     }'
 
