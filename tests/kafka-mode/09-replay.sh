@@ -15,11 +15,6 @@
 . "$(dirname "$0")/lib.sh"
 e2e_begin "eos.mode=kafka: replay to the beginning applies nothing twice"
 
-stats_sum() { # stats_sum FIELD: sum over the hosts' last "stopped:" lines
-    for h in h1 h2; do
-        worker_log_since_start "$h" | grep 'INFO stopped:' | tail -n 1
-    done | sed -n "s/.* $1=\([0-9]*\).*/\1/p" | awk '{ s += $1 } END { print s + 0 }'
-}
 
 N=6000
 kafka_start 1 "$IN:6" "$OUT:6" "$DLQ:1"

@@ -11,11 +11,6 @@
 . "$(dirname "$0")/lib.sh"
 e2e_begin "replay to the beginning: zero new effects"
 
-stats_sum() { # stats_sum FIELD: sum over the workers' last "stopped:" lines
-    for w in w1 w2; do
-        worker_log_since_start "$w" | grep 'INFO stopped:' | tail -n 1
-    done | sed -n "s/.* $1=\([0-9]*\).*/\1/p" | awk '{ s += $1 } END { print s + 0 }'
-}
 
 kafka_start 1 "$IN:8" "$OUT:8" "$DLQ:1"
 produce 20000

@@ -407,6 +407,15 @@ worker_assigned() {
     worker_log_since_start "$1" | grep -Eq 'INFO assigned [1-9]'
 }
 
+# stats_sum FIELD: the sum of FIELD (consumed, applied, duplicates,
+# dead_letters, ...) over the workers' last "stopped:" lines since their
+# last start.
+stats_sum() {
+    for _ss_w in $WORKERS; do
+        worker_log_since_start "$_ss_w" | grep 'INFO stopped:' | tail -n 1
+    done | sed -n "s/.* $1=\([0-9]*\).*/\1/p" | awk '{ s += $1 } END { print s + 0 }'
+}
+
 # worker_owns NAME N: it holds N partitions now, counted from its log since
 # its last start (incremental assignments add, revokes and losses remove).
 worker_owns() {
