@@ -50,24 +50,25 @@ void eoc__store_unstage(eoc__store_t *s, size_t from)
     s->nstaged = from;
 }
 
-int eoc__store_staged_push(eoc__store_t *s, uint64_t hash, uint64_t seq)
+/* Appends (hash, seq) to a growing list; an errno code. */
+static int list_push(struct staged **v, size_t *cap, size_t *n, uint64_t hash, uint64_t seq)
 {
-    struct staged *p = eoc__grow(s->staged, &s->capstaged, s->nstaged, sizeof(*p), 1024);
+    struct staged *p = eoc__grow(*v, cap, *n, sizeof(*p), 1024);
     if (!p)
         return ENOMEM;
-    s->staged = p;
-    s->staged[s->nstaged++] = (struct staged){hash, seq};
+    *v = p;
+    p[(*n)++] = (struct staged){hash, seq};
     return 0;
+}
+
+int eoc__store_staged_push(eoc__store_t *s, uint64_t hash, uint64_t seq)
+{
+    return list_push(&s->staged, &s->capstaged, &s->nstaged, hash, seq);
 }
 
 int eoc__store_unindex_push(eoc__store_t *s, uint64_t hash, uint64_t seq)
 {
-    struct staged *p = eoc__grow(s->unindex, &s->capunindex, s->nunindex, sizeof(*p), 1024);
-    if (!p)
-        return ENOMEM;
-    s->unindex = p;
-    s->unindex[s->nunindex++] = (struct staged){hash, seq};
-    return 0;
+    return list_push(&s->unindex, &s->capunindex, &s->nunindex, hash, seq);
 }
 
 void eoc__store_unindex_done(eoc__store_t *s)
@@ -102,7 +103,8 @@ eoc_err_t eoc__store_inbox_forget(eoc__store_t *s, const char *id, size_t id_len
         int dead = row.disposition == EOC__DISP_DEAD;
         /* A row retention indexed keeps its position entry: retention
          * drops such entries when it finds their row gone. */
-        if ((rc = mdb_del(s->batch, s->inbox, &k, NULL)) || (rc = eoc__store_unindex_push(s, hash, seq)))
+        if ((rc = mdb_del(s->batch, s->inbox, &k, NULL)) ||
+            (rc = eoc__store_unindex_push(s, hash, seq)))
             return eoc__store_fail(s, rc, "inbox forget");
         if (dead)
             s->dead_gone++;

@@ -295,12 +295,8 @@ static eoc_err_t prune_removed(void *opaque, const char *topic, int32_t partitio
  * The removals are in LMDB only if Kafka committed the tombstones. */
 static eoc_err_t prune(eoc_worker_t *w, eoc__batch_t *b)
 {
-    eoc__km_t *km = w->km;
-    int64_t now = eoc__mono_ms();
-    if ((w->set.inbox_retention_ms <= 0 && w->set.inbox_retention_count <= 0) ||
-        (km->last_prune && now - km->last_prune < w->set.inbox_prune_interval_ms))
+    if (!eoc__prune_due(w))
         return EOC_OK;
-    km->last_prune = now;
     struct prune_ctx c = {w, eoc__batch_list(b, 0)};
     eoc__prune_hooks_t h = {prune_wants, prune_removed, &c};
     uint64_t n = 0;

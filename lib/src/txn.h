@@ -59,7 +59,6 @@ struct eoc__km {
     uint64_t txn_seq;       /* the transaction in flight, in each message's opaque: a late
                                report of an earlier (aborted) one moves no position */
     int _Atomic catch_up;   /* restore and reposition every assigned partition */
-    int64_t last_prune;     /* inbox retention's last run (monotonic ms); apply thread */
     int64_t _Atomic rejoin; /* when the group refused our generation or member id (0:
                                not): no batch until the next rebalance callback */
 };

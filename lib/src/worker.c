@@ -394,15 +394,20 @@ static void *relay_main(void *arg)
     return NULL;
 }
 
-static void maybe_prune(eoc_worker_t *w)
+int eoc__prune_due(eoc_worker_t *w)
 {
     int64_t now = eoc__mono_ms();
-    if (w->km) /* eos.mode=kafka prunes inside its batches (txn.c) */
-        return;
     if ((w->set.inbox_retention_ms <= 0 && w->set.inbox_retention_count <= 0) ||
         (w->last_prune && now - w->last_prune < w->set.inbox_prune_interval_ms))
-        return;
+        return 0;
     w->last_prune = now;
+    return 1;
+}
+
+static void maybe_prune(eoc_worker_t *w)
+{
+    if (w->km || !eoc__prune_due(w)) /* eos.mode=kafka prunes inside its batches (txn.c) */
+        return;
     uint64_t n = 0;
     if (eoc__store_prune(w->store, w->set.inbox_retention_ms, w->set.inbox_retention_count, 10000,
                          &n) == EOC_OK &&

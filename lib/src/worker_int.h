@@ -100,7 +100,7 @@ struct eoc_worker {
     struct eoc__strat *strats;
     size_t nstrats;
     char dlq[256];
-    int64_t last_prune;
+    int64_t last_prune; /* inbox retention's last run (monotonic ms), by its one thread */
     int64_t progress_at;     /* the last catch-up check (monotonic ms) */
     uint64_t progress_done;  /* records done then */
     int progress_behind;     /* the last check found the worker behind */
@@ -135,6 +135,13 @@ struct eoc_worker {
     eoc__stages_t stages; /* where the time goes (stages.h) */
     unsigned id_sample;   /* polling thread: records since the last timed ID */
 };
+
+/* ---- worker.c */
+/** Whether inbox retention is configured and due (inbox.prune.interval.ms
+ *  since its last run); when it is, notes this run. Called by the one
+ *  thread that prunes: the polling thread in the local mode, the apply
+ *  thread in eos.mode=kafka (txn.c). */
+int eoc__prune_due(eoc_worker_t *w);
 
 /* ---- parts.c */
 /** The partition's entry, created on first sight (NULL out of memory).
