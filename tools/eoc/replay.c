@@ -3,7 +3,7 @@
  *
  *   eoc replay DIR --brokers B --group G --topic T [--partition P]
  *              (--to-beginning | --to-offset N | --to-time ISO-8601 | --by-duration 1h30m)
- *              [--execute | --dry-run]
+ *              [--execute | --dry-run] [--wait DURATION]
  *
  * For each partition it computes the target offset (the low watermark, N,
  * or the first offset at/after the time via rd_kafka_offsets_for_times),
@@ -17,7 +17,9 @@
  * refuses while the group has live members anywhere (asked with
  * DescribeConsumerGroups; where the broker cannot answer, by joining with
  * the workers' assignor and committing only when it holds every
- * partition of the topic). Only backwards: a target
+ * partition of the topic). --wait gives members that stopped without a
+ * clean leave (killed, or cut off from the coordinator) up to DURATION to
+ * expire (they stay until their session.timeout.ms). Only backwards: a target
  * ahead of the current position is left alone (it would skip records).
  * After a replay the worker re-reads those records and counts every one it
  * already applied as a duplicate: nothing is applied twice.
@@ -43,6 +45,7 @@ struct replay_args {
     int64_t value; /* offset, or time in ms */
     int dry_run; /* the default; --execute clears it */
     int execute, dry_flag;
+    int64_t wait_ms; /* --wait: how long live members may take to go; 0 refuses at once */
 };
 
 /* Parses YYYY-MM-DDTHH:MM:SS[.fff](Z|+HH:MM|-HH:MM) into ms since the
@@ -138,6 +141,10 @@ static int parse_args(int argc, char **argv, struct replay_args *a)
                                 "2026-11-29T08:00:00Z\n");
                 return -1;
             }
+        } else if (strcmp(o, "--wait") == 0) {
+            if (eoc__num_flag_duration_ms("eoc replay", o, argv[++i], 24 * 3600 * 1000LL,
+                                          &a->wait_ms))
+                return -1;
         } else if (strcmp(o, "--by-duration") == 0) {
             int64_t now = tool_now_ms();
             if (target_set(a, &chosen_by, o, TO_TIME) ||
@@ -294,7 +301,7 @@ static int make_plans(rd_kafka_t *rk, const struct replay_args *a, struct plan *
  * eoc-kafka-dev, does not implement the request): commit_as_member then
  * finds out by joining.
  */
-static int group_has_members(const char *brokers, const char *group)
+static int group_has_members(const char *brokers, const char *group, int say)
 {
     /* A client of its own: on the consumer, the request left a later
      * commit from outside the group waiting forever (librdkafka 2.0.2). */
@@ -326,7 +333,7 @@ static int group_has_members(const char *brokers, const char *group)
         rd_kafka_consumer_group_state_t st = rd_kafka_ConsumerGroupDescription_state(gs[0]);
         rc = members > 0 || (st != RD_KAFKA_CONSUMER_GROUP_STATE_EMPTY &&
                              st != RD_KAFKA_CONSUMER_GROUP_STATE_DEAD);
-        if (rc)
+        if (rc && say)
             fprintf(stderr,
                     "eoc replay: group %s has %zu live member(s) (state %s): stop every worker "
                     "of the group first; nothing was changed\n",
@@ -341,6 +348,28 @@ static int group_has_members(const char *brokers, const char *group)
     if (rc != -1)
         rd_kafka_destroy(rk);
     return rc;
+}
+
+/*
+ * 1 when the group still has live members after a->wait_ms (the reason
+ * printed), else 0. A member that stopped without a clean leave stays
+ * until its session times out; --wait lets it go instead of refusing.
+ */
+static int group_is_busy(const struct replay_args *a)
+{
+    int64_t deadline = tool_now_ms() + a->wait_ms;
+    for (int tries = 0;; tries++) {
+        int last = tool_now_ms() >= deadline;
+        int rc = group_has_members(a->brokers, a->group, last);
+        if (rc != 1 || last)
+            return rc == 1;
+        if (!tries)
+            fprintf(stderr, "eoc replay: group %s has live members; waiting up to %" PRId64
+                            " s for them to leave\n",
+                    a->group, (a->wait_ms + 999) / 1000);
+        struct timespec ts = {1, 0};
+        nanosleep(&ts, NULL);
+    }
 }
 
 /*
@@ -413,7 +442,7 @@ static int apply_plans(rd_kafka_t *rk, const struct replay_args *a, const struct
     }
     /* Never while the group has members: they would commit over the rewind
      * (and a join beside them could take partitions away mid-batch). */
-    if (group_has_members(a->brokers, a->group) == 1) {
+    if (group_is_busy(a)) {
         eoc_store_admin_close(adm);
         return -1;
     }

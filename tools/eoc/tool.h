@@ -68,7 +68,7 @@
       "  -v                         debug logging (log.level=debug; default: info)\n")             \
     X(replay,                                                                                      \
       "DIR --brokers B --group G --topic T [--partition P] (--to-beginning | --to-offset N | "     \
-      "--to-time ISO-8601 | --by-duration 1h30m) [--execute | --dry-run]",                         \
+      "--to-time ISO-8601 | --by-duration 1h30m) [--execute | --dry-run] [--wait DURATION]",                         \
       "plan, and with --execute apply, the rewind of a stopped worker group (Kafka and store "     \
       "offsets); re-read records are duplicates",                                                  \
       "  DIR                        the group's data.dir (the worker must be stopped)\n"           \
@@ -81,7 +81,9 @@
       "  --to-time ISO-8601         to the first record at or after the time\n"                    \
       "  --by-duration 1h30m        to the first record of the last 1h30m (d, h, m, s, ms)\n"      \
       "  --execute                  apply the plan (default: print it, change nothing)\n"          \
-      "  --dry-run                  print the plan, change nothing (the default)\n")               \
+      "  --dry-run                  print the plan, change nothing (the default)\n"               \
+      "  --wait DURATION            let live members leave for up to DURATION (e.g. 30s) "        \
+      "instead of refusing at once\n")                                                            \
     X(watch, "DIR --brokers B [--interval-ms N] [--until-caught-up] [--timeout-ms N]",             \
       "per-partition lag and progress of a store, redrawn until Ctrl-C (or caught up)",            \
       "  DIR                        the worker's data.dir (opened read-only)\n"                    \
