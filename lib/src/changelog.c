@@ -395,7 +395,7 @@ static eoc_err_t restore_begin(eoc_worker_t *w, eoc__km_rs_t *r)
     eoc__count(&w->stats.km_restores, 1);
     r->started = 1;
     r->hi = hi;
-    r->at = from;
+    r->at = r->from = from;
     if (from >= hi) {
         r->at = have ? pos : hi;
         err = restore_commit(w, cl, r->partition, r->at);
@@ -438,6 +438,7 @@ static eoc_err_t restore_chunk(eoc_worker_t *w, eoc__km_rs_t *r, int64_t budget_
     rd_kafka_message_t *ms[256];
     int64_t now = eoc__mono_ms(), end = now + budget_ms;
     size_t cap = (size_t)w->set.eos_restore_batch_records, n = 0;
+    uint64_t bytes = 0;
     eoc_err_t err = eoc__store_begin(w->store);
     while (err == EOC_OK && n < cap) {
         if (now - r->t0 > w->set.eos_restore_timeout_ms) {
@@ -461,6 +462,7 @@ static eoc_err_t restore_chunk(eoc_worker_t *w, eoc__km_rs_t *r, int64_t budget_
             } else if (err == EOC_OK) {
                 err = restore_one(w, r->topic, r->partition, m);
                 n++;
+                bytes += m->key_len + m->len;
             }
             rd_kafka_message_destroy(m);
         }
@@ -485,15 +487,24 @@ static eoc_err_t restore_chunk(eoc_worker_t *w, eoc__km_rs_t *r, int64_t budget_
     if ((err = restore_commit(w, cl, r->partition, r->at)) != EOC_OK)
         return err;
     eoc__count(&w->stats.km_restored_records, n);
+    eoc__count(&w->stats.km_restored_bytes, bytes);
     r->total += n;
-    atomic_store(&w->stats.km_restore_lag, (uint64_t)(r->hi > r->at ? r->hi - r->at : 0));
+    r->bytes += bytes;
+    uint64_t left = (uint64_t)(r->hi > r->at ? r->hi - r->at : 0);
+    /* offsets read per second so far (control and aborted records too) */
+    double rate = now > r->t0 ? (double)(r->at - r->from) * 1000.0 / (double)(now - r->t0) : 0.0;
+    uint64_t eta = rate > 0 ? (uint64_t)((double)left / rate + 0.5) : 0;
+    atomic_store(&w->stats.km_restore_lag, left);
+    atomic_store(&w->stats.km_restore_eta_s, left ? eta : 0);
     if (r->at < r->hi) {
         eoc__crash_point("restore.step");
         if (now - r->last_log >= 5000) {
             r->last_log = now;
             eoc__log(&w->log, EOC_LOG_INFO,
-                     "restore %s[%d]: %" PRIu64 " records, position %" PRId64 " of %" PRId64,
-                     r->topic, r->partition, r->total, r->at, r->hi);
+                     "restore %s[%d]: %" PRIu64 " records (%.1f MiB), position %" PRId64
+                     " of %" PRId64 ", %.0f offsets/s, about %" PRIu64 " s left",
+                     r->topic, r->partition, r->total, (double)r->bytes / (1024.0 * 1024.0),
+                     r->at, r->hi, rate, eta);
         }
         return EOC_OK;
     }
@@ -501,9 +512,10 @@ static eoc_err_t restore_chunk(eoc_worker_t *w, eoc__km_rs_t *r, int64_t budget_
     if (!r->total)
         eoc__count(&w->stats.km_restores_empty, 1);
     eoc__log(&w->log, EOC_LOG_INFO,
-             "restore %s[%d]: restored %" PRIu64 " records in %" PRId64
+             "restore %s[%d]: restored %" PRIu64 " records (%.1f MiB) in %" PRId64
              " ms (changelog position %" PRId64 ")",
-             r->topic, r->partition, r->total, eoc__mono_ms() - r->t0, r->at);
+             r->topic, r->partition, r->total, (double)r->bytes / (1024.0 * 1024.0),
+             eoc__mono_ms() - r->t0, r->at);
     rd_kafka_assign(rk, NULL);
     return EOC_OK;
 }
@@ -520,4 +532,5 @@ void eoc__km_restore_cancel(eoc_worker_t *w, eoc__km_rs_t *r)
     if (r->started && !r->done && w->km->restore_rk)
         rd_kafka_assign(w->km->restore_rk, NULL);
     atomic_store(&w->stats.km_restore_lag, 0);
+    atomic_store(&w->stats.km_restore_eta_s, 0);
 }

@@ -48,6 +48,8 @@ typedef struct eoc__km_rs {
     int64_t hi, at;          /* the end (taken by the first step) and the position */
     int64_t t0, last_log;    /* when it started, its last progress line */
     uint64_t total;          /* records applied */
+    uint64_t bytes;          /* their keys and values */
+    int64_t from;            /* where reading started */
 } eoc__km_rs_t;
 
 /* The mode's objects of a worker. */

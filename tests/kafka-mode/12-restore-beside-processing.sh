@@ -34,7 +34,7 @@ metric() {
     awk -v n="$1" '{ split($1, f, "{") } f[1] == n { s += $2; seen = 1 } END { if (seen) print s }' \
         "$RUN/sample.txt"
 }
-beside=0 samples=0 prev_applied=''
+beside=0 samples=0 prev_applied='' eta_seen=0
 t0=$(now_ms)
 deadline=$(($(date +%s) + 180))
 until host_restored h2; do
@@ -48,6 +48,8 @@ until host_restored h2; do
         if [ -n "$remaining" ] && [ -n "$applied" ]; then
             applied=$((applied + ${dups:-0} + ${dead:-0})) # processed
             samples=$((samples + 1))
+            eta=$(metric eoc_restore_seconds_left)
+            [ "${eta:-0}" -eq 0 ] || eta_seen=$((eta_seen + 1))
             if [ "$remaining" -gt 0 ] && [ -n "$prev_applied" ] && [ "$applied" -gt "$prev_applied" ]; then
                 beside=$((beside + 1))
             fi
@@ -58,11 +60,15 @@ until host_restored h2; do
     sleep 0.2
 done
 took=$(($(now_ms) - t0))
-steps=$(worker_log_since_start h2 | grep -Eo 'restored [0-9]+ records in [0-9]+ ms' | sed 's/^/  /')
+steps=$(worker_log_since_start h2 | grep -Eo 'restored [0-9]+ records \([0-9.]+ MiB\) in [0-9]+ ms' | sed 's/^/  /')
 say "h2 restored its partitions in about $took ms (max.poll.interval.ms 6000):"
 printf '%s\n' "$steps"
 say "$beside of $samples samples: records processed while a restore had changelog offsets left"
 [ "$beside" -gt 0 ] || die "no record was processed while a restore was in progress: the restore stalled processing"
+curl -s "http://127.0.0.1:$MPORT/metrics" >"$RUN/sample.txt"
+bytes=$(metric eoc_restored_bytes_total)
+say "restore progress: eoc_restore_seconds_left above 0 in $eta_seen sample(s); eoc_restored_bytes_total ${bytes:-?}"
+[ "$eta_seen" -gt 0 ] && [ "${bytes:-0}" -gt 0 ] || die "the restore's progress was not exported (seconds left, bytes)"
 moved=$(since_start_count h2 'INFO (lost|revoked) [1-9]')
 [ "$moved" -eq 0 ] || die "h2 lost or gave back partitions during its restores ($moved time(s)): the group waited on it"
 
