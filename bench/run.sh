@@ -45,6 +45,20 @@ build/bench/eoc-bench --bootstrap "$bootstrap" "$@" | tee "$dir/eoc-bench.out"
 # application and output topic per repetition; medians like eoc-bench's.
 reps=3
 case " $* " in *" --quick "*) reps=1 ;; esac
+# Only beside a mode that fills bench-in (all of them but R).
+modes=all
+prev=
+for a in "$@"; do
+    [ "$prev" != --modes ] || modes=$a
+    prev=$a
+done
+case $modes in
+all | *A* | *B* | *C* | *D* | *K*) ;;
+*)
+    echo "bench/run.sh: KS skipped (modes $modes do not fill bench-in)"
+    exit 0
+    ;;
+esac
 for rep in $(seq 1 "$reps"); do
     bench/peers/kstreams/run.sh "$bootstrap" bench-in "ks-out-$rep" >"$dir/ks-$rep.out" || {
         echo "bench/run.sh: KS (Kafka Streams) repetition $rep failed; see above" >&2
