@@ -500,8 +500,10 @@ static ssize_t rq_find(const eoc__km_t *km, const char *topic, int32_t partition
     return -1;
 }
 
-/* Queues (topic, partition) unless it is queued already; -1 on no memory. */
-static int rq_add(eoc__km_t *km, const char *topic, int32_t partition)
+/* Queues (topic, partition) unless it is queued already; -1 on no memory.
+ * live: this process set its careful-mode markers already (a catch-up or
+ * a retry: counting them again would count a crash that did not happen). */
+static int rq_add(eoc__km_t *km, const char *topic, int32_t partition, int live)
 {
     if (rq_find(km, topic, partition) >= 0)
         return 0;
@@ -517,6 +519,7 @@ static int rq_add(eoc__km_t *km, const char *topic, int32_t partition)
     memset(r, 0, sizeof(*r));
     snprintf(r->topic, sizeof(r->topic), "%s", topic);
     r->partition = partition;
+    r->live = live;
     return 0;
 }
 
@@ -552,11 +555,13 @@ static void careful_assign(eoc_worker_t *w, const rd_kafka_topic_partition_list_
  * committed offset (fetched require_stable, as isolation.level is
  * read_committed: an open transaction's pending offsets are waited for),
  * then it is consumed again. */
-static int restored(eoc_worker_t *w, const eoc__km_rs_t *r)
+static int restored(eoc_worker_t *w, eoc__km_rs_t *r)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(l, r->topic, r->partition);
-    careful_assign(w, l);
+    if (!r->live)
+        careful_assign(w, l);
+    r->live = 1;
     eoc__crash_point("assign.restored");
     rd_kafka_resp_err_t e = rd_kafka_committed(w->rk, l, TXN_TIMEOUT_MS);
     if (!e && l->elems[0].err)
@@ -604,7 +609,7 @@ int eoc__km_restore_run(eoc_worker_t *w, int64_t budget_ms)
              * reads nothing) and positions it once more */
             eoc__km_rs_t again = *r;
             rq_remove(w, 0);
-            if (rq_add(km, again.topic, again.partition) != 0)
+            if (rq_add(km, again.topic, again.partition, again.live) != 0)
                 eoc__pipe_fatal(w, EOC_ERR_NOMEM, "restore queue: out of memory");
             eoc__sleep_ms(200);
         } else {
@@ -614,13 +619,13 @@ int eoc__km_restore_run(eoc_worker_t *w, int64_t budget_ms)
     return km->nrq > 0;
 }
 
-/* Careful mode's records of an assignment (careful.c), in one small
- * durable LMDB transaction. Crashes count at the offset this host's store
- * last committed for the partition (the group's committed offset cannot
- * be fetched inside the rebalance callback: the group is waiting for this
- * assignment); that offset lags when another host moved the partition on
- * meanwhile, so careful mode, once due, starts at the first record
- * received, which is the committed offset's. */
+/* Careful mode's records of a partition once it is restored (careful.c),
+ * in one small durable LMDB transaction, once per assignment. Crashes
+ * count at the offset this host's store last committed for the partition
+ * (a host's own count: the markers are not in the changelog); that offset
+ * lags when another host moved the partition on meanwhile, so careful
+ * mode, once due, starts at the first record received, which is the
+ * committed offset's. */
 static void careful_assign(eoc_worker_t *w, const rd_kafka_topic_partition_list_t *parts)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_copy(parts);
@@ -655,7 +660,7 @@ void eoc__km_on_assign(eoc_worker_t *w, rd_kafka_topic_partition_list_t *parts)
     eoc__pipe_wait(w);
     atomic_store(&w->km->rejoin, 0); /* a generation of ours again */
     for (int i = 0; i < parts->cnt; i++)
-        if (rq_add(w->km, parts->elems[i].topic, parts->elems[i].partition) != 0) {
+        if (rq_add(w->km, parts->elems[i].topic, parts->elems[i].partition, 0) != 0) {
             eoc__pipe_fatal(w, EOC_ERR_NOMEM, "restore queue: out of memory");
             break;
         }
@@ -721,9 +726,12 @@ int eoc__km_catch_up(eoc_worker_t *w)
     eoc__log(&w->log, EOC_LOG_WARNING, "catch-up: restoring %d assigned partition(s)", l->cnt);
     for (int i = 0; i < l->cnt; i++) {
         ssize_t q = rq_find(km, l->elems[i].topic, l->elems[i].partition);
-        if (q >= 0)
+        int live = 1; /* restored once: its markers are set */
+        if (q >= 0) {
+            live = km->rq[q].live; /* still waiting for its first restore */
             rq_remove(w, (size_t)q); /* starts over: a new end */
-        if (rq_add(km, l->elems[i].topic, l->elems[i].partition) != 0) {
+        }
+        if (rq_add(km, l->elems[i].topic, l->elems[i].partition, live) != 0) {
             eoc__pipe_fatal(w, EOC_ERR_NOMEM, "restore queue: out of memory");
             break;
         }

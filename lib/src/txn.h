@@ -45,6 +45,7 @@ typedef struct eoc__km_rs {
     char topic[256];
     int32_t partition;
     int started, done;
+    int live;                /* its careful-mode markers are set (a repeat: catch-up) */
     int64_t hi, at;          /* the end (taken by the first step) and the position */
     int64_t t0, last_log;    /* when it started, its last progress line */
     uint64_t total;          /* records applied */
