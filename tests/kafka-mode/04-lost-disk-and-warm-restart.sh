@@ -41,6 +41,9 @@ sleep 5
 fault_note "h2 leaves: h1 takes every partition"
 worker_stop_ok h2 60
 wait_for 60 "h1 to take all $PARTS partitions" worker_owns h1 "$PARTS"
+# and to restore them: a partition is assigned first and restored after,
+# and a stop in between leaves its copy behind (restored on assignment)
+wait_for 60 "h1 to restore all $PARTS partitions" host_restored h1
 producer_loop_stop
 wait_progress 180
 worker_stop_ok h1 60
