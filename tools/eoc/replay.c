@@ -295,27 +295,14 @@ static int make_plans(rd_kafka_t *rk, const struct replay_args *a, struct plan *
 }
 
 /*
- * Asks the broker about the group (DescribeConsumerGroups). Returns 1 when
- * it has members (the reason printed: the tool refuses), 0 when it has
- * none, -1 when the broker cannot tell (librdkafka's mock cluster, hence
- * eoc-kafka-dev, does not implement the request): commit_as_member then
- * finds out by joining.
+ * Asks the broker about the group (DescribeConsumerGroups) through `rk`.
+ * Returns 1 when it has members (the reason printed when `say`), 0 when it
+ * has none, -1 when the broker cannot tell (librdkafka's mock cluster,
+ * hence eoc-kafka-dev, does not implement the request): commit_as_member
+ * then finds out by joining.
  */
-static int group_has_members(const char *brokers, const char *group, int say)
+static int group_has_members(rd_kafka_t *rk, const char *group, int say)
 {
-    /* A client of its own: on the consumer, the request left a later
-     * commit from outside the group waiting forever (librdkafka 2.0.2). */
-    char err[512];
-    rd_kafka_conf_t *c = rd_kafka_conf_new();
-    if (rd_kafka_conf_set(c, "bootstrap.servers", brokers, err, sizeof(err))) {
-        rd_kafka_conf_destroy(c);
-        return -1;
-    }
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof(err));
-    if (!rk) {
-        rd_kafka_conf_destroy(c);
-        return -1;
-    }
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
     const char *groups[] = {group};
     int rc = -1;
@@ -342,27 +329,36 @@ static int group_has_members(const char *brokers, const char *group, int say)
     if (ev)
         rd_kafka_event_destroy(ev);
     rd_kafka_queue_destroy(q);
-    /* After a broker that does not support the request, librdkafka 2.0.2
-     * never finishes destroying the client (rd_kafka_destroy waits on a
-     * thread forever): the tool exits soon, so that client is left behind. */
-    if (rc != -1)
-        rd_kafka_destroy(rk);
     return rc;
 }
 
 /*
  * 1 when the group still has live members after a->wait_ms (the reason
- * printed), else 0. A member that stopped without a clean leave stays
- * until its session times out; --wait lets it go instead of refusing.
+ * printed), else 0 (-1 from group_has_members counts as 0: the join in
+ * commit_as_member decides). A member that stopped without a clean leave
+ * stays until its session times out; --wait lets it go instead of
+ * refusing. One client asks every second.
  */
 static int group_is_busy(const struct replay_args *a)
 {
+    /* A client of its own: on the consumer, the request left a later
+     * commit from outside the group waiting forever (librdkafka 2.0.2). */
+    char err[512];
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    rd_kafka_t *rk = NULL;
+    if (rd_kafka_conf_set(c, "bootstrap.servers", a->brokers, err, sizeof(err)) == 0)
+        rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof(err));
+    if (!rk) {
+        rd_kafka_conf_destroy(c);
+        return 0;
+    }
     int64_t deadline = tool_now_ms() + a->wait_ms;
+    int rc;
     for (int tries = 0;; tries++) {
         int last = tool_now_ms() >= deadline;
-        int rc = group_has_members(a->brokers, a->group, last);
+        rc = group_has_members(rk, a->group, last);
         if (rc != 1 || last)
-            return rc == 1;
+            break;
         if (!tries)
             fprintf(stderr, "eoc replay: group %s has live members; waiting up to %" PRId64
                             " s for them to leave\n",
@@ -370,6 +366,12 @@ static int group_is_busy(const struct replay_args *a)
         struct timespec ts = {1, 0};
         nanosleep(&ts, NULL);
     }
+    /* After a broker that does not support the request, librdkafka 2.0.2
+     * never finishes destroying the client (rd_kafka_destroy waits on a
+     * thread forever): the tool exits soon, so that client is left behind. */
+    if (rc != -1)
+        rd_kafka_destroy(rk);
+    return rc == 1;
 }
 
 /*
