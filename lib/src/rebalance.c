@@ -149,7 +149,13 @@ void eoc__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 {
     char names[512];
     eoc_worker_t *w = opaque;
-    int coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    /* NULL once the group is terminating (an event served by
+     * consumer_close after the leave): the last answer holds, and
+     * librdkafka treats any assignment call then as an unassign. */
+    const char *protocol = rd_kafka_rebalance_protocol(rk);
+    if (protocol)
+        w->coop = strcmp(protocol, "COOPERATIVE") == 0;
+    int coop = w->coop;
     eoc__count(&w->stats.rebalances, 1);
     rd_kafka_error_t *e = NULL;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {

@@ -90,6 +90,7 @@ struct eoc_worker {
     int relay_started;
     rd_kafka_t *rk;          /* consumer, owned */
     int assigned_once;       /* received an assignment (see eoc_worker_destroy) */
+    int coop;                /* the group's rebalance protocol is COOPERATIVE (last answer) */
     int closed;              /* the consumer closed cleanly */
     eoc__metrics_t *metrics; /* owned; NULL when metrics.listen is empty */
 
