@@ -115,7 +115,7 @@ void eoc__pipe_rewind_run(eoc_worker_t *w, rd_kafka_message_t **m)
     for (size_t i = 0; i < b->npos; i++)
         seek_merge(l, b->pos[i].part->st.topic, b->pos[i].part->st.partition, b->pos[i].first);
     eoc__pipe_drop(b);
-    if (m && *m) {
+    if (m && *m && (*m)->rkt) { /* an error event may name no partition */
         rd_kafka_topic_partition_t *tp =
             rd_kafka_topic_partition_list_find(l, rd_kafka_topic_name((*m)->rkt), (*m)->partition);
         if (tp && (*m)->offset >= tp->offset) {
