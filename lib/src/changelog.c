@@ -13,16 +13,17 @@
  *                 restore that reads both forgets it)
  *   "s\0<key>" -> the state value; a tombstone (null value) for a delete
  *
- * Restore runs on the polling thread, inside the rebalance callback (and
- * in a catch-up after a fencing or a failed LMDB commit), synchronously:
- * heartbeats go on (librdkafka's thread), but the consumer is not polled,
- * so the restores of one assignment must end within max.poll.interval.ms
- * (librdkafka's default 300000; raise kafka.max.poll.interval.ms for large
- * state), and each partition's within eos.restore.timeout.ms (default
- * 120000; keep it above transaction.timeout.ms, the longest a zombie's open
- * transaction can hold the LSO below the end). A restore reads at most
- * what was written since the store's recorded position: a current store
- * reads the last commit marker and nothing else.
+ * Restore runs in steps (txn.c's restore queue drives them from the
+ * polling loop, one partition at a time, while the apply thread idles):
+ * the first step takes the end and the start, each later one reads up to
+ * eos.restore.batch.records changelog records within a time slice and
+ * commits them with the position after them. The partition stays paused
+ * in the group's consumer meanwhile; the others go on, and so does the
+ * polling. Each partition's restore must end within eos.restore.timeout.ms
+ * (default 120000; keep it above transaction.timeout.ms, the longest a
+ * zombie's open transaction can hold the LSO below the end). A restore
+ * reads at most what was written since the store's recorded position: a
+ * current store reads the last commit marker and nothing else.
  *
  * In the store, state keys and inbox IDs of the mode carry an 8-byte
  * prefix (the partition, big endian, and a hash of the topic), so a
@@ -42,8 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CL_HEADER     "eoc-changelog" /* marks a staged changelog row: "1", or "t" (tombstone) */
-#define RESTORE_CHUNK 1000            /* changelog records per LMDB commit during a restore */
+#define CL_HEADER "eoc-changelog" /* marks a staged changelog row: "1", or "t" (tombstone) */
 
 void eoc__km_changelog_name(char *buf, size_t size, const char *group, const char *topic)
 {
@@ -330,38 +330,39 @@ static int watermarks_retriable(rd_kafka_resp_err_t e)
     }
 }
 
-eoc_err_t eoc__km_restore(eoc_worker_t *w, const char *topic, int32_t partition)
+/* The first step: the end (the high watermark, read_uncommitted, as it
+ * stands now), where to start, and the changelog reader on it. Sets
+ * r->done when there is nothing to read. */
+static eoc_err_t restore_begin(eoc_worker_t *w, eoc__km_rs_t *r)
 {
     char cl[600];
-    eoc__km_changelog_name(cl, sizeof(cl), w->set.group_id, topic);
-    rd_kafka_t *meta_rk = w->km->rk;
+    eoc__km_changelog_name(cl, sizeof(cl), w->set.group_id, r->topic);
     int64_t lo = 0, hi = 0, pos = -1;
-    int64_t t0 = eoc__mono_ms();
-    /* The end is the high watermark (read_uncommitted) as it stands now. A
-     * changelog created a moment ago may not have a leader that answers
+    r->t0 = r->last_log = eoc__mono_ms();
+    /* A changelog created a moment ago may not have a leader that answers
      * yet (NOT_LEADER_FOR_PARTITION, LEADER_NOT_AVAILABLE, ...): asked
      * again until eos.restore.timeout.ms. */
     rd_kafka_resp_err_t ke;
-    while ((ke = rd_kafka_query_watermark_offsets(meta_rk, cl, partition, &lo, &hi, 30000)) &&
-           watermarks_retriable(ke) && eoc__mono_ms() - t0 < w->set.eos_restore_timeout_ms) {
+    while ((ke = rd_kafka_query_watermark_offsets(w->km->rk, cl, r->partition, &lo, &hi, 30000)) &&
+           watermarks_retriable(ke) && eoc__mono_ms() - r->t0 < w->set.eos_restore_timeout_ms) {
         eoc__log(&w->log, EOC_LOG_WARNING, "restore %s[%d]: watermarks of %s: %s (asking again)",
-                 topic, partition, cl, rd_kafka_err2str(ke));
+                 r->topic, r->partition, cl, rd_kafka_err2str(ke));
         eoc__sleep_ms(500);
     }
     if (ke) {
-        eoc__log(&w->log, EOC_LOG_ERR, "restore %s[%d]: watermarks of %s: %s", topic, partition, cl,
-                 rd_kafka_err2str(ke));
+        eoc__log(&w->log, EOC_LOG_ERR, "restore %s[%d]: watermarks of %s: %s", r->topic,
+                 r->partition, cl, rd_kafka_err2str(ke));
         return EOC_ERR_KAFKA;
     }
     eoc_err_t err = eoc__store_begin(w->store);
     if (err != EOC_OK)
         return err;
-    err = eoc__store_clpos_get(w->store, cl, partition, &pos);
+    err = eoc__store_clpos_get(w->store, cl, r->partition, &pos);
     if (err != EOC_OK && err != EOC_ERR_NOT_FOUND) {
         eoc__store_abort(w->store);
         return err;
     }
-    int have = err == EOC_OK;
+    int have = err == EOC_OK, reset = 0;
     err = EOC_OK;
     int64_t from = pos;
     if (!have) {
@@ -369,7 +370,7 @@ eoc_err_t eoc__km_restore(eoc_worker_t *w, const char *topic, int32_t partition)
         eoc__log(&w->log, EOC_LOG_INFO,
                  "restore %s[%d]: no recorded changelog position: full restore of %s[%d] "
                  "from %" PRId64 " to %" PRId64,
-                 topic, partition, cl, partition, lo, hi);
+                 r->topic, r->partition, cl, r->partition, lo, hi);
     } else if (pos < lo || pos > hi) {
         /* A position the changelog no longer has (below the log start) or
          * never had (above the high watermark: another cluster, a deleted
@@ -377,7 +378,7 @@ eoc_err_t eoc__km_restore(eoc_worker_t *w, const char *topic, int32_t partition)
          * name IDs Kafka committed); the state is rebuilt. */
         unsigned char scope[EOC__KM_SCOPE];
         uint64_t dropped = 0;
-        eoc__km_scope(scope, topic, partition);
+        eoc__km_scope(scope, r->topic, r->partition);
         err = eoc__store_state_drop_prefix(w->store, scope, sizeof(scope), &dropped);
         if (err != EOC_OK) {
             eoc__store_abort(w->store);
@@ -386,19 +387,25 @@ eoc_err_t eoc__km_restore(eoc_worker_t *w, const char *topic, int32_t partition)
         eoc__log(&w->log, EOC_LOG_WARNING,
                  "restore %s[%d]: recorded changelog position %" PRId64 " is outside [%" PRId64
                  ", %" PRId64 "] of %s: full restore (%" PRIu64 " state keys dropped)",
-                 topic, partition, pos, lo, hi, cl, dropped);
+                 r->topic, r->partition, pos, lo, hi, cl, dropped);
         from = lo;
         have = 0;
+        reset = 1;
     }
     eoc__count(&w->stats.km_restores, 1);
+    r->started = 1;
+    r->hi = hi;
+    r->at = r->from = from;
     if (from >= hi) {
-        err = restore_commit(w, cl, partition, have ? pos : hi);
+        r->at = have ? pos : hi;
+        err = restore_commit(w, cl, r->partition, r->at);
         if (err == EOC_OK) {
+            r->done = 1;
             eoc__count(&w->stats.km_restores_empty, 1);
             eoc__log(&w->log, EOC_LOG_INFO,
                      "restore %s[%d]: restored 0 records (store current at changelog position "
                      "%" PRId64 ")",
-                     topic, partition, have ? pos : hi);
+                     r->topic, r->partition, r->at);
         }
         return err;
     }
@@ -406,73 +413,124 @@ eoc_err_t eoc__km_restore(eoc_worker_t *w, const char *topic, int32_t partition)
         eoc__store_abort(w->store);
         return EOC_ERR_KAFKA;
     }
-    rd_kafka_t *rk = w->km->restore_rk;
+    if (reset && (err = eoc__store_end(w->store, EOC_OK)) != EOC_OK) /* the state dropped */
+        return err;
+    if (!reset)
+        eoc__store_abort(w->store); /* read only */
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, cl, partition)->offset = from;
-    rd_kafka_assign(rk, l);
+    rd_kafka_topic_partition_list_add(l, cl, r->partition)->offset = from;
+    rd_kafka_assign(w->km->restore_rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
     eoc__log(&w->log, EOC_LOG_INFO, "restore %s[%d]: reading %s[%d] from %" PRId64 " to %" PRId64,
-             topic, partition, cl, partition, from, hi);
-    uint64_t n = 0, chunk = 0, total = 0;
-    int64_t at = from, last_log = t0;
-    while (err == EOC_OK) {
-        if (at >= hi)
-            break;
-        if (eoc__mono_ms() - t0 > w->set.eos_restore_timeout_ms) {
+             r->topic, r->partition, cl, r->partition, from, hi);
+    return EOC_OK;
+}
+
+/* Reads and applies changelog records for up to budget_ms (or
+ * eos.restore.batch.records of them), then commits them with the position
+ * after them in one LMDB transaction. */
+static eoc_err_t restore_chunk(eoc_worker_t *w, eoc__km_rs_t *r, int64_t budget_ms)
+{
+    char cl[600];
+    eoc__km_changelog_name(cl, sizeof(cl), w->set.group_id, r->topic);
+    rd_kafka_t *rk = w->km->restore_rk;
+    rd_kafka_queue_t *q = rd_kafka_queue_get_consumer(rk);
+    rd_kafka_message_t *ms[256];
+    int64_t now = eoc__mono_ms(), end = now + budget_ms;
+    size_t cap = (size_t)w->set.eos_restore_batch_records, n = 0;
+    uint64_t bytes = 0;
+    eoc_err_t err = eoc__store_begin(w->store);
+    while (err == EOC_OK && n < cap) {
+        if (now - r->t0 > w->set.eos_restore_timeout_ms) {
             eoc__log(&w->log, EOC_LOG_ERR,
                      "restore %s[%d]: position %" PRId64 " of %" PRId64
                      " after eos.restore.timeout.ms=%" PRId64 " (an open transaction below "
                      "the end waits for its producer or transaction.timeout.ms)",
-                     topic, partition, at, hi, w->set.eos_restore_timeout_ms);
+                     r->topic, r->partition, r->at, r->hi, w->set.eos_restore_timeout_ms);
             err = EOC_ERR_KAFKA;
             break;
         }
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
-        if (m && m->err) {
-            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                eoc__log(&w->log, EOC_LOG_WARNING, "restore %s[%d]: %s", topic, partition,
-                         rd_kafka_message_errstr(m));
-        } else if (m) {
-            err = restore_one(w, topic, partition, m);
-            n++;
-            chunk++;
-        }
-        if (m)
+        size_t want = cap - n < COUNTOF(ms) ? cap - n : COUNTOF(ms);
+        int timeout = end > now ? (int)(end - now < 50 ? end - now : 50) : 0;
+        ssize_t got = rd_kafka_consume_batch_queue(q, timeout, ms, want);
+        for (ssize_t i = 0; i < got; i++) {
+            rd_kafka_message_t *m = ms[i];
+            if (m->err) {
+                if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                    eoc__log(&w->log, EOC_LOG_WARNING, "restore %s[%d]: %s", r->topic,
+                             r->partition, rd_kafka_message_errstr(m));
+            } else if (err == EOC_OK) {
+                err = restore_one(w, r->topic, r->partition, m);
+                n++;
+                bytes += m->key_len + m->len;
+            }
             rd_kafka_message_destroy(m);
+        }
         /* The position passes control records (commit and abort markers)
          * and aborted records too. */
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(l, cl, r->partition);
         rd_kafka_position(rk, l);
-        if (l->elems[0].offset >= 0)
-            at = l->elems[0].offset;
-        if (err == EOC_OK && (chunk >= RESTORE_CHUNK || at >= hi)) {
-            err = restore_commit(w, cl, partition, at);
-            chunk = 0;
-            eoc__count(&w->stats.km_restored_records, n);
-            if (err == EOC_OK && at < hi) {
-                eoc__crash_point("restore.step");
-                err = eoc__store_begin(w->store);
-            }
-            int64_t now = eoc__mono_ms();
-            total += n;
-            n = 0;
-            if (now - last_log >= 5000) {
-                last_log = now;
-                eoc__log(&w->log, EOC_LOG_INFO,
-                         "restore %s[%d]: %" PRIu64 " records, position %" PRId64 " of %" PRId64,
-                         topic, partition, total, at, hi);
-            }
-            atomic_store(&w->stats.km_restore_lag, (uint64_t)(hi > at ? hi - at : 0));
-        }
+        if (l->elems[0].offset > r->at)
+            r->at = l->elems[0].offset;
+        rd_kafka_topic_partition_list_destroy(l);
+        now = eoc__mono_ms();
+        if (r->at >= r->hi || now >= end)
+            break;
     }
-    if (err == EOC_OK && !total)
+    rd_kafka_queue_destroy(q);
+    if (err != EOC_OK) {
+        if (eoc__store_in_batch(w->store))
+            eoc__store_abort(w->store);
+        return err;
+    }
+    if ((err = restore_commit(w, cl, r->partition, r->at)) != EOC_OK)
+        return err;
+    eoc__count(&w->stats.km_restored_records, n);
+    eoc__count(&w->stats.km_restored_bytes, bytes);
+    r->total += n;
+    r->bytes += bytes;
+    uint64_t left = (uint64_t)(r->hi > r->at ? r->hi - r->at : 0);
+    /* offsets read per second so far (control and aborted records too) */
+    double rate = now > r->t0 ? (double)(r->at - r->from) * 1000.0 / (double)(now - r->t0) : 0.0;
+    uint64_t eta = rate > 0 ? (uint64_t)((double)left / rate + 0.5) : 0;
+    atomic_store(&w->stats.km_restore_lag, left);
+    atomic_store(&w->stats.km_restore_eta_s, left ? eta : 0);
+    if (r->at < r->hi) {
+        eoc__crash_point("restore.step");
+        if (now - r->last_log >= 5000) {
+            r->last_log = now;
+            eoc__log(&w->log, EOC_LOG_INFO,
+                     "restore %s[%d]: %" PRIu64 " records (%.1f MiB), position %" PRId64
+                     " of %" PRId64 ", %.0f offsets/s, about %" PRIu64 " s left",
+                     r->topic, r->partition, r->total, (double)r->bytes / (1024.0 * 1024.0),
+                     r->at, r->hi, rate, eta);
+        }
+        return EOC_OK;
+    }
+    r->done = 1;
+    if (!r->total)
         eoc__count(&w->stats.km_restores_empty, 1);
-    if (err == EOC_OK)
-        eoc__log(&w->log, EOC_LOG_INFO,
-                 "restore %s[%d]: restored %" PRIu64 " records in %" PRId64
-                 " ms (changelog position %" PRId64 ")",
-                 topic, partition, total, eoc__mono_ms() - t0, at);
-    if (eoc__store_in_batch(w->store))
-        eoc__store_abort(w->store);
+    eoc__log(&w->log, EOC_LOG_INFO,
+             "restore %s[%d]: restored %" PRIu64 " records (%.1f MiB) in %" PRId64
+             " ms (changelog position %" PRId64 ")",
+             r->topic, r->partition, r->total, (double)r->bytes / (1024.0 * 1024.0),
+             eoc__mono_ms() - r->t0, r->at);
     rd_kafka_assign(rk, NULL);
-    rd_kafka_topic_partition_list_destroy(l);
-    return err;
+    return EOC_OK;
+}
+
+eoc_err_t eoc__km_restore_step(eoc_worker_t *w, eoc__km_rs_t *r, int64_t budget_ms)
+{
+    if (!r->started)
+        return restore_begin(w, r);
+    return restore_chunk(w, r, budget_ms);
+}
+
+void eoc__km_restore_cancel(eoc_worker_t *w, eoc__km_rs_t *r)
+{
+    if (r->started && !r->done && w->km->restore_rk)
+        rd_kafka_assign(w->km->restore_rk, NULL);
+    atomic_store(&w->stats.km_restore_lag, 0);
+    atomic_store(&w->stats.km_restore_eta_s, 0);
 }

@@ -117,6 +117,8 @@ static const conf_row_t conf_table[] = {
              "transaction per batch; state and inbox per partition, restored from a changelog)"),
     ROW_INT("eos.restore.timeout.ms", eos_restore_timeout_ms, "120000", 1000, NO_MAX,
             "eos.mode=kafka: longest restore of one partition's changelog before giving up"),
+    ROW_INT("eos.restore.batch.records", eos_restore_batch_records, "20000", 1, 10000000,
+            "eos.mode=kafka: changelog records per LMDB commit during a restore"),
     ROW_BOOL("relay.enable", relay_enable, "true", "run the outbox relay in the worker process"),
     ROW_INT("relay.commit.ms", relay_commit_ms, "20", 1, 60000,
             "longest wait of delivered outbox rows for removal (with the next batch, else by "

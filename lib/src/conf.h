@@ -46,6 +46,7 @@ typedef struct eoc__settings {
     int64_t output_max_bytes;
     int eos_mode; /* EOC__EOS_* */
     int64_t eos_restore_timeout_ms;
+    int64_t eos_restore_batch_records;
     int relay_enable;
     int64_t relay_commit_ms;
     int64_t relay_flush_timeout_ms;

@@ -374,9 +374,15 @@ static void write_eos_kafka(eoc__buf_t *b, const eoc__stats_t *s)
          offsetof(eoc__stats_t, km_restores_empty)},
         {"eoc_restored_records_total", "counter", "Changelog records applied by restores.",
          offsetof(eoc__stats_t, km_restored_records)},
+        {"eoc_restored_bytes_total", "counter",
+         "Bytes (keys and values) of the changelog records applied by restores.",
+         offsetof(eoc__stats_t, km_restored_bytes)},
         {"eoc_restore_remaining", "gauge",
          "Changelog offsets left to read by the restore in progress (0 when none).",
          offsetof(eoc__stats_t, km_restore_lag)},
+        {"eoc_restore_seconds_left", "gauge",
+         "Estimated seconds left of the restore in progress, at its rate so far (0 when none).",
+         offsetof(eoc__stats_t, km_restore_eta_s)},
     };
     for (size_t i = 0; i < COUNTOF(c); i++) {
         put_family(b, c[i].name, c[i].type, c[i].help);

@@ -69,7 +69,7 @@ typedef struct eoc__stats {
     eoc__histo_t commit_latency;
     /* eos.mode=kafka (txn.c, changelog.c) */
     atomic_uint_fast64_t km_commits, km_aborts, km_fencings, km_restores, km_restores_empty,
-        km_restored_records, km_restore_lag;
+        km_restored_records, km_restored_bytes, km_restore_lag, km_restore_eta_s;
     eoc__histo_t km_txn_latency;
     eoc__histo_t handler_latency; /* one handler call (apply.c) */
     eoc__histo_t e2e_latency;     /* record timestamp to its batch's commit */

@@ -171,6 +171,8 @@ void eoc__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             e = rd_kafka_incremental_assign(rk, parts);
         else
             rd_kafka_assign(rk, parts);
+        if (w->km)
+            eoc__km_after_assign(w, parts); /* paused until restored */
         atomic_store(&w->stats.assigned, (coop ? atomic_load(&w->stats.assigned) : 0) +
                                              (int_fast64_t)parts->cnt);
         tell_listener(w, EOC_REBALANCE_ASSIGNED, parts);

@@ -221,6 +221,7 @@ void eoc__km_destroy(eoc__km_t *km)
     if (km->lock_fd >= 0)
         close(km->lock_fd);
     free(km->pos);
+    free(km->rq);
     free(km);
 }
 
@@ -488,30 +489,143 @@ eoc_err_t eoc__km_commit(eoc_worker_t *w, eoc__batch_t *b)
 /* rebalances and catch-up (polling thread)                            */
 /* ------------------------------------------------------------------ */
 
-static int restore_all(eoc_worker_t *w, rd_kafka_topic_partition_list_t *parts)
+/* The restore queue: each assigned partition restores before it is
+ * consumed, one at a time, in steps between polls. */
+
+static ssize_t rq_find(const eoc__km_t *km, const char *topic, int32_t partition)
 {
-    for (int i = 0; i < parts->cnt; i++) {
-        eoc_err_t err = eoc__km_restore(w, parts->elems[i].topic, parts->elems[i].partition);
-        if (err != EOC_OK) {
-            eoc__log(&w->log, EOC_LOG_ERR,
-                     "restore of %s[%d] failed (%s): stopping; a restart restores again",
-                     parts->elems[i].topic, parts->elems[i].partition, eoc_strerror(err));
-            atomic_store(&w->stats.fatal, err);
-            atomic_store(&w->stop, 1);
+    for (size_t i = 0; i < km->nrq; i++)
+        if (km->rq[i].partition == partition && strcmp(km->rq[i].topic, topic) == 0)
+            return (ssize_t)i;
+    return -1;
+}
+
+/* Queues (topic, partition) unless it is queued already; -1 on no memory.
+ * live: this process set its careful-mode markers already (a catch-up or
+ * a retry: counting them again would count a crash that did not happen). */
+static int rq_add(eoc__km_t *km, const char *topic, int32_t partition, int live)
+{
+    if (rq_find(km, topic, partition) >= 0)
+        return 0;
+    if (km->nrq == km->caprq) {
+        size_t cap = km->caprq ? km->caprq * 2 : 16;
+        eoc__km_rs_t *v = realloc(km->rq, cap * sizeof(*v));
+        if (!v)
             return -1;
-        }
+        km->rq = v;
+        km->caprq = cap;
     }
-    eoc__crash_point("assign.restored");
+    eoc__km_rs_t *r = &km->rq[km->nrq++];
+    memset(r, 0, sizeof(*r));
+    snprintf(r->topic, sizeof(r->topic), "%s", topic);
+    r->partition = partition;
+    r->live = live;
     return 0;
 }
 
-/* Careful mode's records of an assignment (careful.c), in one small
- * durable LMDB transaction. Crashes count at the offset this host's store
- * last committed for the partition (the group's committed offset cannot
- * be fetched inside the rebalance callback: the group is waiting for this
- * assignment); that offset lags when another host moved the partition on
- * meanwhile, so careful mode, once due, starts at the first record
- * received, which is the committed offset's. */
+static void rq_remove(eoc_worker_t *w, size_t i)
+{
+    eoc__km_t *km = w->km;
+    eoc__km_restore_cancel(w, &km->rq[i]);
+    memmove(&km->rq[i], &km->rq[i + 1], (km->nrq - i - 1) * sizeof(km->rq[0]));
+    km->nrq--;
+}
+
+static void pause_resume(eoc_worker_t *w, const rd_kafka_topic_partition_list_t *parts, int pause)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_copy(parts);
+    rd_kafka_resp_err_t e =
+        pause ? rd_kafka_pause_partitions(w->rk, l) : rd_kafka_resume_partitions(w->rk, l);
+    for (int i = 0; !e && i < l->cnt; i++)
+        e = l->elems[i].err;
+    if (e)
+        eoc__log(&w->log, EOC_LOG_ERR, "%s partitions: %s", pause ? "pause" : "resume",
+                 rd_kafka_err2str(e));
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+int eoc__km_restoring(eoc_worker_t *w, const rd_kafka_message_t *m)
+{
+    return w->km->nrq && rq_find(w->km, rd_kafka_topic_name(m->rkt), m->partition) >= 0;
+}
+
+static void careful_assign(eoc_worker_t *w, const rd_kafka_topic_partition_list_t *parts);
+
+/* A partition whose restore ended: careful mode's records, then the group's
+ * committed offset (fetched require_stable, as isolation.level is
+ * read_committed: an open transaction's pending offsets are waited for),
+ * then it is consumed again. */
+static int restored(eoc_worker_t *w, eoc__km_rs_t *r)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, r->topic, r->partition);
+    if (!r->live)
+        careful_assign(w, l);
+    r->live = 1;
+    eoc__crash_point("assign.restored");
+    rd_kafka_resp_err_t e = rd_kafka_committed(w->rk, l, TXN_TIMEOUT_MS);
+    if (!e && l->elems[0].err)
+        e = l->elems[0].err;
+    if (!e) {
+        if (l->elems[0].offset < 0)
+            l->elems[0].offset = RD_KAFKA_OFFSET_BEGINNING; /* auto.offset.reset=earliest */
+        rd_kafka_error_t *se = rd_kafka_seek_partitions(w->rk, l, 10000);
+        if (se) {
+            eoc__log(&w->log, EOC_LOG_ERR, "restore %s[%d]: seek: %s", r->topic, r->partition,
+                     rd_kafka_error_string(se));
+            rd_kafka_error_destroy(se);
+            e = RD_KAFKA_RESP_ERR__FAIL;
+        } else if (l->elems[0].err) {
+            e = l->elems[0].err;
+        }
+    } else {
+        eoc__log(&w->log, EOC_LOG_ERR, "restore %s[%d]: the group's committed offset: %s",
+                 r->topic, r->partition, rd_kafka_err2str(e));
+    }
+    if (!e)
+        pause_resume(w, l, 0);
+    rd_kafka_topic_partition_list_destroy(l);
+    return e ? -1 : 0;
+}
+
+int eoc__km_restore_run(eoc_worker_t *w, int64_t budget_ms)
+{
+    eoc__km_t *km = w->km;
+    if (!km || !km->nrq)
+        return 0;
+    eoc__pipe_wait(w);
+    if (!km->nrq)
+        return 0; /* a rebalance inside the wait took them */
+    eoc__km_rs_t *r = &km->rq[0];
+    eoc_err_t err = eoc__km_restore_step(w, r, budget_ms);
+    if (err != EOC_OK) {
+        eoc__pipe_fatal(w, err, "restore of %s[%d] failed (%s); a restart restores again",
+                        r->topic, r->partition, eoc_strerror(err));
+        return 0;
+    }
+    if (r->done) {
+        if (restored(w, r) != 0) {
+            /* queued again: the next step starts it over (a current store
+             * reads nothing) and positions it once more */
+            eoc__km_rs_t again = *r;
+            rq_remove(w, 0);
+            if (rq_add(km, again.topic, again.partition, again.live) != 0)
+                eoc__pipe_fatal(w, EOC_ERR_NOMEM, "restore queue: out of memory");
+            eoc__sleep_ms(200);
+        } else {
+            rq_remove(w, 0);
+        }
+    }
+    return km->nrq > 0;
+}
+
+/* Careful mode's records of a partition once it is restored (careful.c),
+ * in one small durable LMDB transaction, once per assignment. Crashes
+ * count at the offset this host's store last committed for the partition
+ * (a host's own count: the markers are not in the changelog); that offset
+ * lags when another host moved the partition on meanwhile, so careful
+ * mode, once due, starts at the first record received, which is the
+ * committed offset's. */
 static void careful_assign(eoc_worker_t *w, const rd_kafka_topic_partition_list_t *parts)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_copy(parts);
@@ -545,14 +659,20 @@ void eoc__km_on_assign(eoc_worker_t *w, rd_kafka_topic_partition_list_t *parts)
 {
     eoc__pipe_wait(w);
     atomic_store(&w->km->rejoin, 0); /* a generation of ours again */
-    if (restore_all(w, parts) != 0)
-        return;
-    careful_assign(w, parts);
-    /* The group's committed offset: fetched by the consumer on assignment,
-     * require_stable (isolation.level=read_committed), so an open
-     * transaction's pending offsets are waited for. */
+    for (int i = 0; i < parts->cnt; i++)
+        if (rq_add(w->km, parts->elems[i].topic, parts->elems[i].partition, 0) != 0) {
+            eoc__pipe_fatal(w, EOC_ERR_NOMEM, "restore queue: out of memory");
+            break;
+        }
+    /* Where consuming starts is set when each restore ends (restored). */
     for (int i = 0; i < parts->cnt; i++)
         parts->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
+}
+
+void eoc__km_after_assign(eoc_worker_t *w, const rd_kafka_topic_partition_list_t *parts)
+{
+    if (parts->cnt)
+        pause_resume(w, parts, 1);
 }
 
 void eoc__km_on_revoke(eoc_worker_t *w, rd_kafka_topic_partition_list_t *parts, int lost)
@@ -561,6 +681,11 @@ void eoc__km_on_revoke(eoc_worker_t *w, rd_kafka_topic_partition_list_t *parts, 
      * when the assignment was lost: aborted). */
     eoc__pipe_wait(w);
     atomic_store(&w->km->rejoin, 0); /* the group told us where we stand */
+    for (int i = 0; i < parts->cnt; i++) {
+        ssize_t q = rq_find(w->km, parts->elems[i].topic, parts->elems[i].partition);
+        if (q >= 0)
+            rq_remove(w, (size_t)q); /* what it restored so far is committed */
+    }
     if (lost) {
         /* The filling batch is dropped. */
         if (w->fill->n) {
@@ -596,22 +721,23 @@ int eoc__km_catch_up(eoc_worker_t *w)
     rd_kafka_topic_partition_list_t *l = NULL;
     if (rd_kafka_assignment(w->rk, &l) || !l)
         return 1;
+    /* Every assigned partition restores again and is then positioned at
+     * the group's committed offset (restored): paused meanwhile. */
     eoc__log(&w->log, EOC_LOG_WARNING, "catch-up: restoring %d assigned partition(s)", l->cnt);
-    if (restore_all(w, l) == 0 && l->cnt) {
-        rd_kafka_resp_err_t e = rd_kafka_committed(w->rk, l, TXN_TIMEOUT_MS);
-        if (e)
-            eoc__log(&w->log, EOC_LOG_ERR, "catch-up: committed offsets: %s", rd_kafka_err2str(e));
-        for (int i = 0; i < l->cnt; i++)
-            if (l->elems[i].offset < 0)
-                l->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
-        rd_kafka_error_t *se = e ? NULL : rd_kafka_seek_partitions(w->rk, l, 10000);
-        if (se) {
-            eoc__log(&w->log, EOC_LOG_ERR, "catch-up: seek: %s", rd_kafka_error_string(se));
-            rd_kafka_error_destroy(se);
+    for (int i = 0; i < l->cnt; i++) {
+        ssize_t q = rq_find(km, l->elems[i].topic, l->elems[i].partition);
+        int live = 1; /* restored once: its markers are set */
+        if (q >= 0) {
+            live = km->rq[q].live; /* still waiting for its first restore */
+            rq_remove(w, (size_t)q); /* starts over: a new end */
         }
-        if (e || se)
-            atomic_store(&km->catch_up, 1); /* again before the next batch */
+        if (rq_add(km, l->elems[i].topic, l->elems[i].partition, live) != 0) {
+            eoc__pipe_fatal(w, EOC_ERR_NOMEM, "restore queue: out of memory");
+            break;
+        }
     }
+    if (l->cnt)
+        pause_resume(w, l, 1);
     rd_kafka_topic_partition_list_destroy(l);
     return 1;
 }

@@ -40,11 +40,28 @@ typedef struct eoc__batch eoc__batch_t;
 #define EOC__KM_SCOPE 8
 _Static_assert(EOC__STORE_ID_MAX == EOC_ID_MAX + EOC__KM_SCOPE, "inbox IDs carry the scope");
 
+/* A partition's restore (changelog.c), queued by txn.c. */
+typedef struct eoc__km_rs {
+    char topic[256];
+    int32_t partition;
+    int started, done;
+    int live;                /* its careful-mode markers are set (a repeat: catch-up) */
+    int64_t hi, at;          /* the end (taken by the first step) and the position */
+    int64_t t0, last_log;    /* when it started, its last progress line */
+    uint64_t total;          /* records applied */
+    uint64_t bytes;          /* their keys and values */
+    int64_t from;            /* where reading started */
+} eoc__km_rs_t;
+
 /* The mode's objects of a worker. */
 struct eoc__km {
     rd_kafka_t *rk;         /* transactional producer; isolation.level=read_uncommitted, so
                                its watermark queries give the high watermark */
     rd_kafka_t *restore_rk; /* changelog reader (assign only), created on first use */
+    /* Partitions to restore before they are consumed, paused in the group's
+     * consumer meanwhile; the head is the one being read. Polling thread. */
+    eoc__km_rs_t *rq;
+    size_t nrq, caprq;
     char txid[300];         /* transactional.id */
     int lock_fd;            /* the instance file, locked while we run */
     rd_kafka_consumer_group_metadata_t *meta[2]; /* per batch slot */
@@ -80,8 +97,21 @@ eoc_err_t eoc__km_commit(eoc_worker_t *w, eoc__batch_t *b);
  *  the filling batch, restores every assigned partition and seeks to the
  *  committed offsets. 1 when it ran. Polling thread, apply thread idle. */
 int eoc__km_catch_up(eoc_worker_t *w);
-/** Rebalance hooks (rebalance.c), polling thread. */
+/** Runs one step of the queued restores for about budget_ms (waiting for
+ *  the apply thread to idle first); a partition whose restore ended is
+ *  positioned at the group's committed offset and resumed. 1 when a
+ *  restore is queued (the polling loop should come back soon), else 0.
+ *  Polling thread. */
+int eoc__km_restore_run(eoc_worker_t *w, int64_t budget_ms);
+/** Whether m's partition waits for its restore: the record is dropped
+ *  (the partition is positioned at its committed offset when the restore
+ *  ends, so it comes again). Polling thread. */
+int eoc__km_restoring(eoc_worker_t *w, const rd_kafka_message_t *m);
+/** Rebalance hooks (rebalance.c), polling thread. on_assign queues the
+ *  partitions' restores; after_assign (once they are assigned) pauses
+ *  them until their restores end. */
 void eoc__km_on_assign(eoc_worker_t *w, rd_kafka_topic_partition_list_t *parts);
+void eoc__km_after_assign(eoc_worker_t *w, const rd_kafka_topic_partition_list_t *parts);
 void eoc__km_on_revoke(eoc_worker_t *w, rd_kafka_topic_partition_list_t *parts, int lost);
 
 /* ---- changelog.c */
@@ -113,10 +143,13 @@ int eoc__km_row_is_changelog(const eoc__outrow_t *row, int *tombstone);
  *  count); EOC_ERR_CONFIG on a partition-count mismatch. `rk` any client. */
 eoc_err_t eoc__km_changelog_ensure(rd_kafka_t *rk, const char *group, const char *topics,
                                    const eoc_log_t *log, char *errstr, size_t errstr_size);
-/** Restores (topic, partition)'s store from its changelog: from the
- *  recorded position (the log start when none, or when it is outside
- *  [log start, high watermark]) to the high watermark taken now. Polling
- *  thread, apply thread idle. */
-eoc_err_t eoc__km_restore(eoc_worker_t *w, const char *topic, int32_t partition);
+/** One step of r's restore from its changelog: the first takes the end
+ *  (the high watermark as it stands) and the start (the recorded position;
+ *  the log start when none, or when it is outside [log start, high
+ *  watermark]); each later one applies and commits a chunk, for about
+ *  budget_ms. Sets r->done at the end. Polling thread, apply thread idle. */
+eoc_err_t eoc__km_restore_step(eoc_worker_t *w, eoc__km_rs_t *r, int64_t budget_ms);
+/** Stops reading r's changelog (its partition was revoked). */
+void eoc__km_restore_cancel(eoc_worker_t *w, eoc__km_rs_t *r);
 
 #endif

@@ -553,6 +553,13 @@ eoc_err_t eoc_worker_run(eoc_worker_t *w)
     uint64_t id_ns = 0;                   /* the ID stage's sum at t_fill */
     while (!atomic_load(&w->stop)) {
         int timeout = POLL_IDLE_MS;
+        /* eos.mode=kafka: newly assigned partitions restore in slices of
+         * batch.max.ms, taken between batches (never inside a filling one),
+         * so the other partitions and the group's polling go on. */
+        if (w->km && !w->fill->n && eoc__km_restore_run(w, w->set.batch_max_ms)) {
+            timeout = 0;
+            now = eoc__mono_ms();
+        }
         if (w->fill->n) {
             int64_t left = w->fill->first_ms + w->set.batch_max_ms - now;
             timeout = left > 0 ? (int)left : 0;
@@ -577,6 +584,10 @@ eoc_err_t eoc_worker_run(eoc_worker_t *w)
                 eoc__pipe_fatal(w, EOC_ERR_FATAL, "consumer: %s", why);
             }
             rd_kafka_message_destroy(m);
+            m = NULL;
+        }
+        if (m && w->km && eoc__km_restoring(w, m)) {
+            rd_kafka_message_destroy(m); /* read again once its restore ends */
             m = NULL;
         }
         if (m)

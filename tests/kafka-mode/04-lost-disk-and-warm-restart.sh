@@ -32,7 +32,7 @@ fault_note "h1 down; its data directory $(host_data h1) deleted"
 rm -rf "$(host_data h1)"
 sleep 5
 host_start h1
-wait_for 60 "h1 to be assigned partitions again" worker_assigned h1
+wait_for 60 "h1 to restore the partitions assigned to it again" host_restored h1
 full=$(since_start_count h1 'no recorded changelog position: full restore')
 n=$(worker_log_since_start h1 | grep -Eo 'restored [0-9]+ records' | awk '{ s += $2 } END { print s + 0 }')
 say "h1 on an empty store: $full full restore(s), $n changelog records restored"
@@ -41,6 +41,9 @@ sleep 5
 fault_note "h2 leaves: h1 takes every partition"
 worker_stop_ok h2 60
 wait_for 60 "h1 to take all $PARTS partitions" worker_owns h1 "$PARTS"
+# and to restore them: a partition is assigned first and restored after,
+# and a stop in between leaves its copy behind (restored on assignment)
+wait_for 60 "h1 to restore all $PARTS partitions" host_restored h1
 producer_loop_stop
 wait_progress 180
 worker_stop_ok h1 60
@@ -56,7 +59,7 @@ say "eoc inspect --brokers: $current of $PARTS changelog copies current"
 }
 fault_note "warm restart of h1 on its current store"
 host_start h1 --metrics "127.0.0.1:$MPORT"
-wait_for 60 "h1 to be assigned partitions" worker_assigned h1
+wait_for 60 "h1 to restore the partitions assigned to it" host_restored h1
 empty=$(since_start_count h1 'restored 0 records')
 read_n=$(since_start_count h1 'restored [1-9][0-9]* records')
 metric=$(curl -s "http://127.0.0.1:$MPORT/metrics" | awk '$1 == "eoc_restores_empty_total" { print $2 }')

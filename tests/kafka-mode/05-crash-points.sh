@@ -19,16 +19,21 @@ kafka_start 1 "$IN:4" "$OUT:4" "$DLQ:1"
 produce 4000
 producer_loop_start 200 500
 
-# crash_at POINT PASS: h1 runs until the crash point kills it, then starts
-# again normally and catches up with the input so far.
+# crash_at POINT PASS [flags...]: h1 runs (with the flags) until the crash
+# point kills it, then starts again normally and catches up with the input
+# so far.
 crash_at() {
     [ -z "$(worker_pid h1)" ] || worker_stop_ok h1 60
-    W_ENV="EOC_CRASH_AT=$1:$2" host_start h1
+    _ca_point=$1
+    _ca_pass=$2
+    shift 2
+    W_ENV="EOC_CRASH_AT=$_ca_point:$_ca_pass" host_start h1 "$@"
+    set -- "$_ca_point" "$_ca_pass"
     wait_exit h1 180
     [ "$EXIT_RC" = 137 ] || die "h1 exited with $EXIT_RC instead of dying at $1"
     fault_note "h1 died at crash point $1 (pass $2)"
     host_start h1
-    wait_for 90 "h1 to be assigned partitions after $1" worker_assigned h1
+    wait_for 90 "h1 to restore its partitions after $1" host_restored h1
 }
 
 rand 20
@@ -44,7 +49,8 @@ wait_progress 120
 worker_stop_ok h1 60
 fault_note "h1's data directory deleted: the next start restores in full"
 rm -rf "$(host_data h1)"
-crash_at restore.step 2
+# Chunks of 300 changelog records: every partition's restore takes several.
+crash_at restore.step 2 --set eos.restore.batch.records=300
 resumed=$(worker_log_since_start h1 | grep -Ec 'reading .* from [1-9]')
 say "after restore.step: $resumed partition restore(s) resumed from a recorded position"
 [ "$resumed" -gt 0 ] || die "the restore did not resume where the killed one stopped"

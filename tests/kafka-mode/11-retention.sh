@@ -43,7 +43,7 @@ say "h1 pruned ${pruned:-?} inbox entries and kept $kept of $((N + 900))"
 fault_note "h1 gone for good; h2 on an empty store restores every partition from the changelog"
 # shellcheck disable=SC2086
 host_start h2 $RET
-wait_for 60 "h2 to be assigned partitions" worker_assigned h2
+wait_for 60 "h2 to restore its partitions" host_restored h2
 wait_progress 120
 worker_stop_ok h2 60
 restored=$(inbox_entries h2)

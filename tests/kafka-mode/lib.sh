@@ -179,6 +179,16 @@ log_count() {
     grep -Ec "$2" "$RUN/$1.log" || true
 }
 
+# host_restored NAME: since its last start the host was assigned partitions
+# and every one of them finished its restore (a partition is assigned first
+# and restores afterwards, paused until then).
+host_restored() {
+    worker_log_since_start "$1" | awk '
+        / INFO assigned [0-9]+ partition/ { for (i = 1; i < NF; i++) if ($i == "assigned") a += $(i + 1) }
+        / restored [0-9]+ records/ { r++ }
+        END { exit !(a > 0 && r >= a) }'
+}
+
 # since_start_count NAME PATTERN: the same, since its last start.
 since_start_count() {
     worker_log_since_start "$1" | grep -Ec "$2" || true

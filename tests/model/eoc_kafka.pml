@@ -667,7 +667,7 @@ inline txn_fenced(w)
 /* ======================================================================= */
 
 #define POLL(w, p, k) \
-    :: atomic { IDLE(w) && !(pnone & BIT(w)) && rst[w] == NONE && (afresh & BIT(w)) && \
+    :: atomic { IDLE(w) && !(pnone & BIT(w)) && rst[w] != (p) && (afresh & BIT(w)) && \
                 (own[w] & ready[w] & ~need[w] & BIT(p)) && pos[WP(w, p)] + (k) <= NREC -> \
                 poll_batch(w, p, k) }
 
@@ -705,9 +705,11 @@ end:
 #if NP > 1
     RESTORE(w, 1)
 #endif
-    :: atomic { RUNS(w) && rst[w] != NONE && rpos[w] < rend[w] &&
+    /* a restore's steps run between batches (eoc__km_restore_run): the
+     * other partitions' batches interleave with them */
+    :: atomic { IDLE(w) && rst[w] != NONE && rpos[w] < rend[w] &&
                 E_ST(cl[rst[w] * MAXCL + rpos[w]]) != OPEN -> restore_step(w) }
-    :: atomic { RUNS(w) && rst[w] != NONE && rpos[w] >= rend[w] -> restore_end(w) }
+    :: atomic { IDLE(w) && rst[w] != NONE && rpos[w] >= rend[w] -> restore_end(w) }
     FETCH(w, 0)
 #if NP > 1
     FETCH(w, 1)

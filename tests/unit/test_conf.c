@@ -649,6 +649,7 @@ static void describe_lists_every_row_in_table_order(void **state)
         "output.max.bytes",
         "eos.mode",
         "eos.restore.timeout.ms",
+        "eos.restore.batch.records",
         "relay.enable",
         "relay.commit.ms",
         "relay.flush.timeout.ms",
@@ -690,7 +691,7 @@ static void describe_lists_every_row_in_table_order(void **state)
     assert_string_equal(rows.doc[8],
                         "null or empty value: dead-letter (empty_value) or skip and count "
                         "(dlq|skip)");
-    assert_non_null(strstr(rows.doc[33], "(err|warning|notice|info|debug)"));
+    assert_non_null(strstr(rows.doc[34], "(err|warning|notice|info|debug)"));
     assert_string_equal(rows.key[18], "eos.mode");
     assert_string_equal(rows.defval[18], "local");
     rows_free(&rows);
