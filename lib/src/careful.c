@@ -117,9 +117,7 @@ int eoc__careful_attempt(eoc__store_t *s, const char *topic, int32_t partition, 
 void eoc__careful_apply(eoc_worker_t *w, rd_kafka_message_t *m, int64_t now)
 {
     eoc__pipe_wait(w);
-    if (w->km && w->fill->n)
-        eoc__km_batch_meta(w, w->fill); /* its transaction's group metadata */
-    if (eoc__pipe_apply(w, w->fill, 0) != EOC_OK) {
+    if (eoc__pipe_apply_fill(w, 0) != EOC_OK) {
         eoc__pipe_rewind_message(w, m); /* merged with the failed batch's rewind */
         eoc__pipe_rewind_run(w, NULL);
         return;

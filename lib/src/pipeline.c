@@ -198,14 +198,19 @@ eoc_err_t eoc__pipe_apply(eoc_worker_t *w, eoc__batch_t *b, int crashed)
     return err;
 }
 
+eoc_err_t eoc__pipe_apply_fill(eoc_worker_t *w, int crashed)
+{
+    if (w->km && w->fill->n)
+        eoc__km_batch_meta(w, w->fill); /* its transaction's group metadata */
+    return eoc__pipe_apply(w, w->fill, crashed);
+}
+
 eoc_err_t eoc__pipe_flush_now(eoc_worker_t *w, int crashed)
 {
     eoc__pipe_wait(w);
     if (w->km && eoc__km_catch_up(w))
         return EOC_OK; /* the filling batch was dropped */
-    if (w->km && w->fill->n)
-        eoc__km_batch_meta(w, w->fill);
-    eoc_err_t err = eoc__pipe_apply(w, w->fill, crashed);
+    eoc_err_t err = eoc__pipe_apply_fill(w, crashed);
     eoc__pipe_rewind_run(w, NULL);
     return err;
 }

@@ -619,11 +619,8 @@ eoc_err_t eoc_worker_run(eoc_worker_t *w)
     eoc__pipe_wait(w);
     if (!atomic_load(&w->stats.fatal) && w->km)
         eoc__km_catch_up(w);
-    if (!atomic_load(&w->stats.fatal)) {
-        if (w->km && w->fill->n)
-            eoc__km_batch_meta(w, w->fill);
-        eoc__pipe_apply(w, w->fill, 0);
-    }
+    if (!atomic_load(&w->stats.fatal))
+        eoc__pipe_apply_fill(w, 0);
     eoc__pipe_drop(w->fill);
     eoc__pipe_stop(w);
     eoc__batch_drop(&w->bat[0]); /* messages go before the consumer */

@@ -173,6 +173,10 @@ int eoc__pipe_idle(eoc_worker_t *w);
 /** Applies and commits batch `b` on this thread (apply.c); on a failure
  *  rewinds it, and stops the worker when failures persist. */
 eoc_err_t eoc__pipe_apply(eoc_worker_t *w, eoc__batch_t *b, int crashed);
+/** eoc__pipe_apply of the filling batch, on the polling thread: in
+ *  eos.mode=kafka it takes the batch's group metadata first (a handed-off
+ *  batch takes it in eoc__pipe_hand_off). */
+eoc_err_t eoc__pipe_apply_fill(eoc_worker_t *w, int crashed);
 /** Stops the worker on a fatal error, with its reason (also logged); a
  *  later one is ignored. Any thread. */
 void eoc__pipe_fatal(eoc_worker_t *w, eoc_err_t err, const char *fmt, ...) EOC__PRINTF(3, 4);
