@@ -8,8 +8,8 @@
  */
 #include "careful.h"
 #include "worker_int.h"
+#include "tu_rmtree.h"
 
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -47,19 +47,11 @@ static int setup(void **state)
     return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-    (void)sb;
-    (void)type;
-    (void)ftw;
-    return remove(path);
-}
-
 static int teardown(void **state)
 {
     struct fx *f = *state;
     eoc__store_close(f->s);
-    int rc = nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    int rc = tu_rmtree(f->dir);
     free(f);
     return rc;
 }

@@ -10,10 +10,10 @@
  * mock cluster.
  */
 #include "worker_int.h"
+#include "tu_rmtree.h"
 
 #include <librdkafka/rdkafka_mock.h>
 
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -75,21 +75,13 @@ static int setup(void **state)
     return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-    (void)sb;
-    (void)type;
-    (void)ftw;
-    return remove(path);
-}
-
 static int teardown(void **state)
 {
     struct fx *f = *state;
     eoc_worker_destroy(f->w);
     rd_kafka_mock_cluster_destroy(f->mc);
     rd_kafka_destroy(f->host);
-    int rc = nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    int rc = tu_rmtree(f->dir);
     free(f);
     return rc;
 }

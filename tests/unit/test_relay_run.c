@@ -5,9 +5,9 @@
  */
 #include "eoc/eoc.h"
 #include "store.h"
+#include "tu_rmtree.h"
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,14 +21,6 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-
-static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-    (void)sb;
-    (void)type;
-    (void)ftw;
-    return remove(path);
-}
 
 static void *stop_soon(void *arg)
 {
@@ -77,7 +69,7 @@ static void a_relay_that_never_got_the_outbox_says_so(void **state)
     assert_int_equal(run_briefly(dir), EOC_ERR_LOCKED);
     close(fd);
     assert_int_equal(run_briefly(dir), EOC_OK); /* the outbox is its own and empty */
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tu_rmtree(dir);
 }
 
 int main(void)

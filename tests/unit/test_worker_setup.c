@@ -4,8 +4,8 @@
  * the copy of one chosen string fail.
  */
 #include "eoc/eoc.h"
+#include "tu_rmtree.h"
 
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,14 +25,6 @@ char *__wrap_strdup(const char *s)
     if (fail_strdup_of && strcmp(s, fail_strdup_of) == 0)
         return NULL;
     return __real_strdup(s);
-}
-
-static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-    (void)sb;
-    (void)type;
-    (void)ftw;
-    return remove(path);
 }
 
 static eoc_result_t handler(eoc_txn_t *txn, const eoc_record_t *rec, void *opaque)
@@ -68,7 +60,7 @@ static void a_per_topic_id_strategy_that_cannot_be_copied_fails_the_worker(void 
     }
     assert_non_null(strstr(err, "out of memory"));
     eoc_conf_destroy(conf); /* still the caller's on failure */
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tu_rmtree(dir);
 }
 
 int main(void)
