@@ -373,3 +373,53 @@ void eoc__pos_val_decode(const unsigned char in[EOC__POS_VAL_LEN], uint64_t *seq
     *seq = eoc__be64_get(in);
     *time_ms = (int64_t)eoc__be64_get(in + 8);
 }
+
+void eoc__outseg_begin(eoc__buf_t *b)
+{
+    static const unsigned char zero[EOC__OUTSEG_HEAD];
+    eoc__buf_reset(b);
+    eoc__buf_put(b, zero, sizeof(zero));
+}
+
+void eoc__outseg_add(eoc__buf_t *b, uint64_t delta, const void *row, size_t len)
+{
+    eoc__buf_uv(b, delta);
+    eoc__buf_bytes(b, row, len);
+}
+
+void eoc__outseg_finish(eoc__buf_t *b, uint32_t count, uint64_t last)
+{
+    if (b->len < EOC__OUTSEG_HEAD)
+        return; /* out of memory at _begin: b->oom is set */
+    eoc__le_encode(b->p, 4, count);
+    eoc__le_encode(b->p + 4, 8, last);
+}
+
+int eoc__outseg_open(eoc__outseg_rd_t *it, uint64_t key, const void *val, size_t len,
+                     uint32_t *count, uint64_t *last)
+{
+    eoc__rd_init(&it->rd, val, len);
+    it->key = key;
+    it->left = eoc__rd_u32(&it->rd);
+    uint64_t l = eoc__rd_u64(&it->rd);
+    if (it->rd.bad || l < key)
+        return -1;
+    if (count)
+        *count = it->left;
+    if (last)
+        *last = l;
+    return 0;
+}
+
+int eoc__outseg_next(eoc__outseg_rd_t *it, uint64_t *seq, const void **row, size_t *len)
+{
+    if (!it->left)
+        return it->rd.p == it->rd.end ? 0 : -1;
+    uint64_t delta = eoc__rd_uv(&it->rd);
+    *row = eoc__rd_bytes(&it->rd, len);
+    if (it->rd.bad || !*row || delta > UINT64_MAX - it->key)
+        return -1;
+    *seq = it->key + delta;
+    it->left--;
+    return 1;
+}

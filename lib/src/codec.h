@@ -183,4 +183,38 @@ void eoc__outrow_encode(eoc__buf_t *b, const eoc__outrow_t *row);
  */
 int eoc__outrow_decode(const void *val, size_t len, eoc__outrow_t *row, eoc__buf_t *scratch);
 
+/* ---- outbox segments: the outbox rows one transaction wrote, as one LMDB
+ * value keyed by a sequence number at or below its first row's (big-endian).
+ * Writing a batch's rows as one value and dropping it whole once they are
+ * delivered costs one B-tree operation per batch instead of two per row.
+ *
+ *   value = u32 row count, u64 seq of the last row,
+ *           per row (ascending seq): varint (seq - key), byte string (an
+ *           outbox row, eoc__outrow_encode)
+ */
+
+#define EOC__OUTSEG_HEAD 12
+
+/** Starts an empty segment in b (its header is written by _finish). */
+void eoc__outseg_begin(eoc__buf_t *b);
+/** Appends a row: `delta` is its seq minus the segment's key. */
+void eoc__outseg_add(eoc__buf_t *b, uint64_t delta, const void *row, size_t len);
+/** Writes the header: the number of rows and the last row's seq. */
+void eoc__outseg_finish(eoc__buf_t *b, uint32_t count, uint64_t last);
+
+/* A reader over one segment value (borrowed). */
+typedef struct eoc__outseg_rd {
+    eoc__rd_t rd;
+    uint64_t key;  /* the segment's key */
+    uint32_t left; /* rows not read yet */
+} eoc__outseg_rd_t;
+
+/** Opens the segment stored under `key`; count and last may be NULL.
+ *  0, or -1 on a malformed header. */
+int eoc__outseg_open(eoc__outseg_rd_t *it, uint64_t key, const void *val, size_t len,
+                     uint32_t *count, uint64_t *last);
+/** The next row: 1 with its seq and encoded row, 0 at the end, -1 on a
+ *  malformed value. */
+int eoc__outseg_next(eoc__outseg_rd_t *it, uint64_t *seq, const void **row, size_t *len);
+
 #endif

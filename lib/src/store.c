@@ -108,6 +108,25 @@ static eoc_err_t check_schema(eoc__store_t *s, MDB_txn *txn, char *errstr, size_
         }
         return EOC_OK;
     }
+    if (v == 3 && !s->rdonly) { /* schema 3 kept a value per outbox row */
+        if ((rc = eoc__store_outbox_upgrade(s, txn)) ||
+            (rc = eoc__store_put_meta_u64(txn, s->meta, META_SCHEMA, EOC__SCHEMA_VERSION))) {
+            return eoc__errf(errstr, errstr_size, eoc__err_from_mdb(rc),
+                             "%s: upgrading the outbox to schema %u: %s", s->dir,
+                             EOC__SCHEMA_VERSION, mdb_strerror(rc));
+        }
+        if (s->log)
+            eoc__log(s->log, EOC_LOG_NOTICE, "store: %s upgraded from schema 3 to %u", s->dir,
+                     EOC__SCHEMA_VERSION);
+        return EOC_OK;
+    }
+    if (v == 3) {
+        eoc__errf(errstr, errstr_size, EOC_OK,
+                  "%s: store schema version 3: open it writable once (a worker or an "
+                  "administrative command) to upgrade it to version %u",
+                  s->dir, EOC__SCHEMA_VERSION);
+        return EOC_ERR_VERSION;
+    }
     if (v != EOC__SCHEMA_VERSION) {
         eoc__errf(errstr, errstr_size, EOC_OK,
                   "%s: store schema version %llu, this eoc reads version %u: use the "
@@ -275,6 +294,7 @@ void eoc__store_close(eoc__store_t *s)
     free(s->staged);
     free(s->unindex);
     eoc__buf_free(&s->enc);
+    eoc__buf_free(&s->seg);
     free(s->dir);
     free(s);
 }
@@ -318,6 +338,7 @@ eoc_err_t eoc__store_begin(eoc__store_t *s)
     s->batch_ms = eoc__now_ms();
     s->dead_batch = s->dead_rec = s->dead_gone = 0;
     s->outbox_next0 = s->outbox_next;
+    eoc__store_seg_begin(s);
     s->nstaged = 0;
     s->nunindex = 0;
     return EOC_OK;
@@ -343,6 +364,8 @@ eoc_err_t eoc__store_commit(eoc__store_t *s)
     if (s->rec)
         eoc__store_rec_abort(s);
     int rc = eoc__store_offsets_flush(s);
+    if (!rc)
+        rc = eoc__store_seg_flush(s);
     if (!rc && s->inbox_next != s->inbox_next0)
         rc = eoc__store_put_meta_u64(s->batch, s->meta, META_INBOX_NEXT, s->inbox_next);
     if (!rc && s->outbox_next != s->outbox_next0)
@@ -355,7 +378,7 @@ eoc_err_t eoc__store_commit(eoc__store_t *s)
                                      dead > s->dead_gone ? dead - s->dead_gone : 0);
     }
     if (rc) {
-        eoc_err_t err = eoc__store_fail(s, rc, "writing offsets");
+        eoc_err_t err = eoc__store_fail(s, rc, "writing the batch's outbox and offsets");
         eoc__store_abort(s);
         return err;
     }
@@ -402,6 +425,15 @@ int eoc__store_on_disk(eoc__store_t *s, size_t txnid)
     return txnid <= atomic_load(&s->on_disk);
 }
 
+/* Drops the outbox rows of the record that did not commit. */
+static void seg_cut(eoc__store_t *s)
+{
+    s->seg.len = s->seg_len_mark;
+    s->seg.oom = 0;
+    s->seg_rows = s->seg_rows_mark;
+    s->seg_last = s->seg_last_mark;
+}
+
 eoc_err_t eoc__store_rec_begin(eoc__store_t *s)
 {
     if (!s->batch || s->rec)
@@ -413,6 +445,9 @@ eoc_err_t eoc__store_rec_begin(eoc__store_t *s)
     }
     s->rec_mark = s->nstaged;
     s->dead_rec = 0;
+    s->seg_len_mark = s->seg.len;
+    s->seg_rows_mark = s->seg_rows;
+    s->seg_last_mark = s->seg_last;
     return EOC_OK;
 }
 
@@ -425,6 +460,7 @@ eoc_err_t eoc__store_rec_commit(eoc__store_t *s)
     if (rc) {
         eoc__store_unstage(s, s->rec_mark);
         eoc__store_tps_rollback(s, 2);
+        seg_cut(s);
         return eoc__store_fail(s, rc, "record commit");
     }
     for (size_t i = 0; i < s->ntps; i++) /* the record's ids are the batch's now */
@@ -442,6 +478,7 @@ void eoc__store_rec_abort(eoc__store_t *s)
     mdb_txn_abort(s->rec);
     s->rec = NULL;
     eoc__store_unstage(s, s->rec_mark);
+    seg_cut(s);
     eoc__store_tps_rollback(s, 2);
     /* Sequence numbers used by the aborted record are simply skipped: the
      * counters only need to be unique and increasing. */

@@ -59,7 +59,7 @@ enum {
  * exclusively, so they never run beside a worker.
  */
 
-#define EOC__SCHEMA_VERSION 3u /* 2: XXH3 payload digests; 3: varint rows */
+#define EOC__SCHEMA_VERSION 4u /* 2: XXH3 payload digests; 3: varint rows; 4: outbox segments */
 
 /** Dispositions recorded in the inbox. */
 enum { EOC__DISP_APPLIED = 1, EOC__DISP_DEAD = 2 };
@@ -250,7 +250,8 @@ eoc_err_t eoc__store_clpos_list(eoc__store_t *s,
                                            int64_t pos),
                                 void *opaque);
 /** Calls cb for each outbox row the open batch added, in order, and
- *  deletes it in the batch; a non-zero cb stops with EOC_ERR_KAFKA. Outside
+ *  drops it from the batch (drained rows never reach the outbox table); a
+ *  non-zero cb stops with EOC_ERR_KAFKA. Outside
  *  a record transaction. */
 eoc_err_t eoc__store_batch_rows_drain(eoc__store_t *s,
                                       int (*cb)(void *opaque, const eoc__outrow_t *row),

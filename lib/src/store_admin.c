@@ -173,8 +173,10 @@ eoc_err_t eoc_store_outbox_foreach(eoc_store_t *p, eoc_outbox_row_cb *cb, void *
     return err;
 }
 
-/* One read snapshot; constant time (counters in meta, the oldest entry is
- * the log's first row), so tools may call it often. */
+/* One read snapshot, cheap enough for tools to call often: counters in
+ * meta, the oldest entries are the logs' first rows, and the outbox's rows
+ * are counted from its segments' headers (one per batch not yet
+ * delivered). */
 eoc_err_t eoc_store_info(eoc_store_t *p, eoc_store_info_t *out)
 {
     eoc__store_t *s = p->s;
@@ -188,8 +190,8 @@ eoc_err_t eoc_store_info(eoc_store_t *p, eoc_store_info_t *out)
     uint64_t v = 0;
     if (!(rc = mdb_stat(txn, s->inbox, &st)))
         out->inbox_entries = st.ms_entries;
-    if (!rc && !(rc = mdb_stat(txn, s->outbox, &st)))
-        out->outbox_rows = st.ms_entries;
+    if (!rc)
+        rc = eoc__store_outbox_stat(s, txn, &out->outbox_rows, &out->outbox_oldest_ms);
     if (!rc && !(rc = mdb_stat(txn, s->state, &st)))
         out->state_entries = st.ms_entries;
     if (!rc && !(rc = eoc__store_meta_u64(txn, s->meta, META_SCHEMA, &v)))
@@ -204,15 +206,6 @@ eoc_err_t eoc_store_info(eoc_store_t *p, eoc_store_info_t *out)
         if (!mdb_cursor_get(c, &k, &d, MDB_FIRST) &&
             eoc__inrow_decode(d.mv_data, d.mv_size, &in) == 0)
             out->inbox_oldest_ms = in.time_ms;
-        mdb_cursor_close(c);
-    }
-    if (!rc && !(rc = mdb_cursor_open(txn, s->outbox, &c))) {
-        eoc__buf_t scratch = {0};
-        eoc__outrow_t row;
-        if (!mdb_cursor_get(c, &k, &d, MDB_FIRST) &&
-            eoc__outrow_decode(d.mv_data, d.mv_size, &row, &scratch) == 0)
-            out->outbox_oldest_ms = row.created_ms;
-        eoc__buf_free(&scratch);
         mdb_cursor_close(c);
     }
     mdb_txn_abort(txn);

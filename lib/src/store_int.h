@@ -28,6 +28,7 @@
 #define META_SCHEMA      "schema"
 #define META_INBOX_NEXT  "inbox.next"
 #define META_OUTBOX_NEXT "outbox.next"
+#define META_OUTBOX_FIRST "outbox.first" /* outbox rows below this are delivered */
 #define META_TP_NEXT     "tp.next"
 #define META_INBOX_DEAD  "inbox.dead"     /* dead-lettered rows in the inbox log */
 #define META_POS_NEXT    "inbox.pos.next" /* log rows below this are in inbox_pos */
@@ -79,6 +80,12 @@ struct eoc__store {
     struct tp *tps;
     size_t ntps, captps, last_tp;
     eoc__buf_t enc; /* encode scratch */
+    /* The open batch's outbox rows, one segment (codec.h) written at commit;
+     * at record begin, what to cut back to if the record aborts. */
+    eoc__buf_t seg;
+    uint32_t seg_rows, seg_rows_mark;
+    uint64_t seg_last, seg_last_mark;
+    size_t seg_len_mark;
 };
 
 /* The write transaction in use: the record's when one is open. */
@@ -101,6 +108,22 @@ int eoc__store_commit_txn(eoc__store_t *s, MDB_txn *txn);
 /** A meta counter (0 when missing); LMDB codes. */
 int eoc__store_meta_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t *v);
 int eoc__store_put_meta_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t v);
+
+/* ---- store_outbox.c */
+/** Starts the open batch's outbox segment (at begin). */
+void eoc__store_seg_begin(eoc__store_t *s);
+/** Writes the open batch's outbox segment, if it has rows; an LMDB code. */
+int eoc__store_seg_flush(eoc__store_t *s);
+/** Counts the outbox rows in `txn` and gives the oldest one's creation
+ *  time (0 when empty); an LMDB code. */
+int eoc__store_outbox_stat(const eoc__store_t *s, MDB_txn *txn, uint64_t *rows,
+                           int64_t *oldest_ms);
+/** Cuts outbox row `seq` out of its segment (deleting a segment left
+ *  empty); MDB_NOTFOUND when there is no such row, or an LMDB code. */
+int eoc__store_outbox_cut(eoc__store_t *s, MDB_txn *txn, uint64_t seq);
+/** Rewrites schema 3's outbox (a value per row) as segments of one row;
+ *  an LMDB code. */
+int eoc__store_outbox_upgrade(eoc__store_t *s, MDB_txn *txn);
 
 /* ---- store_offsets.c */
 /** Finds or registers (topic, partition) in the batch; *out stays valid

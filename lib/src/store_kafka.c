@@ -91,37 +91,35 @@ eoc_err_t eoc__store_batch_rows_drain(eoc__store_t *s,
 {
     if (!s->batch || s->rec)
         return EOC_ERR_STATE;
-    if (s->outbox_next == s->outbox_next0)
+    if (!s->seg_rows)
         return EOC_OK;
-    MDB_cursor *c;
-    int rc = mdb_cursor_open(s->batch, s->outbox, &c);
-    if (rc)
-        return eoc__store_fail(s, rc, "outbox cursor");
+    if (s->seg.oom)
+        return EOC_ERR_NOMEM;
+    /* The batch's rows are still its in-memory segment: they are handed
+     * over from there and never written to the outbox table. */
+    eoc__outseg_finish(&s->seg, s->seg_rows, s->seg_last);
+    eoc__outseg_rd_t it;
     eoc__buf_t scratch = {0};
-    unsigned char kb[8];
-    eoc__be64_put(kb, s->outbox_next0);
-    MDB_val k = {8, kb}, d;
     eoc_err_t err = EOC_OK;
-    for (rc = mdb_cursor_get(c, &k, &d, MDB_SET_RANGE); rc == 0;
-         rc = mdb_cursor_get(c, &k, &d, MDB_NEXT)) {
+    uint64_t seq;
+    const void *v;
+    size_t len;
+    int n = eoc__outseg_open(&it, s->outbox_next0, s->seg.p, s->seg.len, NULL, NULL);
+    while (n == 0 && (n = eoc__outseg_next(&it, &seq, &v, &len)) > 0) {
         eoc__outrow_t row;
-        if (eoc__outrow_decode(d.mv_data, d.mv_size, &row, &scratch) != 0) {
-            err = eoc__store_fail(s, MDB_CORRUPTED, "outbox row");
+        if (eoc__outrow_decode(v, len, &row, &scratch) != 0)
             break;
-        }
         if (cb(opaque, &row)) {
             err = EOC_ERR_KAFKA;
             break;
         }
-        if ((rc = mdb_cursor_del(c, 0))) {
-            err = eoc__store_fail(s, rc, "outbox del");
-            break;
-        }
+        n = 0;
     }
-    if (rc && rc != MDB_NOTFOUND && !err)
-        err = eoc__store_fail(s, rc, "outbox drain");
+    if (n != 0 && !err)
+        err = eoc__store_fail(s, MDB_CORRUPTED, "outbox row");
     eoc__buf_free(&scratch);
-    mdb_cursor_close(c);
+    if (!err)
+        eoc__store_seg_begin(s); /* drained */
     return err;
 }
 

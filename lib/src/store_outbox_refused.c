@@ -14,10 +14,7 @@ eoc_err_t eoc__store_outbox_replace(eoc__store_t *s, uint64_t seq, const eoc__ou
     int rc = mdb_txn_begin(s->env, NULL, 0, &txn); /* waits for the worker's batch */
     if (rc)
         return eoc__store_fail(s, rc, "begin");
-    unsigned char kb[8];
-    eoc__be64_put(kb, seq);
-    MDB_val k = {8, kb};
-    if ((rc = mdb_del(txn, s->outbox, &k, NULL))) {
+    if ((rc = eoc__store_outbox_cut(s, txn, seq))) {
         mdb_txn_abort(txn);
         return rc == MDB_NOTFOUND ? EOC_ERR_NOT_FOUND : eoc__store_fail(s, rc, "outbox delete");
     }
@@ -26,20 +23,25 @@ eoc_err_t eoc__store_outbox_replace(eoc__store_t *s, uint64_t seq, const eoc__ou
         eoc__outrow_t r = *dead;
         if (!r.created_ms)
             r.created_ms = eoc__now_ms();
-        eoc__buf_t enc = {0};
+        eoc__buf_t enc = {0}, seg = {0};
         eoc__outrow_encode(&enc, &r);
-        if (enc.oom) {
+        eoc__outseg_begin(&seg);
+        eoc__outseg_add(&seg, 0, enc.p, enc.len);
+        if (enc.oom || seg.oom) {
             eoc__buf_free(&enc);
+            eoc__buf_free(&seg);
             mdb_txn_abort(txn);
             return EOC_ERR_NOMEM;
         }
         unsigned char nb[8];
-        MDB_val nk = {8, nb}, d = {enc.len, enc.p};
+        MDB_val nk = {8, nb}, d = {seg.len, seg.p};
         if (!(rc = eoc__store_meta_u64(txn, s->meta, META_OUTBOX_NEXT, &next))) {
             eoc__be64_put(nb, next);
+            eoc__outseg_finish(&seg, 1, next); /* a segment of its own */
             if (!(rc = mdb_put(txn, s->outbox, &nk, &d, MDB_APPEND)))
                 rc = eoc__store_put_meta_u64(txn, s->meta, META_OUTBOX_NEXT, next + 1);
         }
+        eoc__buf_free(&seg);
         eoc__buf_free(&enc);
         if (rc) {
             mdb_txn_abort(txn);

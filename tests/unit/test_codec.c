@@ -588,6 +588,53 @@ static void randomly_corrupted_rows_decode_or_fail_but_never_read_outside(void *
     eoc__buf_free(&scratch);
 }
 
+/* An outbox segment gives its rows back with their seqs, and every
+ * truncation of it fails instead of reading past it. */
+static void an_outbox_segment_round_trips_and_every_truncation_is_rejected(void **state)
+{
+    (void)state;
+    eoc__buf_t b = {0};
+    const char *rows[] = {"first", "", "third row"};
+    const uint64_t seqs[] = {100, 101, 140};
+    eoc__outseg_begin(&b);
+    for (int i = 0; i < 3; i++)
+        eoc__outseg_add(&b, seqs[i] - 100, rows[i], strlen(rows[i]));
+    eoc__outseg_finish(&b, 3, 140);
+    assert_false(b.oom);
+
+    eoc__outseg_rd_t it;
+    uint32_t count;
+    uint64_t last, seq;
+    const void *v;
+    size_t len;
+    assert_int_equal(eoc__outseg_open(&it, 100, b.p, b.len, &count, &last), 0);
+    assert_int_equal(count, 3);
+    assert_true(last == 140);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(eoc__outseg_next(&it, &seq, &v, &len), 1);
+        assert_true(seq == seqs[i]);
+        assert_int_equal(len, strlen(rows[i]));
+        assert_memory_equal(v, rows[i], len);
+    }
+    assert_int_equal(eoc__outseg_next(&it, &seq, &v, &len), 0);
+
+    /* Cut short anywhere: the header fails, or a row, or the end does. */
+    for (size_t cut = 0; cut < b.len; cut++) {
+        int n = eoc__outseg_open(&it, 100, b.p, cut, NULL, NULL);
+        while (n == 0 && (n = eoc__outseg_next(&it, &seq, &v, &len)) == 1)
+            n = 0;
+        assert_int_equal(n, -1);
+    }
+    /* Trailing bytes after the last row, or a last seq below the key. */
+    eoc__buf_u32(&b, 7);
+    assert_int_equal(eoc__outseg_open(&it, 100, b.p, b.len, NULL, NULL), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(eoc__outseg_next(&it, &seq, &v, &len), 1);
+    assert_int_equal(eoc__outseg_next(&it, &seq, &v, &len), -1);
+    assert_int_equal(eoc__outseg_open(&it, 141, b.p, b.len, NULL, NULL), -1);
+    eoc__buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -610,6 +657,7 @@ int main(void)
         cmocka_unit_test(a_header_count_larger_than_the_value_is_rejected),
         cmocka_unit_test(a_header_with_a_null_name_is_rejected),
         cmocka_unit_test(randomly_corrupted_rows_decode_or_fail_but_never_read_outside),
+        cmocka_unit_test(an_outbox_segment_round_trips_and_every_truncation_is_rejected),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1609,6 +1609,171 @@ static void outbox_info_counts_rows_and_the_age_of_the_oldest(void **state)
     assert_int_equal(age, 0);
 }
 
+/* A batch's rows are one segment: a record that fails takes its rows out of
+ * it, the others stay, in order. */
+static void outbox_rows_of_a_failed_record_leave_the_batch_and_the_others_stay(void **state)
+{
+    struct fx *f = *state;
+    f->s = open_at(f->dir, 0, 0);
+    assert_int_equal(eoc__store_begin(f->s), EOC_OK);
+    const char *ids[] = {"kept-1", "failed", "kept-2"};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(eoc__store_rec_begin(f->s), EOC_OK);
+        add_row(f->s, ids[i], 0);
+        if (i == 1) {
+            add_row(f->s, "failed-too", 0);
+            eoc__store_rec_abort(f->s);
+        } else {
+            assert_int_equal(eoc__store_rec_commit(f->s), EOC_OK);
+        }
+    }
+    add_row(f->s, "outside-a-record", 0);
+    assert_int_equal(eoc__store_commit(f->s), EOC_OK);
+    struct rows r;
+    scan_all(f->s, 0, &r);
+    assert_int_equal(r.n, 3);
+    assert_string_equal(r.id[0], "kept-1");
+    assert_string_equal(r.id[1], "kept-2");
+    assert_string_equal(r.id[2], "outside-a-record");
+    uint64_t rows;
+    int64_t age;
+    assert_int_equal(eoc__store_outbox_info(f->s, &rows, &age), EOC_OK);
+    assert_int_equal(rows, 3);
+}
+
+/* A row refused for good is cut out of its batch's segment (first, middle,
+ * last), never found twice, and a dead letter goes after everything. */
+static void a_refused_row_is_cut_out_of_its_batch_and_the_rest_kept(void **state)
+{
+    struct fx *f = *state;
+    f->s = open_at(f->dir, 0, 0);
+    add_rows(f->s, 0, 5, 0);
+    add_rows(f->s, 5, 3, 0);
+    struct rows all, r;
+    scan_all(f->s, 0, &all);
+    assert_int_equal(all.n, 8);
+    assert_int_equal(eoc__store_outbox_replace(f->s, all.seq[2], NULL), EOC_OK);
+    assert_int_equal(eoc__store_outbox_replace(f->s, all.seq[2], NULL), EOC_ERR_NOT_FOUND);
+    assert_int_equal(eoc__store_outbox_replace(f->s, all.seq[0], NULL), EOC_OK);
+    assert_int_equal(eoc__store_outbox_replace(f->s, all.seq[4], NULL), EOC_OK);
+    scan_all(f->s, 0, &r);
+    assert_int_equal(r.n, 5);
+    assert_string_equal(r.id[0], "r1");
+    assert_string_equal(r.id[1], "r3");
+    assert_string_equal(r.id[2], "r5");
+    /* From a seq that was cut: the next row. */
+    scan_all(f->s, all.seq[4], &r);
+    assert_int_equal(r.n, 3);
+    assert_string_equal(r.id[0], "r5");
+    /* A whole segment cut away, row by row. */
+    assert_int_equal(eoc__store_outbox_replace(f->s, all.seq[1], NULL), EOC_OK);
+    assert_int_equal(eoc__store_outbox_replace(f->s, all.seq[3], NULL), EOC_OK);
+    scan_all(f->s, 0, &r);
+    assert_int_equal(r.n, 3);
+    assert_string_equal(r.id[0], "r5");
+    /* Delivered rows are gone for a cut too; a dead letter comes last. */
+    assert_int_equal(eoc__store_outbox_remove_below(f->s, all.seq[6]), EOC_OK);
+    assert_int_equal(eoc__store_outbox_replace(f->s, all.seq[5], NULL), EOC_ERR_NOT_FOUND);
+    eoc__outrow_t dead = {0};
+    dead.id = "dead";
+    dead.id_len = 4;
+    dead.topic = "dlq";
+    dead.topic_len = 3;
+    assert_int_equal(eoc__store_outbox_replace(f->s, all.seq[6], &dead), EOC_OK);
+    scan_all(f->s, 0, &r);
+    assert_int_equal(r.n, 2);
+    assert_string_equal(r.id[0], "r7");
+    assert_string_equal(r.id[1], "dead");
+    assert_true(r.seq[1] > all.seq[7]);
+    uint64_t rows;
+    int64_t age;
+    assert_int_equal(eoc__store_outbox_info(f->s, &rows, &age), EOC_OK);
+    assert_int_equal(rows, 2);
+    /* And the sequence goes on after the dead letter. */
+    add_rows(f->s, 8, 1, 0);
+    scan_all(f->s, 0, &r);
+    assert_int_equal(r.n, 3);
+    assert_true(r.seq[2] > r.seq[1]);
+}
+
+/* Schema 3 kept an LMDB value per outbox row: a writable open rewrites them
+ * as segments and nothing is lost; a read-only open says what to do. */
+static void a_schema_3_store_is_upgraded_in_place_by_a_writable_open(void **state)
+{
+    struct fx *f = *state;
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi, meta;
+    const char *names[] = {"offsets", "inbox", "inbox_pos", "state"};
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+    assert_int_equal(mdb_env_open(env, f->dir, 0, 0640), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(mdb_dbi_open(txn, names[i], MDB_CREATE, &dbi), 0);
+    assert_int_equal(mdb_dbi_open(txn, "meta", MDB_CREATE, &meta), 0);
+    assert_int_equal(mdb_dbi_open(txn, "outbox", MDB_CREATE, &dbi), 0);
+    eoc__buf_t enc = {0};
+    for (int i = 0; i < 3; i++) {
+        char id[8];
+        snprintf(id, sizeof(id), "old%d", i);
+        eoc__outrow_t row = {0};
+        row.created_ms = 1000 + i;
+        row.id = id;
+        row.id_len = strlen(id);
+        row.topic = "out";
+        row.topic_len = 3;
+        eoc__buf_reset(&enc);
+        eoc__outrow_encode(&enc, &row);
+        unsigned char kb[8];
+        eoc__be64_put(kb, (uint64_t)(40 + i));
+        MDB_val k = {8, kb}, d = {enc.len, enc.p};
+        assert_int_equal(mdb_put(txn, dbi, &k, &d, MDB_APPEND), 0);
+    }
+    eoc__buf_free(&enc);
+    unsigned char v[8];
+    eoc__le_encode(v, 8, 3);
+    MDB_val k = {6, "schema"}, d = {8, v};
+    assert_int_equal(mdb_put(txn, meta, &k, &d, 0), 0);
+    unsigned char n[8];
+    eoc__le_encode(n, 8, 43);
+    MDB_val nk = {11, "outbox.next"}, nd = {8, n};
+    assert_int_equal(mdb_put(txn, meta, &nk, &nd, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+
+    char err[512] = "";
+    assert_null(eoc_store_open_readonly(f->dir, err, sizeof(err)));
+    assert_non_null(strstr(err, "upgrade"));
+
+    f->s = open_at(f->dir, 0, 0);
+    struct rows r;
+    scan_all(f->s, 0, &r);
+    assert_int_equal(r.n, 3);
+    for (int i = 0; i < 3; i++) {
+        assert_true(r.seq[i] == (uint64_t)(40 + i));
+        assert_int_equal(r.created[i], 1000 + i);
+    }
+    assert_string_equal(r.id[2], "old2");
+    add_rows(f->s, 0, 1, 0);
+    scan_all(f->s, 41, &r);
+    assert_int_equal(r.n, 3);
+    assert_true(r.seq[2] == 43);
+    assert_int_equal(eoc__store_outbox_replace(f->s, 41, NULL), EOC_OK);
+    assert_int_equal(eoc__store_outbox_remove_below(f->s, 43), EOC_OK);
+    scan_all(f->s, 0, &r);
+    assert_int_equal(r.n, 1);
+    assert_string_equal(r.id[0], "r0");
+    reopen(f);
+    eoc_store_t *ro = eoc_store_open_readonly(f->dir, err, sizeof(err));
+    assert_non_null(ro);
+    eoc_store_info_t info;
+    assert_int_equal(eoc_store_info(ro, &info), EOC_OK);
+    assert_int_equal(info.schema_version, EOC__SCHEMA_VERSION);
+    assert_int_equal(info.outbox_rows, 1);
+    eoc_store_close(ro);
+}
+
 static void a_store_without_index_relays_but_refuses_batches(void **state)
 {
     struct fx *f = *state;
@@ -1666,6 +1831,9 @@ int main(void)
         STORE_TEST(outbox_remove_below_deletes_the_prefix_only),
         STORE_TEST(outbox_sequence_numbers_keep_increasing_after_everything_was_removed),
         STORE_TEST(outbox_info_counts_rows_and_the_age_of_the_oldest),
+        STORE_TEST(outbox_rows_of_a_failed_record_leave_the_batch_and_the_others_stay),
+        STORE_TEST(a_refused_row_is_cut_out_of_its_batch_and_the_rest_kept),
+        STORE_TEST(a_schema_3_store_is_upgraded_in_place_by_a_writable_open),
         STORE_TEST(a_store_without_index_relays_but_refuses_batches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
