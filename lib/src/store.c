@@ -211,7 +211,10 @@ eoc_err_t eoc__store_open(const char *dir, uint64_t map_size, int flags, const e
 
     if ((rc = mdb_txn_begin(s->env, NULL, s->rdonly ? MDB_RDONLY : 0, &txn)) ||
         (rc = open_dbs(s, txn))) {
-        if (rc == MDB_PAGE_NOTFOUND || rc == MDB_CORRUPTED || rc == MDB_INVALID)
+        /* MDB_CURSOR_FULL: a tree deeper than LMDB ever builds, i.e. a
+         * damaged branch page. */
+        if (rc == MDB_PAGE_NOTFOUND || rc == MDB_CORRUPTED || rc == MDB_INVALID ||
+            rc == MDB_CURSOR_FULL)
             err = eoc__errf(errstr, errstr_size, EOC_ERR_STORE,
                             "%s/data.mdb is damaged (%s); not opened (restore it from a backup)",
                             dir, mdb_strerror(rc));
