@@ -351,11 +351,28 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     struct slot *s = ring_find(r, (uint64_t)(uintptr_t)m->_private);
     if (!s)
         return;
-    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR && m->offset >= 0) {
         s->state = SLOT_OK;
         atomic_fetch_add(&r->published, 1);
         return;
     }
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        /* Acknowledged without an offset: librdkafka's answer when the
+         * broker calls a retried batch a duplicate of one it already has.
+         * A Kafka broker only says so of a batch it wrote; the development
+         * Kafka, under injected Produce errors, also of batches it never
+         * wrote. The row is not taken as delivered: it is resent, at worst
+         * a transport duplicate. */
+        s->state = SLOT_FAILED;
+        if (!r->reset)
+            eoc__log(r->log, EOC_LOG_NOTICE,
+                     "relay: outbox row %llu to %s was acknowledged without an offset (a "
+                     "duplicate, the broker says); resending from the oldest unsent row",
+                     (unsigned long long)s->seq, rd_kafka_topic_name(m->rkt));
+        r->reset = 1;
+        return;
+    }
+
     s->state = SLOT_FAILED;
     note_refused(r, s->seq, m->err, 0);
     if (!r->reset && m->err != RD_KAFKA_RESP_ERR__PURGE_QUEUE &&
