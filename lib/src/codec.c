@@ -395,6 +395,13 @@ void eoc__outseg_finish(eoc__buf_t *b, uint32_t count, uint64_t last)
     eoc__le_encode(b->p + 4, 8, last);
 }
 
+void eoc__outseg_single(eoc__buf_t *b, uint64_t seq, const void *row, size_t len)
+{
+    eoc__outseg_begin(b);
+    eoc__outseg_add(b, 0, row, len);
+    eoc__outseg_finish(b, 1, seq);
+}
+
 int eoc__outseg_open(eoc__outseg_rd_t *it, uint64_t key, const void *val, size_t len,
                      uint32_t *count, uint64_t *last)
 {

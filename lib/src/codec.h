@@ -201,6 +201,8 @@ void eoc__outseg_begin(eoc__buf_t *b);
 void eoc__outseg_add(eoc__buf_t *b, uint64_t delta, const void *row, size_t len);
 /** Writes the header: the number of rows and the last row's seq. */
 void eoc__outseg_finish(eoc__buf_t *b, uint32_t count, uint64_t last);
+/** A segment of one row, to be stored under that row's seq. */
+void eoc__outseg_single(eoc__buf_t *b, uint64_t seq, const void *row, size_t len);
 
 /* A reader over one segment value (borrowed). */
 typedef struct eoc__outseg_rd {

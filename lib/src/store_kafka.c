@@ -104,18 +104,17 @@ eoc_err_t eoc__store_batch_rows_drain(eoc__store_t *s,
     uint64_t seq;
     const void *v;
     size_t len;
-    int n = eoc__outseg_open(&it, s->outbox_next0, s->seg.p, s->seg.len, NULL, NULL);
-    while (n == 0 && (n = eoc__outseg_next(&it, &seq, &v, &len)) > 0) {
+    int n = eoc__outseg_open(&it, s->outbox_next0, s->seg.p, s->seg.len, NULL, NULL) ? -1 : 1;
+    while (n > 0 && (n = eoc__outseg_next(&it, &seq, &v, &len)) > 0) {
         eoc__outrow_t row;
-        if (eoc__outrow_decode(v, len, &row, &scratch) != 0)
-            break;
-        if (cb(opaque, &row)) {
+        if (eoc__outrow_decode(v, len, &row, &scratch) != 0) {
+            n = -1;
+        } else if (cb(opaque, &row)) {
             err = EOC_ERR_KAFKA;
             break;
         }
-        n = 0;
     }
-    if (n != 0 && !err)
+    if (n < 0)
         err = eoc__store_fail(s, MDB_CORRUPTED, "outbox row");
     eoc__buf_free(&scratch);
     if (!err)

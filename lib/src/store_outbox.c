@@ -375,9 +375,7 @@ int eoc__store_outbox_upgrade(eoc__store_t *s, MDB_txn *txn)
             break;
         }
         at = eoc__be64_get(k.mv_data);
-        eoc__outseg_begin(&out);
-        eoc__outseg_add(&out, 0, d.mv_data, d.mv_size);
-        eoc__outseg_finish(&out, 1, at);
+        eoc__outseg_single(&out, at, d.mv_data, d.mv_size);
         if (out.oom) {
             rc = ENOMEM;
             break;

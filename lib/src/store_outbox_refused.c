@@ -23,10 +23,13 @@ eoc_err_t eoc__store_outbox_replace(eoc__store_t *s, uint64_t seq, const eoc__ou
         eoc__outrow_t r = *dead;
         if (!r.created_ms)
             r.created_ms = eoc__now_ms();
+        if ((rc = eoc__store_meta_u64(txn, s->meta, META_OUTBOX_NEXT, &next))) {
+            mdb_txn_abort(txn);
+            return eoc__store_fail(s, rc, "outbox dead letter");
+        }
         eoc__buf_t enc = {0}, seg = {0};
         eoc__outrow_encode(&enc, &r);
-        eoc__outseg_begin(&seg);
-        eoc__outseg_add(&seg, 0, enc.p, enc.len);
+        eoc__outseg_single(&seg, next, enc.p, enc.len); /* a segment of its own */
         if (enc.oom || seg.oom) {
             eoc__buf_free(&enc);
             eoc__buf_free(&seg);
@@ -34,13 +37,10 @@ eoc_err_t eoc__store_outbox_replace(eoc__store_t *s, uint64_t seq, const eoc__ou
             return EOC_ERR_NOMEM;
         }
         unsigned char nb[8];
+        eoc__be64_put(nb, next);
         MDB_val nk = {8, nb}, d = {seg.len, seg.p};
-        if (!(rc = eoc__store_meta_u64(txn, s->meta, META_OUTBOX_NEXT, &next))) {
-            eoc__be64_put(nb, next);
-            eoc__outseg_finish(&seg, 1, next); /* a segment of its own */
-            if (!(rc = mdb_put(txn, s->outbox, &nk, &d, MDB_APPEND)))
-                rc = eoc__store_put_meta_u64(txn, s->meta, META_OUTBOX_NEXT, next + 1);
-        }
+        if (!(rc = mdb_put(txn, s->outbox, &nk, &d, MDB_APPEND)))
+            rc = eoc__store_put_meta_u64(txn, s->meta, META_OUTBOX_NEXT, next + 1);
         eoc__buf_free(&seg);
         eoc__buf_free(&enc);
         if (rc) {
