@@ -27,6 +27,33 @@ static void mark_on_disk(eoc__store_t *s, size_t txnid)
         ;
 }
 
+/*
+ * LMDB never writes a page that one transaction allocated and freed again:
+ * the file can end before the last page the meta counts, the missing pages
+ * being free. The open's check (check_file_size) cannot tell that file
+ * from a truncated one, so after a commit the file is extended to cover
+ * every counted page. fallocate, not ftruncate: it never shortens a file
+ * another writer has meanwhile extended, and keeps what is there. Free
+ * pages are never read before they are written. Best effort: a file
+ * system without fallocate, or a full disk, leaves the file as LMDB did.
+ */
+static void cover_pages(eoc__store_t *s, size_t last_pgno)
+{
+    if (last_pgno < atomic_load(&s->covered))
+        return;
+    MDB_stat st;
+    struct stat sb;
+    int fd;
+    if (mdb_env_stat(s->env, &st) || mdb_env_get_fd(s->env, &fd) || fstat(fd, &sb))
+        return;
+    off_t need = (off_t)(last_pgno + 1) * (off_t)st.ms_psize;
+    if (sb.st_size < need && fallocate(fd, 0, sb.st_size, need - sb.st_size) != 0)
+        return;
+    size_t cur = atomic_load(&s->covered);
+    while (cur < last_pgno + 1 && !atomic_compare_exchange_weak(&s->covered, &cur, last_pgno + 1))
+        ;
+}
+
 /* Commits a top-level write transaction. A commit that wrote flushed its
  * pages, and with them the previous transaction's meta page
  * (MDB_NOMETASYNC). One that changed nothing writes and flushes nothing
@@ -37,8 +64,11 @@ int eoc__store_commit_txn(eoc__store_t *s, MDB_txn *txn)
     size_t id = mdb_txn_id(txn);
     int rc = mdb_txn_commit(txn);
     MDB_envinfo info;
-    if (!rc && !mdb_env_info(s->env, &info) && info.me_last_txnid >= id)
+    if (rc || mdb_env_info(s->env, &info))
+        return rc;
+    if (info.me_last_txnid >= id)
         mark_on_disk(s, id - 1);
+    cover_pages(s, info.me_last_pgno);
     return rc;
 }
 

@@ -61,6 +61,9 @@ struct eoc__store {
      * its commits (each flush carries the previous meta page) and syncs.
      * Any thread. */
     atomic_size_t on_disk;
+    /* The file covers the pages below this (cover_pages in store.c). Any
+     * thread. */
+    atomic_size_t covered;
 
     /* Writer side: touched only by the thread that runs batches. */
     MDB_txn *batch;
