@@ -83,9 +83,8 @@ eoc_err_t eoc__careful_revoke_list(eoc__store_t *s, const rd_kafka_topic_partiti
     return err;
 }
 
-int eoc__careful_wants(eoc_worker_t *w, const rd_kafka_message_t *m)
+int eoc__careful_wants(eoc_worker_t *w, const rd_kafka_message_t *m, eoc__part_t *p)
 {
-    eoc__part_t *p = eoc__parts_get(w, rd_kafka_topic_name(m->rkt), m->partition);
     if (p && p->careful_first) {
         p->careful_until = m->offset + w->set.batch_max_records;
         p->careful_first = 0;
@@ -122,7 +121,7 @@ void eoc__careful_apply(eoc_worker_t *w, rd_kafka_message_t *m, int64_t now)
         eoc__pipe_rewind_run(w, NULL);
         return;
     }
-    if (eoc__pipe_add(w, m, now) != 0) {
+    if (eoc__pipe_add(w, m, NULL, now) != 0) {
         eoc__pipe_rewind_message(w, m);
         eoc__pipe_rewind_run(w, NULL);
         return;

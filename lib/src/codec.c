@@ -75,7 +75,7 @@ uint64_t eoc__rd_u64(eoc__rd_t *r)
     return lo | (uint64_t)eoc__rd_u32(r) << 32;
 }
 
-uint64_t eoc__rd_uv(eoc__rd_t *r)
+uint64_t eoc__rd_uv_long(eoc__rd_t *r)
 {
     uint64_t v = 0;
     for (unsigned shift = 0; !r->bad && r->p < r->end; shift += 7) {
@@ -90,7 +90,7 @@ uint64_t eoc__rd_uv(eoc__rd_t *r)
     return 0;
 }
 
-const void *eoc__rd_bytes(eoc__rd_t *r, size_t *n)
+const void *eoc__rd_bytes_long(eoc__rd_t *r, size_t *n)
 {
     uint64_t len = eoc__rd_uv(r);
     *n = 0;
@@ -104,12 +104,6 @@ const void *eoc__rd_bytes(eoc__rd_t *r, size_t *n)
     if (p)
         *n = (size_t)(len - 1);
     return p;
-}
-
-void eoc__be64_put(unsigned char out[8], uint64_t v)
-{
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        out[i] = (unsigned char)v;
 }
 
 size_t eoc__fmt_i64(char *out, int64_t v)
@@ -126,14 +120,6 @@ size_t eoc__fmt_i64(char *out, int64_t v)
     while (n)
         out[len++] = tmp[--n];
     return len;
-}
-
-uint64_t eoc__be64_get(const unsigned char in[8])
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | in[i];
-    return v;
 }
 
 void eoc__be32_put(unsigned char out[4], uint32_t v)

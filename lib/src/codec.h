@@ -75,14 +75,47 @@ typedef struct eoc__rd {
 void eoc__rd_init(eoc__rd_t *r, const void *p, size_t n);
 uint32_t eoc__rd_u32(eoc__rd_t *r);
 uint64_t eoc__rd_u64(eoc__rd_t *r);
+uint64_t eoc__rd_uv_long(eoc__rd_t *r);
+const void *eoc__rd_bytes_long(eoc__rd_t *r, size_t *n);
+
+/* The readers below are inline for their common case (a one-byte varint):
+ * they run several times per row. */
+
 /** A varint; bad when cut short or longer than 64 bits. */
-uint64_t eoc__rd_uv(eoc__rd_t *r);
+static inline uint64_t eoc__rd_uv(eoc__rd_t *r)
+{
+    if (!r->bad && r->p < r->end && !(*r->p & 0x80))
+        return *r->p++;
+    return eoc__rd_uv_long(r);
+}
+
 /** Returns a pointer into the value (NULL for an encoded NULL) and its length. */
-const void *eoc__rd_bytes(eoc__rd_t *r, size_t *n);
+static inline const void *eoc__rd_bytes(eoc__rd_t *r, size_t *n)
+{
+    if (!r->bad && r->p < r->end && *r->p && !(*r->p & 0x80) &&
+        (size_t)(r->end - r->p) > (size_t)(*r->p - 1)) {
+        const unsigned char *p = r->p + 1;
+        *n = (size_t)(*r->p - 1);
+        r->p = p + *n;
+        return p;
+    }
+    return eoc__rd_bytes_long(r, n);
+}
 
 /* ---- big-endian keys (sort order = numeric order in LMDB) */
-void eoc__be64_put(unsigned char out[8], uint64_t v);
-uint64_t eoc__be64_get(const unsigned char in[8]);
+static inline void eoc__be64_put(unsigned char out[8], uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        out[i] = (unsigned char)v;
+}
+
+static inline uint64_t eoc__be64_get(const unsigned char in[8])
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | in[i];
+    return v;
+}
 void eoc__be32_put(unsigned char out[4], uint32_t v);
 uint32_t eoc__be32_get(const unsigned char in[4]);
 

@@ -24,9 +24,10 @@
 
 #define COMMIT_TRIES 5 /* failed batches in a row before the worker stops */
 
-int eoc__pipe_add(eoc_worker_t *w, rd_kafka_message_t *m, int64_t now)
+int eoc__pipe_add(eoc_worker_t *w, rd_kafka_message_t *m, eoc__part_t *p, int64_t now)
 {
-    eoc__part_t *p = eoc__parts_get(w, rd_kafka_topic_name(m->rkt), m->partition);
+    if (!p)
+        p = eoc__parts_get(w, rd_kafka_topic_name(m->rkt), m->partition);
     if (!p)
         return -1;
     eoc__key_t k;

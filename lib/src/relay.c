@@ -34,7 +34,17 @@
  * before the relay syncs itself (see settle). */
 #define SYNC_WAIT_MS 10
 
+/* Topic handles kept by the producer, so a row names its topic without a
+ * lookup by name under librdkafka's lock; outputs go to few topics. */
+#define TOPICS 8
+
 enum { SLOT_INFLIGHT, SLOT_OK, SLOT_FAILED };
+
+struct topic {
+    rd_kafka_topic_t *rkt; /* owned; NULL: free */
+    size_t len;
+    char name[256];
+};
 
 struct slot {
     uint64_t seq;
@@ -83,6 +93,8 @@ struct eoc__relay {
     atomic_int_fast64_t removed_ms;      /* when rows were last removed */
     eoc__stages_t stages;                /* where the time goes (stages.h) */
     unsigned produce_sample;             /* rows since the last timed produce */
+    struct topic topics[TOPICS];         /* of rk; the oldest is replaced */
+    unsigned topics_next;
 };
 
 eoc__relay_t *eoc__relay_create(eoc__store_t *store, const eoc_conf_t *conf,
@@ -115,10 +127,13 @@ eoc__relay_t *eoc__relay_create(eoc__store_t *store, const eoc_conf_t *conf,
     return r;
 }
 
+static void topics_drop(eoc__relay_t *r);
+
 void eoc__relay_destroy(eoc__relay_t *r)
 {
     if (!r)
         return;
+    topics_drop(r);
     if (r->rk)
         rd_kafka_destroy(r->rk);
     if (r->lock_fd >= 0)
@@ -450,6 +465,36 @@ static int producer_create(eoc__relay_t *r)
     return 0;
 }
 
+/* The producer's handle of the topic a row names (its bytes, not
+ * NUL-terminated); NULL when librdkafka has none (an invalid name). */
+static rd_kafka_topic_t *topic_of(eoc__relay_t *r, const char *name, size_t len)
+{
+    for (size_t i = 0; i < TOPICS; i++) {
+        struct topic *t = &r->topics[i];
+        if (t->rkt && t->len == len && memcmp(t->name, name, len) == 0)
+            return t->rkt;
+    }
+    struct topic *t = &r->topics[r->topics_next++ % TOPICS];
+    if (t->rkt)
+        rd_kafka_topic_destroy(t->rkt);
+    t->rkt = NULL;
+    if (len >= sizeof(t->name))
+        return NULL; /* longer than Kafka allows (249) */
+    memcpy(t->name, name, len);
+    t->name[len] = 0;
+    t->len = len;
+    return t->rkt = rd_kafka_topic_new(r->rk, t->name, NULL);
+}
+
+static void topics_drop(eoc__relay_t *r)
+{
+    for (size_t i = 0; i < TOPICS; i++) {
+        if (r->topics[i].rkt)
+            rd_kafka_topic_destroy(r->topics[i].rkt);
+        r->topics[i].rkt = NULL;
+    }
+}
+
 /* Drops the producer and whatever it still holds. */
 static void producer_drop(eoc__relay_t *r)
 {
@@ -458,6 +503,7 @@ static void producer_drop(eoc__relay_t *r)
     r->reset = 1; /* purge reports are expected, not errors */
     rd_kafka_purge(r->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     rd_kafka_poll(r->rk, 0);
+    topics_drop(r);
     rd_kafka_destroy(r->rk);
     r->rk = NULL;
     r->count = 0;
@@ -477,12 +523,9 @@ static int produce_row(void *opaque, uint64_t seq, const eoc__outrow_t *row)
     for (size_t i = 0; i < row->header_count; i++)
         rd_kafka_header_add(hs, row->headers[i].name, -1, row->headers[i].value,
                             (ssize_t)row->headers[i].len);
-    char topic[512];
-    size_t tl = row->topic_len < sizeof(topic) - 1 ? row->topic_len : sizeof(topic) - 1;
-    memcpy(topic, row->topic, tl);
-    topic[tl] = 0;
-    rd_kafka_resp_err_t err = rd_kafka_producev(
-        r->rk, RD_KAFKA_V_TOPIC(topic),
+    rd_kafka_topic_t *rkt = topic_of(r, row->topic, row->topic_len);
+    rd_kafka_resp_err_t err = !rkt ? RD_KAFKA_RESP_ERR__INVALID_ARG : rd_kafka_producev(
+        r->rk, RD_KAFKA_V_RKT(rkt),
         RD_KAFKA_V_PARTITION(row->partition < 0 ? RD_KAFKA_PARTITION_UA : row->partition),
         RD_KAFKA_V_KEY(row->key, row->key_len),
         RD_KAFKA_V_VALUE((void *)row->value, row->value_len),

@@ -353,6 +353,7 @@ eoc_err_t eoc__store_begin(eoc__store_t *s)
     if (s->batch || !s->idx)
         return EOC_ERR_STATE;
     int rc = mdb_txn_begin(s->env, NULL, 0, &s->batch);
+    s->inbox_tail = NULL;
     if (rc) {
         s->batch = NULL;
         return eoc__store_fail(s, rc, "begin");
@@ -383,8 +384,9 @@ void eoc__store_abort(eoc__store_t *s)
         return;
     if (s->rec)
         eoc__store_rec_abort(s);
-    mdb_txn_abort(s->batch);
+    mdb_txn_abort(s->batch); /* closes inbox_tail */
     s->batch = NULL;
+    s->inbox_tail = NULL;
     eoc__store_unstage(s, 0);
     s->nunindex = 0;
     eoc__store_tps_rollback(s, 1);
@@ -416,8 +418,9 @@ eoc_err_t eoc__store_commit(eoc__store_t *s)
         return err;
     }
     eoc__crash_point("store.commit");
-    rc = eoc__store_commit_txn(s, s->batch);
+    rc = eoc__store_commit_txn(s, s->batch); /* closes inbox_tail */
     s->batch = NULL;
+    s->inbox_tail = NULL;
     if (rc) {
         /* mdb_txn_commit frees the txn on failure too. */
         eoc__store_unstage(s, 0);
@@ -471,6 +474,7 @@ eoc_err_t eoc__store_rec_begin(eoc__store_t *s)
 {
     if (!s->batch || s->rec)
         return EOC_ERR_STATE;
+    eoc__store_inbox_untail(s);
     int rc = mdb_txn_begin(s->env, s->batch, 0, &s->rec);
     if (rc) {
         s->rec = NULL;

@@ -43,6 +43,13 @@ int eoc__store_index_range(eoc__store_t *s, MDB_txn *txn, uint64_t from, uint64_
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+void eoc__store_inbox_untail(eoc__store_t *s)
+{
+    if (s->inbox_tail && s->batch)
+        mdb_cursor_close(s->inbox_tail);
+    s->inbox_tail = NULL;
+}
+
 void eoc__store_unstage(eoc__store_t *s, size_t from)
 {
     for (size_t i = from; i < s->nstaged; i++)
@@ -86,6 +93,7 @@ eoc_err_t eoc__store_inbox_forget(eoc__store_t *s, const char *id, size_t id_len
         return EOC_ERR_INVALID_ID;
     uint64_t hash = eoc__store_id_hash(id, id_len), seq;
     size_t cursor = 0;
+    eoc__store_inbox_untail(s);
     while (eoc__idindex_next(s->idx, hash, &cursor, &seq)) {
         unsigned char kb[8];
         eoc__be64_put(kb, seq);
@@ -199,7 +207,14 @@ eoc_err_t eoc__store_inbox_add_hashed(eoc__store_t *s, const char *id, size_t id
     unsigned char kb[8];
     eoc__be64_put(kb, seq);
     MDB_val k = {8, kb}, d = {s->enc.len, s->enc.p};
-    if ((rc = mdb_put(txn, s->inbox, &k, &d, MDB_APPEND)))
+    /* In the batch itself through its tail cursor: an append then costs no
+     * descent from the root (LMDB keeps the cursor at the last page). */
+    if (!s->rec && !s->inbox_tail && (rc = mdb_cursor_open(txn, s->inbox, &s->inbox_tail)))
+        s->inbox_tail = NULL;
+    if (!rc)
+        rc = s->inbox_tail ? mdb_cursor_put(s->inbox_tail, &k, &d, MDB_APPEND)
+                           : mdb_put(txn, s->inbox, &k, &d, MDB_APPEND);
+    if (rc)
         return eoc__store_fail(s, rc, "inbox put");
 
     /* No position-index row here: retention builds that index behind the

@@ -68,6 +68,11 @@ struct eoc__store {
     /* Writer side: touched only by the thread that runs batches. */
     MDB_txn *batch;
     MDB_txn *rec;
+    /* The batch transaction's cursor at the end of the inbox log, for its
+     * appends (NULL until the batch's first row). LMDB closes it with the
+     * batch; it is dropped before any other write to the inbox and before
+     * a record transaction, whose shadow cursors would leave it stale. */
+    MDB_cursor *inbox_tail;
     eoc__idindex_t *idx;
     uint64_t idx_next;                  /* inbox seqs below this are in idx */
     uint64_t inbox_next;                /* next inbox seq (batch view) */
@@ -154,6 +159,9 @@ int eoc__store_index_range(eoc__store_t *s, MDB_txn *txn, uint64_t from, uint64_
 int eoc__store_staged_push(eoc__store_t *s, uint64_t hash, uint64_t seq);
 /** Undoes the index insertions staged from `from` on. */
 void eoc__store_unstage(eoc__store_t *s, size_t from);
+/** Closes the batch's inbox tail cursor (store_int.h, inbox_tail): before
+ *  any write to the inbox but an append, and before a record transaction. */
+void eoc__store_inbox_untail(eoc__store_t *s);
 /** Notes that the open transaction deleted inbox row `seq` of ID hash
  *  `hash`: the index forgets it once that transaction commits
  *  (eoc__store_unindex_done), never before, so a failed deletion never

@@ -190,6 +190,7 @@ eoc_err_t eoc__store_prune_batch(eoc__store_t *s, int64_t age_ms, int64_t count,
     if (age_ms <= 0 && count <= 0)
         return EOC_OK;
     uint64_t dead = 0;
+    eoc__store_inbox_untail(s);
     int rc = prune_txn(s, s->batch, age_ms, count, max, h, pruned, &dead);
     if (rc) {
         *pruned = 0;

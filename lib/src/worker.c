@@ -525,9 +525,8 @@ static int batch_due(eoc_worker_t *w, int64_t now, int polled)
  * retention when it deleted records this group had not read yet (the
  * fetch failed out of range and auto.offset.reset moved on). Those are
  * lost to the application; the log says which. */
-static void gap_note(eoc_worker_t *w, const rd_kafka_message_t *m)
+static void gap_note(eoc_worker_t *w, const rd_kafka_message_t *m, eoc__part_t *p)
 {
-    eoc__part_t *p = eoc__parts_get(w, rd_kafka_topic_name(m->rkt), m->partition);
     if (!p)
         return;
     int64_t expected = p->polled, lo = -1, hi = -1;
@@ -590,11 +589,12 @@ eoc_err_t eoc_worker_run(eoc_worker_t *w)
             rd_kafka_message_destroy(m); /* read again once its restore ends */
             m = NULL;
         }
+        eoc__part_t *p = m ? eoc__parts_get(w, rd_kafka_topic_name(m->rkt), m->partition) : NULL;
         if (m)
-            gap_note(w, m);
-        if (m && eoc__careful_wants(w, m))
+            gap_note(w, m, p);
+        if (m && eoc__careful_wants(w, m, p))
             eoc__careful_apply(w, m, now);
-        else if (m && eoc__pipe_add(w, m, now) != 0)
+        else if (m && eoc__pipe_add(w, m, p, now) != 0)
             eoc__pipe_rewind_message(w, m); /* out of memory: read it again */
         if (w->km && eoc__pipe_idle(w) && eoc__km_catch_up(w))
             now = eoc__mono_ms();

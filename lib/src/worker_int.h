@@ -152,9 +152,10 @@ eoc__part_t *eoc__parts_get(eoc_worker_t *w, const char *topic, int32_t partitio
 void eoc__parts_free(eoc_worker_t *w);
 
 /* ---- pipeline.c */
-/** Adds a polled message to the filling batch (ownership moves to it);
- *  -1 when it could not (the caller rewinds it). */
-int eoc__pipe_add(eoc_worker_t *w, rd_kafka_message_t *m, int64_t now);
+/** Adds a polled message of partition p (NULL: looked up) to the filling
+ *  batch (ownership moves to it); -1 when it could not (the caller rewinds
+ *  it). */
+int eoc__pipe_add(eoc_worker_t *w, rd_kafka_message_t *m, eoc__part_t *p, int64_t now);
 /** Drops a batch that will not be applied: nothing of it is committed. */
 void eoc__pipe_drop(eoc__batch_t *b);
 /** The batch failed: drops it and queues its partitions' first offsets to
@@ -246,8 +247,9 @@ eoc_err_t eoc__careful_assign_list(eoc_worker_t *w, const rd_kafka_topic_partiti
 /** eoc__careful_revoke for each partition of the list, in the open store
  *  transaction. */
 eoc_err_t eoc__careful_revoke_list(eoc__store_t *s, const rd_kafka_topic_partition_list_t *parts);
-/** Whether `m` falls in its partition's careful range. Polling thread. */
-int eoc__careful_wants(eoc_worker_t *w, const rd_kafka_message_t *m);
+/** Whether `m` falls in the careful range of its partition p. Polling
+ *  thread. */
+int eoc__careful_wants(eoc_worker_t *w, const rd_kafka_message_t *m, eoc__part_t *p);
 /** Applies the filling batch, then `m` alone after committing its attempt
  *  count (ownership of m moves). Polling thread. */
 void eoc__careful_apply(eoc_worker_t *w, rd_kafka_message_t *m, int64_t now);
