@@ -25,9 +25,12 @@
 #include <unistd.h>
 
 /* Rows in flight at most: bounds the re-publication after a relay crash
- * (transport duplicates) while keeping enough in flight for throughput.
- * A power of two: ring positions are masked, not divided. */
-#define WINDOW        8192
+ * (transport duplicates) while keeping enough in flight for throughput:
+ * rows become publishable a batch at a time (thousands under load), and a
+ * window of a few batches keeps the producer busy while the reports of
+ * the previous ones come back. A power of two: ring positions are masked,
+ * not divided. */
+#define WINDOW        32768
 #define IDLE_POLL_MS  100
 #define LOCK_RETRY_MS 500
 /* How long new rows wait for a commit of the worker to put them on disk
