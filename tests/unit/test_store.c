@@ -578,6 +578,52 @@ static void a_failing_record_rolls_back_alone_while_the_batch_commits(void **sta
     assert_string_equal(r.id[1], "c/0");
 }
 
+/* Inbox rows appended in the batch itself go through a cursor kept at the
+ * log's tail; record transactions, a forget and more appends between them
+ * (over many leaf pages) must leave every row where a lookup finds it. */
+static void batch_appends_around_records_and_forgets_keep_the_inbox_log_whole(void **state)
+{
+    struct fx *f = *state;
+    f->s = open_at(f->dir, 0, 0);
+    enum { N = 3000 };
+    char id[64];
+    assert_int_equal(eoc__store_begin(f->s), EOC_OK);
+    for (int i = 0; i < N; i++) {
+        snprintf(id, sizeof(id), "appended-in-the-batch-%06d-padding-padding", i);
+        if (i % 300 == 150) { /* a record that commits, then one that aborts */
+            apply(f->s, id, "in", 0, i);
+            assert_int_equal(eoc__store_rec_begin(f->s), EOC_OK);
+            record_id(f->s, "aborted", "in", 1, i);
+            eoc__store_rec_abort(f->s);
+        } else if (i % 700 == 699) { /* forget an earlier row */
+            char old[64];
+            snprintf(old, sizeof(old), "appended-in-the-batch-%06d-padding-padding", i - 600);
+            assert_int_equal(eoc__store_inbox_forget(f->s, old, strlen(old)), EOC_OK);
+            record_id(f->s, id, "in", 0, i);
+        } else {
+            record_id(f->s, id, "in", 0, i);
+        }
+    }
+    assert_int_equal(eoc__store_commit(f->s), EOC_OK);
+
+    reopen(f); /* the index is rebuilt from the log, row by row */
+    assert_int_equal(eoc__store_begin(f->s), EOC_OK);
+    for (int i = 0; i < N; i++) {
+        snprintf(id, sizeof(id), "appended-in-the-batch-%06d-padding-padding", i);
+        int forgotten = (i + 600) % 700 == 699 && i + 600 < N;
+        if (is_found(f->s, id) == forgotten)
+            fail_msg("%s: %s", id, forgotten ? "found after its forget" : "not found");
+    }
+    assert_false(is_found(f->s, "aborted"));
+    /* And the tail takes appends again in the next batch. */
+    record_id(f->s, "next-batch", "in", 0, N);
+    assert_int_equal(eoc__store_commit(f->s), EOC_OK);
+    reopen(f);
+    assert_int_equal(eoc__store_begin(f->s), EOC_OK);
+    assert_true(is_found(f->s, "next-batch"));
+    eoc__store_abort(f->s);
+}
+
 static void the_first_record_of_a_new_partition_can_be_recorded_inside_a_record(void **state)
 {
     struct fx *f = *state;
@@ -1801,6 +1847,7 @@ int main(void)
         STORE_TEST(an_abort_leaves_no_inbox_state_outbox_or_offsets),
         STORE_TEST(aborting_with_a_record_open_discards_that_record_too),
         STORE_TEST(a_failing_record_rolls_back_alone_while_the_batch_commits),
+        STORE_TEST(batch_appends_around_records_and_forgets_keep_the_inbox_log_whole),
         STORE_TEST(the_first_record_of_a_new_partition_can_be_recorded_inside_a_record),
         STORE_TEST(partitions_registered_by_rolled_back_records_get_distinct_positions),
         STORE_TEST(a_reopened_store_sees_the_last_commit_and_finds_ids_committed_before_it),
