@@ -527,14 +527,15 @@ static int produce_row(void *opaque, uint64_t seq, const eoc__outrow_t *row)
         rd_kafka_header_add(hs, row->headers[i].name, -1, row->headers[i].value,
                             (ssize_t)row->headers[i].len);
     rd_kafka_topic_t *rkt = topic_of(r, row->topic, row->topic_len);
-    rd_kafka_resp_err_t err = !rkt ? RD_KAFKA_RESP_ERR__INVALID_ARG : rd_kafka_producev(
-        r->rk, RD_KAFKA_V_RKT(rkt),
-        RD_KAFKA_V_PARTITION(row->partition < 0 ? RD_KAFKA_PARTITION_UA : row->partition),
-        RD_KAFKA_V_KEY(row->key, row->key_len),
-        RD_KAFKA_V_VALUE((void *)row->value, row->value_len),
-        RD_KAFKA_V_TIMESTAMP(row->timestamp), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_HEADERS(hs),
-        RD_KAFKA_V_OPAQUE((void *)(uintptr_t)seq), RD_KAFKA_V_END);
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR__INVALID_ARG; /* no handle: a bad name */
+    if (rkt)
+        err = rd_kafka_producev(
+            r->rk, RD_KAFKA_V_RKT(rkt),
+            RD_KAFKA_V_PARTITION(row->partition < 0 ? RD_KAFKA_PARTITION_UA : row->partition),
+            RD_KAFKA_V_KEY(row->key, row->key_len),
+            RD_KAFKA_V_VALUE((void *)row->value, row->value_len),
+            RD_KAFKA_V_TIMESTAMP(row->timestamp), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_HEADERS(hs), RD_KAFKA_V_OPAQUE((void *)(uintptr_t)seq), RD_KAFKA_V_END);
     if (t0)
         eoc__stage_sample(&r->stages, EOC__STAGE_PRODUCE, t0);
     if (err) {
