@@ -1956,7 +1956,7 @@ static void print_summary(const struct bench *b)
     if (b->out_lost)
         printf("note: the dev Kafka trimmed the oldest records of %" PRIu64
                " output partition(s): it keeps ~5 MiB per partition and an eoc output carries "
-               "4 headers (~240 bytes); outputs are counted by delivery report, not read back\n",
+               "the headers message-id and eoc-source; outputs are counted by delivery report, not read back\n",
                b->out_lost);
     printf("summary: C/A=%s C/B1000=%s C/B100=%s growth10M/1M=%s D/A=%s cpuC/cpuB1000=%s",
            ratio(b, "C1M", "A", f_rate, r1, sizeof(r1)),

@@ -9,8 +9,8 @@
  * the deterministic output ID "<input-id>/0" in its place, so a
  * re-publication or a replay is dropped by a downstream eoc worker. The
  * input's own ID travels as `eoc-source-id` (replacing one the input may
- * carry from an earlier copy), next to eoc's provenance headers
- * (eoc-source-topic, -partition, -offset).
+ * carry from an earlier copy), next to eoc's provenance header
+ * (eoc-source: topic/partition/offset).
  *
  * Partitions: when an input topic and the output topic have the same
  * number of partitions (looked up once at start), a copy goes to its

@@ -170,18 +170,6 @@ void eoc__outrow_encode(eoc__buf_t *b, const eoc__outrow_t *row)
         eoc__buf_uv(b, (uint64_t)row->timestamp);
 }
 
-/* Appends the decimal form of v and a NUL to b; returns where it starts. */
-static size_t put_decimal(eoc__buf_t *b, int64_t v, size_t *len)
-{
-    char tmp[24];
-    size_t n = eoc__fmt_i64(tmp, v);
-    tmp[n] = 0;
-    size_t at = b->len;
-    eoc__buf_put(b, tmp, n + 1);
-    *len = n;
-    return at;
-}
-
 int eoc__outrow_decode(const void *val, size_t len, eoc__outrow_t *row, eoc__buf_t *scratch)
 {
     eoc__rd_t r;
@@ -198,12 +186,11 @@ int eoc__outrow_decode(const void *val, size_t len, eoc__outrow_t *row, eoc__buf
         return -1; /* a header takes two bytes at least */
     size_t nh = (size_t)count;
 
-    /* Scratch layout: the header array (room for the provenance three),
-     * then the NUL-terminated names and provenance numbers. Until the end
+    /* Scratch layout: the header array (room for the provenance header),
+     * then the NUL-terminated names and the provenance text. Until the end
      * a header's name holds its name's offset in scratch, which may move. */
-    enum { NPROV = 3 };
     eoc__buf_reset(scratch);
-    size_t arr = (nh + NPROV) * sizeof(eoc_header_t);
+    size_t arr = (nh + 1) * sizeof(eoc_header_t);
     if (eoc__buf_grow(scratch, arr) != 0)
         return -1;
     scratch->len = arr;
@@ -221,7 +208,7 @@ int eoc__outrow_decode(const void *val, size_t len, eoc__outrow_t *row, eoc__buf
         h->value = v;
         h->len = vlen;
     }
-    size_t tlen, plen = 0, olen = 0, pat = 0, oat = 0;
+    size_t tlen, src_at = 0, src_len = 0;
     const char *topic = eoc__rd_bytes(&r, &tlen);
     int32_t part = rd_partition(&r);
     int64_t off = (int64_t)eoc__rd_uv(&r);
@@ -230,21 +217,66 @@ int eoc__outrow_decode(const void *val, size_t len, eoc__outrow_t *row, eoc__buf
     if (r.bad || r.p != r.end || row->timestamp < 0)
         return -1;
     if (topic) {
-        pat = put_decimal(scratch, part, &plen);
-        oat = put_decimal(scratch, off, &olen);
+        char tmp[48];
+        size_t n = 0;
+        tmp[n++] = '/';
+        n += eoc__fmt_i64(tmp + n, part);
+        tmp[n++] = '/';
+        n += eoc__fmt_i64(tmp + n, off);
+        src_at = scratch->len;
+        eoc__buf_put(scratch, topic, tlen);
+        eoc__buf_put(scratch, tmp, n);
+        src_len = tlen + n;
+        row->src_topic = topic;
+        row->src_topic_len = tlen;
+        row->src_partition = part;
+        row->src_offset = off;
     }
     if (scratch->oom)
         return -1;
     eoc_header_t *hs = (eoc_header_t *)(void *)scratch->p;
     for (size_t i = 0; i < nh; i++)
         hs[i].name = (const char *)scratch->p + (uintptr_t)hs[i].name;
-    if (topic) {
-        hs[nh++] = (eoc_header_t){EOC__HDR_SRC_TOPIC, topic, tlen};
-        hs[nh++] = (eoc_header_t){EOC__HDR_SRC_PARTITION, (const char *)scratch->p + pat, plen};
-        hs[nh++] = (eoc_header_t){EOC__HDR_SRC_OFFSET, (const char *)scratch->p + oat, olen};
-    }
+    if (topic)
+        hs[nh++] = (eoc_header_t){EOC_HEADER_SOURCE, (const char *)scratch->p + src_at, src_len};
     row->headers = nh ? hs : NULL;
     row->header_count = nh;
+    return 0;
+}
+
+/* Strict decimal in [0, max] of p[0..n); -1 otherwise. */
+static int64_t source_num(const char *p, size_t n, int64_t max)
+{
+    if (n == 0 || n > 19)
+        return -1;
+    int64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9' || v > (max - (p[i] - '0')) / 10)
+            return -1;
+        v = v * 10 + (p[i] - '0');
+    }
+    return v;
+}
+
+int eoc_source_parse(const void *value, size_t len, char *topic, size_t topic_size,
+                     int32_t *partition, int64_t *offset)
+{
+    const char *s = value, *o = NULL, *p = NULL;
+    if (!s)
+        return -1;
+    for (size_t i = len; i-- > 0 && !p;)
+        if (s[i] == '/')
+            *(o ? &p : &o) = s + i;
+    if (!p || p == s || (size_t)(p - s) >= topic_size)
+        return -1;
+    int64_t part = source_num(p + 1, (size_t)(o - p - 1), INT32_MAX);
+    int64_t off = source_num(o + 1, (size_t)(s + len - o - 1), INT64_MAX);
+    if (part < 0 || off < 0)
+        return -1;
+    memcpy(topic, s, (size_t)(p - s));
+    topic[p - s] = 0;
+    *partition = (int32_t)part;
+    *offset = off;
     return 0;
 }
 

@@ -177,7 +177,7 @@ void eoc__pos_val_decode(const unsigned char in[EOC__POS_VAL_LEN], uint64_t *seq
  * `headers` the message's own. Provenance (the input record's position) is
  * kept as three fields, not as three named headers: a third of a typical
  * row's bytes, and bytes are what a durable commit pays for. Decoding hands
- * it back as the headers eoc-source-topic / -partition / -offset after the
+ * it back in those fields and as one header EOC_HEADER_SOURCE after the
  * row's own. Strings in a decoded row point into the LMDB value or into the
  * decoder's scratch.
  */
@@ -194,24 +194,19 @@ typedef struct eoc__outrow {
     size_t value_len;
     const eoc_header_t *headers;
     size_t header_count;
-    const char *src_topic; /* encode only; NULL: no provenance */
+    const char *src_topic; /* NULL: no provenance */
     size_t src_topic_len;
     int32_t src_partition;
     int64_t src_offset;
     int64_t timestamp; /* the message's Kafka timestamp; 0: none (the producer's) */
 } eoc__outrow_t;
 
-/* The provenance headers a decoded row carries. */
-#define EOC__HDR_SRC_TOPIC     "eoc-source-topic"
-#define EOC__HDR_SRC_PARTITION "eoc-source-partition"
-#define EOC__HDR_SRC_OFFSET    "eoc-source-offset"
-
 void eoc__outrow_encode(eoc__buf_t *b, const eoc__outrow_t *row);
 
 /**
  * Decodes `val` into `row`. Header names are copied NUL-terminated into
  * `scratch` and the header array is kept there too, with the provenance
- * headers last (scratch is reused by the next decode with the same
+ * header last (scratch is reused by the next decode with the same
  * scratch). Returns 0, or -1 on a malformed value or out of memory.
  */
 int eoc__outrow_decode(const void *val, size_t len, eoc__outrow_t *row, eoc__buf_t *scratch);

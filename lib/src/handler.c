@@ -281,13 +281,12 @@ int64_t eoc__emit_limit(const eoc_conf_t *conf, int64_t output_max_bytes)
     return output_max_bytes < producer ? output_max_bytes : producer;
 }
 
-/* The headers the relay adds: message-id, eoc-source-topic, -partition
- * (at most 11 digits), -offset (at most 20). */
+/* The headers the relay adds: message-id and EOC_HEADER_SOURCE,
+ * `<topic>/<partition>/<offset>` (at most 11 and 20 digits). */
 static size_t relay_additions(size_t id_len, const char *src_topic)
 {
-    return 4 * EOC__KAFKA_HEADER_OVERHEAD + strlen("message-id") + id_len +
-           strlen(EOC__HDR_SRC_TOPIC) + (src_topic ? strlen(src_topic) : 0) +
-           strlen(EOC__HDR_SRC_PARTITION) + 11 + strlen(EOC__HDR_SRC_OFFSET) + 20;
+    return 2 * EOC__KAFKA_HEADER_OVERHEAD + strlen("message-id") + id_len +
+           strlen(EOC_HEADER_SOURCE) + (src_topic ? strlen(src_topic) : 0) + 2 + 11 + 20;
 }
 
 size_t eoc__row_wire_size(const eoc_msg_t *msg, const eoc_header_t *hs, size_t n, size_t id_len,

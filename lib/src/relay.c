@@ -5,7 +5,6 @@
 #include "crash.h"
 #include "kafka.h"
 #include "msgid.h"
-#include "numparse.h"
 #include "stages.h"
 #include "store.h"
 #include "util.h"
@@ -312,21 +311,9 @@ static int refuse_row(void *opaque, uint64_t seq, const eoc__outrow_t *row)
                  eoc__store_dir(r->store), (unsigned long long)seq);
         return 1;
     }
-    const eoc_header_t *st = row_header(row, EOC__HDR_SRC_TOPIC),
-                       *sp = row_header(row, EOC__HDR_SRC_PARTITION),
-                       *so = row_header(row, EOC__HDR_SRC_OFFSET);
-    int64_t part = 0, off = 0;
-    char num[32];
-    if (sp) {
-        snprintf(num, sizeof(num), "%.*s", (int)sp->len, (const char *)sp->value);
-        eoc__num_i64(num, INT32_MIN, INT32_MAX, &part);
-    }
-    if (so) {
-        snprintf(num, sizeof(num), "%.*s", (int)so->len, (const char *)so->value);
-        eoc__num_i64(num, INT64_MIN, INT64_MAX, &off);
-    }
-    int rl = snprintf(ref, sizeof(ref), "%.*s/%" PRId64 "/%" PRId64, st ? (int)st->len : 0,
-                      st ? (const char *)st->value : "", part, off);
+    /* The input record's position, as its EOC_HEADER_SOURCE says it. */
+    int rl = snprintf(ref, sizeof(ref), "%.*s/%" PRId32 "/%" PRId64, (int)row->src_topic_len,
+                      row->src_topic ? row->src_topic : "", row->src_partition, row->src_offset);
     if (rl < 0 || (size_t)rl >= sizeof(ref))
         rl = (int)sizeof(ref) - 1;
     snprintf(err, sizeof(err), "%s (outbox row %llu to %s, %zu value bytes)",
@@ -345,10 +332,10 @@ static int refuse_row(void *opaque, uint64_t seq, const eoc__outrow_t *row)
                           .key_len = row->key_len,
                           .headers = hs,
                           .header_count = 4,
-                          .src_topic = st ? (const char *)st->value : NULL,
-                          .src_topic_len = st ? st->len : 0,
-                          .src_partition = (int32_t)part,
-                          .src_offset = off};
+                          .src_topic = row->src_topic,
+                          .src_topic_len = row->src_topic_len,
+                          .src_partition = row->src_partition,
+                          .src_offset = row->src_offset};
     if (eoc__store_outbox_replace(r->store, seq, &dead) == EOC_OK) {
         eoc__log(r->log, EOC_LOG_ERR,
                  "relay: outbox row %llu id=%.*s refused for good: %s; replaced by a dead "

@@ -280,6 +280,19 @@ static int64_t to_int(const char *s, int64_t missing)
     return errno || *end ? missing : (int64_t)v;
 }
 
+/* The topic of an eoc-source value `v` (NUL-terminated, NULL when absent)
+ * parsed into topic, and its partition and offset; NULL and -1, -1 when
+ * absent or not of that form. */
+static const char *source_of(const char *v, char *topic, size_t size, int32_t *partition,
+                             int64_t *offset)
+{
+    if (v && eoc_source_parse(v, strlen(v), topic, size, partition, offset) == 0)
+        return topic;
+    *partition = -1;
+    *offset = -1;
+    return NULL;
+}
+
 /* ------------------------------------------------------------------ */
 /* records into the history                                            */
 /* ------------------------------------------------------------------ */
@@ -325,14 +338,18 @@ static int on_input(loader_t *l, const rd_kafka_message_t *m)
 
 static int add_output(loader_t *l, const rd_kafka_message_t *m, hist_kind_t kind)
 {
-    char mid[EOC_ID_MAX + 16], st[512], sp[32], so[32], reason[128], sid[EOC_ID_MAX + 1];
+    char mid[EOC_ID_MAX + 16], src[600], st[512], reason[128], sid[EOC_ID_MAX + 1];
+    int32_t sp;
+    int64_t so;
+    const char *topic =
+        source_of(header(m, EOC_HEADER_SOURCE, src, sizeof(src)), st, sizeof(st), &sp, &so);
     hist_msg_t hm = {kind,
                      m->partition,
                      m->offset,
                      header(m, "message-id", mid, sizeof(mid)),
-                     header(m, "eoc-source-topic", st, sizeof(st)),
-                     (int32_t)to_int(header(m, "eoc-source-partition", sp, sizeof(sp)), -1),
-                     to_int(header(m, "eoc-source-offset", so, sizeof(so)), -1),
+                     topic,
+                     sp,
+                     so,
                      header(m, "eoc-dlq-reason", reason, sizeof(reason)),
                      header(m, "eoc-source-id", sid, sizeof(sid)),
                      m->payload,
@@ -409,14 +426,18 @@ static const char *row_header(const eoc_outbox_row_t *row, const char *name, cha
 static int on_row(void *opaque, const eoc_outbox_row_t *row)
 {
     store_walk_t *w = opaque;
-    char st[512], sp[32], so[32], reason[128], sid[EOC_ID_MAX + 1];
+    char src[600], st[512], reason[128], sid[EOC_ID_MAX + 1];
+    int32_t sp;
+    int64_t so;
+    const char *topic = source_of(row_header(row, EOC_HEADER_SOURCE, src, sizeof(src)), st,
+                                  sizeof(st), &sp, &so);
     hist_msg_t hm = {HIST_PENDING,
                      row->partition,
                      (int64_t)row->seq,
                      row->id,
-                     row_header(row, "eoc-source-topic", st, sizeof(st)),
-                     (int32_t)to_int(row_header(row, "eoc-source-partition", sp, sizeof(sp)), -1),
-                     to_int(row_header(row, "eoc-source-offset", so, sizeof(so)), -1),
+                     topic,
+                     sp,
+                     so,
                      row_header(row, "eoc-dlq-reason", reason, sizeof(reason)),
                      row_header(row, "eoc-source-id", sid, sizeof(sid)),
                      row->value,

@@ -51,9 +51,9 @@ typedef struct hist_output {
     int32_t partition;     /**< in its topic; for pending rows: the row's partition */
     int64_t offset;        /**< in its topic; for pending rows: the outbox sequence */
     char *msg_id;          /**< `message-id` (pending: the outbox ID); owned, may be NULL */
-    char *src_topic;       /**< `eoc-source-topic`; owned, may be NULL */
-    int32_t src_partition; /**< `eoc-source-partition`, -1 when absent */
-    int64_t src_offset;    /**< `eoc-source-offset`, -1 when absent */
+    char *src_topic;       /**< from `eoc-source`; owned, may be NULL */
+    int32_t src_partition; /**< from `eoc-source`, -1 when absent */
+    int64_t src_offset;    /**< from `eoc-source`, -1 when absent */
     char *reason;          /**< `eoc-dlq-reason`; owned, may be NULL */
     char *src_id;          /**< `eoc-source-id`; owned, may be NULL */
     uint64_t digest;       /**< of the value */

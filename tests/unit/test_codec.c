@@ -400,6 +400,35 @@ static void every_prefix_fails(const eoc__outrow_t *row)
     eoc__buf_free(&scratch);
 }
 
+static void a_source_header_parses_back_and_a_malformed_one_is_refused(void **state)
+{
+    (void)state;
+    char topic[16];
+    int32_t p = 7;
+    int64_t o = 7;
+#define PARSE(s) eoc_source_parse(s, strlen(s), topic, sizeof(topic), &p, &o)
+    assert_int_equal(PARSE("in.v2_x-y/2147483647/9223372036854775807"), 0);
+    assert_string_equal(topic, "in.v2_x-y");
+    assert_int_equal(p, INT32_MAX);
+    assert_true(o == INT64_MAX);
+    assert_int_equal(PARSE("t/0/0"), 0);
+    assert_string_equal(topic, "t");
+    assert_int_equal(p, 0);
+    assert_true(o == 0);
+    /* Not NUL-terminated: only `len` bytes count. */
+    assert_int_equal(eoc_source_parse("t/1/23trailing", 6, topic, sizeof(topic), &p, &o), 0);
+    assert_true(p == 1 && o == 23);
+    const char *bad[] = {"",          "t",          "t/1",          "/1/2",       "t//2",
+                         "t/1/",      "t/-1/2",     "t/1/-2",       "t/1/2x",     "t/ 1/2",
+                         "t/2147483648/0",          "t/0/9223372036854775808",
+                         "t/0/00000000000000000001", "topic-of-16-byte/0/0"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (PARSE(bad[i]) != -1)
+            fail_msg("\"%s\" parsed", bad[i]);
+    assert_int_equal(eoc_source_parse(NULL, 0, topic, sizeof(topic), &p, &o), -1);
+#undef PARSE
+}
+
 static void every_truncation_of_a_row_is_rejected_without_reading_past_it(void **state)
 {
     (void)state;
@@ -413,7 +442,7 @@ static void every_truncation_of_a_row_is_rejected_without_reading_past_it(void *
     every_prefix_fails(&long_value);
 }
 
-static void provenance_comes_back_as_the_last_three_headers(void **state)
+static void provenance_comes_back_as_one_last_header_and_in_the_row(void **state)
 {
     (void)state;
     eoc__outrow_t row = full_row(), got;
@@ -425,25 +454,26 @@ static void provenance_comes_back_as_the_last_three_headers(void **state)
     eoc__outrow_encode(&b, &row);
     assert_int_equal(eoc__outrow_decode(b.p, b.len, &got, &scratch), 0);
     size_t own = row.header_count;
-    assert_int_equal(got.header_count, own + 3);
+    assert_int_equal(got.header_count, own + 1);
     for (size_t i = 0; i < own; i++) /* the row's own headers first, in order */
         assert_string_equal(got.headers[i].name, full_headers[i].name);
-    const char *names[] = {"eoc-source-topic", "eoc-source-partition", "eoc-source-offset"};
-    const char *values[] = {"orders", "12", "9007199254740993"};
-    for (size_t i = 0; i < 3; i++) {
-        assert_string_equal(got.headers[own + i].name, names[i]);
-        assert_int_equal(got.headers[own + i].len, strlen(values[i]));
-        assert_memory_equal(got.headers[own + i].value, values[i], strlen(values[i]));
-    }
-    /* Provenance costs fewer bytes than the three headers it replaces. */
+    const char *want = "orders/12/9007199254740993";
+    assert_string_equal(got.headers[own].name, EOC_HEADER_SOURCE);
+    assert_int_equal(got.headers[own].len, strlen(want));
+    assert_memory_equal(got.headers[own].value, want, strlen(want));
+    assert_int_equal(got.src_topic_len, 6);
+    assert_memory_equal(got.src_topic, "orders", 6);
+    assert_int_equal(got.src_partition, 12);
+    assert_true(got.src_offset == 9007199254740993);
+    /* Provenance costs fewer bytes than the header it stands for. */
     eoc__outrow_t as_headers = full_row();
     eoc_header_t hs[8];
     memcpy(hs, full_headers, sizeof(full_headers));
-    memcpy(hs + own, got.headers + own, 3 * sizeof(hs[0]));
+    hs[own] = got.headers[own];
     as_headers.headers = hs;
-    as_headers.header_count = own + 3;
+    as_headers.header_count = own + 1;
     eoc__outrow_encode(&plain, &as_headers);
-    assert_true(b.len + 40 < plain.len);
+    assert_true(b.len + 10 < plain.len);
     every_prefix_fails(&row);
     eoc__buf_free(&b);
     eoc__buf_free(&plain);
@@ -651,7 +681,8 @@ int main(void)
         cmocka_unit_test(an_empty_key_and_value_stay_empty_rather_than_null),
         cmocka_unit_test(decoding_reuses_the_scratch_buffer_for_the_next_row),
         cmocka_unit_test(every_truncation_of_a_row_is_rejected_without_reading_past_it),
-        cmocka_unit_test(provenance_comes_back_as_the_last_three_headers),
+        cmocka_unit_test(provenance_comes_back_as_one_last_header_and_in_the_row),
+        cmocka_unit_test(a_source_header_parses_back_and_a_malformed_one_is_refused),
         cmocka_unit_test(a_row_without_id_or_topic_is_rejected),
         cmocka_unit_test(a_timestamp_survives_a_round_trip_and_rows_without_one_are_unchanged),
         cmocka_unit_test(a_header_count_larger_than_the_value_is_rejected),

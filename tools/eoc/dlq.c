@@ -8,7 +8,7 @@
  * position and message ID, and the error text.
  *
  * `resubmit` produces each chosen dead letter back to its source topic
- * (header eoc-source-topic) with its key, value and original headers, the
+ * (from its header eoc-source) with its key, value and original headers, the
  * header `message-id` set to its source ID and `eoc-resubmitted: 1`. A
  * worker processes a resubmitted record whose earlier disposition was
  * dead-lettered once; a resubmission of an applied record stays a
@@ -71,17 +71,27 @@ static int chosen(const struct dlq_args *a, const rd_kafka_message_t *m)
     return 1;
 }
 
-/*
- * Writes `"name":<value>` for the header `hname` of m: a JSON string when
- * it is UTF-8 (every byte kept, control bytes and NUL escaped); otherwise
- * the string with U+FFFD for each byte that is not UTF-8, plus
- * `"name_hex"` with all its bytes in hex. null when the header is absent.
- */
-static void json_str(FILE *out, const char *name, const rd_kafka_message_t *m, const char *hname)
+/* Where the dead letter's record was (its header eoc-source): 0, or -1
+ * with topic "" when it has none or not of that form. */
+static int source(const rd_kafka_message_t *m, char *topic, size_t size, int32_t *partition,
+                  int64_t *offset)
 {
     size_t len;
-    const unsigned char *v = header(m, hname, &len);
+    const void *v = header(m, EOC_HEADER_SOURCE, &len);
+    if (v && eoc_source_parse(v, len, topic, size, partition, offset) == 0)
+        return 0;
+    *topic = 0;
+    return -1;
+}
 
+/*
+ * Writes `"name":<value>` for the `len` bytes at v: a JSON string when
+ * they are UTF-8 (every byte kept, control bytes and NUL escaped);
+ * otherwise the string with U+FFFD for each byte that is not UTF-8, plus
+ * `"name_hex"` with all its bytes in hex. null when v is NULL.
+ */
+static void json_bytes(FILE *out, const char *name, const unsigned char *v, size_t len)
+{
     fprintf(out, ",\"%s\":", name);
     if (!v) {
         fputs("null", out);
@@ -122,17 +132,12 @@ static void json_str(FILE *out, const char *name, const rd_kafka_message_t *m, c
     free(fixed);
 }
 
-/* `"name":<integer>` from a decimal header, or null. */
-static void json_int(FILE *out, const char *name, const rd_kafka_message_t *m, const char *hname)
+/* json_bytes of the header `hname` of m. */
+static void json_str(FILE *out, const char *name, const rd_kafka_message_t *m, const char *hname)
 {
-    char buf[32];
-    int64_t v;
-    fprintf(out, ",\"%s\":", name);
-    if (eoc__num_i64(tool_kafka_header(m, hname, buf, sizeof(buf)), INT64_MIN, INT64_MAX, &v) ==
-        0)
-        fprintf(out, "%" PRId64, v);
-    else
-        fputs("null", out);
+    size_t len;
+    const unsigned char *v = header(m, hname, &len);
+    json_bytes(out, name, v, len);
 }
 
 static int list_one(void *opaque, const rd_kafka_message_t *m)
@@ -143,25 +148,33 @@ static int list_one(void *opaque, const rd_kafka_message_t *m)
     c->matched++;
     if (c->a->json) {
         printf("{\"dlq_partition\":%d,\"dlq_offset\":%" PRId64, (int)m->partition, m->offset);
+        char st[HDR];
+        int32_t sp;
+        int64_t so;
+        int known = source(m, st, sizeof(st), &sp, &so) == 0;
         json_str(stdout, "reason", m, "eoc-dlq-reason");
-        json_str(stdout, "source_topic", m, "eoc-source-topic");
-        json_int(stdout, "source_partition", m, "eoc-source-partition");
-        json_int(stdout, "source_offset", m, "eoc-source-offset");
+        json_bytes(stdout, "source_topic", known ? (const unsigned char *)st : NULL, strlen(st));
+        if (known)
+            printf(",\"source_partition\":%" PRId32 ",\"source_offset\":%" PRId64, sp, so);
+        else
+            fputs(",\"source_partition\":null,\"source_offset\":null", stdout);
         json_str(stdout, "id", m, "eoc-source-id");
         json_str(stdout, "error", m, "eoc-error");
         puts("}");
         return 0;
     }
-    char reason[HDR], st[HDR], sp[64], so[64];
+    char reason[HDR], st[HDR];
+    int32_t sp;
+    int64_t so;
     size_t id_len, error_len;
     const void *id = header(m, "eoc-source-id", &id_len);
     const void *error = header(m, "eoc-error", &error_len);
     tool_kafka_header(m, "eoc-dlq-reason", reason, sizeof(reason));
-    tool_kafka_header(m, "eoc-source-topic", st, sizeof(st));
-    tool_kafka_header(m, "eoc-source-partition", sp, sizeof(sp));
-    tool_kafka_header(m, "eoc-source-offset", so, sizeof(so));
-    printf("%d@%" PRId64 "  %-14s %s[%s]@%s  id=", (int)m->partition, m->offset, reason, st, sp,
-           so);
+    if (source(m, st, sizeof(st), &sp, &so) == 0)
+        printf("%d@%" PRId64 "  %-14s %s[%" PRId32 "]@%" PRId64 "  id=", (int)m->partition,
+               m->offset, reason, st, sp, so);
+    else
+        printf("%d@%" PRId64 "  %-14s []@  id=", (int)m->partition, m->offset, reason);
     tool_escape(stdout, id ? id : "", id_len, 80, NULL);
     if (error_len) {
         fputs("  ", stdout);
@@ -197,10 +210,12 @@ static int resubmit_one(void *opaque, const rd_kafka_message_t *m)
         return 0;
     c->matched++;
     char reason[HDR], st[HDR];
+    int32_t sp;
+    int64_t so;
     size_t id_len;
     const void *id = header(m, "eoc-source-id", &id_len);
     tool_kafka_header(m, "eoc-dlq-reason", reason, sizeof(reason));
-    tool_kafka_header(m, "eoc-source-topic", st, sizeof(st));
+    source(m, st, sizeof(st), &sp, &so);
     if (!*st || !id_len || (!m->payload && strcmp(reason, "too_large") == 0)) {
         fprintf(stderr, "eoc dlq: %d@%" PRId64 " (%s) cannot be resubmitted: %s\n",
                 (int)m->partition, m->offset, reason,

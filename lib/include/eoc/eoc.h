@@ -47,6 +47,22 @@ extern "C" {
  *  letter has no such limit: it keeps every header of the record. */
 #define EOC_HEADERS_MAX 64
 
+/**
+ * The header an output carries with the record it came from, one value
+ * `<topic>/<partition>/<offset>` (decimal; a Kafka topic name has no '/').
+ * Outputs of an eoc_emit and dead letters carry it; eoc_source_parse
+ * reads it.
+ */
+#define EOC_HEADER_SOURCE "eoc-source"
+
+/**
+ * Parses an EOC_HEADER_SOURCE value (`len` bytes, not NUL-terminated):
+ * the topic goes NUL-terminated into `topic` (`topic_size` bytes). Returns
+ * 0, or -1 when the value is not of that form or the topic does not fit.
+ */
+EOC_API int eoc_source_parse(const void *value, size_t len, char *topic, size_t topic_size,
+                             int32_t *partition, int64_t *offset);
+
 /* ------------------------------------------------------------------ */
 /* Errors                                                              */
 /* ------------------------------------------------------------------ */

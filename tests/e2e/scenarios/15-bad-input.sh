@@ -129,18 +129,18 @@ raw "$IN" --key k1 --header message-id=c-retry --value retry
 set -- $RAW
 retry_at="$1:$2"
 raw "$IN" --key k1 --header message-id=c-2 --value two
-# its output "<key> <count>" with a 40-byte key: over output.max.bytes=224,
-# which counts eoc's own headers (message-id, provenance) and Kafka's record
-# overhead too (about 200 bytes for the outputs of k1, 272 for this one)
+# its output "<key> <count>" with a 40-byte key: over output.max.bytes=176,
+# which counts eoc's own headers (message-id, eoc-source) and Kafka's record
+# overhead too (about 130 bytes for the outputs of k1, 210 for this one)
 raw "$IN" --key "$(printf '%040d' 1)" --header message-id=c-big-out --value three
 set -- $RAW
 bigout_at="$1:$2"
 raw "$IN" --key k1 --header message-id=c-3 --value four
 PRODUCED=$((PRODUCED + 5))
 fault_note "a record whose handler always asks for a retry (retry.max.attempts=3)"
-fault_note "a record whose output exceeds output.max.bytes=224"
+fault_note "a record whose output exceeds output.max.bytes=176"
 W_EXE=$CRASHY worker_start w2 "$RUN/data-crashy" --set retry.max.attempts=3 \
-    --set retry.backoff.ms=50 --set output.max.bytes=224
+    --set retry.backoff.ms=50 --set output.max.bytes=176
 wait_progress 60
 worker_stop_ok w2
 timeout -k 5 60 "$TOOL" dlq list --brokers "$BROKERS" --topic "$DLQ" --json >"$RUN/dlq-crashy.json" \
@@ -150,7 +150,7 @@ sed 's/^/  dlq: /' "$RUN/dlq-crashy.json"
 grep -q "\"reason\":\"handler_error\",\"source_topic\":\"$IN\",\"source_partition\":${retry_at%:*},\"source_offset\":${retry_at#*:}," \
     "$RUN/dlq-crashy.json" || die "the always-failing record is not dead-lettered as handler_error"
 grep "\"source_partition\":${bigout_at%:*},\"source_offset\":${bigout_at#*:}," "$RUN/dlq-crashy.json" |
-    grep '"reason":"handler_error"' | grep -q 'exceeds 224 bytes (output.max.bytes' ||
+    grep '"reason":"handler_error"' | grep -q 'exceeds 176 bytes (output.max.bytes' ||
     die "the record with the oversized output is not dead-lettered with an error naming output.max.bytes"
 say "w2 logged $(grep -c 'INFO retry ' "$RUN/w2.log") retries before the dead letter"
 NO_EXPECT=1 check_final --id header:message-id --app generic --outputs 1
