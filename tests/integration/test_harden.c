@@ -1083,8 +1083,9 @@ static void test_dead_letters_keep_all_headers_and_say_why(void **state)
 
 
 /* Item 1: rows too large for the producer. relay.kafka.message.max.bytes=
- * 20000: a 19 900-byte record's copy would exceed it once headers are
- * added, so eoc_emit refuses it and its dead letter carries a reference
+ * 20000: a 19 960-byte record's copy would exceed it once headers are
+ * added (librdkafka counts 36 bytes of record framing and the headers,
+ * message-id and eoc-source, 33 bytes here), so eoc_emit refuses it and its dead letter carries a reference
  * instead of the payload; the records around it are published. A row the
  * worker wrote under a larger limit (relay off) is refused by the
  * standalone relay's producer and replaced by a dead letter of its own;
@@ -1100,7 +1101,7 @@ static void test_rows_too_large_for_the_producer_never_wedge_the_relay(void **st
                           "--data", fx_path(f, data, sizeof(data), "data"), "--batch-ms", "20",
                           "--set", "relay.kafka.message.max.bytes=20000", NULL};
     proc_t w;
-    static char big[19900];
+    static char big[19960];
     memset(big, 'x', sizeof(big));
     const char *h1[] = {"message-id", "a", NULL}, *h2[] = {"message-id", "b", NULL},
                *h3[] = {"message-id", "c", NULL};
